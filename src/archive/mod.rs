@@ -1,0 +1,468 @@
+//! The strict archive walker: decides what a zip or tar *means*, refusing anything another
+//! reader could interpret differently. It works over a positional [`ByteSource`] (the shell
+//! hands it a file; tests and fuzzers hand it a byte slice) and never writes anything.
+//!
+//! Reading is ours; writing ([`write`]) uses the `zip` and `tar` crates with fixed settings.
+
+pub mod name;
+pub mod tar;
+pub mod write;
+pub mod zip;
+
+use crate::digest::{Sha256Digest, StreamHasher};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io;
+
+/// A positional, shareable source of bytes: `read_at` may be called from several threads.
+pub trait ByteSource: Sync {
+    /// Total length in bytes.
+    fn size(&self) -> u64;
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at the end).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Fills `buf` from `offset` or fails.
+    fn read_exact_at(&self, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.read_at(offset, buf)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive ended early"));
+            }
+            offset += n as u64;
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+}
+
+impl ByteSource for [u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
+        let n = buf.len().min(self.len() - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
+    }
+}
+
+impl ByteSource for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.as_slice().size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.as_slice().read_at(offset, buf)
+    }
+}
+
+/// Caps enforced while walking and reading. Sizes the archive declares are checked against
+/// them before anything is read, and actual bytes are counted while reading.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most file members.
+    pub max_members: usize,
+    /// Largest uncompressed member.
+    pub max_member_size: u64,
+    /// Largest sum of uncompressed member sizes.
+    pub max_total_size: u64,
+    /// Largest uncompressed/compressed ratio for deflated members over 1 MiB.
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_members: 100_000, max_member_size: 64 << 30, max_total_size: 256 << 30, max_ratio: 200 }
+    }
+}
+
+/// Archive flavour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// PKZIP.
+    Zip,
+    /// POSIX ustar.
+    Tar,
+}
+
+/// How member bytes are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// As is.
+    Stored,
+    /// Raw deflate (zip method 8).
+    Deflate,
+}
+
+/// A file member found by the walker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Checked name.
+    pub name: String,
+    /// Offset of the member's header.
+    pub header_offset: u64,
+    /// Offset of the first stored byte.
+    pub data_offset: u64,
+    /// Stored (compressed) length.
+    pub stored_size: u64,
+    /// Uncompressed length.
+    pub size: u64,
+    /// Storage method.
+    pub method: Method,
+    /// CRC-32 the archive declares (zip only).
+    pub crc32: Option<u32>,
+}
+
+/// What an archive means: its file members in archive order, and its explicit directories.
+#[derive(Clone, Debug)]
+pub struct ArchiveIndex {
+    /// Flavour.
+    pub format: Format,
+    /// File members in archive order.
+    pub entries: Vec<Entry>,
+    /// Directory entries (names without trailing slash).
+    pub dirs: Vec<String>,
+}
+
+impl ArchiveIndex {
+    /// Finds a file member by exact name.
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
+
+/// Every rule the walker enforces, with a stable id used by the corpus and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[allow(missing_docs)]
+pub enum Rule {
+    NotAnArchive,
+    Truncated,
+    ZipEocdMissing,
+    ZipComment,
+    ZipMultipleEocd,
+    ZipMultiDisk,
+    ZipPrependedBytes,
+    ZipGap,
+    ZipOverlap,
+    ZipTrailingBytes,
+    ZipCentralDirectory,
+    ZipEntryCount,
+    ZipLocalHeaderMismatch,
+    ZipDataDescriptor,
+    ZipEncrypted,
+    ZipMethod,
+    ZipExtraField,
+    ZipZip64,
+    ZipEntryComment,
+    ZipNonUtf8Flag,
+    TarChecksum,
+    TarHeader,
+    TarSize,
+    TarPax,
+    TarGnuLongName,
+    TarTrailingData,
+    TarPadding,
+    Name,
+    Duplicate,
+    Collision,
+    FileDirConflict,
+    MemberType,
+    TooManyMembers,
+    MemberTooLarge,
+    TotalTooLarge,
+    CompressionRatio,
+    Crc,
+    SizeMismatch,
+    Inflate,
+}
+
+impl Rule {
+    /// Stable identifier, e.g. `zip.prepended-bytes`.
+    pub fn id(self) -> &'static str {
+        use Rule::*;
+        match self {
+            NotAnArchive => "archive.not-an-archive",
+            Truncated => "archive.truncated",
+            ZipEocdMissing => "zip.eocd-missing",
+            ZipComment => "zip.archive-comment",
+            ZipMultipleEocd => "zip.multiple-eocd",
+            ZipMultiDisk => "zip.multi-disk",
+            ZipPrependedBytes => "zip.prepended-bytes",
+            ZipGap => "zip.gap",
+            ZipOverlap => "zip.overlap",
+            ZipTrailingBytes => "zip.trailing-bytes",
+            ZipCentralDirectory => "zip.central-directory",
+            ZipEntryCount => "zip.entry-count",
+            ZipLocalHeaderMismatch => "zip.local-header-mismatch",
+            ZipDataDescriptor => "zip.data-descriptor",
+            ZipEncrypted => "zip.encrypted",
+            ZipMethod => "zip.method",
+            ZipExtraField => "zip.extra-field",
+            ZipZip64 => "zip.zip64",
+            ZipEntryComment => "zip.entry-comment",
+            ZipNonUtf8Flag => "zip.name-encoding",
+            TarChecksum => "tar.header-checksum",
+            TarHeader => "tar.header",
+            TarSize => "tar.size",
+            TarPax => "tar.pax",
+            TarGnuLongName => "tar.gnu-long-name",
+            TarTrailingData => "tar.trailing-data",
+            TarPadding => "tar.padding",
+            Name => "name.invalid",
+            Duplicate => "name.duplicate",
+            Collision => "name.collision",
+            FileDirConflict => "name.file-dir-conflict",
+            MemberType => "member.type",
+            TooManyMembers => "limit.member-count",
+            MemberTooLarge => "limit.member-size",
+            TotalTooLarge => "limit.total-size",
+            CompressionRatio => "limit.compression-ratio",
+            Crc => "data.crc",
+            SizeMismatch => "data.size",
+            Inflate => "data.inflate",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// An archive refused, or one that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// The archive breaks a rule.
+    #[error("{}refused by rule {rule}: {detail}", where_(member, offset))]
+    Refused {
+        /// The rule.
+        rule: Rule,
+        /// The member concerned, when known.
+        member: Option<String>,
+        /// The byte offset concerned, when known.
+        offset: Option<u64>,
+        /// Expected vs actual, in words.
+        detail: String,
+    },
+    /// The bytes could not be read.
+    #[error("could not read the archive: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn where_(member: &Option<String>, offset: &Option<u64>) -> String {
+    match (member, offset) {
+        (Some(m), Some(o)) => format!("member {m:?} (offset {o}): "),
+        (Some(m), None) => format!("member {m:?}: "),
+        (None, Some(o)) => format!("at offset {o}: "),
+        (None, None) => String::new(),
+    }
+}
+
+impl ArchiveError {
+    /// The rule broken, if this is a refusal.
+    pub fn rule(&self) -> Option<Rule> {
+        match self {
+            ArchiveError::Refused { rule, .. } => Some(*rule),
+            ArchiveError::Io(_) => None,
+        }
+    }
+}
+
+pub(crate) fn refuse(rule: Rule, member: Option<&str>, offset: Option<u64>, detail: impl Into<String>) -> ArchiveError {
+    ArchiveError::Refused { rule, member: member.map(str::to_string), offset, detail: detail.into() }
+}
+
+/// Walks an archive of either flavour, detected from its first bytes.
+pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, ArchiveError> {
+    let mut head = [0u8; 512];
+    let n = src.read_at(0, &mut head)?;
+    let index = if n >= 4 && head[..4] == *b"PK\x03\x04" {
+        zip::walk(src, limits)?
+    } else if n == 512 && (&head[257..263] == b"ustar\0" || &head[257..263] == b"ustar ") {
+        tar::walk(src, limits)?
+    } else if n >= 4 && (head[..4] == *b"PK\x05\x06" || head[..4] == *b"PK\x01\x02") {
+        return Err(refuse(Rule::ZipPrependedBytes, None, Some(0), "zip does not start with a local file header"));
+    } else if src.size() >= 22 && {
+        let mut tail = [0u8; 4];
+        src.read_exact_at(src.size() - 22, &mut tail).is_ok() && tail == *b"PK\x05\x06"
+    } {
+        return Err(refuse(Rule::ZipPrependedBytes, None, Some(0), "bytes before the first local file header (e.g. a self-extracting stub)"));
+    } else {
+        return Err(refuse(Rule::NotAnArchive, None, Some(0), "neither a zip (PK\\x03\\x04) nor a ustar archive"));
+    };
+    check_member_set(&index, limits)?;
+    Ok(index)
+}
+
+/// Rules over the whole member set, shared by both flavours: names, duplicates, collisions,
+/// file/directory conflicts, count and total size.
+fn check_member_set(index: &ArchiveIndex, limits: &Limits) -> Result<(), ArchiveError> {
+    if index.entries.len() > limits.max_members {
+        return Err(refuse(Rule::TooManyMembers, None, None, format!("{} members; at most {}", index.entries.len(), limits.max_members)));
+    }
+    let mut total: u64 = 0;
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    let mut files: BTreeMap<&str, ()> = BTreeMap::new();
+    for e in &index.entries {
+        total = total.saturating_add(e.size);
+        if total > limits.max_total_size {
+            return Err(refuse(Rule::TotalTooLarge, Some(&e.name), None, format!("members add up to more than {} bytes", limits.max_total_size)));
+        }
+        files.insert(&e.name, ());
+    }
+    let all = index.entries.iter().map(|e| (e.name.as_str(), false)).chain(index.dirs.iter().map(|d| (d.as_str(), true)));
+    for (name, is_dir) in all {
+        let key = collision_key_typed(name, is_dir);
+        if let Some(prev) = seen.get(&key) {
+            let rule = if *prev == name { Rule::Duplicate } else { Rule::Collision };
+            return Err(refuse(rule, Some(name), None, format!("same name as {prev:?} on a case-insensitive or normalising filesystem")));
+        }
+        seen.insert(key, name);
+    }
+    // A file may not also be used as a directory ("a" and "a/b"), compared after folding.
+    let folded_files: HashMap<String, &str> = index.entries.iter().map(|e| (name::collision_key(&e.name), e.name.as_str())).collect();
+    for e in &index.entries {
+        let mut prefix = String::new();
+        for comp in e.name.split('/').collect::<Vec<_>>().split_last().map(|(_, init)| init.to_vec()).unwrap_or_default() {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(comp);
+            if let Some(f) = folded_files.get(&name::collision_key(&prefix)) {
+                return Err(refuse(Rule::FileDirConflict, Some(&e.name), None, format!("{f:?} is a file but is also used as a directory")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collision_key_typed(name: &str, is_dir: bool) -> String {
+    // Directories and files share one namespace on disk; mark directories so a directory entry
+    // "a/" and a file "a" are reported by the file/dir rule rather than as duplicates.
+    let mut k = name::collision_key(name);
+    if is_dir {
+        k.push('/');
+    }
+    k
+}
+
+/// Checks a raw name from an archive header: UTF-8 plus [`name::check_name`].
+pub(crate) fn checked_name(raw: &[u8], offset: u64) -> Result<String, ArchiveError> {
+    let s = std::str::from_utf8(raw).map_err(|_| refuse(Rule::Name, Some(&String::from_utf8_lossy(raw)), Some(offset), "name is not UTF-8"))?;
+    name::check_name(s).map_err(|e| refuse(Rule::Name, Some(s), Some(offset), e.to_string()))?;
+    Ok(s.to_string())
+}
+
+/// Size of the read buffer used when streaming members.
+pub const CHUNK: usize = 1 << 20;
+
+/// Streams a member's uncompressed bytes to `sink` in chunks, enforcing the declared size (never
+/// more, never less), deflate stream end at exactly the stored size, and the declared CRC-32.
+/// `sink` returns `false` to stop early (then nothing is checked further).
+pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), ArchiveError> {
+    let mut crc = e.crc32.map(|_| crc32fast::Hasher::new());
+    let mut produced: u64 = 0;
+    let mut emit = |chunk: &[u8], produced: &mut u64| -> Result<bool, ArchiveError> {
+        *produced += chunk.len() as u64;
+        if *produced > e.size {
+            return Err(refuse(Rule::SizeMismatch, Some(&e.name), None, format!("more than the declared {} bytes", e.size)));
+        }
+        if let Some(c) = &mut crc {
+            c.update(chunk);
+        }
+        Ok(sink(chunk))
+    };
+    match e.method {
+        Method::Stored => {
+            let mut buf = vec![0u8; CHUNK.min(e.stored_size as usize).max(1)];
+            let mut pos = 0u64;
+            while pos < e.stored_size {
+                let want = (e.stored_size - pos).min(buf.len() as u64) as usize;
+                src.read_exact_at(e.data_offset + pos, &mut buf[..want]).map_err(|err| truncated(e, err))?;
+                pos += want as u64;
+                if !emit(&buf[..want], &mut produced)? {
+                    return Ok(());
+                }
+            }
+        }
+        Method::Deflate => {
+            use flate2::{Decompress, FlushDecompress, Status};
+            let mut d = Decompress::new(false);
+            let mut inbuf = vec![0u8; (256 << 10).min(e.stored_size as usize).max(1)];
+            let mut outbuf = vec![0u8; 256 << 10];
+            let (mut in_pos, mut in_len, mut in_start) = (0u64, 0usize, 0usize);
+            loop {
+                if in_start == in_len && in_pos < e.stored_size {
+                    let want = (e.stored_size - in_pos).min(inbuf.len() as u64) as usize;
+                    src.read_exact_at(e.data_offset + in_pos, &mut inbuf[..want]).map_err(|err| truncated(e, err))?;
+                    in_pos += want as u64;
+                    in_len = want;
+                    in_start = 0;
+                }
+                let (before_in, before_out) = (d.total_in(), d.total_out());
+                let status = d
+                    .decompress(&inbuf[in_start..in_len], &mut outbuf, FlushDecompress::None)
+                    .map_err(|err| refuse(Rule::Inflate, Some(&e.name), None, format!("deflate stream is corrupt: {err}")))?;
+                in_start += (d.total_in() - before_in) as usize;
+                let out_n = (d.total_out() - before_out) as usize;
+                if out_n > 0 && !emit(&outbuf[..out_n], &mut produced)? {
+                    return Ok(());
+                }
+                if status == Status::StreamEnd {
+                    break;
+                }
+                if out_n == 0 && d.total_in() == before_in && in_start == in_len && in_pos == e.stored_size {
+                    return Err(refuse(Rule::Inflate, Some(&e.name), None, "deflate stream ends before its end marker"));
+                }
+            }
+            if d.total_in() != e.stored_size {
+                return Err(refuse(Rule::Inflate, Some(&e.name), None, format!("deflate stream ends after {} of {} stored bytes", d.total_in(), e.stored_size)));
+            }
+        }
+    }
+    if produced != e.size {
+        return Err(refuse(Rule::SizeMismatch, Some(&e.name), None, format!("declared {} bytes, found {}", e.size, produced)));
+    }
+    if let (Some(c), Some(want)) = (crc, e.crc32) {
+        let got = c.finalize();
+        if got != want {
+            return Err(refuse(Rule::Crc, Some(&e.name), None, format!("CRC-32 declared {want:08x}, computed {got:08x}")));
+        }
+    }
+    Ok(())
+}
+
+fn truncated(e: &Entry, err: io::Error) -> ArchiveError {
+    if err.kind() == io::ErrorKind::UnexpectedEof {
+        refuse(Rule::Truncated, Some(&e.name), Some(e.data_offset), "member data runs past the end of the archive")
+    } else {
+        ArchiveError::Io(err)
+    }
+}
+
+/// Reads a whole member into memory, refusing members larger than `max`.
+pub fn read_member(src: &dyn ByteSource, e: &Entry, max: u64) -> Result<Vec<u8>, ArchiveError> {
+    if e.size > max {
+        return Err(refuse(Rule::MemberTooLarge, Some(&e.name), None, format!("{} bytes; this member may be at most {max}", e.size)));
+    }
+    let mut out = Vec::with_capacity(e.size as usize);
+    stream_member(src, e, &mut |c| {
+        out.extend_from_slice(c);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Hashes a member, reporting progress in uncompressed bytes.
+pub fn hash_member(src: &dyn ByteSource, e: &Entry, progress: &dyn Fn(u64)) -> Result<(Sha256Digest, u64), ArchiveError> {
+    let mut h = StreamHasher::new(false);
+    stream_member(src, e, &mut |c| {
+        h.update(c);
+        progress(c.len() as u64);
+        true
+    })?;
+    let (d, _, len) = h.finish();
+    Ok((d, len))
+}

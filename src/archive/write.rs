@@ -1,0 +1,107 @@
+//! Deterministic archive writers over the `zip` and `tar` crates. Same members, same bytes and
+//! same time → byte-identical output: members in the given (sorted) order, one fixed timestamp,
+//! mode 0644, uid/gid 0, no owner names, no extra fields, no data descriptors, no comments.
+
+use crate::time::Timestamp;
+use std::io::{self, Read, Seek, Write};
+
+/// One member to write.
+#[derive(Clone, Debug)]
+pub struct PlannedMember {
+    /// Archive name.
+    pub name: String,
+    /// Exact size in bytes; the writer refuses a source that yields a different count.
+    pub size: u64,
+    /// Deflate it (zip only; tar members are always stored).
+    pub deflate: bool,
+}
+
+/// Opens a member's bytes by name.
+pub type Opener<'a> = dyn FnMut(&str) -> io::Result<Box<dyn Read + 'a>> + 'a;
+
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// Counts bytes and refuses a source that changes size under us.
+fn copy_exact(mut r: impl Read, w: &mut impl Write, size: u64, name: &str) -> io::Result<()> {
+    let n = io::copy(&mut r.by_ref().take(size), w)?;
+    let mut probe = [0u8; 1];
+    if n != size || r.read(&mut probe)? != 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{name} changed size while being packed (expected {size} bytes)")));
+    }
+    Ok(())
+}
+
+/// The zip timestamp: DOS time covers 1980..=2107 with 2-second resolution; clamp into it.
+fn dos_time(t: Timestamp) -> zip::DateTime {
+    let (y, m, d, h, mi, s) = t.civil();
+    let (y, m, d, h, mi, s) = if y < 1980 { (1980, 1, 1, 0, 0, 0) } else if y > 2107 { (2107, 12, 31, 23, 59, 58) } else { (y, m, d, h, mi, s) };
+    zip::DateTime::from_date_and_time(y as u16, m as u8, d as u8, h as u8, mi as u8, (s - s % 2) as u8).unwrap_or(zip::DateTime::DEFAULT)
+}
+
+/// Writes a deterministic zip.
+pub fn write_zip<W: Write + Seek>(out: W, members: &[PlannedMember], time: Timestamp, open: &mut Opener<'_>) -> io::Result<W> {
+    use zip::write::SimpleFileOptions;
+    let mut z = zip::ZipWriter::new(out);
+    for m in members {
+        let large = m.size >= 0xFFFF_FFFF;
+        let opts = SimpleFileOptions::default()
+            .compression_method(if m.deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored })
+            .compression_level(if m.deflate { Some(6) } else { None })
+            .last_modified_time(dos_time(time))
+            .unix_permissions(0o644)
+            .large_file(large);
+        z.start_file(m.name.as_str(), opts).map_err(other)?;
+        copy_exact(open(&m.name)?, &mut z, m.size, &m.name)?;
+    }
+    z.finish().map_err(other)
+}
+
+/// Writes a deterministic POSIX ustar archive.
+pub fn write_tar<W: Write>(out: W, members: &[PlannedMember], time: Timestamp, open: &mut Opener<'_>) -> io::Result<W> {
+    let mut b = tar::Builder::new(out);
+    for m in members {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(&m.name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: cannot be stored in a ustar header: {e}", m.name)))?;
+        h.set_size(m.size);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(time.0.max(0) as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_username("").map_err(other)?;
+        h.set_groupname("").map_err(other)?;
+        h.set_cksum();
+        // tar::Builder::append needs the exact bytes; stream through a size-checking reader.
+        let r = open(&m.name)?;
+        let checked = ExactReader { inner: r, left: m.size, name: &m.name };
+        b.append(&h, checked)?;
+    }
+    b.into_inner()
+}
+
+struct ExactReader<'n, R> {
+    inner: R,
+    left: u64,
+    name: &'n str,
+}
+
+impl<R: Read> Read for ExactReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? != 0 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} grew while being packed", self.name)));
+            }
+            return Ok(0);
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} shrank while being packed", self.name)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}

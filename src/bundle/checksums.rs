@@ -1,0 +1,82 @@
+//! `checksums.txt`: GNU coreutils `sha256sum` text format, one line per payload member in
+//! manifest order: 64 lowercase hex, two spaces, the path, LF. Member names never need
+//! coreutils' backslash escaping (the name rules forbid `\`, CR and LF).
+
+use crate::digest::Sha256Digest;
+
+/// Renders the file for `(path, digest)` pairs, in the order given.
+pub fn render<'a>(entries: impl IntoIterator<Item = (&'a str, &'a Sha256Digest)>) -> Vec<u8> {
+    let mut out = String::new();
+    for (path, d) in entries {
+        out.push_str(&d.hex());
+        out.push_str("  ");
+        out.push_str(path);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// One parsed line, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// `<hex>  <path>`.
+    Entry {
+        /// Path.
+        path: String,
+        /// Digest.
+        digest: Sha256Digest,
+    },
+    /// A line not in the exact format; the 1-based line number and its text.
+    Malformed {
+        /// Line number.
+        line: usize,
+        /// Text, lossily decoded.
+        text: String,
+    },
+}
+
+/// Parses best-effort, so that disagreements can be reported line by line.
+pub fn parse(bytes: &[u8]) -> Vec<Line> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let terminated = lines.last() == Some(&"");
+    if terminated {
+        lines.pop();
+    }
+    let n = lines.len();
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let malformed = || Line::Malformed { line: i + 1, text: l.to_string() };
+            if i + 1 == n && !terminated {
+                return malformed();
+            }
+            match (l.get(..64), l.get(64..66), l.get(66..)) {
+                (Some(h), Some("  "), Some(p)) if !p.is_empty() => match Sha256Digest::from_hex(h) {
+                    Ok(digest) => Line::Entry { path: p.to_string(), digest },
+                    Err(_) => malformed(),
+                },
+                _ => malformed(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_malformed_lines() {
+        let d = Sha256Digest::of(b"x");
+        let text = render([("artifacts/a", &d), ("sbom/b.json", &d)]);
+        let lines = parse(&text);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], Line::Entry { path: "artifacts/a".into(), digest: d });
+        let bad = format!("{} *artifacts/a\n{}  x", d.hex(), d.hex());
+        let lines = parse(bad.as_bytes());
+        assert!(matches!(lines[0], Line::Malformed { line: 1, .. }));
+        assert!(matches!(lines[1], Line::Malformed { line: 2, .. }), "missing final LF");
+    }
+}

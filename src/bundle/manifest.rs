@@ -1,0 +1,244 @@
+//! The v1 manifest: release identity, every payload member with size, digest and kind, and an
+//! RFC 6962 Merkle root over the members' canonical records.
+
+use super::{Kind, SUPPORTED_VERSIONS};
+use crate::archive::name::{self, check_name};
+use crate::digest::Sha256Digest;
+use crate::json::{self, JsonError};
+use crate::merkle;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Most members a v1 manifest may list.
+pub const MAX_MEMBERS: usize = 100_000;
+
+/// Errors reading a manifest. All of them mean "could not verify" (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not strict, canonical JSON.
+    #[error("manifest.json is not valid strict RFC 8785 JSON: {0}")]
+    Json(#[from] JsonError),
+    /// `formatVersion` absent or not an integer.
+    #[error("manifest.json has no integer formatVersion; this airlock reads versions {}", versions())]
+    MissingVersion,
+    /// A version this binary does not read.
+    #[error("bundle format version {found} is not supported; this airlock reads versions {}. Use an airlock release that supports version {found}", versions())]
+    UnknownVersion {
+        /// The version found.
+        found: String,
+    },
+    /// Fields missing, unknown or of the wrong type.
+    #[error("manifest.json does not match the v1 schema: {0}")]
+    Schema(String),
+    /// A field value breaks a v1 rule.
+    #[error("manifest.json breaks rule {rule}{}: {detail}", .path.as_ref().map(|p| format!(" at member {p:?}")).unwrap_or_default())]
+    Invalid {
+        /// Stable rule id.
+        rule: &'static str,
+        /// Member path, when the rule is about one member.
+        path: Option<String>,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// Comma-separated list of supported versions.
+pub fn versions() -> String {
+    SUPPORTED_VERSIONS.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Release identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// Product name: `[A-Za-z0-9._-]{1,128}`.
+    pub product: String,
+    /// Semantic version 2.0.0.
+    pub version: String,
+    /// Source commit (hex, 7..=64 characters), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Release channel (`[a-z0-9-]{1,64}`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// One payload member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Archive path.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes.
+    pub digest: Sha256Digest,
+    /// Kind; must match the top-level directory.
+    pub kind: Kind,
+}
+
+impl Member {
+    /// The Merkle leaf: RFC 8785 bytes of `{"digest","kind","path","size"}`.
+    pub fn leaf(&self) -> Vec<u8> {
+        json::canonical(self)
+    }
+}
+
+/// The v1 manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 1 here.
+    pub format_version: u64,
+    /// Hex SHA-256 of the RFC 8785 form of `{"createdAt","merkleRoot","release"}`.
+    pub bundle_id: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Release identity.
+    pub release: Release,
+    /// Members sorted by path (bytewise).
+    pub members: Vec<Member>,
+    /// RFC 6962 root over the members' leaves, as `sha256:<hex>`.
+    pub merkle_root: Sha256Digest,
+}
+
+/// The Merkle root over members in the given order.
+pub fn merkle_root(members: &[Member]) -> Sha256Digest {
+    let leaves: Vec<merkle::Hash> = members.iter().map(|m| merkle::leaf_hash(&m.leaf())).collect();
+    Sha256Digest(merkle::root(&leaves))
+}
+
+/// Inclusion proof for member `index`, for later single-member proofs.
+pub fn member_inclusion_proof(members: &[Member], index: usize) -> Vec<merkle::Hash> {
+    let leaves: Vec<merkle::Hash> = members.iter().map(|m| merkle::leaf_hash(&m.leaf())).collect();
+    merkle::inclusion_proof(&leaves, index)
+}
+
+/// The bundle id for these fields.
+pub fn bundle_id(created_at: Timestamp, merkle_root: &Sha256Digest, release: &Release) -> String {
+    let v = serde_json::json!({"createdAt": created_at, "merkleRoot": merkle_root, "release": release});
+    Sha256Digest::of(&json::canonical_value(&v)).hex()
+}
+
+impl Manifest {
+    /// Builds a manifest: sorts members, computes the Merkle root and bundle id.
+    pub fn build(release: Release, created_at: Timestamp, mut members: Vec<Member>) -> Self {
+        members.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        let merkle_root = merkle_root(&members);
+        let bundle_id = bundle_id(created_at, &merkle_root, &release);
+        Manifest { format_version: 1, bundle_id, created_at, release, members, merkle_root }
+    }
+
+    /// RFC 8785 bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        json::canonical(self)
+    }
+
+    /// Parses manifest bytes: canonical strict JSON, known version, v1 schema, v1 rules.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let v = json::parse_canonical(bytes)?;
+        match v.get("formatVersion") {
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(1) => {}
+            Some(serde_json::Value::Number(n)) => return Err(ManifestError::UnknownVersion { found: n.to_string() }),
+            Some(other) => return Err(ManifestError::UnknownVersion { found: other.to_string() }),
+            None => return Err(ManifestError::MissingVersion),
+        }
+        let m: Manifest = serde_json::from_value(v).map_err(|e| ManifestError::Schema(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// The v1 field rules (not the self-consistency of root and id: those are verify checks).
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let inv = |rule, path: Option<&str>, detail: String| ManifestError::Invalid { rule, path: path.map(str::to_string), detail };
+        let r = &self.release;
+        if r.product.is_empty() || r.product.len() > 128 || !r.product.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            return Err(inv("release.product", None, format!("{:?} is not 1-128 of [A-Za-z0-9._-]", r.product)));
+        }
+        semver::Version::parse(&r.version).map_err(|e| inv("release.version", None, format!("{:?} is not semantic versioning 2.0.0: {e}", r.version)))?;
+        if let Some(c) = &r.commit
+            && (c.len() < 7 || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            return Err(inv("release.commit", None, format!("{c:?} is not 7-64 lowercase hex characters")));
+        }
+        if let Some(c) = &r.channel
+            && (c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(inv("release.channel", None, format!("{c:?} is not 1-64 of [a-z0-9-]")));
+        }
+        if self.bundle_id.len() != 64 || !self.bundle_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(inv("bundle-id.format", None, format!("{:?} is not 64 lowercase hex characters", self.bundle_id)));
+        }
+        if self.members.is_empty() {
+            return Err(inv("members.empty", None, "a bundle must list at least one member; an empty subject set proves nothing".into()));
+        }
+        if self.members.len() > MAX_MEMBERS {
+            return Err(inv("members.count", None, format!("{} members; at most {MAX_MEMBERS}", self.members.len())));
+        }
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for (i, m) in self.members.iter().enumerate() {
+            check_name(&m.path).map_err(|e| inv("member.path", Some(&m.path), e.to_string()))?;
+            match Kind::of_path(&m.path) {
+                Some(k) if k == m.kind => {}
+                Some(k) => return Err(inv("member.kind", Some(&m.path), format!("kind {:?} but the path lies under {}/ (kind {:?})", m.kind.name(), k.dir(), k.name()))),
+                None => return Err(inv("member.kind", Some(&m.path), "path is not under a kind directory (artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/, other/)".into())),
+            }
+            if i > 0 && self.members[i - 1].path.as_bytes() >= m.path.as_bytes() {
+                return Err(inv("members.order", Some(&m.path), format!("members must be sorted by path with no duplicates; follows {:?}", self.members[i - 1].path)));
+            }
+            if let Some(prev) = seen.insert(name::collision_key(&m.path), &m.path) {
+                return Err(inv("members.collision", Some(&m.path), format!("collides with {prev:?} on case-insensitive or normalising filesystems")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let m = |p: &str, k| Member { path: p.into(), size: 3, digest: Sha256Digest::of(p.as_bytes()), kind: k };
+        Manifest::build(
+            Release { product: "demo".into(), version: "1.2.3".into(), commit: None, channel: None },
+            Timestamp(1_700_000_000),
+            vec![m("sbom/s.json", Kind::Sbom), m("artifacts/a", Kind::Artifact)],
+        )
+    }
+
+    #[test]
+    fn round_trips_and_sorts() {
+        let m = sample();
+        assert_eq!(m.members[0].path, "artifacts/a");
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn unknown_version_named() {
+        let text = String::from_utf8(sample().to_bytes()).unwrap().replace("\"formatVersion\":1", "\"formatVersion\":7");
+        let e = Manifest::parse(text.as_bytes()).unwrap_err();
+        assert!(matches!(e, ManifestError::UnknownVersion { ref found } if found == "7"));
+        assert!(e.to_string().contains("reads versions 1"), "{e}");
+    }
+
+    #[test]
+    fn rules_refuse() {
+        let mut m = sample();
+        m.members[0].kind = Kind::Sbom;
+        assert!(matches!(m.validate(), Err(ManifestError::Invalid { rule: "member.kind", .. })));
+        let mut m = sample();
+        m.members.swap(0, 1);
+        assert!(matches!(m.validate(), Err(ManifestError::Invalid { rule: "members.order", .. })));
+        let mut m = sample();
+        m.release.version = "1.2".into();
+        assert!(matches!(m.validate(), Err(ManifestError::Invalid { rule: "release.version", .. })));
+        let mut m = sample();
+        m.members.clear();
+        assert!(matches!(m.validate(), Err(ManifestError::Invalid { rule: "members.empty", .. })));
+        // Non-canonical bytes are refused even when the content is right.
+        let pretty = serde_json::to_vec_pretty(&sample()).unwrap();
+        assert!(matches!(Manifest::parse(&pretty), Err(ManifestError::Json(JsonError::NotCanonical { .. }))));
+    }
+}

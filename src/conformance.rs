@@ -1,0 +1,1 @@
+//! Conformance vectors (`vectors/bundle-v1/`), generated deterministically from fixed keys.

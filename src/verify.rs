@@ -1,0 +1,405 @@
+//! Bundle verification, in the order `format-spec/bundle-v1.md` §8 fixes. The only way to get a
+//! [`Verified`] value is [`verify`] returning [`Verification::Passed`]; later stages (policy,
+//! promotion, smoke) accept only that type.
+
+use crate::archive::{self, ArchiveError, ArchiveIndex, ByteSource, Entry, Format, Limits, Rule};
+use crate::bundle::manifest::{self, Manifest, ManifestError};
+use crate::bundle::{CHECKSUMS, CONTROL, ENVELOPE, MANIFEST, MAX_CONTROL_SIZE, PAYLOAD_TYPE_PREFIX, PAYLOAD_TYPE_V1, checksums};
+use crate::digest::{Sha256Digest, StreamHasher};
+use crate::dsse::{DsseError, Envelope, SignatureFate};
+use crate::keys::{KeyId, PublicKey};
+use crate::report::{Check, Outcome};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Could not verify (exit 2): the input is malformed, hostile, of an unknown version, or the
+/// trust configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The archive was refused by the strict walker or could not be read.
+    #[error("{0}")]
+    Archive(#[from] ArchiveError),
+    /// A control member is absent.
+    #[error("bundle has no {0}; a v1 bundle holds manifest.json, manifest.dsse.json and checksums.txt at its root")]
+    MissingControl(&'static str),
+    /// The envelope could not be parsed.
+    #[error("manifest.dsse.json: {0}")]
+    Envelope(#[from] DsseError),
+    /// payloadType names a manifest version this binary does not read.
+    #[error("bundle format version {found} (payloadType {payload_type:?}) is not supported; this airlock reads versions {}", manifest::versions())]
+    UnknownVersion {
+        /// Version text found.
+        found: String,
+        /// The payloadType.
+        payload_type: String,
+    },
+    /// payloadType is not an airlock manifest at all.
+    #[error("manifest.dsse.json payloadType is {0:?}, not an airlock bundle manifest ({PAYLOAD_TYPE_V1})")]
+    PayloadType(String),
+    /// The manifest could not be read.
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    /// No keys, or a threshold that can never be met.
+    #[error("trust configuration unusable: {0}")]
+    Trust(String),
+}
+
+impl VerifyError {
+    /// A stable kind for reports and vectors.
+    pub fn kind(&self) -> String {
+        match self {
+            VerifyError::Archive(e) => e.rule().map(|r| r.id().to_string()).unwrap_or_else(|| "io".into()),
+            VerifyError::MissingControl(_) => "bundle.missing-control".into(),
+            VerifyError::Envelope(_) => "envelope.malformed".into(),
+            VerifyError::UnknownVersion { .. } => "format.unknown-version".into(),
+            VerifyError::PayloadType(_) => "envelope.payload-type".into(),
+            VerifyError::Manifest(ManifestError::UnknownVersion { .. }) => "format.unknown-version".into(),
+            VerifyError::Manifest(ManifestError::Invalid { rule, .. }) => format!("manifest.{rule}"),
+            VerifyError::Manifest(_) => "manifest.malformed".into(),
+            VerifyError::Trust(_) => "trust.unusable".into(),
+        }
+    }
+
+    /// One line saying what to try.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            VerifyError::Archive(ArchiveError::Io(_)) => "check the path and that the file is readable",
+            VerifyError::Archive(_) => "do not use this bundle; obtain it again from its publisher and compare its digest",
+            VerifyError::UnknownVersion { .. } | VerifyError::Manifest(ManifestError::UnknownVersion { .. }) => "use an airlock release that reads this format version",
+            VerifyError::Trust(_) => "pass --key PUB at least --threshold times",
+            _ => "the bundle is malformed; re-create it with `airlock pack` or obtain it again",
+        }
+    }
+}
+
+/// The keys and threshold a verification trusts.
+#[derive(Clone, Debug)]
+pub struct TrustPolicy {
+    /// Trusted keys.
+    pub keys: Vec<PublicKey>,
+    /// Distinct keys required.
+    pub threshold: usize,
+    /// Where the keys came from, for the report.
+    pub source: String,
+}
+
+impl TrustPolicy {
+    fn check(&self) -> Result<(), VerifyError> {
+        if self.keys.is_empty() {
+            return Err(VerifyError::Trust("no trusted keys".into()));
+        }
+        if self.threshold == 0 || self.threshold > self.keys.len() {
+            return Err(VerifyError::Trust(format!("threshold {} cannot be met by {} trusted keys", self.threshold, self.keys.len())));
+        }
+        Ok(())
+    }
+}
+
+/// Options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Archive caps.
+    pub limits: Limits,
+    /// Hashing threads (1 = sequential).
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { limits: Limits::default(), threads: 1 }
+    }
+}
+
+/// A value only [`verify`] constructs.
+#[derive(Debug)]
+pub struct Verified<T>(T);
+
+impl<T> Verified<T> {
+    /// The verified value.
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+/// What a passed verification established.
+#[derive(Debug)]
+pub struct VerifiedBundle {
+    /// The signed manifest.
+    pub manifest: Manifest,
+    /// The exact manifest bytes that were signed.
+    pub manifest_bytes: Vec<u8>,
+    /// Trusted keys whose signatures counted.
+    pub signers: Vec<KeyId>,
+    /// Where each member lives in the archive.
+    pub index: ArchiveIndex,
+}
+
+/// The report of one verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    /// [`crate::report::VERIFY_REPORT_SCHEMA`].
+    pub schema: &'static str,
+    /// Pass / fail.
+    pub outcome: Outcome,
+    /// Archive flavour.
+    pub format: Format,
+    /// Format version.
+    #[serde(rename = "formatVersion")]
+    pub format_version: u64,
+    /// Bundle id from the manifest.
+    #[serde(rename = "bundleId")]
+    pub bundle_id: String,
+    /// Release identity.
+    pub release: manifest::Release,
+    /// Manifest Merkle root.
+    #[serde(rename = "merkleRoot")]
+    pub merkle_root: Sha256Digest,
+    /// Trust used.
+    pub trust: TrustSummary,
+    /// Every check in verification order.
+    pub checks: Vec<Check>,
+}
+
+/// The trust part of a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrustSummary {
+    /// Where keys came from.
+    pub source: String,
+    /// Trusted key ids.
+    pub keys: Vec<String>,
+    /// Threshold.
+    pub threshold: usize,
+    /// Key ids whose signatures counted.
+    pub signers: Vec<String>,
+}
+
+/// Result of a completed verification.
+pub enum Verification {
+    /// Every check passed.
+    Passed(Verified<VerifiedBundle>, VerifyReport),
+    /// At least one check failed.
+    Failed(VerifyReport),
+}
+
+impl Verification {
+    /// The report either way.
+    pub fn report(&self) -> &VerifyReport {
+        match self {
+            Verification::Passed(_, r) | Verification::Failed(r) => r,
+        }
+    }
+}
+
+fn control<'a>(index: &'a ArchiveIndex, name: &'static str) -> Result<&'a Entry, VerifyError> {
+    index.get(name).ok_or(VerifyError::MissingControl(name))
+}
+
+/// Verifies a bundle.
+pub fn verify(src: &dyn ByteSource, trust: &TrustPolicy, opts: &Options, progress: &(dyn Fn(u64) + Sync)) -> Result<Verification, VerifyError> {
+    trust.check()?;
+    // 1. Strict archive walk.
+    let index = archive::walk(src, &opts.limits)?;
+    let mut checks = vec![Check::new("archive.structure", true, format!("{} archive, {} members, strict walk passed", fmt_format(index.format), index.entries.len()))];
+
+    // 2. Envelope and version.
+    let env_bytes = archive::read_member(src, control(&index, ENVELOPE)?, MAX_CONTROL_SIZE)?;
+    let envelope = Envelope::parse(&env_bytes)?;
+    match envelope.payload_type.strip_prefix(PAYLOAD_TYPE_PREFIX).and_then(|r| r.strip_suffix("+json")) {
+        Some("1") => {}
+        Some(v) => return Err(VerifyError::UnknownVersion { found: v.to_string(), payload_type: envelope.payload_type.clone() }),
+        None => return Err(VerifyError::PayloadType(envelope.payload_type.clone())),
+    }
+    let manifest_bytes = archive::read_member(src, control(&index, MANIFEST)?, MAX_CONTROL_SIZE)?;
+    let manifest = Manifest::parse(&envelope.payload)?;
+    checks.push(Check::new("manifest.format", true, format!("payloadType {PAYLOAD_TYPE_V1}, format version 1, canonical JSON, v1 rules hold")));
+    let same = manifest_bytes == envelope.payload;
+    checks.push(
+        Check::new("manifest.payload-agreement", same, if same { "manifest.json is byte-identical to the signed DSSE payload" } else { "manifest.json differs from the signed DSSE payload" })
+            .values(Sha256Digest::of(&envelope.payload).prefixed(), Sha256Digest::of(&manifest_bytes).prefixed()),
+    );
+
+    // 3. Signatures.
+    let tally = envelope.verify(&trust.keys);
+    for (hint, fate) in &tally.signatures {
+        let hint_s = hint.clone().unwrap_or_else(|| "(no keyid)".into());
+        checks.push(match fate {
+            SignatureFate::Counted(k) => Check::new("signature", true, "valid Ed25519 signature (verify_strict) by a trusted key").subject(k.hex()),
+            SignatureFate::DuplicateKey(k) => Check::new("signature", true, "second signature by an already-counted key; counted once").subject(k.hex()).info(),
+            SignatureFate::Unverified => Check::new("signature", true, "no trusted key verifies this signature; ignored").subject(hint_s).info(),
+        });
+    }
+    let met = tally.meets(trust.threshold);
+    checks.push(
+        Check::new(
+            "signature.threshold",
+            met,
+            format!("{} of {} required distinct trusted keys signed the manifest", tally.valid_keys.len(), trust.threshold),
+        )
+        .values(format!(">= {}", trust.threshold), tally.valid_keys.len().to_string()),
+    );
+
+    // 4. Manifest self-consistency.
+    let root = manifest::merkle_root(&manifest.members);
+    checks.push(Check::new("manifest.merkle-root", root == manifest.merkle_root, "RFC 6962 root over the member records").values(manifest.merkle_root.prefixed(), root.prefixed()));
+    let id = manifest::bundle_id(manifest.created_at, &manifest.merkle_root, &manifest.release);
+    checks.push(Check::new("manifest.bundle-id", id == manifest.bundle_id, "bundle id recomputed from createdAt, merkleRoot, release").values(manifest.bundle_id.clone(), id));
+
+    // 5. Member-set equality.
+    let listed: BTreeMap<&str, &manifest::Member> = manifest.members.iter().map(|m| (m.path.as_str(), m)).collect();
+    let present: BTreeSet<&str> = index.entries.iter().map(|e| e.name.as_str()).filter(|n| !CONTROL.contains(n)).collect();
+    let mut set_ok = true;
+    for extra in present.iter().filter(|p| !listed.contains_key(*p)) {
+        set_ok = false;
+        checks.push(Check::new("member.unlisted", false, "archive holds a member the signed manifest does not list").subject(*extra));
+    }
+    for missing in listed.keys().filter(|p| !present.contains(*p)) {
+        set_ok = false;
+        checks.push(Check::new("member.missing", false, "the signed manifest lists a member the archive does not hold").subject(*missing));
+    }
+    checks.push(Check::new("members.set", set_ok, "archive members equal the manifest's members exactly").values(listed.len().to_string(), present.len().to_string()));
+
+    // 6. checksums.txt agreement.
+    let sums = archive::read_member(src, control(&index, CHECKSUMS)?, MAX_CONTROL_SIZE)?;
+    checks.extend(checksums_checks(&manifest, &sums));
+
+    // 7. Member digests, streamed, in parallel.
+    let todo: Vec<(&manifest::Member, &Entry)> = manifest.members.iter().filter_map(|m| index.get(&m.path).map(|e| (m, e))).collect();
+    for (m, result) in hash_all(src, &todo, opts.threads.max(1), progress) {
+        checks.extend(digest_checks(m, result));
+    }
+
+    let outcome = Outcome::of(&checks);
+    let report = VerifyReport {
+        schema: crate::report::VERIFY_REPORT_SCHEMA,
+        outcome,
+        format: index.format,
+        format_version: manifest.format_version,
+        bundle_id: manifest.bundle_id.clone(),
+        release: manifest.release.clone(),
+        merkle_root: manifest.merkle_root,
+        trust: TrustSummary {
+            source: trust.source.clone(),
+            keys: trust.keys.iter().map(|k| k.keyid().hex()).collect(),
+            threshold: trust.threshold,
+            signers: tally.valid_keys.iter().map(KeyId::hex).collect(),
+        },
+        checks,
+    };
+    Ok(match outcome {
+        Outcome::Pass => Verification::Passed(Verified(VerifiedBundle { manifest, manifest_bytes, signers: tally.valid_keys, index }), report),
+        _ => Verification::Failed(report),
+    })
+}
+
+fn fmt_format(f: Format) -> &'static str {
+    match f {
+        Format::Zip => "zip",
+        Format::Tar => "tar",
+    }
+}
+
+fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
+    let mut out = Vec::new();
+    let expected = checksums::render(manifest.members.iter().map(|m| (m.path.as_str(), &m.digest)));
+    if expected == sums {
+        out.push(Check::new("checksums.agreement", true, format!("checksums.txt lists exactly the {} manifest members with equal digests", manifest.members.len())));
+        return out;
+    }
+    let listed: BTreeMap<&str, &Sha256Digest> = manifest.members.iter().map(|m| (m.path.as_str(), &m.digest)).collect();
+    let mut seen = BTreeSet::new();
+    for line in checksums::parse(sums) {
+        match line {
+            checksums::Line::Malformed { line, text } => out.push(Check::new("checksums.line", false, format!("line {line} is not `<64 hex>  <path>`: {text:?}"))),
+            checksums::Line::Entry { path, digest } => {
+                if !seen.insert(path.clone()) {
+                    out.push(Check::new("checksums.line", false, "listed twice").subject(path));
+                    continue;
+                }
+                match listed.get(path.as_str()) {
+                    None => out.push(Check::new("checksums.unlisted", false, "checksums.txt lists a path the manifest does not").subject(path)),
+                    Some(d) if **d != digest => out.push(Check::new("checksums.digest", false, "checksums.txt digest differs from the signed manifest").subject(path).values(d.prefixed(), digest.prefixed())),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    for p in listed.keys().filter(|p| !seen.contains(**p)) {
+        out.push(Check::new("checksums.missing", false, "manifest member absent from checksums.txt").subject(*p));
+    }
+    out.push(Check::new("checksums.agreement", false, "checksums.txt is not the exact rendering of the manifest (order, format or content differ)").values(Sha256Digest::of(&expected).prefixed(), Sha256Digest::of(sums).prefixed()));
+    out
+}
+
+/// A member's hash, or why its bytes could not be read back exactly.
+struct MemberHash {
+    digest: Option<Sha256Digest>,
+    size: u64,
+    integrity: Result<(), ArchiveError>,
+}
+
+fn hash_one(src: &dyn ByteSource, e: &Entry, progress: &(dyn Fn(u64) + Sync)) -> MemberHash {
+    let mut h = StreamHasher::new(false);
+    let r = archive::stream_member(src, e, &mut |c| {
+        h.update(c);
+        progress(c.len() as u64);
+        true
+    });
+    let (d, _, size) = h.finish();
+    match r {
+        Ok(()) => MemberHash { digest: Some(d), size, integrity: Ok(()) },
+        // All bytes were read; only the archive's own CRC disagrees: the digest is meaningful.
+        Err(err @ ArchiveError::Refused { rule: Rule::Crc, .. }) => MemberHash { digest: Some(d), size, integrity: Err(err) },
+        Err(err) => MemberHash { digest: None, size, integrity: Err(err) },
+    }
+}
+
+fn hash_all<'m>(src: &dyn ByteSource, todo: &[(&'m manifest::Member, &Entry)], threads: usize, progress: &(dyn Fn(u64) + Sync)) -> Vec<(&'m manifest::Member, MemberHash)> {
+    // Largest first, so one big member does not start last.
+    let mut order: Vec<usize> = (0..todo.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(todo[i].1.size));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<MemberHash>>> = Mutex::new((0..todo.len()).map(|_| None).collect());
+    let work = || {
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = order.get(k) else { break };
+            let r = hash_one(src, todo[i].1, progress);
+            results.lock().expect("no panics while holding the lock")[i] = Some(r);
+        }
+    };
+    if threads <= 1 || todo.len() <= 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(work);
+            }
+        });
+    }
+    let results = results.into_inner().expect("no panics while holding the lock");
+    todo.iter().zip(results).map(|((m, _), r)| (*m, r.expect("every member hashed"))).collect()
+}
+
+fn digest_checks(m: &manifest::Member, h: MemberHash) -> Vec<Check> {
+    let mut out = Vec::new();
+    match (&h.digest, &h.integrity) {
+        (Some(d), _) => {
+            let ok = *d == m.digest && h.size == m.size;
+            out.push(
+                Check::new("member.digest", ok, if ok { format!("{} bytes, digest matches", h.size) } else if h.size != m.size { format!("size differs: manifest {} bytes, archive {} bytes", m.size, h.size) } else { "digest differs from the signed manifest".into() })
+                    .subject(&m.path)
+                    .values(m.digest.prefixed(), d.prefixed()),
+            );
+        }
+        (None, Err(e)) => out.push(Check::new("member.digest", false, format!("member bytes cannot be read back: {e}")).subject(&m.path).values(m.digest.prefixed(), "unreadable")),
+        (None, Ok(())) => unreachable!("a digest is absent only when reading failed"),
+    }
+    if let Err(e) = &h.integrity
+        && h.digest.is_some()
+    {
+        out.push(Check::new("member.crc", false, e.to_string()).subject(&m.path));
+    }
+    out
+}

@@ -1,0 +1,2 @@
+//! Project tasks: `cargo xtask ci | vectors | dist | bench`.
+fn main() {}
