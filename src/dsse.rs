@@ -77,11 +77,7 @@ pub struct Envelope {
 
 /// Decodes DSSE base64: standard (padded) or URL-safe (padded or not).
 pub fn decode_b64(s: &str, field: &'static str) -> Result<Vec<u8>, DsseError> {
-    STANDARD
-        .decode(s)
-        .or_else(|_| URL_SAFE.decode(s))
-        .or_else(|_| URL_SAFE_NO_PAD.decode(s))
-        .map_err(|_| DsseError::Base64 { field })
+    STANDARD.decode(s).or_else(|_| URL_SAFE.decode(s)).or_else(|_| URL_SAFE_NO_PAD.decode(s)).map_err(|_| DsseError::Base64 { field })
 }
 
 /// The pre-authentication encoding.
@@ -117,10 +113,8 @@ impl Envelope {
         let mut sorted: Vec<&&SecretKey> = keys.iter().collect();
         sorted.sort_by_key(|k| k.public().keyid());
         sorted.dedup_by_key(|k| k.public().keyid());
-        let signatures = sorted
-            .into_iter()
-            .map(|k| RawSignature { keyid: Some(k.public().keyid().hex()), sig: k.sign(&msg).to_vec() })
-            .collect();
+        let signatures =
+            sorted.into_iter().map(|k| RawSignature { keyid: Some(k.public().keyid().hex()), sig: k.sign(&msg).to_vec() }).collect();
         Envelope { payload_type: payload_type.to_string(), payload: payload.to_vec(), signatures }
     }
 
@@ -129,11 +123,7 @@ impl Envelope {
         let w = WireEnvelope {
             payload: STANDARD.encode(&self.payload),
             payload_type: self.payload_type.clone(),
-            signatures: self
-                .signatures
-                .iter()
-                .map(|s| WireSignature { keyid: s.keyid.clone(), sig: STANDARD.encode(&s.sig) })
-                .collect(),
+            signatures: self.signatures.iter().map(|s| WireSignature { keyid: s.keyid.clone(), sig: STANDARD.encode(&s.sig) }).collect(),
         };
         json::canonical(&w)
     }
@@ -201,7 +191,10 @@ mod tests {
     #[test]
     fn pae_matches_the_dsse_spec_example() {
         // From DSSE protocol.md: PAE("http://example.com/HelloWorld", "hello world").
-        assert_eq!(pae("http://example.com/HelloWorld", b"hello world"), b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec());
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
     }
 
     #[test]

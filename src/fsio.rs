@@ -56,7 +56,12 @@ impl AtomicFile {
         let mut rnd = [0u8; 8];
         getrandom::fill(&mut rnd).map_err(|e| anyhow::anyhow!("no randomness for a temp name: {e}"))?;
         let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), hex::encode(rnd)));
-        let file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(AtomicFile { tmp, dest: dest.to_path_buf(), file: Some(file) })
     }
 
@@ -110,7 +115,12 @@ pub fn atomic_write(dest: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 
 /// Creates a new file that must not exist yet (no clobbering of keys).
 pub fn write_new(dest: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(dest).with_context(|| format!("cannot create {} (it must not exist yet)", dest.display()))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(dest)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", dest.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     sync_dir(&parent_dir(dest))

@@ -65,7 +65,13 @@ pub fn kind_of(path: &str) -> Result<Kind, PackError> {
 }
 
 /// Plans a bundle. `deflate` decides per member whether to compress (zip only).
-pub fn plan(release: Release, created_at: Timestamp, members: Vec<Member>, keys: &[&SecretKey], deflate: &dyn Fn(&Member) -> bool) -> Result<Plan, PackError> {
+pub fn plan(
+    release: Release,
+    created_at: Timestamp,
+    members: Vec<Member>,
+    keys: &[&SecretKey],
+    deflate: &dyn Fn(&Member) -> bool,
+) -> Result<Plan, PackError> {
     if keys.is_empty() {
         return Err(PackError::NoKey);
     }

@@ -41,7 +41,14 @@ pub struct Check {
 impl Check {
     /// A check with status from a boolean.
     pub fn new(id: &'static str, ok: bool, detail: impl Into<String>) -> Self {
-        Check { id, subject: None, status: if ok { Status::Pass } else { Status::Fail }, expected: None, actual: None, detail: detail.into() }
+        Check {
+            id,
+            subject: None,
+            status: if ok { Status::Pass } else { Status::Fail },
+            expected: None,
+            actual: None,
+            detail: detail.into(),
+        }
     }
     /// Sets the subject.
     pub fn subject(mut self, s: impl Into<String>) -> Self {

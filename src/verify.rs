@@ -28,7 +28,10 @@ pub enum VerifyError {
     #[error("manifest.dsse.json: {0}")]
     Envelope(#[from] DsseError),
     /// payloadType names a manifest version this binary does not read.
-    #[error("bundle format version {found} (payloadType {payload_type:?}) is not supported; this airlock reads versions {}", manifest::versions())]
+    #[error(
+        "bundle format version {found} (payloadType {payload_type:?}) is not supported; this airlock reads versions {}",
+        manifest::versions()
+    )]
     UnknownVersion {
         /// Version text found.
         found: String,
@@ -67,7 +70,9 @@ impl VerifyError {
         match self {
             VerifyError::Archive(ArchiveError::Io(_)) => "check the path and that the file is readable",
             VerifyError::Archive(_) => "do not use this bundle; obtain it again from its publisher and compare its digest",
-            VerifyError::UnknownVersion { .. } | VerifyError::Manifest(ManifestError::UnknownVersion { .. }) => "use an airlock release that reads this format version",
+            VerifyError::UnknownVersion { .. } | VerifyError::Manifest(ManifestError::UnknownVersion { .. }) => {
+                "use an airlock release that reads this format version"
+            }
             VerifyError::Trust(_) => "pass --key PUB at least --threshold times",
             _ => "the bundle is malformed; re-create it with `airlock pack` or obtain it again",
         }
@@ -178,7 +183,7 @@ pub struct TrustSummary {
 /// Result of a completed verification.
 pub enum Verification {
     /// Every check passed.
-    Passed(Verified<VerifiedBundle>, VerifyReport),
+    Passed(Box<Verified<VerifiedBundle>>, VerifyReport),
     /// At least one check failed.
     Failed(VerifyReport),
 }
@@ -197,11 +202,20 @@ fn control<'a>(index: &'a ArchiveIndex, name: &'static str) -> Result<&'a Entry,
 }
 
 /// Verifies a bundle.
-pub fn verify(src: &dyn ByteSource, trust: &TrustPolicy, opts: &Options, progress: &(dyn Fn(u64) + Sync)) -> Result<Verification, VerifyError> {
+pub fn verify(
+    src: &dyn ByteSource,
+    trust: &TrustPolicy,
+    opts: &Options,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Verification, VerifyError> {
     trust.check()?;
     // 1. Strict archive walk.
     let index = archive::walk(src, &opts.limits)?;
-    let mut checks = vec![Check::new("archive.structure", true, format!("{} archive, {} members, strict walk passed", fmt_format(index.format), index.entries.len()))];
+    let mut checks = vec![Check::new(
+        "archive.structure",
+        true,
+        format!("{} archive, {} members, strict walk passed", fmt_format(index.format), index.entries.len()),
+    )];
 
     // 2. Envelope and version.
     let env_bytes = archive::read_member(src, control(&index, ENVELOPE)?, MAX_CONTROL_SIZE)?;
@@ -213,11 +227,23 @@ pub fn verify(src: &dyn ByteSource, trust: &TrustPolicy, opts: &Options, progres
     }
     let manifest_bytes = archive::read_member(src, control(&index, MANIFEST)?, MAX_CONTROL_SIZE)?;
     let manifest = Manifest::parse(&envelope.payload)?;
-    checks.push(Check::new("manifest.format", true, format!("payloadType {PAYLOAD_TYPE_V1}, format version 1, canonical JSON, v1 rules hold")));
+    checks.push(Check::new(
+        "manifest.format",
+        true,
+        format!("payloadType {PAYLOAD_TYPE_V1}, format version 1, canonical JSON, v1 rules hold"),
+    ));
     let same = manifest_bytes == envelope.payload;
     checks.push(
-        Check::new("manifest.payload-agreement", same, if same { "manifest.json is byte-identical to the signed DSSE payload" } else { "manifest.json differs from the signed DSSE payload" })
-            .values(Sha256Digest::of(&envelope.payload).prefixed(), Sha256Digest::of(&manifest_bytes).prefixed()),
+        Check::new(
+            "manifest.payload-agreement",
+            same,
+            if same {
+                "manifest.json is byte-identical to the signed DSSE payload"
+            } else {
+                "manifest.json differs from the signed DSSE payload"
+            },
+        )
+        .values(Sha256Digest::of(&envelope.payload).prefixed(), Sha256Digest::of(&manifest_bytes).prefixed()),
     );
 
     // 3. Signatures.
@@ -225,9 +251,15 @@ pub fn verify(src: &dyn ByteSource, trust: &TrustPolicy, opts: &Options, progres
     for (hint, fate) in &tally.signatures {
         let hint_s = hint.clone().unwrap_or_else(|| "(no keyid)".into());
         checks.push(match fate {
-            SignatureFate::Counted(k) => Check::new("signature", true, "valid Ed25519 signature (verify_strict) by a trusted key").subject(k.hex()),
-            SignatureFate::DuplicateKey(k) => Check::new("signature", true, "second signature by an already-counted key; counted once").subject(k.hex()).info(),
-            SignatureFate::Unverified => Check::new("signature", true, "no trusted key verifies this signature; ignored").subject(hint_s).info(),
+            SignatureFate::Counted(k) => {
+                Check::new("signature", true, "valid Ed25519 signature (verify_strict) by a trusted key").subject(k.hex())
+            }
+            SignatureFate::DuplicateKey(k) => {
+                Check::new("signature", true, "second signature by an already-counted key; counted once").subject(k.hex()).info()
+            }
+            SignatureFate::Unverified => {
+                Check::new("signature", true, "no trusted key verifies this signature; ignored").subject(hint_s).info()
+            }
         });
     }
     let met = tally.meets(trust.threshold);
@@ -242,9 +274,15 @@ pub fn verify(src: &dyn ByteSource, trust: &TrustPolicy, opts: &Options, progres
 
     // 4. Manifest self-consistency.
     let root = manifest::merkle_root(&manifest.members);
-    checks.push(Check::new("manifest.merkle-root", root == manifest.merkle_root, "RFC 6962 root over the member records").values(manifest.merkle_root.prefixed(), root.prefixed()));
+    checks.push(
+        Check::new("manifest.merkle-root", root == manifest.merkle_root, "RFC 6962 root over the member records")
+            .values(manifest.merkle_root.prefixed(), root.prefixed()),
+    );
     let id = manifest::bundle_id(manifest.created_at, &manifest.merkle_root, &manifest.release);
-    checks.push(Check::new("manifest.bundle-id", id == manifest.bundle_id, "bundle id recomputed from createdAt, merkleRoot, release").values(manifest.bundle_id.clone(), id));
+    checks.push(
+        Check::new("manifest.bundle-id", id == manifest.bundle_id, "bundle id recomputed from createdAt, merkleRoot, release")
+            .values(manifest.bundle_id.clone(), id),
+    );
 
     // 5. Member-set equality.
     let listed: BTreeMap<&str, &manifest::Member> = manifest.members.iter().map(|m| (m.path.as_str(), m)).collect();
@@ -258,7 +296,10 @@ pub fn verify(src: &dyn ByteSource, trust: &TrustPolicy, opts: &Options, progres
         set_ok = false;
         checks.push(Check::new("member.missing", false, "the signed manifest lists a member the archive does not hold").subject(*missing));
     }
-    checks.push(Check::new("members.set", set_ok, "archive members equal the manifest's members exactly").values(listed.len().to_string(), present.len().to_string()));
+    checks.push(
+        Check::new("members.set", set_ok, "archive members equal the manifest's members exactly")
+            .values(listed.len().to_string(), present.len().to_string()),
+    );
 
     // 6. checksums.txt agreement.
     let sums = archive::read_member(src, control(&index, CHECKSUMS)?, MAX_CONTROL_SIZE)?;
@@ -288,7 +329,9 @@ pub fn verify(src: &dyn ByteSource, trust: &TrustPolicy, opts: &Options, progres
         checks,
     };
     Ok(match outcome {
-        Outcome::Pass => Verification::Passed(Verified(VerifiedBundle { manifest, manifest_bytes, signers: tally.valid_keys, index }), report),
+        Outcome::Pass => {
+            Verification::Passed(Box::new(Verified(VerifiedBundle { manifest, manifest_bytes, signers: tally.valid_keys, index })), report)
+        }
         _ => Verification::Failed(report),
     })
 }
@@ -304,22 +347,34 @@ fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
     let mut out = Vec::new();
     let expected = checksums::render(manifest.members.iter().map(|m| (m.path.as_str(), &m.digest)));
     if expected == sums {
-        out.push(Check::new("checksums.agreement", true, format!("checksums.txt lists exactly the {} manifest members with equal digests", manifest.members.len())));
+        out.push(Check::new(
+            "checksums.agreement",
+            true,
+            format!("checksums.txt lists exactly the {} manifest members with equal digests", manifest.members.len()),
+        ));
         return out;
     }
     let listed: BTreeMap<&str, &Sha256Digest> = manifest.members.iter().map(|m| (m.path.as_str(), &m.digest)).collect();
     let mut seen = BTreeSet::new();
     for line in checksums::parse(sums) {
         match line {
-            checksums::Line::Malformed { line, text } => out.push(Check::new("checksums.line", false, format!("line {line} is not `<64 hex>  <path>`: {text:?}"))),
+            checksums::Line::Malformed { line, text } => {
+                out.push(Check::new("checksums.line", false, format!("line {line} is not `<64 hex>  <path>`: {text:?}")))
+            }
             checksums::Line::Entry { path, digest } => {
                 if !seen.insert(path.clone()) {
                     out.push(Check::new("checksums.line", false, "listed twice").subject(path));
                     continue;
                 }
                 match listed.get(path.as_str()) {
-                    None => out.push(Check::new("checksums.unlisted", false, "checksums.txt lists a path the manifest does not").subject(path)),
-                    Some(d) if **d != digest => out.push(Check::new("checksums.digest", false, "checksums.txt digest differs from the signed manifest").subject(path).values(d.prefixed(), digest.prefixed())),
+                    None => {
+                        out.push(Check::new("checksums.unlisted", false, "checksums.txt lists a path the manifest does not").subject(path))
+                    }
+                    Some(d) if **d != digest => out.push(
+                        Check::new("checksums.digest", false, "checksums.txt digest differs from the signed manifest")
+                            .subject(path)
+                            .values(d.prefixed(), digest.prefixed()),
+                    ),
                     Some(_) => {}
                 }
             }
@@ -328,7 +383,14 @@ fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
     for p in listed.keys().filter(|p| !seen.contains(**p)) {
         out.push(Check::new("checksums.missing", false, "manifest member absent from checksums.txt").subject(*p));
     }
-    out.push(Check::new("checksums.agreement", false, "checksums.txt is not the exact rendering of the manifest (order, format or content differ)").values(Sha256Digest::of(&expected).prefixed(), Sha256Digest::of(sums).prefixed()));
+    out.push(
+        Check::new(
+            "checksums.agreement",
+            false,
+            "checksums.txt is not the exact rendering of the manifest (order, format or content differ)",
+        )
+        .values(Sha256Digest::of(&expected).prefixed(), Sha256Digest::of(sums).prefixed()),
+    );
     out
 }
 
@@ -355,7 +417,12 @@ fn hash_one(src: &dyn ByteSource, e: &Entry, progress: &(dyn Fn(u64) + Sync)) ->
     }
 }
 
-fn hash_all<'m>(src: &dyn ByteSource, todo: &[(&'m manifest::Member, &Entry)], threads: usize, progress: &(dyn Fn(u64) + Sync)) -> Vec<(&'m manifest::Member, MemberHash)> {
+fn hash_all<'m>(
+    src: &dyn ByteSource,
+    todo: &[(&'m manifest::Member, &Entry)],
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<(&'m manifest::Member, MemberHash)> {
     // Largest first, so one big member does not start last.
     let mut order: Vec<usize> = (0..todo.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(todo[i].1.size));
@@ -388,12 +455,26 @@ fn digest_checks(m: &manifest::Member, h: MemberHash) -> Vec<Check> {
         (Some(d), _) => {
             let ok = *d == m.digest && h.size == m.size;
             out.push(
-                Check::new("member.digest", ok, if ok { format!("{} bytes, digest matches", h.size) } else if h.size != m.size { format!("size differs: manifest {} bytes, archive {} bytes", m.size, h.size) } else { "digest differs from the signed manifest".into() })
-                    .subject(&m.path)
-                    .values(m.digest.prefixed(), d.prefixed()),
+                Check::new(
+                    "member.digest",
+                    ok,
+                    if ok {
+                        format!("{} bytes, digest matches", h.size)
+                    } else if h.size != m.size {
+                        format!("size differs: manifest {} bytes, archive {} bytes", m.size, h.size)
+                    } else {
+                        "digest differs from the signed manifest".into()
+                    },
+                )
+                .subject(&m.path)
+                .values(m.digest.prefixed(), d.prefixed()),
             );
         }
-        (None, Err(e)) => out.push(Check::new("member.digest", false, format!("member bytes cannot be read back: {e}")).subject(&m.path).values(m.digest.prefixed(), "unreadable")),
+        (None, Err(e)) => out.push(
+            Check::new("member.digest", false, format!("member bytes cannot be read back: {e}"))
+                .subject(&m.path)
+                .values(m.digest.prefixed(), "unreadable"),
+        ),
         (None, Ok(())) => unreachable!("a digest is absent only when reading failed"),
     }
     if let Err(e) = &h.integrity

@@ -288,7 +288,12 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         let mut tail = [0u8; 4];
         src.read_exact_at(src.size() - 22, &mut tail).is_ok() && tail == *b"PK\x05\x06"
     } {
-        return Err(refuse(Rule::ZipPrependedBytes, None, Some(0), "bytes before the first local file header (e.g. a self-extracting stub)"));
+        return Err(refuse(
+            Rule::ZipPrependedBytes,
+            None,
+            Some(0),
+            "bytes before the first local file header (e.g. a self-extracting stub)",
+        ));
     } else {
         return Err(refuse(Rule::NotAnArchive, None, Some(0), "neither a zip (PK\\x03\\x04) nor a ustar archive"));
     };
@@ -308,7 +313,12 @@ fn check_member_set(index: &ArchiveIndex, limits: &Limits) -> Result<(), Archive
     for e in &index.entries {
         total = total.saturating_add(e.size);
         if total > limits.max_total_size {
-            return Err(refuse(Rule::TotalTooLarge, Some(&e.name), None, format!("members add up to more than {} bytes", limits.max_total_size)));
+            return Err(refuse(
+                Rule::TotalTooLarge,
+                Some(&e.name),
+                None,
+                format!("members add up to more than {} bytes", limits.max_total_size),
+            ));
         }
         files.insert(&e.name, ());
     }
@@ -350,7 +360,8 @@ fn collision_key_typed(name: &str, is_dir: bool) -> String {
 
 /// Checks a raw name from an archive header: UTF-8 plus [`name::check_name`].
 pub(crate) fn checked_name(raw: &[u8], offset: u64) -> Result<String, ArchiveError> {
-    let s = std::str::from_utf8(raw).map_err(|_| refuse(Rule::Name, Some(&String::from_utf8_lossy(raw)), Some(offset), "name is not UTF-8"))?;
+    let s =
+        std::str::from_utf8(raw).map_err(|_| refuse(Rule::Name, Some(&String::from_utf8_lossy(raw)), Some(offset), "name is not UTF-8"))?;
     name::check_name(s).map_err(|e| refuse(Rule::Name, Some(s), Some(offset), e.to_string()))?;
     Ok(s.to_string())
 }
@@ -418,7 +429,12 @@ pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]
                 }
             }
             if d.total_in() != e.stored_size {
-                return Err(refuse(Rule::Inflate, Some(&e.name), None, format!("deflate stream ends after {} of {} stored bytes", d.total_in(), e.stored_size)));
+                return Err(refuse(
+                    Rule::Inflate,
+                    Some(&e.name),
+                    None,
+                    format!("deflate stream ends after {} of {} stored bytes", d.total_in(), e.stored_size),
+                ));
             }
         }
     }

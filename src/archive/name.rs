@@ -92,7 +92,10 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.starts_with('/') {
         return Err(NameError::Absolute);
     }
-    if name.starts_with("//") || name.starts_with("\\\\") || (name.len() >= 2 && name.as_bytes()[1] == b':' && name.as_bytes()[0].is_ascii_alphabetic()) {
+    if name.starts_with("//")
+        || name.starts_with("\\\\")
+        || (name.len() >= 2 && name.as_bytes()[1] == b':' && name.as_bytes()[0].is_ascii_alphabetic())
+    {
         return Err(NameError::DrivePrefix);
     }
     for c in name.chars() {

@@ -37,7 +37,10 @@ fn octal(b: &[u8], what: &str, at: u64, rule: Rule) -> Result<u64, ArchiveError>
     if digits.is_empty() || !digits.iter().all(|c| (b'0'..=b'7').contains(c)) || !rest.iter().all(|&c| c == 0 || c == b' ') {
         return Err(refuse(rule, None, Some(at), format!("{what} is not an octal number: {:?}", String::from_utf8_lossy(b))));
     }
-    digits.iter().try_fold(0u64, |acc, d| acc.checked_mul(8).map(|v| v + u64::from(d - b'0'))).ok_or_else(|| refuse(rule, None, Some(at), format!("{what} overflows")))
+    digits
+        .iter()
+        .try_fold(0u64, |acc, d| acc.checked_mul(8).map(|v| v + u64::from(d - b'0')))
+        .ok_or_else(|| refuse(rule, None, Some(at), format!("{what} overflows")))
 }
 
 /// Walks a ustar archive.
@@ -76,14 +79,46 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         let shown = String::from_utf8_lossy(&full).into_owned();
         match typeflag {
             b'0' | 0 | b'5' => {}
-            b'x' | b'g' => return Err(refuse(Rule::TarPax, Some(&shown), Some(at), "PAX extended header (can rename members or override sizes)")),
+            b'x' | b'g' => {
+                return Err(refuse(Rule::TarPax, Some(&shown), Some(at), "PAX extended header (can rename members or override sizes)"));
+            }
             b'L' | b'K' => return Err(refuse(Rule::TarGnuLongName, Some(&shown), Some(at), "GNU long-name/long-link header")),
-            b'1' => return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "hard link; only regular files and directories are accepted")),
-            b'2' => return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "symbolic link; only regular files and directories are accepted")),
-            b'3' | b'4' => return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "device node; only regular files and directories are accepted")),
+            b'1' => {
+                return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "hard link; only regular files and directories are accepted"));
+            }
+            b'2' => {
+                return Err(refuse(
+                    Rule::MemberType,
+                    Some(&shown),
+                    Some(at),
+                    "symbolic link; only regular files and directories are accepted",
+                ));
+            }
+            b'3' | b'4' => {
+                return Err(refuse(
+                    Rule::MemberType,
+                    Some(&shown),
+                    Some(at),
+                    "device node; only regular files and directories are accepted",
+                ));
+            }
             b'6' => return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "FIFO; only regular files and directories are accepted")),
-            b'S' => return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "GNU sparse file; only regular files and directories are accepted")),
-            t => return Err(refuse(Rule::MemberType, Some(&shown), Some(at), format!("entry type {:?}; only regular files and directories are accepted", t as char))),
+            b'S' => {
+                return Err(refuse(
+                    Rule::MemberType,
+                    Some(&shown),
+                    Some(at),
+                    "GNU sparse file; only regular files and directories are accepted",
+                ));
+            }
+            t => {
+                return Err(refuse(
+                    Rule::MemberType,
+                    Some(&shown),
+                    Some(at),
+                    format!("entry type {:?}; only regular files and directories are accepted", t as char),
+                ));
+            }
         }
         if h[157..257].iter().any(|&c| c != 0) {
             return Err(refuse(Rule::TarHeader, Some(&shown), Some(at), "link name set on a non-link entry"));
@@ -101,7 +136,12 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             continue;
         }
         if member_size > limits.max_member_size {
-            return Err(refuse(Rule::MemberTooLarge, Some(&name), Some(at), format!("declares {member_size} bytes; at most {}", limits.max_member_size)));
+            return Err(refuse(
+                Rule::MemberTooLarge,
+                Some(&name),
+                Some(at),
+                format!("declares {member_size} bytes; at most {}", limits.max_member_size),
+            ));
         }
         let data = at + BLOCK;
         let padded = member_size.div_ceil(BLOCK) * BLOCK;
@@ -112,10 +152,23 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             let mut pad = vec![0u8; (padded - member_size) as usize];
             src.read_exact_at(data + member_size, &mut pad)?;
             if pad.iter().any(|&c| c != 0) {
-                return Err(refuse(Rule::TarPadding, Some(&name), Some(data + member_size), "non-zero bytes in the padding after the member"));
+                return Err(refuse(
+                    Rule::TarPadding,
+                    Some(&name),
+                    Some(data + member_size),
+                    "non-zero bytes in the padding after the member",
+                ));
             }
         }
-        entries.push(Entry { name, header_offset: at, data_offset: data, stored_size: member_size, size: member_size, method: Method::Stored, crc32: None });
+        entries.push(Entry {
+            name,
+            header_offset: at,
+            data_offset: data,
+            stored_size: member_size,
+            size: member_size,
+            method: Method::Stored,
+            crc32: None,
+        });
         if entries.len() > limits.max_members {
             return Err(refuse(Rule::TooManyMembers, None, Some(at), format!("more than {} members", limits.max_members)));
         }

@@ -36,7 +36,13 @@ fn copy_exact(mut r: impl Read, w: &mut impl Write, size: u64, name: &str) -> io
 /// The zip timestamp: DOS time covers 1980..=2107 with 2-second resolution; clamp into it.
 fn dos_time(t: Timestamp) -> zip::DateTime {
     let (y, m, d, h, mi, s) = t.civil();
-    let (y, m, d, h, mi, s) = if y < 1980 { (1980, 1, 1, 0, 0, 0) } else if y > 2107 { (2107, 12, 31, 23, 59, 58) } else { (y, m, d, h, mi, s) };
+    let (y, m, d, h, mi, s) = if y < 1980 {
+        (1980, 1, 1, 0, 0, 0)
+    } else if y > 2107 {
+        (2107, 12, 31, 23, 59, 58)
+    } else {
+        (y, m, d, h, mi, s)
+    };
     zip::DateTime::from_date_and_time(y as u16, m as u8, d as u8, h as u8, mi as u8, (s - s % 2) as u8).unwrap_or(zip::DateTime::DEFAULT)
 }
 
@@ -63,7 +69,8 @@ pub fn write_tar<W: Write>(out: W, members: &[PlannedMember], time: Timestamp, o
     let mut b = tar::Builder::new(out);
     for m in members {
         let mut h = tar::Header::new_ustar();
-        h.set_path(&m.name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: cannot be stored in a ustar header: {e}", m.name)))?;
+        h.set_path(&m.name)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: cannot be stored in a ustar header: {e}", m.name)))?;
         h.set_size(m.size);
         h.set_mode(0o644);
         h.set_uid(0);

@@ -71,7 +71,8 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
     if u16le(&eocd, 4) != 0 || u16le(&eocd, 6) != 0 {
         return Err(refuse(Rule::ZipMultiDisk, None, Some(eocd_at), "disk numbers are not zero"));
     }
-    let (n16, n16_total, cd_size32, cd_off32) = (u16le(&eocd, 8) as u64, u16le(&eocd, 10) as u64, u32le(&eocd, 12) as u64, u32le(&eocd, 16) as u64);
+    let (n16, n16_total, cd_size32, cd_off32) =
+        (u16le(&eocd, 8) as u64, u16le(&eocd, 10) as u64, u32le(&eocd, 12) as u64, u32le(&eocd, 16) as u64);
     if n16 != n16_total {
         return Err(refuse(Rule::ZipMultiDisk, None, Some(eocd_at), "entries on this disk differ from total entries"));
     }
@@ -108,17 +109,29 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         }
         (n16, cd_size32, cd_off32, eocd_at)
     };
-    let cd_end = cd_offset.checked_add(cd_size).ok_or_else(|| refuse(Rule::ZipCentralDirectory, None, Some(eocd_at), "central directory offset overflows"))?;
+    let cd_end = cd_offset
+        .checked_add(cd_size)
+        .ok_or_else(|| refuse(Rule::ZipCentralDirectory, None, Some(eocd_at), "central directory offset overflows"))?;
     if cd_end > cd_end_limit {
         return Err(refuse(Rule::ZipOverlap, None, Some(cd_offset), "central directory runs into the end records"));
     }
     if cd_end < cd_end_limit {
         let between = read(src, cd_end, (cd_end_limit - cd_end).min(1 << 20) as usize)?;
         let rule = if between.windows(4).any(|w| u32le(w, 0) == SIG_EOCD) { Rule::ZipMultipleEocd } else { Rule::ZipGap };
-        return Err(refuse(rule, None, Some(cd_end), format!("{} bytes between the central directory and the end record", cd_end_limit - cd_end)));
+        return Err(refuse(
+            rule,
+            None,
+            Some(cd_end),
+            format!("{} bytes between the central directory and the end record", cd_end_limit - cd_end),
+        ));
     }
     if entries > limits.max_members as u64 {
-        return Err(refuse(Rule::TooManyMembers, None, Some(eocd_at), format!("{entries} entries declared; at most {}", limits.max_members)));
+        return Err(refuse(
+            Rule::TooManyMembers,
+            None,
+            Some(eocd_at),
+            format!("{entries} entries declared; at most {}", limits.max_members),
+        ));
     }
     if cd_size > (entries + 1) * (46 + 0xFFFF * 3) {
         return Err(refuse(Rule::ZipCentralDirectory, None, Some(cd_offset), "central directory is larger than its entries can be"));
@@ -153,7 +166,12 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             return Err(refuse(Rule::ZipMultiDisk, Some(&shown), Some(at), "entry starts on another disk"));
         }
         if !raw_name.is_ascii() && flags & (1 << 11) == 0 {
-            return Err(refuse(Rule::ZipNonUtf8Flag, Some(&shown), Some(at), "non-ASCII name without the UTF-8 flag (bit 11): other tools read it as CP437"));
+            return Err(refuse(
+                Rule::ZipNonUtf8Flag,
+                Some(&shown),
+                Some(at),
+                "non-ASCII name without the UTF-8 flag (bit 11): other tools read it as CP437",
+            ));
         }
         let method = u16le(h, 10);
         let (mut usize_, mut csize, mut offset) = (u32le(h, 24) as u64, u32le(h, 20) as u64, u32le(h, 42) as u64);
@@ -162,7 +180,9 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             let mut vals = z.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")));
             for field in [&mut usize_, &mut csize, &mut offset] {
                 if *field == M32 {
-                    *field = vals.next().ok_or_else(|| refuse(Rule::ZipZip64, Some(&shown), Some(at), "ZIP64 extra field is missing a value its header marks"))?;
+                    *field = vals.next().ok_or_else(|| {
+                        refuse(Rule::ZipZip64, Some(&shown), Some(at), "ZIP64 extra field is missing a value its header marks")
+                    })?;
                     if *field < M32 {
                         return Err(refuse(Rule::ZipZip64, Some(&shown), Some(at), "ZIP64 value used for a number that fits in 32 bits"));
                     }
@@ -182,21 +202,50 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             return Err(refuse(Rule::MemberType, Some(&name), Some(at), "directory entry with content"));
         }
         match method {
-            0 if csize != usize_ => return Err(refuse(Rule::ZipCentralDirectory, Some(&name), Some(at), format!("stored entry with compressed size {csize} != size {usize_}"))),
+            0 if csize != usize_ => {
+                return Err(refuse(
+                    Rule::ZipCentralDirectory,
+                    Some(&name),
+                    Some(at),
+                    format!("stored entry with compressed size {csize} != size {usize_}"),
+                ));
+            }
             0 | 8 => {}
-            m => return Err(refuse(Rule::ZipMethod, Some(&name), Some(at), format!("compression method {m}; only 0 (stored) and 8 (deflate) are accepted"))),
+            m => {
+                return Err(refuse(
+                    Rule::ZipMethod,
+                    Some(&name),
+                    Some(at),
+                    format!("compression method {m}; only 0 (stored) and 8 (deflate) are accepted"),
+                ));
+            }
         }
         if usize_ > limits.max_member_size {
-            return Err(refuse(Rule::MemberTooLarge, Some(&name), Some(at), format!("declares {usize_} bytes; at most {}", limits.max_member_size)));
+            return Err(refuse(
+                Rule::MemberTooLarge,
+                Some(&name),
+                Some(at),
+                format!("declares {usize_} bytes; at most {}", limits.max_member_size),
+            ));
         }
         if method == 8 && usize_ > (1 << 20) && usize_ / csize.max(1) > limits.max_ratio {
-            return Err(refuse(Rule::CompressionRatio, Some(&name), Some(at), format!("{usize_} bytes from {csize} compressed: ratio above {}", limits.max_ratio)));
+            return Err(refuse(
+                Rule::CompressionRatio,
+                Some(&name),
+                Some(at),
+                format!("{usize_} bytes from {csize} compressed: ratio above {}", limits.max_ratio),
+            ));
         }
         centrals.push(Central { name, raw_name, flags, method, crc: u32le(h, 16), csize, usize: usize_, offset, is_dir, cd_at: at });
         p += 46 + nlen + elen + clen;
     }
     if centrals.len() as u64 != entries {
-        return Err(refuse(Rule::ZipEntryCount, None, Some(eocd_at), format!("end record declares {entries} entries, central directory holds {}", centrals.len())));
+        return Err(refuse(
+            Rule::ZipEntryCount,
+            None,
+            Some(eocd_at),
+            format!("end record declares {entries} entries, central directory holds {}", centrals.len()),
+        ));
     }
 
     // Local headers must tile [0, cd_offset) exactly.
@@ -215,15 +264,32 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             } else {
                 (Rule::ZipGap, "unaccounted bytes before this entry")
             };
-            return Err(refuse(rule, Some(&c.name), Some(c.offset), format!("{what}: local header at {}, previous entry ends at {expect_at}", c.offset)));
+            return Err(refuse(
+                rule,
+                Some(&c.name),
+                Some(c.offset),
+                format!("{what}: local header at {}, previous entry ends at {expect_at}", c.offset),
+            ));
         }
         let lh = read(src, c.offset, 30)?;
         if u32le(&lh, 0) != SIG_LOCAL {
-            return Err(refuse(Rule::ZipLocalHeaderMismatch, Some(&c.name), Some(c.offset), "no local file header where the central directory points"));
+            return Err(refuse(
+                Rule::ZipLocalHeaderMismatch,
+                Some(&c.name),
+                Some(c.offset),
+                "no local file header where the central directory points",
+            ));
         }
         let (nlen, elen) = (u16le(&lh, 26) as u64, u16le(&lh, 28) as u64);
         let var = read(src, c.offset + 30, (nlen + elen) as usize)?;
-        let mismatch = |what: &str| refuse(Rule::ZipLocalHeaderMismatch, Some(&c.name), Some(c.offset), format!("local header {what} differs from the central directory"));
+        let mismatch = |what: &str| {
+            refuse(
+                Rule::ZipLocalHeaderMismatch,
+                Some(&c.name),
+                Some(c.offset),
+                format!("local header {what} differs from the central directory"),
+            )
+        };
         if var[..nlen as usize] != c.raw_name[..] {
             return Err(mismatch(&format!("name {:?}", String::from_utf8_lossy(&var[..nlen as usize]))));
         }
@@ -241,13 +307,23 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         match local_z64 {
             Some(z) => {
                 if lc != M32 || lu != M32 || z.len() != 16 {
-                    return Err(refuse(Rule::ZipZip64, Some(&c.name), Some(c.offset), "local ZIP64 extra must carry exactly both sizes, with both header fields marked"));
+                    return Err(refuse(
+                        Rule::ZipZip64,
+                        Some(&c.name),
+                        Some(c.offset),
+                        "local ZIP64 extra must carry exactly both sizes, with both header fields marked",
+                    ));
                 }
                 if u64le(z, 0) != c.usize || u64le(z, 8) != c.csize {
                     return Err(mismatch("ZIP64 sizes"));
                 }
                 if c.usize < M32 && c.csize < M32 {
-                    return Err(refuse(Rule::ZipZip64, Some(&c.name), Some(c.offset), "local ZIP64 sizes used for sizes that fit in 32 bits"));
+                    return Err(refuse(
+                        Rule::ZipZip64,
+                        Some(&c.name),
+                        Some(c.offset),
+                        "local ZIP64 sizes used for sizes that fit in 32 bits",
+                    ));
                 }
             }
             None => {
@@ -257,7 +333,9 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             }
         }
         let data_offset = c.offset + 30 + nlen + elen;
-        let end = data_offset.checked_add(c.csize).ok_or_else(|| refuse(Rule::ZipCentralDirectory, Some(&c.name), Some(c.offset), "size overflows"))?;
+        let end = data_offset
+            .checked_add(c.csize)
+            .ok_or_else(|| refuse(Rule::ZipCentralDirectory, Some(&c.name), Some(c.offset), "size overflows"))?;
         if end > cd_offset {
             return Err(refuse(Rule::ZipOverlap, Some(&c.name), Some(c.offset), "entry data runs into the central directory"));
         }
@@ -279,8 +357,17 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
     }
     if expect_at != cd_offset {
         let what = if centrals.is_empty() { Rule::ZipPrependedBytes } else { Rule::ZipGap };
-        let rule = if expect_at < cd_offset && read(src, expect_at, 4).map(|b| u32le(&b, 0) == SIG_DD).unwrap_or(false) { Rule::ZipDataDescriptor } else { what };
-        return Err(refuse(rule, None, Some(expect_at), format!("{} unaccounted bytes before the central directory", cd_offset - expect_at)));
+        let rule = if expect_at < cd_offset && read(src, expect_at, 4).map(|b| u32le(&b, 0) == SIG_DD).unwrap_or(false) {
+            Rule::ZipDataDescriptor
+        } else {
+            what
+        };
+        return Err(refuse(
+            rule,
+            None,
+            Some(expect_at),
+            format!("{} unaccounted bytes before the central directory", cd_offset - expect_at),
+        ));
     }
     Ok(ArchiveIndex { format: Format::Zip, entries: entries_out, dirs })
 }
@@ -311,7 +398,12 @@ fn parse_extra<'a>(extra: &'a [u8], name: &str, at: u64) -> Result<Option<&'a [u
             return Err(refuse(Rule::ZipExtraField, Some(name), Some(at), "extra field runs past its area"));
         }
         if id != 0x0001 {
-            return Err(refuse(Rule::ZipExtraField, Some(name), Some(at), format!("extra field {id:#06x}; only ZIP64 (0x0001) is accepted (others can rename or re-time members)")));
+            return Err(refuse(
+                Rule::ZipExtraField,
+                Some(name),
+                Some(at),
+                format!("extra field {id:#06x}; only ZIP64 (0x0001) is accepted (others can rename or re-time members)"),
+            ));
         }
         if z64.is_some() {
             return Err(refuse(Rule::ZipZip64, Some(name), Some(at), "two ZIP64 extra fields"));
@@ -361,7 +453,12 @@ fn locate_misplaced_eocd(src: &dyn ByteSource, size: u64) -> Result<ArchiveError
             return Ok(if at + EOCD_LEN + comment == size {
                 refuse(Rule::ZipComment, None, Some(at), format!("archive comment of {comment} bytes"))
             } else {
-                refuse(Rule::ZipTrailingBytes, None, Some(at + EOCD_LEN), format!("{} bytes after the end-of-central-directory record", size - at - EOCD_LEN))
+                refuse(
+                    Rule::ZipTrailingBytes,
+                    None,
+                    Some(at + EOCD_LEN),
+                    format!("{} bytes after the end-of-central-directory record", size - at - EOCD_LEN),
+                )
             });
         }
     }

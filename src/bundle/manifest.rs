@@ -23,7 +23,10 @@ pub enum ManifestError {
     #[error("manifest.json has no integer formatVersion; this airlock reads versions {}", versions())]
     MissingVersion,
     /// A version this binary does not read.
-    #[error("bundle format version {found} is not supported; this airlock reads versions {}. Use an airlock release that supports version {found}", versions())]
+    #[error(
+        "bundle format version {found} is not supported; this airlock reads versions {}. Use an airlock release that supports version {found}",
+        versions()
+    )]
     UnknownVersion {
         /// The version found.
         found: String,
@@ -156,7 +159,8 @@ impl Manifest {
         if r.product.is_empty() || r.product.len() > 128 || !r.product.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
             return Err(inv("release.product", None, format!("{:?} is not 1-128 of [A-Za-z0-9._-]", r.product)));
         }
-        semver::Version::parse(&r.version).map_err(|e| inv("release.version", None, format!("{:?} is not semantic versioning 2.0.0: {e}", r.version)))?;
+        semver::Version::parse(&r.version)
+            .map_err(|e| inv("release.version", None, format!("{:?} is not semantic versioning 2.0.0: {e}", r.version)))?;
         if let Some(c) = &r.commit
             && (c.len() < 7 || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
         {
@@ -181,14 +185,35 @@ impl Manifest {
             check_name(&m.path).map_err(|e| inv("member.path", Some(&m.path), e.to_string()))?;
             match Kind::of_path(&m.path) {
                 Some(k) if k == m.kind => {}
-                Some(k) => return Err(inv("member.kind", Some(&m.path), format!("kind {:?} but the path lies under {}/ (kind {:?})", m.kind.name(), k.dir(), k.name()))),
-                None => return Err(inv("member.kind", Some(&m.path), "path is not under a kind directory (artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/, other/)".into())),
+                Some(k) => {
+                    return Err(inv(
+                        "member.kind",
+                        Some(&m.path),
+                        format!("kind {:?} but the path lies under {}/ (kind {:?})", m.kind.name(), k.dir(), k.name()),
+                    ));
+                }
+                None => {
+                    return Err(inv(
+                        "member.kind",
+                        Some(&m.path),
+                        "path is not under a kind directory (artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/, other/)"
+                            .into(),
+                    ));
+                }
             }
             if i > 0 && self.members[i - 1].path.as_bytes() >= m.path.as_bytes() {
-                return Err(inv("members.order", Some(&m.path), format!("members must be sorted by path with no duplicates; follows {:?}", self.members[i - 1].path)));
+                return Err(inv(
+                    "members.order",
+                    Some(&m.path),
+                    format!("members must be sorted by path with no duplicates; follows {:?}", self.members[i - 1].path),
+                ));
             }
             if let Some(prev) = seen.insert(name::collision_key(&m.path), &m.path) {
-                return Err(inv("members.collision", Some(&m.path), format!("collides with {prev:?} on case-insensitive or normalising filesystems")));
+                return Err(inv(
+                    "members.collision",
+                    Some(&m.path),
+                    format!("collides with {prev:?} on case-insensitive or normalising filesystems"),
+                ));
             }
         }
         Ok(())

@@ -48,7 +48,8 @@ pub enum Kind {
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 8] = [Kind::Artifact, Kind::Sbom, Kind::Provenance, Kind::Attestation, Kind::Vex, Kind::Tlog, Kind::Release, Kind::Other];
+    pub const ALL: [Kind; 8] =
+        [Kind::Artifact, Kind::Sbom, Kind::Provenance, Kind::Attestation, Kind::Vex, Kind::Tlog, Kind::Release, Kind::Other];
 
     /// The top-level directory holding members of this kind.
     pub fn dir(self) -> &'static str {

@@ -82,7 +82,12 @@ impl Args {
         let src = dir.join("release");
         sample_release(&src)?;
         let bundle = dir.join("hello-1.0.0.zip");
-        let release = Release { product: "hello".into(), version: "1.0.0".into(), commit: Some("0123456789abcdef".into()), channel: Some("stable".into()) };
+        let release = Release {
+            product: "hello".into(),
+            version: "1.0.0".into(),
+            commit: Some("0123456789abcdef".into()),
+            channel: Some("stable".into()),
+        };
         let m = pack_dir(&src, &bundle, std::slice::from_ref(&key), release, clock::creation_time()?, Compress::Auto, ui)?;
         say(format!("packed {} with {} members, merkle root {}\n\n", bundle.display(), m.members.len(), m.merkle_root))?;
 

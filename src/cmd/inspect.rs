@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 /// Show a bundle's claims without verifying them.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Nothing shown here is trusted: use `airlock verify` for that.\n\nExamples:\n  airlock inspect app-1.2.0.zip\n  airlock inspect app-1.2.0.zip --json | jq .members")]
+#[command(
+    after_help = "Nothing shown here is trusted: use `airlock verify` for that.\n\nExamples:\n  airlock inspect app-1.2.0.zip\n  airlock inspect app-1.2.0.zip --json | jq .members"
+)]
 pub struct Args {
     /// The bundle.
     pub bundle: PathBuf,
@@ -24,12 +26,14 @@ impl Args {
     /// Runs.
     pub fn run(self, _ui: Ui) -> Result<u8> {
         let src = fsio::FileSource::open(&self.bundle)?;
-        let index = archive::walk(&src, &Limits::default()).with_context(|| format!("{} was refused by the strict archive reader", self.bundle.display()))?;
+        let index = archive::walk(&src, &Limits::default())
+            .with_context(|| format!("{} was refused by the strict archive reader", self.bundle.display()))?;
         let get = |n: &str| index.get(n).with_context(|| format!("{} has no {n}", self.bundle.display()));
         let env = Envelope::parse(&archive::read_member(&src, get(ENVELOPE)?, MAX_CONTROL_SIZE)?)?;
         let manifest_bytes = archive::read_member(&src, get(MANIFEST)?, MAX_CONTROL_SIZE)?;
         let m = Manifest::parse(&manifest_bytes)?;
-        let sigs: Vec<serde_json::Value> = env.signatures.iter().map(|s| serde_json::json!({"keyid": s.keyid, "sigBytes": s.sig.len()})).collect();
+        let sigs: Vec<serde_json::Value> =
+            env.signatures.iter().map(|s| serde_json::json!({"keyid": s.keyid, "sigBytes": s.sig.len()})).collect();
         if self.json {
             super::out_json(&serde_json::json!({
                 "schema": "airlock/inspect/v1",

@@ -30,7 +30,12 @@ impl Args {
         if self.json {
             super::out_json(&serde_json::json!({"keyid": sk.public().keyid().hex(), "secretKey": key, "publicKey": public}))?;
         } else if !ui.quiet {
-            super::out(&format!("keyid {}\nsecret key {} (mode 0600; keep it offline)\npublic key {}\n", sk.public().keyid(), key.display(), public.display()))?;
+            super::out(&format!(
+                "keyid {}\nsecret key {} (mode 0600; keep it offline)\npublic key {}\n",
+                sk.public().keyid(),
+                key.display(),
+                public.display()
+            ))?;
         }
         Ok(0)
     }

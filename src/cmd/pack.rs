@@ -95,7 +95,15 @@ fn hash_file(path: &Path, want_sample: bool) -> Result<(crate::digest::Sha256Dig
 }
 
 /// Packs; shared with `demo`.
-pub fn pack_dir(dir: &Path, output: &Path, keys: &[SecretKey], release: Release, created_at: Timestamp, compress: Compress, ui: Ui) -> Result<crate::bundle::manifest::Manifest> {
+pub fn pack_dir(
+    dir: &Path,
+    output: &Path,
+    keys: &[SecretKey],
+    release: Release,
+    created_at: Timestamp,
+    compress: Compress,
+    ui: Ui,
+) -> Result<crate::bundle::manifest::Manifest> {
     let format = format_of(output)?;
     let files = fsio::collect_tree(dir)?;
     if files.is_empty() {
@@ -114,8 +122,11 @@ pub fn pack_dir(dir: &Path, output: &Path, keys: &[SecretKey], release: Release,
     }
     bar.finish_and_clear();
     let key_refs: Vec<&SecretKey> = keys.iter().collect();
-    let by_path: std::collections::HashMap<String, (PathBuf, bool)> = inputs.iter().map(|i| (i.member.path.clone(), (i.source.clone(), i.deflate))).collect();
-    let plan = pack::plan(release, created_at, inputs.into_iter().map(|i| i.member).collect(), &key_refs, &|m| by_path.get(&m.path).is_some_and(|x| x.1))?;
+    let by_path: std::collections::HashMap<String, (PathBuf, bool)> =
+        inputs.iter().map(|i| (i.member.path.clone(), (i.source.clone(), i.deflate))).collect();
+    let plan = pack::plan(release, created_at, inputs.into_iter().map(|i| i.member).collect(), &key_refs, &|m| {
+        by_path.get(&m.path).is_some_and(|x| x.1)
+    })?;
     let members: Vec<PlannedMember> = plan.members.clone();
     let mut open = |name: &str| -> std::io::Result<Box<dyn Read>> {
         if let Some(b) = plan.control_bytes(name) {
@@ -144,12 +155,18 @@ pub fn pack_dir(dir: &Path, output: &Path, keys: &[SecretKey], release: Release,
     // producing something our strict reader refuses, must never yield a bundle.
     out.file().rewind()?;
     let check_src = fsio::FileSource::open(&out_tmp_path(&mut out)?)?;
-    let trust = TrustPolicy { keys: keys.iter().map(|k| k.public().clone()).collect(), threshold: keys.len(), source: "pack self-check".into() };
+    let trust =
+        TrustPolicy { keys: keys.iter().map(|k| k.public().clone()).collect(), threshold: keys.len(), source: "pack self-check".into() };
     let opts = verify::Options { threads: 2, ..Default::default() };
     match verify::verify(&check_src, &trust, &opts, &|_| {}).context("the packed bundle failed its self-check")? {
         Verification::Passed(..) => {}
         Verification::Failed(r) => {
-            let failed: Vec<String> = r.checks.iter().filter(|c| c.status == crate::report::Status::Fail).map(|c| format!("{} {}", c.id, c.subject.clone().unwrap_or_default())).collect();
+            let failed: Vec<String> = r
+                .checks
+                .iter()
+                .filter(|c| c.status == crate::report::Status::Fail)
+                .map(|c| format!("{} {}", c.id, c.subject.clone().unwrap_or_default()))
+                .collect();
             bail!("the packed bundle failed its self-check ({}); was an input file modified while packing?", failed.join(", "));
         }
     }

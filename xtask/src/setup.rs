@@ -1,0 +1,61 @@
+//! `cargo xtask setup`: installs every tool the tests need, idempotently. CI runs it as root
+//! with no standard input before the tests (which then run without a network).
+
+use anyhow::{Result, bail};
+use std::process::Command;
+
+/// Debian packages the tests and the static build use.
+pub const APT_PACKAGES: &[(&str, &str)] = &[
+    // (command or file to probe, package)
+    ("musl-gcc", "musl-tools"),
+    ("unzip", "unzip"),
+    ("bsdtar", "libarchive-tools"),
+    ("file", "file"),
+    ("minisign", "minisign"),
+    ("signify-openbsd", "signify-openbsd"),
+];
+
+/// Python packages used by interop tests: (import name, pip requirement).
+pub const PIP_PACKAGES: &[(&str, &str)] = &[("rfc8785", "rfc8785==0.1.4")];
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {cmd} >/dev/null 2>&1")).status().is_ok_and(|s| s.success())
+}
+
+fn python_has(module: &str) -> bool {
+    Command::new("python3").arg("-c").arg(format!("import {module}")).status().is_ok_and(|s| s.success())
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("setup: {cmd:?}");
+    let st = cmd.status()?;
+    if !st.success() {
+        bail!("{cmd:?} failed with {st}");
+    }
+    Ok(())
+}
+
+/// Installs what is missing.
+pub fn setup() -> Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES.iter().filter(|(c, _)| !have(c)).map(|(_, p)| *p).collect();
+    if !missing.is_empty() {
+        if !is_root() {
+            bail!("missing Debian packages {missing:?}; run as root or `sudo apt-get install {}`", missing.join(" "));
+        }
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let pip_missing: Vec<&str> = PIP_PACKAGES.iter().filter(|(m, _)| !python_has(m)).map(|(_, r)| *r).collect();
+    if !pip_missing.is_empty() {
+        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&pip_missing))?;
+    }
+    if !Command::new("rustup").args(["target", "list", "--installed"]).output().map(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl")).unwrap_or(false) {
+        // Best effort: `cargo xtask dist` falls back to a static glibc build without it.
+        let _ = run(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]));
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
