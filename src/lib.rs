@@ -29,3 +29,4 @@ pub mod clock;
 pub mod cmd;
 pub mod fsio;
 pub mod progress;
+pub mod store;
