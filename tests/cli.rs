@@ -252,3 +252,14 @@ fn demo_catches_the_tampered_bundle() {
     assert!(t.contains("VERIFIED") && t.contains("NOT VERIFIED") && t.contains("FAIL member.digest"), "{t}");
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "demo cleans up its temporary directory");
 }
+
+#[test]
+fn man_page_and_completions_come_from_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = airlock(tmp.path(), &["man"]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(t.contains(".TH airlock 1") && t.contains(".TH airlock-verify"), "man page covers subcommands");
+    let o = airlock(tmp.path(), &["completions", "bash"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("airlock"));
+}

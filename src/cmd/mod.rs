@@ -3,6 +3,7 @@
 //! 1 a check failed, 2 could not check (usage, I/O, malformed or hostile input).
 
 pub mod demo;
+pub mod docs;
 pub mod inspect;
 pub mod keygen;
 pub mod pack;
@@ -39,6 +40,10 @@ pub enum Command {
     Verify(verify::Args),
     /// Make keys, pack a sample release, verify it, tamper with it, verify again.
     Demo(demo::Args),
+    /// Print a shell completion script.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page.
+    Man(docs::ManArgs),
 }
 
 /// What the shell needs from global flags.
@@ -59,6 +64,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inspect(a) => a.run(ui),
         Command::Verify(a) => a.run(ui),
         Command::Demo(a) => a.run(ui),
+        Command::Completions(a) => a.run(ui),
+        Command::Man(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,
