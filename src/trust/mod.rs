@@ -7,7 +7,7 @@ pub mod cjson;
 pub mod key;
 pub mod root;
 pub mod state;
-// pub mod tuf;
+pub mod tuf;
 
 use crate::verify::TrustPolicy;
 use key::TrustKey;

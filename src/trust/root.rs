@@ -287,6 +287,16 @@ impl TrustRoot {
             Some(t) => return Err(RootError::SpecVersion(t.to_string())),
             None => return Err(RootError::Schema("signed.spec_version is missing or not a string".into())),
         }
+        if let Some(keys) = w.signed.get("keys").and_then(Value::as_object) {
+            for (id, k) in keys {
+                let fields: Vec<&str> = k.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+                let keyval: Vec<&str> =
+                    k.get("keyval").and_then(Value::as_object).map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+                if fields != ["keytype", "keyval", "scheme"] || keyval != ["public"] {
+                    return Err(RootError::Schema(format!("key {id} must have exactly keytype, keyval.public and scheme")));
+                }
+            }
+        }
         let signed_bytes = json::canonical_value(&w.signed);
         let signed: RootSigned = serde_json::from_value(w.signed).map_err(|e| RootError::Schema(e.to_string()))?;
         let version = signed.version;
