@@ -28,3 +28,28 @@ pub fn release_policy(root: &TrustRoot, source: String) -> Option<(TrustPolicy, 
     }
     Some((TrustPolicy { keys, threshold: role.threshold as usize, source }, skipped))
 }
+
+/// Report lines for bundle signatures made by keys the root knows but that cannot count toward
+/// the `release` threshold: revoked keys, and keys of other roles. Information only: such a
+/// signature never counts, and the threshold check decides.
+pub fn foreign_signature_checks(root: &TrustRoot, envelope: &crate::dsse::Envelope) -> Vec<crate::report::Check> {
+    use crate::dsse::SignatureFate;
+    let release: Vec<String> = root.signed.roles.get("release").map(|r| r.keyids.clone()).unwrap_or_default();
+    let others: Vec<key::ListedKey> =
+        root.keys.iter().filter(|(id, _)| !release.contains(id)).map(|(id, k)| key::ListedKey { keyid: id.clone(), key: k.clone() }).collect();
+    let msg = crate::dsse::pae(&envelope.payload_type, &envelope.payload);
+    let tally = crate::dsse::count_valid_signatures(&others, &envelope.signatures, &msg);
+    let mut out = Vec::new();
+    for (_, fate) in &tally.signatures {
+        let SignatureFate::Counted(id) = fate else { continue };
+        let id = id.hex();
+        let detail = if root.is_revoked(&id) {
+            format!("valid signature by a key REVOKED in trust root v{}; it does not count", root.version())
+        } else {
+            let roles: Vec<&str> = root.signed.roles.iter().filter(|(_, r)| r.keyids.contains(&id)).map(|(n, _)| n.as_str()).collect();
+            format!("valid signature by a key of role(s) {} but not of release; it does not count", roles.join(", "))
+        };
+        out.push(crate::report::Check::new("signature.not-release", true, detail).subject(id).info());
+    }
+    out
+}

@@ -157,7 +157,7 @@ pub struct Freshness {
 
 /// Evaluates clock, root expiry, root version and bundle order. `verified` says whether every
 /// other check of the verification passed (only then is a bundle recorded as accepted).
-pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: &BundleFacts<'_>, time: EvalTime, verified: bool, record: Record) -> Freshness {
+pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: Option<&BundleFacts<'_>>, time: EvalTime, verified: bool, record: Record) -> Freshness {
     let now = time.instant();
     let mut checks = Vec::new();
     let fixed = matches!(time, EvalTime::OperatorFixed(_));
@@ -210,46 +210,57 @@ pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: &BundleFacts<'_>
             .values(format!(">= {}", state.highest_root_version), r.version.to_string()),
         );
     }
-    // 3. Bundle order for this product and channel.
-    let key = channel_key(bundle.release);
-    let prev = state.bundles.get(&key);
-    let order = prev.map(|p| release_order(&bundle.release.version, bundle.created_at, &p.version, p.created_at));
-    let older = order == Some(Ordering::Less);
-    let expected = prev.map(|p| format!(">= {} (createdAt {})", p.version, p.created_at)).unwrap_or_else(|| "any (none accepted yet)".into());
-    let actual = format!("{} (createdAt {})", bundle.release.version, bundle.created_at);
-    let mut c = Check::new(
-        "freshness.bundle-order",
-        !older,
-        match (prev, older) {
-            (None, _) => format!("first bundle seen for {key}"),
-            (Some(p), false) => format!("not older than {} {} accepted before for {key}", bundle.release.product, p.version),
-            (Some(p), true) => format!("older than {} {} already accepted for {key}: a rollback", bundle.release.product, p.version),
-        },
-    )
-    .subject(key.clone())
-    .values(expected, actual);
-    if older && fixed {
-        c.status = Status::Info;
-        c.detail.push_str(" (report-only under --at-time)");
-    }
-    checks.push(c);
-    if bundle.created_at > now {
-        checks.push(
-            Check::new("freshness.bundle-created", true, "bundle createdAt is later than the evaluation time (a clock behind, or a pre-dated bundle)")
-                .values(format!("<= {now}"), bundle.created_at.to_string())
-                .info(),
-        );
+    // 3. Bundle order for this product and channel (only for a bundle whose manifest was read).
+    let mut newer: Option<(String, Accepted)> = None;
+    if let Some(bundle) = bundle {
+        let key = channel_key(bundle.release);
+        let prev = state.bundles.get(&key);
+        let order = prev.map(|p| release_order(&bundle.release.version, bundle.created_at, &p.version, p.created_at));
+        let older = order == Some(Ordering::Less);
+        let expected = prev.map(|p| format!(">= {} (createdAt {})", p.version, p.created_at)).unwrap_or_else(|| "any (none accepted yet)".into());
+        let actual = format!("{} (createdAt {})", bundle.release.version, bundle.created_at);
+        let mut c = Check::new(
+            "freshness.bundle-order",
+            !older,
+            match (prev, older) {
+                (None, _) => format!("first bundle seen for {key}"),
+                (Some(p), false) => format!("not older than {} {} accepted before for {key}", bundle.release.product, p.version),
+                (Some(p), true) => format!("older than {} {} already accepted for {key}: a rollback", bundle.release.product, p.version),
+            },
+        )
+        .subject(key.clone())
+        .values(expected, actual);
+        if older && fixed {
+            c.status = Status::Info;
+            c.detail.push_str(" (report-only under --at-time)");
+        }
+        checks.push(c);
+        if bundle.created_at > now {
+            checks.push(
+                Check::new("freshness.bundle-created", true, "bundle createdAt is later than the evaluation time (a clock behind, or a pre-dated bundle)")
+                    .values(format!("<= {now}"), bundle.created_at.to_string())
+                    .info(),
+            );
+        }
+        if verified && matches!(order, None | Some(Ordering::Greater)) {
+            newer = Some((
+                key,
+                Accepted {
+                    version: bundle.release.version.clone(),
+                    created_at: bundle.created_at,
+                    bundle_id: bundle.bundle_id.to_string(),
+                    accepted_at: now,
+                },
+            ));
+        }
     }
     // 4. What to record.
     let all_ok = checks.iter().all(|c| c.status != Status::Fail);
     let next = match (time, record) {
         (EvalTime::Clock(t), Record::Store) if checks[0].status == Status::Pass => {
             let mut s = state.observe_clock(t).unwrap_or_else(|_| state.clone());
-            if all_ok && verified && order != Some(Ordering::Less) && order != Some(Ordering::Equal) {
-                s.bundles.insert(
-                    key,
-                    Accepted { version: bundle.release.version.clone(), created_at: bundle.created_at, bundle_id: bundle.bundle_id.to_string(), accepted_at: t },
-                );
+            if let Some((key, acc)) = newer.filter(|_| all_ok) {
+                s.bundles.insert(key, acc);
             }
             Some(s)
         }
@@ -279,10 +290,10 @@ mod tests {
         let s = State { latest_known_time: Some(t("2030-01-02T00:00:00Z")), ..State::default() };
         let r = rel("1.0.0");
         let b = BundleFacts { release: &r, created_at: t("2029-01-01T00:00:00Z"), bundle_id: "x" };
-        let f = evaluate(&s, None, &b, EvalTime::Clock(t("2030-01-01T00:00:00Z")), true, Record::Store);
+        let f = evaluate(&s, None, Some(&b), EvalTime::Clock(t("2030-01-01T00:00:00Z")), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.clock"]);
         assert!(f.next.is_none(), "nothing is recorded from a clock that went backwards");
-        let f = evaluate(&s, None, &b, EvalTime::OperatorFixed(t("2030-01-01T00:00:00Z")), true, Record::Store);
+        let f = evaluate(&s, None, Some(&b), EvalTime::OperatorFixed(t("2030-01-01T00:00:00Z")), true, Record::Store);
         assert!(failed(&f).is_empty());
         assert!(f.next.is_none());
         assert!(s.observe_clock(t("2030-01-01T00:00:00Z")).is_err());
@@ -295,25 +306,25 @@ mod tests {
         let root = Some(RootFacts { version: 2, expires: t("2031-01-01T00:00:00Z") });
         let r2 = rel("1.2.0");
         let b2 = BundleFacts { release: &r2, created_at: t("2029-06-01T00:00:00Z"), bundle_id: "b2" };
-        let f = evaluate(&State::default(), root, &b2, EvalTime::Clock(now), true, Record::Store);
+        let f = evaluate(&State::default(), root, Some(&b2), EvalTime::Clock(now), true, Record::Store);
         assert!(failed(&f).is_empty());
         let s = f.next.unwrap();
         assert_eq!(s.bundles["app/stable"].version, "1.2.0");
         let r1 = rel("1.10.0-rc.1");
         let b1 = BundleFacts { release: &r1, created_at: t("2029-07-01T00:00:00Z"), bundle_id: "b1" };
-        let f = evaluate(&s, root, &b1, EvalTime::Clock(now), true, Record::Store);
+        let f = evaluate(&s, root, Some(&b1), EvalTime::Clock(now), true, Record::Store);
         assert!(failed(&f).is_empty(), "1.10.0-rc.1 is newer than 1.2.0 by semver precedence");
         let r0 = rel("1.1.9");
         let b0 = BundleFacts { release: &r0, created_at: t("2029-08-01T00:00:00Z"), bundle_id: "b0" };
-        let f = evaluate(&s, root, &b0, EvalTime::Clock(now), true, Record::Store);
+        let f = evaluate(&s, root, Some(&b0), EvalTime::Clock(now), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.bundle-order"]);
         assert_eq!(f.next.unwrap().bundles["app/stable"].version, "1.2.0", "a rollback is not recorded");
-        let f = evaluate(&s, root, &b0, EvalTime::OperatorFixed(now), true, Record::Store);
+        let f = evaluate(&s, root, Some(&b0), EvalTime::OperatorFixed(now), true, Record::Store);
         assert!(failed(&f).is_empty());
         // Expired root and a rolled-back store fail either way.
         let old = Some(RootFacts { version: 1, expires: t("2029-01-01T00:00:00Z") });
         let s3 = State { highest_root_version: 2, ..s };
-        let f = evaluate(&s3, old, &b2, EvalTime::OperatorFixed(now), true, Record::Store);
+        let f = evaluate(&s3, old, Some(&b2), EvalTime::OperatorFixed(now), true, Record::Store);
         assert_eq!(failed(&f), ["trust.root-expiry", "trust.root-version"]);
     }
 }
