@@ -32,8 +32,13 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Out {
-        let o = Command::new(env!("CARGO_BIN_EXE_airlock")).current_dir(&self.dir).env("AIRLOCK_HOME", &self.home).args(args).output().unwrap();
-        Out { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_airlock")).current_dir(&self.dir).env("AIRLOCK_HOME", &self.home).args(args).output().unwrap();
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     }
 
     fn ok(&self, args: &[&str]) -> Out {
@@ -122,7 +127,9 @@ fn init_refuses_a_wrong_fingerprint_and_accepts_the_right_one() {
     assert!(!e.home.join("trust/root.json").exists(), "nothing pinned on a wrong fingerprint");
     let fp = e.fingerprint("v1.json");
     let o = e.ok(&["trust", "init", "v1.json", "--fingerprint", &format!("sha256:{fp}")]);
-    for shown in ["trust root v1", &fp, &e.keyid("a"), &e.keyid("r1"), "release   1 of 1", "root      1 of 1", "expires     2099-01-01T00:00:00Z"] {
+    for shown in
+        ["trust root v1", &fp, &e.keyid("a"), &e.keyid("r1"), "release   1 of 1", "root      1 of 1", "expires     2099-01-01T00:00:00Z"]
+    {
         assert!(o.stdout.contains(shown), "init shows {shown:?}: {}", o.stdout);
     }
     // A second init is refused without --force.

@@ -124,7 +124,10 @@ fn generate() -> BTreeMap<String, Value> {
     );
     let p1 = doc(&signed(1, &[P], 1, &[R], FAR, &[]), &[P]);
     let p2 = doc(&signed(2, &[P, B], 2, &[R], FAR, &[]), &[P, B]);
-    add("valid-p256-root-key", vector("an ECDSA P-256 root key (DER signatures, RFC 6979) rotating to P-256 + Ed25519 2-of-2", p1, vec![p2], Ok(2)));
+    add(
+        "valid-p256-root-key",
+        vector("an ECDSA P-256 root key (DER signatures, RFC 6979) rotating to P-256 + Ed25519 2-of-2", p1, vec![p2], Ok(2)),
+    );
     let v2_expired = doc(&signed(2, &[A], 1, &[R], PAST, &[]), &[A]);
     add(
         "valid-expired-intermediate",
@@ -133,7 +136,12 @@ fn generate() -> BTreeMap<String, Value> {
     add("invalid-skipped-version", vector("1 -> 3: version 2 skipped", v1(), vec![v3_same.clone()], Err("rotation.version")));
     add(
         "invalid-replayed-version",
-        vector("a root of the trusted version offered again", v1(), vec![doc(&signed(1, &[A], 1, &[R], FAR, &[]), &[A])], Err("rotation.version")),
+        vector(
+            "a root of the trusted version offered again",
+            v1(),
+            vec![doc(&signed(1, &[A], 1, &[R], FAR, &[]), &[A])],
+            Err("rotation.version"),
+        ),
     );
     add(
         "invalid-under-threshold-new",
@@ -156,30 +164,50 @@ fn generate() -> BTreeMap<String, Value> {
     let mut dup = doc(&signed(2, &[A, B], 2, &[R], FAR, &[]), &[A]);
     let s0 = dup["signatures"][0].clone();
     dup["signatures"] = json!([s0, s0]);
-    add("invalid-duplicate-keyid-signatures", vector("the same keyid twice in signatures", v1(), vec![dup], Err("signatures.duplicate-keyid")));
+    add(
+        "invalid-duplicate-keyid-signatures",
+        vector("the same keyid twice in signatures", v1(), vec![dup], Err("signatures.duplicate-keyid")),
+    );
     let mut hinted = doc(&signed(2, &[A, B], 2, &[R], FAR, &[]), &[A]);
     let mut s1 = hinted["signatures"][0].clone();
     s1["keyid"] = json!(B.id());
     hinted["signatures"].as_array_mut().unwrap().push(s1);
     add(
         "invalid-same-key-two-hints",
-        vector("a's signature carried twice, once under b's keyid: one distinct key, threshold 2", v1(), vec![hinted], Err("rotation.signatures-new")),
+        vector(
+            "a's signature carried twice, once under b's keyid: one distinct key, threshold 2",
+            v1(),
+            vec![hinted],
+            Err("rotation.signatures-new"),
+        ),
     );
     add("invalid-expired-final", vector("the final root of the chain has expired", v1(), vec![v2_expired], Err("rotation.expired-final")));
     let v2_rev = doc(&signed(2, &[A], 1, &[R2], FAR, &[R]), &[A]);
     let v3_unrev = doc(&signed(3, &[A], 1, &[R2], FAR, &[]), &[A]);
-    add("invalid-revocation-undone", vector("v2 revokes r, v3 no longer lists it as revoked", v1(), vec![v2_rev, v3_unrev], Err("rotation.revocation-permanent")));
+    add(
+        "invalid-revocation-undone",
+        vector("v2 revokes r, v3 no longer lists it as revoked", v1(), vec![v2_rev, v3_unrev], Err("rotation.revocation-permanent")),
+    );
     let mut in_role = signed(2, &[A], 1, &[R], FAR, &[]);
     in_role.revoked = vec![R.id()];
-    add("invalid-revoked-key-in-role", vector("a revoked key still listed in the release role", v1(), vec![doc(&in_role, &[A])], Err("role.revoked-key")));
+    add(
+        "invalid-revoked-key-in-role",
+        vector("a revoked key still listed in the release role", v1(), vec![doc(&in_role, &[A])], Err("role.revoked-key")),
+    );
     let mut unreachable = signed(2, &[A], 1, &[R], FAR, &[]);
     unreachable.roles.get_mut("release").unwrap().threshold = 2;
-    add("invalid-threshold-unreachable", vector("release threshold 2 with one key", v1(), vec![doc(&unreachable, &[A])], Err("role.threshold")));
+    add(
+        "invalid-threshold-unreachable",
+        vector("release threshold 2 with one key", v1(), vec![doc(&unreachable, &[A])], Err("role.threshold")),
+    );
     let mut mismatch = signed(2, &[A], 1, &[R], FAR, &[]);
     let d = mismatch.keys.remove(&R.id()).unwrap();
     mismatch.keys.insert(B.id(), d);
     mismatch.roles.get_mut("release").unwrap().keyids = vec![B.id()];
-    add("invalid-keyid-mismatch", vector("a key listed under another key's id", v1(), vec![doc(&mismatch, &[A])], Err("key.keyid-mismatch")));
+    add(
+        "invalid-keyid-mismatch",
+        vector("a key listed under another key's id", v1(), vec![doc(&mismatch, &[A])], Err("key.keyid-mismatch")),
+    );
     let mut spec = signed(2, &[A], 1, &[R], FAR, &[]);
     spec.spec_version = "2".into();
     add("invalid-unknown-spec-version", vector("spec_version 2", v1(), vec![doc(&spec, &[A])], Err("root.spec-version")));
@@ -215,7 +243,9 @@ fn run(name: &str, v: &Value) -> Result<(), String> {
         .and_then(|chain| root::apply_chain(&trusted, chain, time, root::MAX_ROTATIONS_PER_RUN));
     match (v["expect"].as_str(), result) {
         (Some("accept"), Ok(steps)) if Some(steps.last().unwrap().root.version()) == v["finalVersion"].as_u64() => Ok(()),
-        (Some("accept"), Ok(steps)) => Err(format!("{name}: accepted at v{}, expected {}", steps.last().unwrap().root.version(), v["finalVersion"])),
+        (Some("accept"), Ok(steps)) => {
+            Err(format!("{name}: accepted at v{}, expected {}", steps.last().unwrap().root.version(), v["finalVersion"]))
+        }
         (Some("accept"), Err(e)) => Err(format!("{name}: refused ({}): {e}", e.rule())),
         (Some("refuse"), Ok(_)) => Err(format!("{name}: accepted, expected refusal by {}", v["rule"])),
         (Some("refuse"), Err(e)) if v["rule"] == e.rule() => Ok(()),

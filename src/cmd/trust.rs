@@ -280,7 +280,10 @@ impl InitArgs {
         let store = TrustStore::open()?;
         let state = store.load_state()?;
         if store.load_root(&State::default())?.is_some() && !self.force {
-            eprintln!("error: a trust root is already pinned in {}\nhint: use `airlock trust update` to rotate, or --force to re-pin from offline media", store.dir().display());
+            eprintln!(
+                "error: a trust root is already pinned in {}\nhint: use `airlock trust update` to rotate, or --force to re-pin from offline media",
+                store.dir().display()
+            );
             return Ok(2);
         }
         let state = match observe_clock(&state) {
@@ -347,7 +350,9 @@ impl UpdateArgs {
                 .iter()
                 .map(|s| json!({"version": s.root.version(), "signersOld": s.old_signers, "signersNew": s.new_signers, "fingerprint": s.root.fingerprint.prefixed()}))
                 .collect();
-            super::out_json(&json!({"schema": TRUST_REPORT_SCHEMA, "action": "update", "from": current.version(), "rotations": rot, "root": describe(last, now)}))?;
+            super::out_json(
+                &json!({"schema": TRUST_REPORT_SCHEMA, "action": "update", "from": current.version(), "rotations": rot, "root": describe(last, now)}),
+            )?;
         } else {
             let mut s = String::new();
             for st in &steps {
@@ -656,7 +661,8 @@ impl NewArgs {
         }
         signed.revoked.sort();
         // Keep exactly the keys a role or the revocation list names.
-        let used: std::collections::BTreeSet<&String> = signed.roles.values().flat_map(|r| r.keyids.iter()).chain(signed.revoked.iter()).collect();
+        let used: std::collections::BTreeSet<&String> =
+            signed.roles.values().flat_map(|r| r.keyids.iter()).chain(signed.revoked.iter()).collect();
         signed.keys = keys.iter().filter(|(id, _)| used.contains(id)).map(|(id, k)| (id.clone(), k.desc())).collect();
         let doc = root::unsigned(&signed);
         if let Err(e) = TrustRoot::parse(&doc) {
@@ -694,7 +700,13 @@ impl SignArgs {
                 Ok(t) => format!("meets its own root threshold ({} key(s))", t.valid_keys.len()),
                 Err(e) => format!("does not yet meet its own root threshold: {e}"),
             };
-            super::out(&format!("{}: v{} now carries {} signature(s); {own}\nfingerprint {}\n", dest.display(), r.version(), r.signatures.len(), r.fingerprint.hex()))?;
+            super::out(&format!(
+                "{}: v{} now carries {} signature(s); {own}\nfingerprint {}\n",
+                dest.display(),
+                r.version(),
+                r.signatures.len(),
+                r.fingerprint.hex()
+            ))?;
         }
         Ok(0)
     }

@@ -130,7 +130,9 @@ struct Trust {
 }
 
 fn no_trust(msg: &str) -> Result<u8> {
-    eprintln!("error: {msg}\nhint: pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB");
+    eprintln!(
+        "error: {msg}\nhint: pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB"
+    );
     Ok(2)
 }
 
@@ -151,7 +153,12 @@ impl Args {
         if !self.keys.is_empty() {
             let keys = load_keys(&self.keys)?;
             let threshold = self.threshold.unwrap_or(keys.len());
-            return Ok(Some(Trust { policy: TrustPolicy { keys, threshold, source: "--key".into() }, root: None, record: Record::ReadOnly, notes: vec![] }));
+            return Ok(Some(Trust {
+                policy: TrustPolicy { keys, threshold, source: "--key".into() },
+                root: None,
+                record: Record::ReadOnly,
+                notes: vec![],
+            }));
         }
         let (root, source, record) = match &self.trust_root {
             Some(p) => {
@@ -172,7 +179,9 @@ impl Args {
         let (policy, skipped) = crate::trust::release_policy(&root, source).context("the trust root has no release role")?;
         let notes = skipped
             .into_iter()
-            .map(|id| Check::new("trust.release-key", true, "release key is not Ed25519 and cannot verify bundle signatures").subject(id).info())
+            .map(|id| {
+                Check::new("trust.release-key", true, "release key is not Ed25519 and cannot verify bundle signatures").subject(id).info()
+            })
             .collect();
         Ok(Some(Trust { policy, root: Some(root), record, notes }))
     }

@@ -47,7 +47,11 @@ impl TrustStore {
         for d in [self.dir.clone(), self.dir.join("history")] {
             if !d.exists() {
                 use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&d).with_context(|| format!("cannot create {}", d.display()))?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&d)
+                    .with_context(|| format!("cannot create {}", d.display()))?;
             }
         }
         Ok(())

@@ -114,13 +114,12 @@ impl P256Key {
 
     /// From DER SubjectPublicKeyInfo with the named curve prime256v1.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyDescError> {
-        if der.len() == 91 && der[..26] == SPKI_P256_UNCOMPRESSED {
-            Self::from_sec1(&der[26..])
-        } else if der.len() == 59 && der[..26] == SPKI_P256_COMPRESSED {
-            Self::from_sec1(&der[26..])
-        } else {
-            Err(invalid(ECDSA, "not a DER SubjectPublicKeyInfo of an ecPublicKey on prime256v1"))
+        let uncompressed = der.len() == 91 && der[..26] == SPKI_P256_UNCOMPRESSED;
+        let compressed = der.len() == 59 && der[..26] == SPKI_P256_COMPRESSED;
+        if !(uncompressed || compressed) {
+            return Err(invalid(ECDSA, "not a DER SubjectPublicKeyInfo of an ecPublicKey on prime256v1"));
         }
+        Self::from_sec1(&der[26..])
     }
 
     /// From a PEM `PUBLIC KEY` block (any line wrapping).
@@ -202,7 +201,9 @@ impl TrustKey {
     /// The canonical description.
     pub fn desc(&self) -> KeyDesc {
         match self {
-            TrustKey::Ed25519(k) => KeyDesc { keytype: ED25519.into(), scheme: ED25519.into(), keyval: KeyVal { public: hex::encode(k.to_bytes()) } },
+            TrustKey::Ed25519(k) => {
+                KeyDesc { keytype: ED25519.into(), scheme: ED25519.into(), keyval: KeyVal { public: hex::encode(k.to_bytes()) } }
+            }
             TrustKey::P256(k) => KeyDesc { keytype: ECDSA.into(), scheme: ECDSA_P256.into(), keyval: KeyVal { public: k.pem() } },
         }
     }

@@ -35,8 +35,12 @@ pub fn release_policy(root: &TrustRoot, source: String) -> Option<(TrustPolicy, 
 pub fn foreign_signature_checks(root: &TrustRoot, envelope: &crate::dsse::Envelope) -> Vec<crate::report::Check> {
     use crate::dsse::SignatureFate;
     let release: Vec<String> = root.signed.roles.get("release").map(|r| r.keyids.clone()).unwrap_or_default();
-    let others: Vec<key::ListedKey> =
-        root.keys.iter().filter(|(id, _)| !release.contains(id)).map(|(id, k)| key::ListedKey { keyid: id.clone(), key: k.clone() }).collect();
+    let others: Vec<key::ListedKey> = root
+        .keys
+        .iter()
+        .filter(|(id, _)| !release.contains(id))
+        .map(|(id, k)| key::ListedKey { keyid: id.clone(), key: k.clone() })
+        .collect();
     let msg = crate::dsse::pae(&envelope.payload_type, &envelope.payload);
     let tally = crate::dsse::count_valid_signatures(&others, &envelope.signatures, &msg);
     let mut out = Vec::new();

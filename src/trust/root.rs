@@ -179,7 +179,9 @@ impl RootError {
     pub fn hint(&self) -> &'static str {
         match self {
             RootError::Version { .. } => "apply every intermediate root in order (N+1, N+2, ...); none may be skipped",
-            RootError::Threshold { .. } => "collect signatures from a threshold of root keys of both the old and the new root (`airlock trust sign`)",
+            RootError::Threshold { .. } => {
+                "collect signatures from a threshold of root keys of both the old and the new root (`airlock trust sign`)"
+            }
             RootError::DuplicateSignature { .. } => "keep one signature per key id",
             RootError::Expired { .. } => "obtain a newer root from the root key holders",
             RootError::TooManyRotations { .. } => "apply the chain in several runs",
@@ -301,7 +303,11 @@ impl TrustRoot {
         let signed: RootSigned = serde_json::from_value(w.signed).map_err(|e| RootError::Schema(e.to_string()))?;
         let version = signed.version;
         if w.signatures.len() > dsse::MAX_SIGNATURES {
-            return Err(inv("signatures.too-many", version, format!("{} signatures, at most {}", w.signatures.len(), dsse::MAX_SIGNATURES)));
+            return Err(inv(
+                "signatures.too-many",
+                version,
+                format!("{} signatures, at most {}", w.signatures.len(), dsse::MAX_SIGNATURES),
+            ));
         }
         let mut seen = BTreeSet::new();
         let mut signatures = Vec::with_capacity(w.signatures.len());
@@ -419,7 +425,11 @@ fn check_signed(s: &RootSigned) -> Result<BTreeMap<String, TrustKey>, RootError>
     }
     for id in &s.revoked {
         if !keys.contains_key(id) {
-            return Err(inv("revoked.unknown-key", v, format!("revoked key {id} is not in keys (keep revoked keys so their signatures can be recognised)")));
+            return Err(inv(
+                "revoked.unknown-key",
+                v,
+                format!("revoked key {id} is not in keys (keep revoked keys so their signatures can be recognised)"),
+            ));
         }
     }
     for (name, r) in &s.roles {
@@ -478,7 +488,11 @@ pub fn verify_rotation(trusted: &TrustRoot, next: &TrustRoot) -> Result<Rotation
             return Err(RootError::Unrevoked { version: next.version(), keyid: id.clone(), revoked_in: trusted.version() });
         }
     }
-    Ok(Rotation { root: next.clone(), old_signers: old.valid_keys.iter().map(|k| k.hex()).collect(), new_signers: new.valid_keys.iter().map(|k| k.hex()).collect() })
+    Ok(Rotation {
+        root: next.clone(),
+        old_signers: old.valid_keys.iter().map(|k| k.hex()).collect(),
+        new_signers: new.valid_keys.iter().map(|k| k.hex()).collect(),
+    })
 }
 
 /// Applies rotations from `trusted` through `chain` (sorted by version first), all or nothing:

@@ -38,7 +38,13 @@ pub struct State {
 
 impl Default for State {
     fn default() -> Self {
-        State { format: STATE_FORMAT.into(), latest_known_time: None, highest_root_version: 0, root_installed_at: None, bundles: BTreeMap::new() }
+        State {
+            format: STATE_FORMAT.into(),
+            latest_known_time: None,
+            highest_root_version: 0,
+            root_installed_at: None,
+            bundles: BTreeMap::new(),
+        }
     }
 }
 
@@ -157,7 +163,14 @@ pub struct Freshness {
 
 /// Evaluates clock, root expiry, root version and bundle order. `verified` says whether every
 /// other check of the verification passed (only then is a bundle recorded as accepted).
-pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: Option<&BundleFacts<'_>>, time: EvalTime, verified: bool, record: Record) -> Freshness {
+pub fn evaluate(
+    state: &State,
+    root: Option<RootFacts>,
+    bundle: Option<&BundleFacts<'_>>,
+    time: EvalTime,
+    verified: bool,
+    record: Record,
+) -> Freshness {
     let now = time.instant();
     let mut checks = Vec::new();
     let fixed = matches!(time, EvalTime::OperatorFixed(_));
@@ -172,7 +185,8 @@ pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: Option<&BundleFa
                 if ok {
                     format!("system clock {t} is not earlier than the latest known time")
                 } else {
-                    "system clock is earlier than a time already seen: it went backwards (pass --at-time to verify as of a stated time)".into()
+                    "system clock is earlier than a time already seen: it went backwards (pass --at-time to verify as of a stated time)"
+                        .into()
                 },
             )
             .values(format!(">= {latest}"), t.to_string())
@@ -192,7 +206,11 @@ pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: Option<&BundleFa
             Check::new(
                 "trust.root-expiry",
                 ok,
-                if ok { format!("trust root v{} is valid until {}", r.version, r.expires) } else { format!("trust root v{} has expired", r.version) },
+                if ok {
+                    format!("trust root v{} is valid until {}", r.version, r.expires)
+                } else {
+                    format!("trust root v{} has expired", r.version)
+                },
             )
             .values(format!("> {now}"), r.expires.to_string()),
         );
@@ -217,7 +235,8 @@ pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: Option<&BundleFa
         let prev = state.bundles.get(&key);
         let order = prev.map(|p| release_order(&bundle.release.version, bundle.created_at, &p.version, p.created_at));
         let older = order == Some(Ordering::Less);
-        let expected = prev.map(|p| format!(">= {} (createdAt {})", p.version, p.created_at)).unwrap_or_else(|| "any (none accepted yet)".into());
+        let expected =
+            prev.map(|p| format!(">= {} (createdAt {})", p.version, p.created_at)).unwrap_or_else(|| "any (none accepted yet)".into());
         let actual = format!("{} (createdAt {})", bundle.release.version, bundle.created_at);
         let mut c = Check::new(
             "freshness.bundle-order",
@@ -237,9 +256,13 @@ pub fn evaluate(state: &State, root: Option<RootFacts>, bundle: Option<&BundleFa
         checks.push(c);
         if bundle.created_at > now {
             checks.push(
-                Check::new("freshness.bundle-created", true, "bundle createdAt is later than the evaluation time (a clock behind, or a pre-dated bundle)")
-                    .values(format!("<= {now}"), bundle.created_at.to_string())
-                    .info(),
+                Check::new(
+                    "freshness.bundle-created",
+                    true,
+                    "bundle createdAt is later than the evaluation time (a clock behind, or a pre-dated bundle)",
+                )
+                .values(format!("<= {now}"), bundle.created_at.to_string())
+                .info(),
             );
         }
         if verified && matches!(order, None | Some(Ordering::Greater)) {

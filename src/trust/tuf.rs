@@ -180,7 +180,15 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { root: 512_000, timestamp: 16_384, snapshot: 2_000_000, targets: 5_000_000, root_rotations: 256, delegations: 32, target: 1 << 30 }
+        Limits {
+            root: 512_000,
+            timestamp: 16_384,
+            snapshot: 2_000_000,
+            targets: 5_000_000,
+            root_rotations: 256,
+            delegations: 32,
+            target: 1 << 30,
+        }
     }
 }
 
@@ -380,16 +388,35 @@ fn typed<T: serde::de::DeserializeOwned>(name: &str, signed: Value) -> Result<T,
 
 /// Builds the listed keys of a role; keys of unsupported types are left out (they can never
 /// count), and a threshold beyond the number of keyids is refused.
-fn role_keys(keys: &BTreeMap<String, KeyDesc>, role: &str, keyids: &[String], threshold: u64, source: &str) -> Result<Vec<ListedKey>, TufError> {
+fn role_keys(
+    keys: &BTreeMap<String, KeyDesc>,
+    role: &str,
+    keyids: &[String],
+    threshold: u64,
+    source: &str,
+) -> Result<Vec<ListedKey>, TufError> {
     let distinct: BTreeSet<&String> = keyids.iter().collect();
     if threshold == 0 || threshold > distinct.len() as u64 {
-        return Err(refuse(THRESHOLD_UNREACHABLE, format!("{source}: role {role} has threshold {threshold} but {} keyid(s)", distinct.len())));
+        return Err(refuse(
+            THRESHOLD_UNREACHABLE,
+            format!("{source}: role {role} has threshold {threshold} but {} keyid(s)", distinct.len()),
+        ));
     }
-    Ok(distinct.into_iter().filter_map(|id| keys.get(id).and_then(|d| TrustKey::from_tuf_desc(d).ok()).map(|key| ListedKey { keyid: id.clone(), key })).collect())
+    Ok(distinct
+        .into_iter()
+        .filter_map(|id| keys.get(id).and_then(|d| TrustKey::from_tuf_desc(d).ok()).map(|key| ListedKey { keyid: id.clone(), key }))
+        .collect())
 }
 
 /// Counts signatures and refuses below threshold (and duplicate keyids in the list).
-fn check_threshold(rule: TufRule, what: &str, keys: &[ListedKey], threshold: u64, sigs: &[RawSignature], msg: &[u8]) -> Result<Vec<String>, TufError> {
+fn check_threshold(
+    rule: TufRule,
+    what: &str,
+    keys: &[ListedKey],
+    threshold: u64,
+    sigs: &[RawSignature],
+    msg: &[u8],
+) -> Result<Vec<String>, TufError> {
     let mut seen = BTreeSet::new();
     for s in sigs {
         if let Some(k) = &s.keyid
@@ -400,8 +427,12 @@ fn check_threshold(rule: TufRule, what: &str, keys: &[ListedKey], threshold: u64
     }
     let tally = dsse::count_valid_signatures(keys, sigs, msg);
     if !tally.meets(threshold as usize) {
-        let dup: Vec<&str> =
-            tally.signatures.iter().filter(|(_, f)| matches!(f, dsse::SignatureFate::DuplicateKey(_))).filter_map(|(h, _)| h.as_deref()).collect();
+        let dup: Vec<&str> = tally
+            .signatures
+            .iter()
+            .filter(|(_, f)| matches!(f, dsse::SignatureFate::DuplicateKey(_)))
+            .filter_map(|(h, _)| h.as_deref())
+            .collect();
         let note = if dup.is_empty() { String::new() } else { format!(" (keyid(s) {} name a key already counted)", dup.join(", ")) };
         return Err(refuse(rule, format!("{what} is signed by {} distinct key(s), {threshold} required{note}", tally.valid_keys.len())));
     }
@@ -431,7 +462,14 @@ fn parse_root(name: &str, bytes: &[u8]) -> Result<(Vec<RawSignature>, RootMeta, 
     Ok((sigs, root, canon))
 }
 
-fn verify_length_hashes(len_rule: TufRule, hash_rule: TufRule, what: &str, bytes: &[u8], length: Option<u64>, hashes: Option<&BTreeMap<String, String>>) -> Result<(), TufError> {
+fn verify_length_hashes(
+    len_rule: TufRule,
+    hash_rule: TufRule,
+    what: &str,
+    bytes: &[u8],
+    length: Option<u64>,
+    hashes: Option<&BTreeMap<String, String>>,
+) -> Result<(), TufError> {
     if let Some(l) = length
         && bytes.len() as u64 != l
     {
@@ -451,7 +489,13 @@ fn verify_length_hashes(len_rule: TufRule, hash_rule: TufRule, what: &str, bytes
             }
         }
         if checked == 0 && !h.is_empty() {
-            return Err(refuse(hash_rule, format!("{what}: none of the listed hash algorithms ({}) is sha256 or sha512", h.keys().cloned().collect::<Vec<_>>().join(", "))));
+            return Err(refuse(
+                hash_rule,
+                format!(
+                    "{what}: none of the listed hash algorithms ({}) is sha256 or sha512",
+                    h.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
         }
     }
     Ok(())
@@ -622,7 +666,8 @@ impl Client {
         if r.expires <= self.now {
             return Err(refuse(ROOT_FREEZE, format!("root v{} expired at {}; update start time {}", r.version, r.expires, self.now)));
         }
-        let same = |role: &str| original.roles.get(role).map(|x| (&x.keyids, x.threshold)) == r.roles.get(role).map(|x| (&x.keyids, x.threshold));
+        let same =
+            |role: &str| original.roles.get(role).map(|x| (&x.keyids, x.threshold)) == r.roles.get(role).map(|x| (&x.keyids, x.threshold));
         if !same("timestamp") || !same("snapshot") {
             self.timestamp = None;
             self.snapshot = None;
@@ -636,7 +681,10 @@ impl Client {
         let bytes = fetch_meta(repo, "timestamp.json", self.limits.timestamp, "TUF 5.4.1", TIMESTAMP_ENDLESS)?;
         let new = self.verify_list("timestamp.json", &bytes, "timestamp", TIMESTAMP_SIGNATURES)?;
         if new.signed.meta.len() != 1 || !new.signed.meta.contains_key("snapshot.json") {
-            return Err(TufError::Malformed { name: "timestamp.json".into(), detail: "meta must describe exactly snapshot.json (TUF 4.6)".into() });
+            return Err(TufError::Malformed {
+                name: "timestamp.json".into(),
+                detail: "meta must describe exactly snapshot.json (TUF 4.6)".into(),
+            });
         }
         if let Some(old) = &self.timestamp {
             let (nv, ov) = (new.signed.version, old.signed.version);
@@ -645,7 +693,10 @@ impl Client {
             }
             let (ns, os) = (new.signed.meta["snapshot.json"].version, old.signed.meta.get("snapshot.json").map(|m| m.version).unwrap_or(0));
             if ns < os {
-                return Err(refuse(TIMESTAMP_SNAPSHOT_ROLLBACK, format!("timestamp.json v{nv} names snapshot v{ns}, lower than v{os} named by the trusted timestamp")));
+                return Err(refuse(
+                    TIMESTAMP_SNAPSHOT_ROLLBACK,
+                    format!("timestamp.json v{nv} names snapshot v{ns}, lower than v{os} named by the trusted timestamp"),
+                ));
             }
             if nv == ov {
                 self.trail.notes.push(format!("timestamp.json v{nv} equals the trusted version: kept the trusted one"));
@@ -659,7 +710,10 @@ impl Client {
     fn check_timestamp_fresh(&self) -> Result<(), TufError> {
         let t = &self.timestamp.as_ref().expect("set").signed;
         if t.expires <= self.now {
-            return Err(refuse(TIMESTAMP_FREEZE, format!("timestamp.json v{} expired at {}; update start time {}", t.version, t.expires, self.now)));
+            return Err(refuse(
+                TIMESTAMP_FREEZE,
+                format!("timestamp.json v{} expired at {}; update start time {}", t.version, t.expires, self.now),
+            ));
         }
         Ok(())
     }
@@ -677,21 +731,38 @@ impl Client {
         verify_length_hashes(SNAPSHOT_LENGTH, SNAPSHOT_HASHES, &name, &bytes, mf.length, mf.hashes.as_ref())?;
         let new = self.verify_list(&name, &bytes, "snapshot", SNAPSHOT_SIGNATURES)?;
         if new.signed.version != mf.version {
-            return Err(refuse(SNAPSHOT_VERSION, format!("{name} has version {}, timestamp.json lists {}", new.signed.version, mf.version)));
+            return Err(refuse(
+                SNAPSHOT_VERSION,
+                format!("{name} has version {}, timestamp.json lists {}", new.signed.version, mf.version),
+            ));
         }
         if let Some(old) = &self.snapshot {
             for (file, om) in &old.signed.meta {
                 match new.signed.meta.get(file) {
-                    None => return Err(refuse(SNAPSHOT_ROLLBACK, format!("{name} no longer lists {file}, listed by trusted snapshot v{}", old.signed.version))),
+                    None => {
+                        return Err(refuse(
+                            SNAPSHOT_ROLLBACK,
+                            format!("{name} no longer lists {file}, listed by trusted snapshot v{}", old.signed.version),
+                        ));
+                    }
                     Some(nm) if nm.version < om.version => {
-                        return Err(refuse(SNAPSHOT_ROLLBACK, format!("{name} lists {file} v{}, lower than v{} in trusted snapshot v{}", nm.version, om.version, old.signed.version)));
+                        return Err(refuse(
+                            SNAPSHOT_ROLLBACK,
+                            format!(
+                                "{name} lists {file} v{}, lower than v{} in trusted snapshot v{}",
+                                nm.version, om.version, old.signed.version
+                            ),
+                        ));
                     }
                     Some(_) => {}
                 }
             }
         }
         if new.signed.expires <= self.now {
-            return Err(refuse(SNAPSHOT_FREEZE, format!("{name} (v{}) expired at {}; update start time {}", new.signed.version, new.signed.expires, self.now)));
+            return Err(refuse(
+                SNAPSHOT_FREEZE,
+                format!("{name} (v{}) expired at {}; update start time {}", new.signed.version, new.signed.expires, self.now),
+            ));
         }
         self.snapshot = Some(new);
         Ok(())
@@ -724,7 +795,10 @@ impl Client {
             return Err(refuse(TARGETS_VERSION, format!("{name} has version {}, snapshot lists {}", t.version, mf.version)));
         }
         if t.expires <= self.now {
-            return Err(refuse(TARGETS_FREEZE, format!("{name} (v{}) expired at {}; update start time {}", t.version, t.expires, self.now)));
+            return Err(refuse(
+                TARGETS_FREEZE,
+                format!("{name} (v{}) expired at {}; update start time {}", t.version, t.expires, self.now),
+            ));
         }
         self.targets.insert(role.to_string(), Meta { signed: t, bytes });
         Ok(())
@@ -786,14 +860,20 @@ impl Client {
                 stack.extend(children);
             }
         }
-        Err(refuse(TARGET_UNKNOWN, format!("no trusted targets metadata describes {target:?} (searched {})", self.trail.visited.join(", "))))
+        Err(refuse(
+            TARGET_UNKNOWN,
+            format!("no trusted targets metadata describes {target:?} (searched {})", self.trail.visited.join(", ")),
+        ))
     }
 
     /// TUF §5.7: reads the target (by hash-prefixed name under consistent snapshots) and checks
     /// its length and hashes.
     pub fn fetch_target(&self, repo: &dyn Repository, target: &str, info: &TargetFile) -> Result<Vec<u8>, TufError> {
         if info.length > self.limits.target {
-            return Err(refuse(TARGET_LENGTH, format!("{target} is listed at {} bytes; at most {} are accepted", info.length, self.limits.target)));
+            return Err(refuse(
+                TARGET_LENGTH,
+                format!("{target} is listed at {} bytes; at most {} are accepted", info.length, self.limits.target),
+            ));
         }
         let names: Vec<String> = if self.consistent() {
             let (dir, base) = match target.rsplit_once('/') {
@@ -818,7 +898,10 @@ impl Client {
                 }
                 Ok(None) => continue,
                 Err(FetchError::TooLarge { .. }) => {
-                    return Err(refuse(TARGET_LENGTH, format!("{target} ({name}) is longer than the {} bytes its metadata lists", info.length)));
+                    return Err(refuse(
+                        TARGET_LENGTH,
+                        format!("{target} ({name}) is longer than the {} bytes its metadata lists", info.length),
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -49,13 +49,21 @@ pub fn setup() -> Result<()> {
             bail!("missing Debian packages {missing:?}; run as root or `sudo apt-get install {}`", missing.join(" "));
         }
         run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     let pip_missing: Vec<&str> = PIP_PACKAGES.iter().filter(|(m, _)| !python_has(m)).map(|(_, r)| *r).collect();
     if !pip_missing.is_empty() {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&pip_missing))?;
     }
-    if !Command::new("rustup").args(["target", "list", "--installed"]).output().map(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl")).unwrap_or(false) {
+    if !Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl"))
+        .unwrap_or(false)
+    {
         // Best effort: `cargo xtask dist` falls back to a static glibc build without it.
         let _ = run(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]));
     }
