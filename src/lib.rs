@@ -23,6 +23,7 @@ pub mod merkle;
 pub mod pack;
 pub mod report;
 pub mod time;
+pub mod trust;
 pub mod verify;
 
 pub mod clock;

@@ -60,3 +60,16 @@ fn written_documents_match_their_schemas() {
     }
     validate("verify-report-v1.schema.json", &reports.iter().map(|p| p.as_path()).collect::<Vec<_>>());
 }
+
+#[test]
+fn trust_root_examples_match_their_schema() {
+    if !python_has("jsonschema") {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("trust-root/examples");
+    let mut docs: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    docs.sort();
+    assert!(!docs.is_empty());
+    validate("trust-root-v1.schema.json", &docs.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+}

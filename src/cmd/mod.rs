@@ -7,6 +7,7 @@ pub mod docs;
 pub mod inspect;
 pub mod keygen;
 pub mod pack;
+pub mod trust;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the man page.
     Man(docs::ManArgs),
+    /// Pin, rotate and inspect the trust root; import targets from a TUF mirror.
+    Trust(trust::Args),
 }
 
 /// What the shell needs from global flags.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Demo(a) => a.run(ui),
         Command::Completions(a) => a.run(ui),
         Command::Man(a) => a.run(ui),
+        Command::Trust(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,

@@ -17,7 +17,14 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
 ];
 
 /// Python packages used by interop tests: (import name, pip requirement).
-pub const PIP_PACKAGES: &[(&str, &str)] = &[("rfc8785", "rfc8785==0.1.4"), ("jsonschema", "jsonschema==4.26.0")];
+pub const PIP_PACKAGES: &[(&str, &str)] = &[
+    ("rfc8785", "rfc8785==0.1.4"),
+    ("jsonschema", "jsonschema==4.26.0"),
+    // python-tuf builds the TUF repositories of tests/trust_tuf.rs and cross-checks them with its client.
+    ("tuf.ngclient", "tuf==7.0.1"),
+    ("securesystemslib", "securesystemslib==1.6.0"),
+    ("cryptography", "cryptography==48.0.0"),
+];
 
 fn have(cmd: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {cmd} >/dev/null 2>&1")).status().is_ok_and(|s| s.success())
