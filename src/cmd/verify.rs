@@ -30,6 +30,18 @@ airlock verify app.tar --key a.pub --key b.pub --key c.pub --threshold 2 --json"
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,
+    /// Trust options.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Print the versioned JSON report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The trust options every command that verifies a bundle takes: the pinned trust store's
+/// `release` role by default, `--trust-root FILE`, or ad-hoc `--key` (with `--threshold`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TrustArgs {
     /// A trusted public key (NAME.pub) for ad-hoc use; repeat for k-of-n. Default: the pinned
     /// trust root's release role.
     #[arg(long = "key", value_name = "PUB", conflicts_with = "trust_root")]
@@ -47,9 +59,6 @@ pub struct Args {
     /// Hashing threads (default: available cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Print the versioned JSON report.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Loads public key files.
@@ -129,13 +138,6 @@ struct Trust {
     notes: Vec<Check>,
 }
 
-fn no_trust(msg: &str) -> Result<u8> {
-    eprintln!(
-        "error: {msg}\nhint: pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB"
-    );
-    Ok(2)
-}
-
 /// Reads the envelope again to name signatures by revoked or non-release keys.
 fn foreign_signatures(path: &Path, root: &TrustRoot) -> Vec<Check> {
     let read = || -> Option<crate::dsse::Envelope> {
@@ -148,7 +150,36 @@ fn foreign_signatures(path: &Path, root: &TrustRoot) -> Vec<Check> {
     read().map(|env| crate::trust::foreign_signature_checks(root, &env)).unwrap_or_default()
 }
 
-impl Args {
+/// A verification with trust freshness applied: the report holds every check (core, trust notes,
+/// foreign signatures, freshness) and the outcome over all of them.
+pub struct Checked {
+    verification: Verification,
+    /// The full report.
+    pub report: VerifyReport,
+    /// The trust root used, if trust came from one.
+    pub root: Option<TrustRoot>,
+}
+
+impl Checked {
+    /// The verified bundle, only when every check passed (freshness included).
+    pub fn verified(&self) -> Option<&verify::Verified<verify::VerifiedBundle>> {
+        match (&self.verification, self.report.outcome) {
+            (Verification::Passed(b, _), Outcome::Pass) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// Whether this verification may record accepted bundles and the clock in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// `verify`: record when trust came from the pinned store.
+    WhenStoreTrusted,
+    /// Comparisons and gates that look at bundles without accepting them: record nothing.
+    Never,
+}
+
+impl TrustArgs {
     fn trust(&self, store: &TrustStore, st: &state::State) -> Result<Option<Trust>> {
         if !self.keys.is_empty() {
             let keys = load_keys(&self.keys)?;
@@ -186,8 +217,9 @@ impl Args {
         Ok(Some(Trust { policy, root: Some(root), record, notes }))
     }
 
-    /// Runs.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    /// Verifies `bundle` with these trust options and the anti-rollback state. `Ok(Err(_))`
+    /// is "could not verify" (exit 2) with the report-ready error.
+    pub fn check(&self, bundle: &Path, recording: Recording, ui: Ui) -> Result<Result<Checked, VerifyError>> {
         let time = match &self.at_time {
             Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
             None => EvalTime::Clock(clock::now()),
@@ -195,35 +227,51 @@ impl Args {
         let store = TrustStore::open()?;
         let st = store.load_state()?;
         let Some(trust) = self.trust(&store, &st)? else {
-            return no_trust("no trust root is pinned and neither --trust-root nor --key was given");
+            anyhow::bail!(
+                "no trust root is pinned and neither --trust-root nor --key was given\n\
+                 hint: pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB"
+            );
         };
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        match verify_file(&self.bundle, &trust.policy, threads, ui) {
-            Ok(v) => {
-                let mut r = v.report().clone();
-                let created = match &v {
-                    Verification::Passed(b, _) => Some(b.get().manifest.created_at),
-                    Verification::Failed(_) => None,
-                };
-                let verified = matches!(v, Verification::Passed(..));
-                r.checks.extend(trust.notes.iter().cloned());
-                if let Some(root) = &trust.root {
-                    r.checks.extend(foreign_signatures(&self.bundle, root));
-                }
-                let facts = created.map(|c| BundleFacts { release: &r.release, created_at: c, bundle_id: &r.bundle_id });
-                let root_facts = trust.root.as_ref().map(|x| RootFacts { version: x.version(), expires: x.expires() });
-                let fresh = state::evaluate(&st, root_facts, facts.as_ref(), time, verified, trust.record);
-                r.checks.extend(fresh.checks);
-                r.outcome = Outcome::of(&r.checks);
-                if let Some(next) = fresh.next {
-                    store.save_state(&next)?;
-                }
+        let v = match verify_file(bundle, &trust.policy, threads, ui) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut r = v.report().clone();
+        let created = match &v {
+            Verification::Passed(b, _) => Some(b.get().manifest.created_at),
+            Verification::Failed(_) => None,
+        };
+        let verified = matches!(v, Verification::Passed(..));
+        r.checks.extend(trust.notes.iter().cloned());
+        if let Some(root) = &trust.root {
+            r.checks.extend(foreign_signatures(bundle, root));
+        }
+        let facts = created.map(|c| BundleFacts { release: &r.release, created_at: c, bundle_id: &r.bundle_id });
+        let root_facts = trust.root.as_ref().map(|x| RootFacts { version: x.version(), expires: x.expires() });
+        let record = if recording == Recording::Never { Record::ReadOnly } else { trust.record };
+        let fresh = state::evaluate(&st, root_facts, facts.as_ref(), time, verified, record);
+        r.checks.extend(fresh.checks);
+        r.outcome = Outcome::of(&r.checks);
+        if let Some(next) = fresh.next {
+            store.save_state(&next)?;
+        }
+        Ok(Ok(Checked { verification: v, report: r, root: trust.root }))
+    }
+}
+
+impl Args {
+    /// Runs.
+    pub fn run(self, ui: Ui) -> Result<u8> {
+        match self.trust.check(&self.bundle, Recording::WhenStoreTrusted, ui)? {
+            Ok(c) => {
+                let r = &c.report;
                 if self.json {
-                    let mut doc = serde_json::to_value(&r)?;
+                    let mut doc = serde_json::to_value(r)?;
                     doc["bundle"] = serde_json::json!(self.bundle);
                     super::out_json(&doc)?;
                 } else {
-                    super::out(&render_text(&self.bundle, &r))?;
+                    super::out(&render_text(&self.bundle, r))?;
                 }
                 Ok(r.outcome.exit_code())
             }
