@@ -1,1 +1,3 @@
 //! Conformance vectors (`vectors/bundle-v1/`), generated deterministically from fixed keys.
+
+pub mod hostile;

@@ -182,6 +182,53 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, for coverage checks.
+    pub const ALL: &'static [Rule] = &[
+        Rule::NotAnArchive,
+        Rule::Truncated,
+        Rule::ZipEocdMissing,
+        Rule::ZipComment,
+        Rule::ZipMultipleEocd,
+        Rule::ZipMultiDisk,
+        Rule::ZipPrependedBytes,
+        Rule::ZipGap,
+        Rule::ZipOverlap,
+        Rule::ZipTrailingBytes,
+        Rule::ZipCentralDirectory,
+        Rule::ZipEntryCount,
+        Rule::ZipLocalHeaderMismatch,
+        Rule::ZipDataDescriptor,
+        Rule::ZipEncrypted,
+        Rule::ZipMethod,
+        Rule::ZipExtraField,
+        Rule::ZipZip64,
+        Rule::ZipEntryComment,
+        Rule::ZipNonUtf8Flag,
+        Rule::ZipVersion,
+        Rule::ZipAttributes,
+        Rule::TarChecksum,
+        Rule::TarHeader,
+        Rule::TarSize,
+        Rule::TarPax,
+        Rule::TarGnuLongName,
+        Rule::TarTrailingData,
+        Rule::TarPadding,
+        Rule::Name,
+        Rule::Duplicate,
+        Rule::Collision,
+        Rule::FileDirConflict,
+        Rule::MemberType,
+        Rule::MemberMode,
+        Rule::Polyglot,
+        Rule::TooManyMembers,
+        Rule::MemberTooLarge,
+        Rule::TotalTooLarge,
+        Rule::CompressionRatio,
+        Rule::Crc,
+        Rule::SizeMismatch,
+        Rule::Inflate,
+    ];
+
     /// Stable identifier, e.g. `zip.prepended-bytes`.
     pub fn id(self) -> &'static str {
         use Rule::*;

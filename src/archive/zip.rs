@@ -264,7 +264,7 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             ));
         }
         if let Some(prev) = centrals.last()
-            && offset <= prev.offset
+            && offset < prev.offset
         {
             return Err(refuse(
                 Rule::ZipCentralDirectory,
@@ -579,21 +579,27 @@ fn check_versions(h: &[u8], needed: u16, method: u16, zip64: bool, is_dir: bool,
 fn locate_misplaced_eocd(src: &dyn ByteSource, size: u64) -> Result<ArchiveError, ArchiveError> {
     let tail_len = size.min(EOCD_LEN + 0xFFFF + 4096);
     let tail = read(src, size - tail_len, tail_len as usize)?;
-    for i in (0..tail.len().saturating_sub(EOCD_LEN as usize - 1)).rev() {
-        if u32le(&tail, i) == SIG_EOCD {
-            let at = size - tail_len + i as u64;
-            let comment = u16le(&tail, i + 20) as u64;
-            return Ok(if at + EOCD_LEN + comment == size {
-                refuse(Rule::ZipComment, None, Some(at), format!("archive comment of {comment} bytes"))
-            } else {
-                refuse(
-                    Rule::ZipTrailingBytes,
-                    None,
-                    Some(at + EOCD_LEN),
-                    format!("{} bytes after the end-of-central-directory record", size - at - EOCD_LEN),
-                )
-            });
+    let candidates: Vec<usize> =
+        (0..tail.len().saturating_sub(EOCD_LEN as usize - 1)).rev().filter(|&i| u32le(&tail, i) == SIG_EOCD).collect();
+    // An end record whose comment reaches exactly the end of the file: a commented archive.
+    for &i in &candidates {
+        let at = size - tail_len + i as u64;
+        let comment = u16le(&tail, i + 20) as u64;
+        if at + EOCD_LEN + comment == size {
+            return Ok(refuse(Rule::ZipComment, None, Some(at), format!("archive comment of {comment} bytes")));
         }
     }
-    Ok(refuse(Rule::ZipEocdMissing, None, None, "no end-of-central-directory record at the end of the file"))
+    Ok(match candidates.last() {
+        // The earliest candidate: anything after it is data no end record accounts for.
+        Some(&i) => {
+            let at = size - tail_len + i as u64;
+            refuse(
+                Rule::ZipTrailingBytes,
+                None,
+                Some(at + EOCD_LEN),
+                format!("{} bytes after the end-of-central-directory record", size - at - EOCD_LEN),
+            )
+        }
+        None => refuse(Rule::ZipEocdMissing, None, None, "no end-of-central-directory record at the end of the file"),
+    })
 }
