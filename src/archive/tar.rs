@@ -106,7 +106,22 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         if &h[257..263] != b"ustar\0" || &h[263..265] != b"00" {
             return Err(refuse(Rule::TarHeader, None, Some(at), "not a POSIX ustar header (GNU and v7 headers are refused)"));
         }
-        let stated = octal(&h[148..156], "header checksum", at, Rule::TarChecksum)?;
+        // Canonical forms only: six digits, NUL, space (POSIX, GNU tar, Python) or seven digits,
+        // NUL (the tar crate). The terminators are outside the sum, so any other form could
+        // change unnoticed.
+        let digits = match (h[154], h[155]) {
+            (0, b' ') => &h[148..154],
+            (b'0'..=b'7', 0) => &h[148..155],
+            _ => {
+                return Err(refuse(
+                    Rule::TarChecksum,
+                    None,
+                    Some(at),
+                    "header checksum is not 6 octal digits, NUL, space or 7 digits, NUL",
+                ));
+            }
+        };
+        let stated = octal(digits, "header checksum", at, Rule::TarChecksum)?;
         let computed: u64 = h.iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { u64::from(c) }).sum();
         if stated != computed {
             return Err(refuse(Rule::TarChecksum, None, Some(at), format!("header checksum says {stated:o}, computed {computed:o}")));

@@ -164,10 +164,17 @@ pub fn plan_members(plan: &Plan, payload: &[(String, Vec<u8>)]) -> Vec<(String, 
         .collect()
 }
 
-/// Writes members with the library's own writers (`deflate` for zip members).
+/// Writes members with the library's own writers; with `deflate`, zip payload members of 64
+/// bytes or more are deflated (control members stay stored, as `airlock pack` writes them).
 pub fn write_with_library(format: Format, members: &[(String, Vec<u8>)], deflate: bool) -> Vec<u8> {
-    let planned: Vec<PlannedMember> =
-        members.iter().map(|(n, b)| PlannedMember { name: n.clone(), size: b.len() as u64, deflate: deflate && b.len() >= 64 }).collect();
+    let planned: Vec<PlannedMember> = members
+        .iter()
+        .map(|(n, b)| PlannedMember {
+            name: n.clone(),
+            size: b.len() as u64,
+            deflate: deflate && b.len() >= 64 && !crate::bundle::CONTROL.contains(&n.as_str()),
+        })
+        .collect();
     let mut open = |name: &str| -> std::io::Result<Box<dyn Read>> {
         let b = members.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone()).unwrap_or_default();
         Ok(Box::new(Cursor::new(b)))
