@@ -1,6 +1,9 @@
 //! Conformance vectors for bundle format v1 (`vectors/bundle-v1/`), generated deterministically
 //! from fixed, published test keys. `cargo xtask vectors` writes them; a test regenerates them
 //! in memory and fails when the committed files are stale. Sans-I/O: returns file contents.
+//! [`hostile`] generates the hostile-archive corpus (`tests/data/hostile/`).
+
+pub mod hostile;
 
 use crate::archive::write::{PlannedMember, write_tar, write_zip};
 use crate::archive::{self, Limits};

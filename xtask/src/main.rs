@@ -3,6 +3,8 @@
 //! - `setup`: install the tools the tests need (idempotent; root for apt-get).
 //! - `ci`: setup, fmt check, clippy -D warnings, every test without network, static build.
 //! - `vectors [--check]`: regenerate `vectors/bundle-v1/` (or check it is current).
+//! - `hostile [--check]`: regenerate the hostile-archive corpus `tests/data/hostile/`.
+//! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
 //! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 
@@ -11,6 +13,8 @@
 
 mod bench;
 mod dist;
+mod fuzz;
+mod hostile;
 mod setup;
 
 use anyhow::{Context, Result, bail};
@@ -30,8 +34,10 @@ fn main() -> Result<()> {
         Some("vectors") => vectors(rest.contains(&"--check")),
         Some("dist") => dist::dist().map(|_| ()),
         Some("bench") => bench::bench(),
+        Some("hostile") => hostile::run(rest.contains(&"--check")),
+        Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
-            println!("cargo xtask setup | ci | vectors [--check] | dist | bench");
+            println!("cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench");
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
@@ -74,6 +80,8 @@ fn ci() -> Result<()> {
     test.args(["test", "--workspace", "--offline"]).env("AIRLOCK_REQUIRE_INTEROP", "1");
     run(&mut test)?;
     vectors(true)?;
+    hostile::run(true)?;
+    fuzz::fuzz_smoke(30)?;
     let bin = dist::dist()?;
     run(Command::new(&bin).args(["demo", "--no-progress"]))?;
     eprintln!("xtask: ci passed in {:.0} s", t0.elapsed().as_secs_f64());

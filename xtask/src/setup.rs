@@ -60,6 +60,10 @@ pub fn setup() -> Result<()> {
     if !pip_missing.is_empty() {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&pip_missing))?;
     }
+    // cargo-fuzz for `cargo xtask fuzz-smoke` (needs the nightly toolchain, present on this image).
+    if !Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        let _ = run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz", "--version", "0.13.2"]));
+    }
     if !Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
