@@ -6,6 +6,7 @@ pub mod demo;
 pub mod inspect;
 pub mod keygen;
 pub mod pack;
+pub mod tlog;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Make keys, pack a sample release, verify it, tamper with it, verify again.
     Demo(demo::Args),
+    /// Offline transparency-log cache: import mirrors, status, prove, verify proofs.
+    Tlog(tlog::Args),
 }
 
 /// What the shell needs from global flags.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inspect(a) => a.run(ui),
         Command::Verify(a) => a.run(ui),
         Command::Demo(a) => a.run(ui),
+        Command::Tlog(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,

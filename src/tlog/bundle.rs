@@ -19,7 +19,7 @@
 //! unverifiable (cannot be checked offline with this trust), or failed (checked and wrong). No
 //! path returns a silent pass.
 
-use super::checkpoint::{Checkpoint, verify_checkpoint};
+use super::checkpoint::{Checkpoint, VerifiedCheckpoint, verify_checkpoint};
 use super::proof::TlogProof;
 use super::tiles::{TileReader, check_consistency};
 use super::{LogTrust, TlogError, b64};
@@ -263,29 +263,11 @@ pub fn check_bundle_transparency(
     };
     let cp = &verified.checkpoint;
     let c = &cp.checkpoint;
-    let relation = match cache.map(|k| k.latest(&c.origin)).transpose() {
-        Err(e) => return TransparencyOutcome::Unverifiable { why: format!("the transparency cache cannot be read: {e}") },
-        Ok(None) | Ok(Some(None)) => CacheRelation::NotCached,
-        Ok(Some(Some(cached))) => match verify_checkpoint(&cached.note, trust) {
-            Err(e) => CacheRelation::Unusable { why: e.to_string() },
-            Ok(cc) if cc.checkpoint.size < c.size => CacheRelation::ProofNewer { cached_size: cc.checkpoint.size },
-            Ok(cc) => match check_consistency(c, &cc.checkpoint, cached.tiles.as_ref()) {
-                Ok(()) => CacheRelation::Consistent { cached_size: cc.checkpoint.size, imported_at: cached.imported_at },
-                Err(e @ TlogError::Fork { .. }) => {
-                    return TransparencyOutcome::Failed {
-                        rule: e.rule(),
-                        detail: e.to_string(),
-                        fork: Some(ForkEvidence {
-                            origin: c.origin.clone(),
-                            cached: cached.note,
-                            presented: cp.bytes.clone(),
-                            detail: e.to_string(),
-                        }),
-                    };
-                }
-                Err(e) => return TransparencyOutcome::Unverifiable { why: format!("the cache cannot prove consistency: {e}") },
-            },
-        },
+    let relation = match cache.map(|k| check_against_cache(cp, trust, k)) {
+        None => CacheRelation::NotCached,
+        Some(CacheCheck::Related(r)) => r,
+        Some(CacheCheck::Fork(e, ev)) => return TransparencyOutcome::Failed { rule: e.rule(), detail: e.to_string(), fork: Some(ev) },
+        Some(CacheCheck::Unverifiable(why)) => return TransparencyOutcome::Unverifiable { why },
     };
     let age_secs = cp.newest_cosignature().map(|t| (now.0.max(0) as u64).saturating_sub(t));
     TransparencyOutcome::Verified(TransparencyVerified {
@@ -298,6 +280,40 @@ pub fn check_bundle_transparency(
         age_secs,
         cache: relation,
     })
+}
+
+/// The result of comparing an authentic checkpoint with the cache.
+#[derive(Clone, Debug)]
+pub enum CacheCheck {
+    /// Consistent, not cached, newer, or cache unusable.
+    Related(CacheRelation),
+    /// The cache holds an authentic checkpoint inconsistent with this one.
+    Fork(TlogError, ForkEvidence),
+    /// The cache could not be read or could not prove consistency.
+    Unverifiable(String),
+}
+
+/// Compares an authentic checkpoint with the cached checkpoint of its origin: a cached tree at
+/// least as large must be consistent with it (proof from the cached tiles).
+pub fn check_against_cache(cp: &VerifiedCheckpoint, trust: &LogTrust, cache: &dyn CheckpointCache) -> CacheCheck {
+    let c = &cp.checkpoint;
+    let cached = match cache.latest(&c.origin) {
+        Err(e) => return CacheCheck::Unverifiable(format!("the transparency cache cannot be read: {e}")),
+        Ok(None) => return CacheCheck::Related(CacheRelation::NotCached),
+        Ok(Some(x)) => x,
+    };
+    match verify_checkpoint(&cached.note, trust) {
+        Err(e) => CacheCheck::Related(CacheRelation::Unusable { why: e.to_string() }),
+        Ok(cc) if cc.checkpoint.size < c.size => CacheCheck::Related(CacheRelation::ProofNewer { cached_size: cc.checkpoint.size }),
+        Ok(cc) => match check_consistency(c, &cc.checkpoint, cached.tiles.as_ref()) {
+            Ok(()) => CacheCheck::Related(CacheRelation::Consistent { cached_size: cc.checkpoint.size, imported_at: cached.imported_at }),
+            Err(e @ TlogError::Fork { .. }) => {
+                let ev = ForkEvidence { origin: c.origin.clone(), cached: cached.note, presented: cp.bytes.clone(), detail: e.to_string() };
+                CacheCheck::Fork(e, ev)
+            }
+            Err(e) => CacheCheck::Unverifiable(format!("the cache cannot prove consistency: {e}")),
+        },
+    }
 }
 
 /// For `pack --tlog-proof` (no trust needed): the proof parses, names `origin` if given, and
