@@ -9,8 +9,8 @@
 //! tlog/v1/<o>/forks/*.json        fork evidence (both checkpoints), one file per detection
 //! ```
 //!
-//! An import verifies everything into a staging directory first, then moves the files into
-//! place and atomically replaces `state.json`; a refusal (bad signature, bad tile, fork) leaves
+//! An import verifies everything into a staging directory first, fsyncs the staged files, then
+//! moves them into place, fsyncs their directories and atomically replaces `state.json`; a refusal (bad signature, bad tile, fork) leaves
 //! the previous state untouched. Tile files are immutable: an existing file is never replaced,
 //! and one that differs from verified data is reported as cache corruption.
 
@@ -191,20 +191,41 @@ fn random_hex() -> Result<String> {
     Ok(hex::encode(r))
 }
 
-/// Writes a file durably (temp, fsync, rename) without syncing its directory; the caller syncs
-/// each directory once.
+/// Writes a staged file (not yet synced: [`sync_files`] does that before anything is committed).
 fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().context("tile path has a parent")?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(), random_hex()?));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, dest).with_context(|| format!("cannot rename to {}", dest.display()))
+        .open(dest)
+        .with_context(|| format!("cannot create {}", dest.display()))?;
+    f.write_all(bytes).with_context(|| format!("cannot write {}", dest.display()))
+}
+
+/// fsyncs files from several threads: thousands of tiles are written per import, and the
+/// filesystem journal commits concurrent fsyncs together.
+fn sync_files(paths: &[PathBuf]) -> Result<()> {
+    const THREADS: usize = 16;
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let chunk = paths.len().div_ceil(THREADS);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || -> Result<()> {
+                    for p in part {
+                        fs::File::open(p).and_then(|f| f.sync_all()).with_context(|| format!("fsync {}", p.display()))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("an fsync thread panicked"))?)
+    })
 }
 
 impl TlogStore {
@@ -412,7 +433,9 @@ impl TlogStore {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
-        // Everything verified: move into place, sync directories, then commit the state.
+        // Everything verified: make the staged files durable, move them into place, sync the
+        // directories, then commit the state.
+        sync_files(&staged.iter().map(|rel| staging.join(rel)).collect::<Vec<_>>())?;
         let mut dirs = BTreeSet::new();
         for rel in &staged {
             let dest = odir.join(rel);
