@@ -7,6 +7,7 @@ pub mod docs;
 pub mod inspect;
 pub mod keygen;
 pub mod pack;
+pub mod tlog;
 pub mod trust;
 pub mod verify;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Man(docs::ManArgs),
     /// Pin, rotate and inspect the trust root; import targets from a TUF mirror.
     Trust(trust::Args),
+    /// Offline transparency-log cache: import mirrors, status, prove, verify proofs.
+    Tlog(tlog::Args),
 }
 
 /// What the shell needs from global flags.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Completions(a) => a.run(ui),
         Command::Man(a) => a.run(ui),
         Command::Trust(a) => a.run(ui),
+        Command::Tlog(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,
