@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-/// Seconds since the Unix epoch, UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Seconds since the Unix epoch, UTC. The default is the epoch itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 
 /// A string that is not `YYYY-MM-DDTHH:MM:SSZ`.

@@ -9,6 +9,9 @@ use crate::digest::{Sha256Digest, StreamHasher};
 use crate::dsse::{DsseError, Envelope, SignatureFate};
 use crate::keys::{KeyId, PublicKey};
 use crate::report::{Check, Outcome};
+use crate::time::Timestamp;
+use crate::tlog::LogTrust;
+use crate::tlog::bundle::{self as tlog_bundle, CheckpointCache, PROOF_MEMBER, TransparencyOutcome};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -103,18 +106,27 @@ impl TrustPolicy {
 }
 
 /// Options.
-#[derive(Clone, Debug)]
-pub struct Options {
+#[derive(Clone, Default)]
+pub struct Options<'a> {
     /// Archive caps.
     pub limits: Limits,
-    /// Hashing threads (1 = sequential).
+    /// Hashing threads (0 or 1 = sequential).
     pub threads: usize,
+    /// What transparency evidence is checked against.
+    pub transparency: Transparency<'a>,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options { limits: Limits::default(), threads: 1 }
-    }
+/// Inputs of the transparency check (format-spec/transparency-v1.md §9).
+#[derive(Clone, Default)]
+pub struct Transparency<'a> {
+    /// Trusted logs and witness policy; `None`: no log is trusted, a proof is `unverifiable`.
+    pub trust: Option<&'a LogTrust>,
+    /// The local checkpoint cache, for consistency with a newer cached checkpoint.
+    pub cache: Option<&'a dyn CheckpointCache>,
+    /// Now, for proof age.
+    pub now: Timestamp,
+    /// `--require-transparency`: missing or unverifiable evidence fails verification.
+    pub require: bool,
 }
 
 /// A value only [`verify`] constructs.
@@ -139,6 +151,8 @@ pub struct VerifiedBundle {
     pub signers: Vec<KeyId>,
     /// Where each member lives in the archive.
     pub index: ArchiveIndex,
+    /// Whether the signed manifest was proven logged.
+    pub transparency: TransparencyOutcome,
 }
 
 /// The report of one verification.
@@ -163,8 +177,23 @@ pub struct VerifyReport {
     pub merkle_root: Sha256Digest,
     /// Trust used.
     pub trust: TrustSummary,
+    /// Transparency outcome: `verified`, `missing`, `unverifiable` or `failed`.
+    pub transparency: TransparencySummary,
     /// Every check in verification order.
     pub checks: Vec<Check>,
+    /// Two authentic, inconsistent checkpoints (a split view), for the shell to write down.
+    #[serde(skip)]
+    pub fork_evidence: Option<tlog_bundle::ForkEvidence>,
+}
+
+/// The transparency part of a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransparencySummary {
+    /// `verified` | `missing` | `unverifiable` | `failed`.
+    pub outcome: &'static str,
+    /// Log, index, checkpoint size, age, cache relation when verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<tlog_bundle::TransparencyVerified>,
 }
 
 /// The trust part of a report.
@@ -292,7 +321,9 @@ pub fn verify(
 
     // 5. Member-set equality.
     let listed: BTreeMap<&str, &manifest::Member> = manifest.members.iter().map(|m| (m.path.as_str(), m)).collect();
-    let present: BTreeSet<&str> = index.entries.iter().map(|e| e.name.as_str()).filter(|n| !CONTROL.contains(n)).collect();
+    // The transparency proof proves the manifest, so the manifest cannot list it (transparency-v1 §9.2).
+    let present: BTreeSet<&str> =
+        index.entries.iter().map(|e| e.name.as_str()).filter(|n| !CONTROL.contains(n) && *n != PROOF_MEMBER).collect();
     let mut set_ok = true;
     for extra in present.iter().filter(|p| !listed.contains_key(*p)) {
         set_ok = false;
@@ -317,6 +348,15 @@ pub fn verify(
         checks.extend(digest_checks(m, result));
     }
 
+    // 8. Transparency: the manifest's logged entry, proven against trusted log keys and the cache.
+    let proof = match index.get(PROOF_MEMBER) {
+        Some(e) => Some(archive::read_member(src, e, tlog_bundle::MAX_PROOF_MEMBER)?),
+        None => None,
+    };
+    let t = &opts.transparency;
+    let transparency = tlog_bundle::check_bundle_transparency(&manifest, &envelope.payload, proof.as_deref(), t.trust, t.cache, t.now);
+    checks.push(transparency.to_check(t.require));
+
     let outcome = Outcome::of(&checks);
     let report = VerifyReport {
         schema: crate::report::VERIFY_REPORT_SCHEMA,
@@ -332,12 +372,24 @@ pub fn verify(
             threshold: trust.threshold,
             signers: tally.valid_keys.iter().map(KeyId::hex).collect(),
         },
+        transparency: TransparencySummary {
+            outcome: transparency.name(),
+            proof: match &transparency {
+                TransparencyOutcome::Verified(v) => Some(v.clone()),
+                _ => None,
+            },
+        },
         checks,
+        fork_evidence: match &transparency {
+            TransparencyOutcome::Failed { fork, .. } => fork.clone(),
+            _ => None,
+        },
     };
     Ok(match outcome {
-        Outcome::Pass => {
-            Verification::Passed(Box::new(Verified(VerifiedBundle { manifest, manifest_bytes, signers: tally.valid_keys, index })), report)
-        }
+        Outcome::Pass => Verification::Passed(
+            Box::new(Verified(VerifiedBundle { manifest, manifest_bytes, signers: tally.valid_keys, index, transparency })),
+            report,
+        ),
         _ => Verification::Failed(report),
     })
 }

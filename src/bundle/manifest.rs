@@ -183,6 +183,9 @@ impl Manifest {
         let mut seen: HashMap<String, &str> = HashMap::new();
         for (i, m) in self.members.iter().enumerate() {
             check_name(&m.path).map_err(|e| inv("member.path", Some(&m.path), e.to_string()))?;
+            if m.path == super::TLOG_PROOF {
+                return Err(inv("member.reserved", Some(&m.path), "the transparency proof of the manifest cannot be listed by it".into()));
+            }
             match Kind::of_path(&m.path) {
                 Some(k) if k == m.kind => {}
                 Some(k) => {

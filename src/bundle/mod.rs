@@ -14,6 +14,10 @@ pub const ENVELOPE: &str = "manifest.dsse.json";
 pub const CHECKSUMS: &str = "checksums.txt";
 /// Control members, in archive order (they sort before every kind directory).
 pub const CONTROL: [&str; 3] = [CHECKSUMS, ENVELOPE, MANIFEST];
+/// The optional transparency proof of the manifest (format-spec/transparency-v1.md §9.2). It
+/// proves the manifest, so the manifest never lists it; like the control members it is outside
+/// the member set and `checksums.txt`.
+pub const TLOG_PROOF: &str = "tlog/manifest.tlog-proof";
 /// Largest control member accepted.
 pub const MAX_CONTROL_SIZE: u64 = 32 << 20;
 

@@ -88,7 +88,7 @@ impl Args {
             commit: Some("0123456789abcdef".into()),
             channel: Some("stable".into()),
         };
-        let m = pack_dir(&src, &bundle, std::slice::from_ref(&key), release, clock::creation_time()?, Compress::Auto, ui)?;
+        let m = pack_dir(&src, &bundle, std::slice::from_ref(&key), release, clock::creation_time()?, Compress::Auto, None, ui)?;
         say(format!("packed {} with {} members, merkle root {}\n\n", bundle.display(), m.members.len(), m.merkle_root))?;
 
         let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "demo key".into() };

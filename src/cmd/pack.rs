@@ -43,6 +43,10 @@ pub struct Args {
     /// Compression for zip members: auto stores incompressible members.
     #[arg(long, value_enum, default_value_t = Compress::Auto)]
     pub compress: Compress,
+    /// Attach a C2SP tlog-proof of this bundle's manifest (made on the connected side from the
+    /// entry `airlock tlog entry` prints); it must prove exactly the manifest being packed.
+    #[arg(long, value_name = "FILE")]
+    pub tlog_proof: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -95,6 +99,7 @@ fn hash_file(path: &Path, want_sample: bool) -> Result<(crate::digest::Sha256Dig
 }
 
 /// Packs; shared with `demo`.
+#[allow(clippy::too_many_arguments)] // folded into a request struct when the release options land
 pub fn pack_dir(
     dir: &Path,
     output: &Path,
@@ -102,6 +107,7 @@ pub fn pack_dir(
     release: Release,
     created_at: Timestamp,
     compress: Compress,
+    tlog_proof: Option<&[u8]>,
     ui: Ui,
 ) -> Result<crate::bundle::manifest::Manifest> {
     let format = format_of(output)?;
@@ -127,10 +133,22 @@ pub fn pack_dir(
     let plan = pack::plan(release, created_at, inputs.into_iter().map(|i| i.member).collect(), &key_refs, &|m| {
         by_path.get(&m.path).is_some_and(|x| x.1)
     })?;
-    let members: Vec<PlannedMember> = plan.members.clone();
+    let mut members: Vec<PlannedMember> = plan.members.clone();
+    if let Some(proof) = tlog_proof {
+        let cp = crate::tlog::bundle::proof_matches_manifest(&plan.manifest, &plan.manifest_bytes, proof)
+            .context("--tlog-proof does not prove this bundle's manifest")?;
+        if !ui.quiet {
+            eprintln!("attaching tlog-proof: log {} checkpoint size {}", cp.origin, cp.size);
+        }
+        // After the control members, before the payload (format-spec/bundle-v1.md §8).
+        members.insert(3, PlannedMember { name: crate::bundle::TLOG_PROOF.into(), size: proof.len() as u64, deflate: false });
+    }
     let mut open = |name: &str| -> std::io::Result<Box<dyn Read>> {
         if let Some(b) = plan.control_bytes(name) {
             return Ok(Box::new(std::io::Cursor::new(b.to_vec())));
+        }
+        if let (crate::bundle::TLOG_PROOF, Some(p)) = (name, tlog_proof) {
+            return Ok(Box::new(std::io::Cursor::new(p.to_vec())));
         }
         let (src, _) = by_path.get(name).ok_or_else(|| std::io::Error::other(format!("{name} vanished from the plan")))?;
         Ok(Box::new(File::open(src)?))
@@ -184,7 +202,8 @@ impl Args {
         let keys = self.keys.iter().map(|p| load_secret(p)).collect::<Result<Vec<_>>>()?;
         let release = Release { product: self.product, version: self.release_version, commit: self.commit, channel: self.channel };
         let created = clock::creation_time()?;
-        let m = pack_dir(&self.dir, &self.output, &keys, release, created, self.compress, ui)?;
+        let proof = self.tlog_proof.as_ref().map(|p| fsio::read_small(p, crate::tlog::bundle::MAX_PROOF_MEMBER)).transpose()?;
+        let m = pack_dir(&self.dir, &self.output, &keys, release, created, self.compress, proof.as_deref(), ui)?;
         if self.json {
             super::out_json(&serde_json::json!({
                 "bundle": self.output, "bundleId": m.bundle_id, "merkleRoot": m.merkle_root, "members": m.members.len(),

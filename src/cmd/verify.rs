@@ -8,8 +8,12 @@
 use super::Ui;
 use crate::keys::PublicKey;
 use crate::report::{Check, Outcome, Status, VERIFY_REPORT_SCHEMA};
+use crate::store::tlog::TlogStore;
 use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
+use crate::tlog::LogTrust;
+use crate::tlog::note::VerifierKey;
+use crate::tlog::policy::Policy;
 use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot};
 use crate::trust::state::{self, BundleFacts, EvalTime, Record, RootFacts};
 use crate::verify::{self, TrustPolicy, Verification, VerifyError, VerifyReport};
@@ -59,6 +63,14 @@ pub struct TrustArgs {
     /// Hashing threads (default: available cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Trust this transparency-log verifier key (`name+hex8+base64`, C2SP note format) for the
+    /// bundle's proof, instead of the trust root's `tlog` role; repeatable.
+    #[arg(long = "log-key", value_name = "VKEY")]
+    pub log_keys: Vec<String>,
+    /// Fail (exit 1) when the bundle's transparency evidence is missing or cannot be checked
+    /// offline, instead of recording it for the promotion gate.
+    #[arg(long)]
+    pub require_transparency: bool,
 }
 
 /// Loads public key files.
@@ -72,11 +84,22 @@ pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>> {
         .collect()
 }
 
-/// Verifies a bundle file, showing progress. Shared by `demo` and later commands.
+/// Verifies a bundle file against ad-hoc keys, no transparency inputs, showing progress.
 pub fn verify_file(path: &Path, trust: &TrustPolicy, threads: usize, ui: Ui) -> Result<Verification, VerifyError> {
+    verify_file_with(path, trust, threads, verify::Transparency::default(), ui)
+}
+
+/// Verifies a bundle file, showing progress.
+pub fn verify_file_with(
+    path: &Path,
+    trust: &TrustPolicy,
+    threads: usize,
+    transparency: verify::Transparency<'_>,
+    ui: Ui,
+) -> Result<Verification, VerifyError> {
     let src = fsio::FileSource::open(path).map_err(|e| VerifyError::Archive(std::io::Error::other(format!("{e:#}")).into()))?;
     let bar = progress::bytes_bar(crate::archive::ByteSource::size(&src), "verifying", ui.progress);
-    let opts = verify::Options { threads, ..Default::default() };
+    let opts = verify::Options { threads, transparency, ..Default::default() };
     let r = verify::verify(&src, trust, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     r
@@ -180,6 +203,25 @@ pub enum Recording {
 }
 
 impl TrustArgs {
+    /// Trusted logs: `--log-key` keys, else the trust root's `tlog` role policy (a C2SP
+    /// tlog-policy document under `policy.tlogPolicy`), else none.
+    fn log_trust(&self, root: Option<&TrustRoot>) -> Result<Option<LogTrust>> {
+        if !self.log_keys.is_empty() {
+            let mut t = LogTrust::empty("--log-key");
+            for k in &self.log_keys {
+                t.add_log_key(VerifierKey::parse(k).with_context(|| format!("--log-key {k:?}"))?, None);
+            }
+            return Ok(Some(t));
+        }
+        let Some(root) = root else { return Ok(None) };
+        let Some(text) = root.signed.roles.get("tlog").and_then(|r| r.policy.as_ref()).and_then(|p| p.get("tlogPolicy")) else {
+            return Ok(None);
+        };
+        let text = text.as_str().context("the trust root's tlog role policy.tlogPolicy is not a string")?;
+        let policy = Policy::parse(text.as_bytes()).context("the trust root's tlog role policy.tlogPolicy is not a C2SP tlog-policy")?;
+        Ok(Some(LogTrust::from_policy(policy, format!("trust root v{} tlog role", root.version()))))
+    }
+
     fn trust(&self, store: &TrustStore, st: &state::State) -> Result<Option<Trust>> {
         if !self.keys.is_empty() {
             let keys = load_keys(&self.keys)?;
@@ -233,7 +275,15 @@ impl TrustArgs {
             );
         };
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        let v = match verify_file(bundle, &trust.policy, threads, ui) {
+        let log_trust = self.log_trust(trust.root.as_ref())?;
+        let cache = TlogStore::open_default()?;
+        let transparency = verify::Transparency {
+            trust: log_trust.as_ref(),
+            cache: Some(&cache),
+            now: time.instant(),
+            require: self.require_transparency,
+        };
+        let v = match verify_file_with(bundle, &trust.policy, threads, transparency, ui) {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
@@ -255,6 +305,15 @@ impl TrustArgs {
         r.outcome = Outcome::of(&r.checks);
         if let Some(next) = fresh.next {
             store.save_state(&next)?;
+        }
+        if let Some(ev) = &r.fork_evidence {
+            let path = cache.write_fork_evidence(ev, time.instant())?;
+            eprintln!("airlock: split view of log {:?}: both checkpoints written to {}", ev.origin, path.display());
+            r.checks.push(
+                Check::new("transparency.fork-evidence", false, "two authentic checkpoints of this log disagree; evidence written")
+                    .subject(path.display().to_string()),
+            );
+            r.outcome = Outcome::of(&r.checks);
         }
         Ok(Ok(Checked { verification: v, report: r, root: trust.root }))
     }

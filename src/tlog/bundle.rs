@@ -30,7 +30,7 @@ use crate::time::Timestamp;
 use serde::Serialize;
 
 /// The archive member holding the manifest's tlog-proof (outside the manifest's member set).
-pub const PROOF_MEMBER: &str = "tlog/manifest.tlog-proof";
+pub const PROOF_MEMBER: &str = crate::bundle::TLOG_PROOF;
 /// First line of the logged entry.
 pub const ENTRY_HEADER: &str = "airlock-bundle-manifest/v1";
 /// Largest proof member read.
