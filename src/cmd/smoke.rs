@@ -437,7 +437,7 @@ impl Args {
             text.push_str(&format!(
                 "\n{:<16} {}{}",
                 i["id"].as_str().unwrap_or_default(),
-                if i["executed"] == json!(true) { "executed" } else { "not executed: " },
+                if i["executed"] == json!(true) { "executed: " } else { "not executed: " },
                 i["reason"].as_str().unwrap_or_default()
             ));
             if let Some(n) = i["network"].as_str() {
