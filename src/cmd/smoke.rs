@@ -79,6 +79,8 @@ impl PrivateDir {
     fn create(parent: &Path, prefix: &str) -> Result<Self> {
         let mut rnd = [0u8; 8];
         getrandom::fill(&mut rnd).map_err(|e| anyhow::anyhow!("no randomness for a directory name: {e}"))?;
+        // Absolute, so the probe finds its binary whatever its working directory.
+        let parent = std::path::absolute(parent).with_context(|| format!("cannot resolve {}", parent.display()))?;
         let p = parent.join(format!("{prefix}-{}", hex::encode(rnd)));
         fs::DirBuilder::new().mode(0o700).create(&p).with_context(|| format!("cannot create private directory {}", p.display()))?;
         let md = fs::symlink_metadata(&p)?;
