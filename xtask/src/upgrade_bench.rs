@@ -85,15 +85,17 @@ pub fn run_bench(bin: &Path, work: &Path) -> Result<()> {
     for (v, seed) in [("1.0.0", 0x9e37_79b9_7f4a_7c15u64), ("1.1.0", 0x2545_f491_4f6c_dd1d)] {
         let input = work.join(format!("in-{v}"));
         total = make_input(&input, seed)?;
-        exec(Command::new(bin)
-            .args(["pack", "--no-progress", "-q", "--product", "bench", "--version", v, "--compress", "store", "-o"])
-            .arg(work.join(format!("{v}.zip")))
-            .arg("--key")
-            .arg(key.with_extension("key"))
-            .arg("--release")
-            .arg(input.with_extension("release.json"))
-            .arg(&input)
-            .env("SOURCE_DATE_EPOCH", "1700000000"))?;
+        exec(
+            Command::new(bin)
+                .args(["pack", "--no-progress", "-q", "--product", "bench", "--version", v, "--compress", "store", "-o"])
+                .arg(work.join(format!("{v}.zip")))
+                .arg("--key")
+                .arg(key.with_extension("key"))
+                .arg("--release")
+                .arg(input.with_extension("release.json"))
+                .arg(&input)
+                .env("SOURCE_DATE_EPOCH", "1700000000"),
+        )?;
         std::fs::remove_dir_all(&input)?;
     }
     let (cur, next, pubkey) = (work.join("1.0.0.zip"), work.join("1.1.0.zip"), key.with_extension("pub"));
