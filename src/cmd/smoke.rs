@@ -519,7 +519,19 @@ impl Args {
                         .values(member.digest.prefixed(), member.digest.prefixed()),
                     );
                     let iso = iso.clone().expect("detected for host targets");
-                    let run = run_probe(&path, probe, &run_dir.0, &iso)?;
+                    let run = match run_probe(&path, probe, &run_dir.0, &iso) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            checks.push(
+                                Check::new("smoke.exit-code", false, "the probe could not be started")
+                                    .subject(&i.id)
+                                    .values(format!("exit {}", probe.expect_exit_code), format!("{e:#}")),
+                            );
+                            rec["reason"] = json!(format!("could not start: {e:#}"));
+                            installers.push(rec);
+                            continue;
+                        }
+                    };
                     let isolated = matches!(iso, Isolation::Unshare(..));
                     let mut net = Check::new("smoke.network", true, iso.describe()).subject(&i.id);
                     if !isolated {
