@@ -19,7 +19,7 @@ fn member(bundle: &Path, name: &str) -> Vec<u8> {
 fn release_toml_is_written_in_normal_form_and_bound_by_digest() {
     let w = work();
     let bin = b"\x7fELF toml test\n";
-    let rel = layout(&w.dir, "rel", bin, false);
+    layout(&w.dir, "rel", bin, false);
     let (os, arch) = host();
     let toml = format!(
         r#"schema = "airlock/release-metadata/v1"

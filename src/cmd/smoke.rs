@@ -103,8 +103,9 @@ fn create_new(path: &Path, mode: u32) -> Result<fs::File> {
     OpenOptions::new().write(true).create_new(true).mode(mode).open(path).with_context(|| format!("cannot create {}", path.display()))
 }
 
-/// Copies the bundle into the private directory.
-fn copy_in(src: &Path, dir: &Path) -> Result<PathBuf> {
+/// Copies the bundle into the private directory, hashing it on the way; returns the copy's
+/// path, size and SHA-256.
+fn copy_in(src: &Path, dir: &Path) -> Result<(PathBuf, u64, Sha256Digest)> {
     let ext = src.extension().and_then(|e| e.to_str()).filter(|e| *e == "zip" || *e == "tar").unwrap_or("bundle");
     let dest = dir.join(format!("bundle.{ext}"));
     let mut from = fs::File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
@@ -112,9 +113,19 @@ fn copy_in(src: &Path, dir: &Path) -> Result<PathBuf> {
         bail!("{} is not a regular file", src.display());
     }
     let mut to = create_new(&dest, 0o600)?;
-    std::io::copy(&mut from, &mut to).with_context(|| format!("copying {} to local disk", src.display()))?;
+    let mut h = StreamHasher::new(false);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = from.read(&mut buf).with_context(|| format!("reading {}", src.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        to.write_all(&buf[..n]).with_context(|| format!("writing {}", dest.display()))?;
+    }
     to.flush()?;
-    Ok(dest)
+    let (d, _, len) = h.finish();
+    Ok((dest, len, d))
 }
 
 /// How extraction ended.
@@ -373,7 +384,7 @@ impl Args {
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         let parent = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let work = PrivateDir::create(&parent, "airlock-smoke")?;
-        let copy = match copy_in(&self.bundle, &work.0) {
+        let (copy, copy_size, copy_digest) = match copy_in(&self.bundle, &work.0) {
             Ok(c) => c,
             Err(e) => return self.error("io", format!("{e:#}"), "check the path and that the file is readable"),
         };
@@ -386,7 +397,7 @@ impl Args {
         let mut doc = json!({
             "schema": SMOKE_REPORT_SCHEMA,
             "bundle": self.bundle,
-            "copy": {"size": fs::metadata(&copy)?.len(), "sha256": file_digest(&copy)?},
+            "copy": {"size": copy_size, "sha256": copy_digest},
             "host": {"os": os, "arch": arch},
             "execution": if self.skip_execution { "skipped (--skip-execution)" } else { "host target only" },
             "verification": verify_summary(v.report()),
@@ -553,20 +564,6 @@ impl Args {
         }
         Ok(Outcome2 { checks, installers })
     }
-}
-
-fn file_digest(p: &Path) -> Result<String> {
-    let mut f = fs::File::open(p)?;
-    let mut h = StreamHasher::new(false);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finish().0.prefixed())
 }
 
 #[cfg(test)]
