@@ -21,6 +21,7 @@ pub mod json;
 pub mod keys;
 pub mod merkle;
 pub mod pack;
+pub mod release;
 pub mod report;
 pub mod time;
 pub mod tlog;

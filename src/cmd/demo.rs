@@ -1,7 +1,7 @@
 //! `airlock demo`: the whole job on an embedded sample, in a temporary directory.
 
 use super::Ui;
-use super::pack::{Compress, pack_dir};
+use super::pack::{Compress, Job, pack_dir};
 use super::verify::{render_text, verify_file};
 use crate::archive::{self, Limits};
 use crate::bundle::manifest::Release;
@@ -88,7 +88,15 @@ impl Args {
             commit: Some("0123456789abcdef".into()),
             channel: Some("stable".into()),
         };
-        let m = pack_dir(&src, &bundle, std::slice::from_ref(&key), release, clock::creation_time()?, Compress::Auto, None, ui)?;
+        let job = Job {
+            output: &bundle,
+            keys: std::slice::from_ref(&key),
+            release,
+            created_at: clock::creation_time()?,
+            compress: Compress::Auto,
+            tlog_proof: None,
+        };
+        let m = pack_dir(&src, job, ui)?;
         say(format!("packed {} with {} members, merkle root {}\n\n", bundle.display(), m.members.len(), m.merkle_root))?;
 
         let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "demo key".into() };

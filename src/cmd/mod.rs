@@ -7,8 +7,10 @@ pub mod docs;
 pub mod inspect;
 pub mod keygen;
 pub mod pack;
+pub mod smoke;
 pub mod tlog;
 pub mod trust;
+pub mod upgrade_validate;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,10 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Verify a bundle against trusted keys; every check is listed.
     Verify(verify::Args),
+    /// Compare the release running today with a candidate: no rollback, nothing dropped, same or rotated signers.
+    UpgradeValidate(upgrade_validate::Args),
+    /// Verify a local copy, validate installer targets, run the host's native binary probe.
+    Smoke(smoke::Args),
     /// Make keys, pack a sample release, verify it, tamper with it, verify again.
     Demo(demo::Args),
     /// Print a shell completion script.
@@ -69,6 +75,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Pack(a) => a.run(ui),
         Command::Inspect(a) => a.run(ui),
         Command::Verify(a) => a.run(ui),
+        Command::UpgradeValidate(a) => a.run(ui),
+        Command::Smoke(a) => a.run(ui),
         Command::Demo(a) => a.run(ui),
         Command::Completions(a) => a.run(ui),
         Command::Man(a) => a.run(ui),

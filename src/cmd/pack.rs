@@ -1,10 +1,13 @@
-//! `airlock pack DIR -o OUT.zip|OUT.tar --key K.key ...`
+//! `airlock pack DIR -o OUT.zip|OUT.tar --key K.key ... [--release release.toml|release.json]`
+//! and `airlock pack --from-cavra PKG -o OUT.zip --key K.key`.
 
 use super::Ui;
 use crate::archive::write::{self, PlannedMember};
 use crate::bundle::manifest::{Member, Release};
-use crate::digest::StreamHasher;
+use crate::digest::{Sha256Digest, StreamHasher};
 use crate::keys::SecretKey;
+use crate::release::cavra::{self, CavraError};
+use crate::release::{MAX_METADATA_SIZE, METADATA_PATH, ReleaseMetadata};
 use crate::time::Timestamp;
 use crate::verify::{self, TrustPolicy, Verification};
 use crate::{clock, fsio, pack, progress};
@@ -18,22 +21,25 @@ use std::path::{Path, PathBuf};
 #[command(after_help = "DIR holds the bundle layout: artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/, other/.\n\
 The archive is byte-reproducible: same inputs, keys and SOURCE_DATE_EPOCH give the same bytes.\n\n\
 Examples:\n  airlock pack ./release -o app-1.2.0.zip --key release-1.key --product app --version 1.2.0\n  \
-SOURCE_DATE_EPOCH=1700000000 airlock pack ./release -o app.tar --key a.key --key b.key --product app --version 1.2.0 --commit 0a1b2c3d")]
+SOURCE_DATE_EPOCH=1700000000 airlock pack ./release -o app.tar --key a.key --key b.key --product app --version 1.2.0 --commit 0a1b2c3d\n  \
+airlock pack ./release -o app.zip --key a.key --product app --version 1.2.0 --release release.toml\n  \
+airlock pack --from-cavra dist/go-runtime-v0.2.0 -o cavra-runtime-0.2.0.zip --key a.key")]
 pub struct Args {
     /// Directory with the bundle layout.
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "from_cavra", conflicts_with = "from_cavra")]
+    pub dir: Option<PathBuf>,
     /// Output bundle; `.zip` or `.tar` decides the archive format.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// Signing key (NAME.key); repeat for k-of-n.
     #[arg(long = "key", value_name = "KEY", required = true)]
     pub keys: Vec<PathBuf>,
-    /// Product name ([A-Za-z0-9._-]).
-    #[arg(long)]
-    pub product: String,
-    /// Release version (semver 2.0.0).
-    #[arg(long = "version", value_name = "VERSION")]
-    pub release_version: String,
+    /// Product name ([A-Za-z0-9._-]); with --from-cavra, default `cavra-runtime`.
+    #[arg(long, required_unless_present = "from_cavra")]
+    pub product: Option<String>,
+    /// Release version (semver 2.0.0); with --from-cavra, default the package's version.
+    #[arg(long = "version", value_name = "VERSION", required_unless_present = "from_cavra")]
+    pub release_version: Option<String>,
     /// Source commit (hex).
     #[arg(long)]
     pub commit: Option<String>,
@@ -43,6 +49,14 @@ pub struct Args {
     /// Compression for zip members: auto stores incompressible members.
     #[arg(long, value_enum, default_value_t = Compress::Auto)]
     pub compress: Compress,
+    /// Release metadata (TOML or JSON, `format-spec/release-metadata-v1.md`), written into the
+    /// bundle as release/airlock-release.json after its binaries are bound by digest.
+    #[arg(long, value_name = "FILE")]
+    pub release: Option<PathBuf>,
+    /// Map a CAVRA go-release package directory into the bundle (its checksums.txt verified on
+    /// the way; unlisted files and checksum mismatches refused).
+    #[arg(long, value_name = "PKG")]
+    pub from_cavra: Option<PathBuf>,
     /// Attach a C2SP tlog-proof of this bundle's manifest (made on the connected side from the
     /// entry `airlock tlog entry` prints); it must prove exactly the manifest being packed.
     #[arg(long, value_name = "FILE")]
@@ -72,19 +86,35 @@ pub fn format_of(path: &Path) -> Result<crate::archive::Format> {
     }
 }
 
+/// Where a member's bytes come from.
+pub enum Data {
+    /// A file on disk.
+    File(PathBuf),
+    /// Bytes made by airlock (release metadata).
+    Bytes(Vec<u8>),
+}
+
+/// One payload member to pack.
+pub struct Source {
+    /// Member path.
+    pub path: String,
+    /// Its bytes.
+    pub data: Data,
+    /// The digest the file must have (from a checksums file), if any.
+    pub expect: Option<Sha256Digest>,
+}
+
 struct Input {
     member: Member,
-    source: PathBuf,
     deflate: bool,
 }
 
-fn hash_file(path: &Path, want_sample: bool) -> Result<(crate::digest::Sha256Digest, u64, bool)> {
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+fn hash_reader(mut r: impl Read, want_sample: bool) -> Result<(Sha256Digest, u64, bool)> {
     let mut h = StreamHasher::new(false);
     let mut buf = vec![0u8; 1 << 20];
     let mut sample = Vec::new();
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             break;
         }
@@ -98,41 +128,104 @@ fn hash_file(path: &Path, want_sample: bool) -> Result<(crate::digest::Sha256Dig
     Ok((d, len, want_sample && pack::worth_deflating(&sample)))
 }
 
-/// Packs; shared with `demo`.
-#[allow(clippy::too_many_arguments)] // folded into a request struct when the release options land
-pub fn pack_dir(
-    dir: &Path,
-    output: &Path,
-    keys: &[SecretKey],
-    release: Release,
-    created_at: Timestamp,
-    compress: Compress,
-    tlog_proof: Option<&[u8]>,
-    ui: Ui,
-) -> Result<crate::bundle::manifest::Manifest> {
-    let format = format_of(output)?;
-    let files = fsio::collect_tree(dir)?;
-    if files.is_empty() {
+/// The payload files of a pack input directory.
+pub fn dir_sources(dir: &Path) -> Result<Vec<Source>> {
+    Ok(fsio::collect_tree(dir)?.into_iter().map(|(rel, path, _)| Source { path: rel, data: Data::File(path), expect: None }).collect())
+}
+
+/// Packs a directory; shared with `demo`.
+pub fn pack_dir(dir: &Path, job: Job<'_>, ui: Ui) -> Result<crate::bundle::manifest::Manifest> {
+    let sources = dir_sources(dir)?;
+    if sources.is_empty() {
         bail!("{} holds no files; put artifacts under {}/artifacts/", dir.display(), dir.display());
     }
-    let mut inputs = Vec::with_capacity(files.len());
-    let total: u64 = files.iter().map(|f| f.2).sum();
+    pack_sources(sources, job, ui)
+}
+
+/// Everything about a pack but its inputs.
+pub struct Job<'a> {
+    /// The bundle to write (`.zip` or `.tar`).
+    pub output: &'a Path,
+    /// Signing keys.
+    pub keys: &'a [SecretKey],
+    /// Release identity.
+    pub release: Release,
+    /// `createdAt`.
+    pub created_at: Timestamp,
+    /// Compression choice.
+    pub compress: Compress,
+    /// A tlog-proof of the manifest to attach (transparency-v1 §9.2).
+    pub tlog_proof: Option<&'a [u8]>,
+}
+
+/// Checks the release metadata member, if there is one, against the members' digests: any
+/// failed rule refuses the pack.
+fn check_release_metadata(sources: &[Source], members: &[Member]) -> Result<()> {
+    let Some(s) = sources.iter().find(|s| s.path == METADATA_PATH) else { return Ok(()) };
+    let bytes = match &s.data {
+        Data::Bytes(b) => b.clone(),
+        Data::File(p) => fsio::read_small(p, MAX_METADATA_SIZE)?,
+    };
+    let meta = ReleaseMetadata::parse(&bytes).with_context(|| {
+        format!("{METADATA_PATH} must be in its normal form; give the metadata with --release FILE instead of placing it in the directory")
+    })?;
+    let failed: Vec<String> = crate::release::validate(&meta, members)
+        .into_iter()
+        .filter(|c| c.status == crate::report::Status::Fail)
+        .map(|c| {
+            let mut t = format!("  {} {}{}", c.id, c.subject.map(|s| format!("{s}: ")).unwrap_or_default(), c.detail);
+            if let (Some(e), Some(a)) = (c.expected, c.actual) {
+                t.push_str(&format!(" (expected {e}, actual {a})"));
+            }
+            t
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!("release metadata does not fit this bundle; nothing was written:\n{}", failed.join("\n"));
+    }
+    Ok(())
+}
+
+/// Packs members from files and bytes.
+pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate::bundle::manifest::Manifest> {
+    let Job { output, keys, release, created_at, compress, tlog_proof } = job;
+    let format = format_of(output)?;
+    let mut inputs = Vec::with_capacity(sources.len());
+    let total: u64 = sources
+        .iter()
+        .map(|s| match &s.data {
+            Data::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Data::Bytes(b) => b.len() as u64,
+        })
+        .sum();
     let bar = progress::bytes_bar(total, "hashing", ui.progress);
-    for (rel, path, _) in files {
-        let kind = pack::kind_of(&rel)?;
+    for s in &sources {
+        let kind = pack::kind_of(&s.path)?;
         let auto = compress == Compress::Auto && format == crate::archive::Format::Zip;
-        let (digest, size, worth) = hash_file(&path, auto)?;
+        let (digest, size, worth) = match &s.data {
+            Data::File(p) => hash_reader(File::open(p).with_context(|| format!("cannot open {}", p.display()))?, auto)?,
+            Data::Bytes(b) => hash_reader(b.as_slice(), auto)?,
+        };
+        if let Some(want) = s.expect
+            && want != digest
+        {
+            let name = match &s.data {
+                Data::File(p) => p.display().to_string(),
+                Data::Bytes(_) => s.path.clone(),
+            };
+            return Err(CavraError::Mismatch { path: name, expected: want.prefixed(), actual: digest.prefixed() }.into());
+        }
         bar.inc(size);
         let deflate = format == crate::archive::Format::Zip && (compress == Compress::Deflate || worth);
-        inputs.push(Input { member: Member { path: rel, size, digest, kind }, source: path, deflate });
+        inputs.push(Input { member: Member { path: s.path.clone(), size, digest, kind }, deflate });
     }
     bar.finish_and_clear();
+    let members: Vec<Member> = inputs.iter().map(|i| i.member.clone()).collect();
+    check_release_metadata(&sources, &members)?;
     let key_refs: Vec<&SecretKey> = keys.iter().collect();
-    let by_path: std::collections::HashMap<String, (PathBuf, bool)> =
-        inputs.iter().map(|i| (i.member.path.clone(), (i.source.clone(), i.deflate))).collect();
-    let plan = pack::plan(release, created_at, inputs.into_iter().map(|i| i.member).collect(), &key_refs, &|m| {
-        by_path.get(&m.path).is_some_and(|x| x.1)
-    })?;
+    let deflates: std::collections::HashMap<String, bool> = inputs.iter().map(|i| (i.member.path.clone(), i.deflate)).collect();
+    let by_path: std::collections::HashMap<&str, &Data> = sources.iter().map(|s| (s.path.as_str(), &s.data)).collect();
+    let plan = pack::plan(release, created_at, members, &key_refs, &|m| deflates.get(&m.path).copied().unwrap_or(false))?;
     let mut members: Vec<PlannedMember> = plan.members.clone();
     if let Some(proof) = tlog_proof {
         let cp = crate::tlog::bundle::proof_matches_manifest(&plan.manifest, &plan.manifest_bytes, proof)
@@ -150,8 +243,11 @@ pub fn pack_dir(
         if let (crate::bundle::TLOG_PROOF, Some(p)) = (name, tlog_proof) {
             return Ok(Box::new(std::io::Cursor::new(p.to_vec())));
         }
-        let (src, _) = by_path.get(name).ok_or_else(|| std::io::Error::other(format!("{name} vanished from the plan")))?;
-        Ok(Box::new(File::open(src)?))
+        match by_path.get(name) {
+            Some(Data::File(p)) => Ok(Box::new(File::open(p)?)),
+            Some(Data::Bytes(b)) => Ok(Box::new(std::io::Cursor::new(b.clone()))),
+            None => Err(std::io::Error::other(format!("{name} vanished from the plan"))),
+        }
     };
     let mut out = fsio::AtomicFile::create(output, 0o644)?;
     let bar = progress::bytes_bar(total, "writing", ui.progress);
@@ -200,10 +296,48 @@ impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let keys = self.keys.iter().map(|p| load_secret(p)).collect::<Result<Vec<_>>>()?;
-        let release = Release { product: self.product, version: self.release_version, commit: self.commit, channel: self.channel };
         let created = clock::creation_time()?;
+        let (mut sources, release) = match (&self.from_cavra, &self.dir) {
+            (Some(pkg), _) => {
+                let (sources, mut release) = cavra_sources(pkg)?;
+                release.product = self.product.clone().unwrap_or(release.product);
+                release.version = self.release_version.clone().unwrap_or(release.version);
+                release.commit = self.commit.clone().or(release.commit);
+                release.channel = self.channel.clone();
+                (sources, release)
+            }
+            (None, Some(dir)) => {
+                let release = Release {
+                    product: self.product.clone().context("--product is required")?,
+                    version: self.release_version.clone().context("--version is required")?,
+                    commit: self.commit.clone(),
+                    channel: self.channel.clone(),
+                };
+                (dir_sources(dir)?, release)
+            }
+            (None, None) => bail!("give a directory to pack, or --from-cavra PKG"),
+        };
+        if let Some(file) = &self.release {
+            if sources.iter().any(|s| s.path == METADATA_PATH) {
+                bail!("--release {} and the input's own {METADATA_PATH} conflict; keep one", file.display());
+            }
+            let bytes = fsio::read_small(file, MAX_METADATA_SIZE)?;
+            let meta = if file.extension().is_some_and(|e| e == "toml") {
+                let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", file.display()))?;
+                ReleaseMetadata::from_toml(text)
+            } else {
+                ReleaseMetadata::from_input_json(&bytes)
+            }
+            .with_context(|| format!("reading release metadata {}", file.display()))?;
+            sources.push(Source { path: METADATA_PATH.into(), data: Data::Bytes(meta.to_bytes()), expect: None });
+        }
+        if sources.is_empty() {
+            bail!("nothing to pack; put artifacts under DIR/artifacts/");
+        }
         let proof = self.tlog_proof.as_ref().map(|p| fsio::read_small(p, crate::tlog::bundle::MAX_PROOF_MEMBER)).transpose()?;
-        let m = pack_dir(&self.dir, &self.output, &keys, release, created, self.compress, proof.as_deref(), ui)?;
+        let job =
+            Job { output: &self.output, keys: &keys, release, created_at: created, compress: self.compress, tlog_proof: proof.as_deref() };
+        let m = pack_sources(sources, job, ui)?;
         if self.json {
             super::out_json(&serde_json::json!({
                 "bundle": self.output, "bundleId": m.bundle_id, "merkleRoot": m.merkle_root, "members": m.members.len(),
@@ -229,4 +363,36 @@ impl Args {
 pub fn load_secret(p: &Path) -> Result<SecretKey> {
     let bytes = fsio::read_small(p, 64 << 10)?;
     SecretKey::parse_file(&bytes).with_context(|| format!("{} is not an airlock secret key", p.display()))
+}
+
+/// Plans a CAVRA package: lists it, reads its checksums and JSON documents, and returns the
+/// members (each file with the digest checksums.txt gives it; hashing in `pack_sources` checks
+/// them) plus the generated release metadata.
+fn cavra_sources(pkg: &Path) -> Result<(Vec<Source>, Release)> {
+    let tree = fsio::collect_tree(pkg)?;
+    let files: Vec<String> = tree.iter().map(|t| t.0.clone()).collect();
+    let read = |name: &str| -> Result<Option<Vec<u8>>> {
+        let p = pkg.join(name);
+        if files.iter().any(|f| f == name) { Ok(Some(fsio::read_small(&p, MAX_METADATA_SIZE)?)) } else { Ok(None) }
+    };
+    let sums = read(cavra::CHECKSUMS)?;
+    let mut docs = std::collections::BTreeMap::new();
+    for d in cavra::DOCUMENTS {
+        if let Some(b) = read(d)? {
+            docs.insert(d.to_string(), b);
+        }
+    }
+    let plan = cavra::plan(&files, sums.as_deref(), &docs).with_context(|| format!("mapping CAVRA package {}", pkg.display()))?;
+    let mut sources: Vec<Source> = plan
+        .files
+        .iter()
+        .map(|(rel, member, digest)| Source { path: member.clone(), data: Data::File(pkg.join(rel)), expect: Some(*digest) })
+        .collect();
+    sources.push(Source {
+        path: format!("{}/{}", cavra::CARRY_DIR, cavra::CHECKSUMS),
+        data: Data::Bytes(sums.unwrap_or_default()),
+        expect: None,
+    });
+    sources.push(Source { path: METADATA_PATH.into(), data: Data::Bytes(plan.metadata.to_bytes()), expect: None });
+    Ok((sources, plan.release))
 }

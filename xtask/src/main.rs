@@ -16,6 +16,8 @@ mod dist;
 mod fuzz;
 mod hostile;
 mod setup;
+mod tlog_bench;
+mod upgrade_bench;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -33,7 +35,11 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("vectors") => vectors(rest.contains(&"--check")),
         Some("dist") => dist::dist().map(|_| ()),
-        Some("bench") => bench::bench(),
+        Some("bench") => {
+            bench::bench()?;
+            upgrade_bench::run(&dist::dist()?)?;
+            tlog_bench::run()
+        }
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {

@@ -8,6 +8,8 @@ use std::process::Command;
 pub const APT_PACKAGES: &[(&str, &str)] = &[
     // (command or file to probe, package)
     ("musl-gcc", "musl-tools"),
+    // tests/smoke_native.rs compiles a native probe binary.
+    ("cc", "gcc"),
     ("unzip", "unzip"),
     ("bsdtar", "libarchive-tools"),
     ("file", "file"),
