@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod conformance;
 pub mod digest;
 pub mod dsse;
+pub mod evidence;
 pub mod json;
 pub mod keys;
 pub mod merkle;
