@@ -18,6 +18,7 @@ pub mod conformance;
 pub mod digest;
 pub mod dsse;
 pub mod evidence;
+pub mod gate;
 pub mod json;
 pub mod keys;
 pub mod merkle;

@@ -3,8 +3,10 @@
 //! 1 a check failed, 2 could not check (usage, I/O, malformed or hostile input).
 
 pub mod demo;
+pub mod gate;
 pub mod inspect;
 pub mod keygen;
+pub mod minisig;
 pub mod pack;
 pub mod verify;
 
@@ -39,6 +41,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Make keys, pack a sample release, verify it, tamper with it, verify again.
     Demo(demo::Args),
+    /// Evaluate a verified bundle against a promotion-gate policy: allow or deny.
+    Gate(gate::Args),
 }
 
 /// What the shell needs from global flags.
@@ -59,6 +63,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inspect(a) => a.run(ui),
         Command::Verify(a) => a.run(ui),
         Command::Demo(a) => a.run(ui),
+        Command::Gate(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,
