@@ -168,7 +168,18 @@ impl Args {
             }
         };
         let verified = match verification {
-            Verification::Passed(v, _) => v,
+            Verification::Passed(v, report) => {
+                if !self.json && !ui.quiet {
+                    eprintln!(
+                        "verified {}: {} checks passed, manifest signed by {} of {} trusted keys",
+                        self.bundle.display(),
+                        report.checks.iter().filter(|c| c.status == Status::Pass).count(),
+                        report.trust.signers.len(),
+                        report.trust.keys.len()
+                    );
+                }
+                v
+            }
             Verification::Failed(report) => {
                 if self.json {
                     let doc = serde_json::json!({

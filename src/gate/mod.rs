@@ -324,7 +324,7 @@ fn signer_check(what: &str, rule: &SignerRule, counted: &[KeyId], roles: &Roles)
     Check::new(
         "signer.threshold",
         n >= rule.threshold,
-        format!("{n} distinct keys of role {:?} signed {what}; {} required", rule.role, rule.threshold),
+        format!("{n} distinct keys of role {:?} signed it; {} required", rule.role, rule.threshold),
     )
     .subject(what)
     .values(format!(">= {}", rule.threshold), n.to_string())
