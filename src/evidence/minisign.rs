@@ -29,7 +29,7 @@ pub const MAX_LEGACY_MESSAGE: u64 = 1 << 30;
 pub const MAX_LINE: usize = 2048;
 
 /// Why a key or signature file could not be read, or a signature did not verify.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MinisignError {
     /// The file's lines are not the format's lines.
     #[error("{what} is not in minisign/signify format: {detail}")]
