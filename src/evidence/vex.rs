@@ -133,7 +133,13 @@ fn openvex(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
     f.nonempty_str(o, "@id", "document")?;
     f.nonempty_str(o, "author", "document")?;
     f.nonempty_str(o, "timestamp", "document")?;
-    if f.req(o, "version", "document")?.as_u64().is_none() {
+    // v0.2.0 makes version an integer; v0.0.1 documents wrote it as a string of digits.
+    let version_ok = match f.req(o, "version", "document")? {
+        Value::Number(n) => n.as_u64().is_some(),
+        Value::String(s) => ctx == OPENVEX_CONTEXTS[0] && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    };
+    if !version_ok {
         return Err(f.err("document.version must be a non-negative integer"));
     }
     let sts = f.arr(o, "statements", "document")?;

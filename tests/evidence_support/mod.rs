@@ -69,9 +69,9 @@ pub fn zip_bundle(files: &[(String, Vec<u8>)], signers: &[&SecretKey]) -> Vec<u8
     write_zip(Cursor::new(Vec::new()), &plan.members, CREATED, &mut open).expect("zip").into_inner()
 }
 
-pub fn verified(bytes: &Vec<u8>, trusted: &[&SecretKey]) -> Box<Verified<VerifiedBundle>> {
+pub fn verified(bytes: &[u8], trusted: &[&SecretKey]) -> Box<Verified<VerifiedBundle>> {
     let trust = TrustPolicy { keys: trusted.iter().map(|k| k.public().clone()).collect(), threshold: 1, source: "test".into() };
-    match verify::verify(bytes, &trust, &verify::Options::default(), &|_| {}).expect("verifiable") {
+    match verify::verify(&airlock::evidence::minisign::Bytes(bytes), &trust, &verify::Options::default(), &|_| {}).expect("verifiable") {
         Verification::Passed(v, _) => v,
         Verification::Failed(r) => panic!("bundle did not verify: {:?}", r.checks),
     }

@@ -16,7 +16,12 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
 ];
 
 /// Python packages used by interop tests: (import name, pip requirement).
-pub const PIP_PACKAGES: &[(&str, &str)] = &[("rfc8785", "rfc8785==0.1.4")];
+pub const PIP_PACKAGES: &[(&str, &str)] = &[
+    ("rfc8785", "rfc8785==0.1.4"),
+    // DSSE envelopes, signed statements, in-toto layouts and links (tests/evidence_intoto_interop.rs).
+    ("securesystemslib", "securesystemslib==1.6.0"),
+    ("in_toto", "in-toto==3.1.0"),
+];
 
 fn have(cmd: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {cmd} >/dev/null 2>&1")).status().is_ok_and(|s| s.success())
