@@ -21,6 +21,8 @@ pub const PIP_PACKAGES: &[(&str, &str)] = &[
     // DSSE envelopes, signed statements, in-toto layouts and links (tests/evidence_intoto_interop.rs).
     ("securesystemslib", "securesystemslib==1.6.0"),
     ("in_toto", "in-toto==3.1.0"),
+    // Checks format-spec/schemas against real gate outputs (tests/gate_schemas.rs).
+    ("jsonschema", "jsonschema==4.26.0"),
 ];
 
 fn have(cmd: &str) -> bool {
