@@ -160,3 +160,25 @@ fn missing_transparency_denies_unless_a_signed_break_glass_is_given() {
     let o = gate(&s, &policy, &["--break-glass", reason, "--break-glass-approval", signed.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn evidence_score_by_hand_with_jq_matches() {
+    // format-spec/gate-v1.md §2.1 gives a jq recipe; it must reproduce the printed score.
+    if !have_tool("jq", Command::new("jq").arg("--version")) {
+        return;
+    }
+    let s = setup(&Spec::default());
+    let o = gate(&s, &no_transparency(), &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let k = keys();
+    let bytes = std::fs::read(&s.bundle).unwrap();
+    let manifest = verified(&bytes, &[&k.release]).get().manifest.to_bytes();
+    let mpath = write(s.dir.path(), "manifest.json", &manifest);
+    let filter = r#"{artifact: (.members[] | select(.path == $a) | {digest, path}),
+        evidence: [.members[] | select(.kind | IN("sbom","provenance","attestation","vex","tlog")) | {digest, kind, path}]}"#;
+    let jq = Command::new("jq").args(["-j", "-S", "-c", "--arg", "a", APP, filter]).arg(&mpath).output().unwrap();
+    assert!(jq.status.success(), "{}", String::from_utf8_lossy(&jq.stderr));
+    assert_eq!(airlock::digest::Sha256Digest::of(&jq.stdout).hex(), doc["gateInput"]["evidence"]["evidenceScore"].as_str().unwrap());
+    // bundleDigest is sha256 of manifest.json as stored in the archive.
+    assert_eq!(doc["gateInput"]["evidence"]["bundleDigest"], airlock::digest::Sha256Digest::of(&manifest).prefixed());
+}

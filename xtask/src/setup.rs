@@ -13,6 +13,8 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("file", "file"),
     ("minisign", "minisign"),
     ("signify-openbsd", "signify-openbsd"),
+    // Reproduces evidenceScore by hand in tests/gate_cli.rs (format-spec/gate-v1.md §2.1).
+    ("jq", "jq"),
 ];
 
 /// Python packages used by interop tests: (import name, pip requirement).
