@@ -3,7 +3,7 @@
 //! The crate is split into a **sans-I/O core** and a **thin shell**:
 //!
 //! * core — [`digest`], [`json`], [`time`], [`keys`], [`dsse`], [`merkle`], [`bundle`],
-//!   [`archive`], [`verify`], [`pack`], [`report`], [`conformance`]: take bytes, values and
+//!   [`archive`], [`verify`], [`pack`], [`report`], [`conformance`], [`evidence`], [`gate`]: take bytes, values and
 //!   positional byte sources and return values. They never open a file, read the clock or the
 //!   environment, or touch the terminal.
 //! * shell — [`cmd`], [`clock`], [`fsio`], [`progress`]: the only code that touches files,

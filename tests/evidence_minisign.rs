@@ -152,6 +152,20 @@ fn minisign_cli_signatures_ed_and_legacy() {
         assert!(!cli_verifies(d, "release", "app.zip", &mall_global));
         // Sanity: the CLI accepts the unmodified file (the probe itself works).
         assert!(cli_verifies(d, "release", "app.zip", &sig));
+        // Differential: every single-bit flip of the signature line and of the global signature
+        // is refused by both implementations.
+        let mut flips = 0;
+        for (line, len) in [(1usize, 74usize), (3, 64)] {
+            for byte in 0..len {
+                for bit in [0u8, 5] {
+                    let m = edit_line(&sig, line, |raw| raw[byte] ^= 1 << bit);
+                    let (ours, oracle) = both(&pk, &m, &msg);
+                    assert!(ours.is_err() && !oracle, "{sig_name}: flip line {line} byte {byte} bit {bit}: ours {ours:?}, oracle {oracle}");
+                    flips += 1;
+                }
+            }
+        }
+        assert_eq!(flips, 2 * (74 + 64));
     }
 }
 
