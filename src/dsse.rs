@@ -1,6 +1,7 @@
 //! DSSE envelopes (Dead Simple Signing Envelope, secure-systems-lab/dsse `envelope.md` and
 //! `protocol.md`): parse, pre-authentication encoding, signing, and the one function that counts
-//! valid signatures against a threshold of distinct trusted keys.
+//! valid signatures against a threshold of distinct trusted keys (for every signed thing in airlock:
+//! bundles, trust roots, TUF metadata; see [`SignatureKey`]).
 //!
 //! Signatures are over `PAE(payloadType, payload)` =
 //! `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, lengths as ASCII decimal byte counts.
@@ -161,21 +162,47 @@ impl SignatureTally {
     }
 }
 
-/// The one place signatures are counted: each trusted key counts at most once, keyids are only
-/// hints (the hinted key is tried first), and a signature no trusted key verifies counts nothing.
-pub fn count_valid_signatures(trusted: &[PublicKey], sigs: &[RawSignature], msg: &[u8]) -> SignatureTally {
+/// A key the counting function can try. Implemented by Ed25519 [`PublicKey`]s (bundles) and by
+/// trust-root / TUF keys (`crate::trust::key`), so every threshold in airlock is counted by
+/// [`count_valid_signatures`] and nowhere else.
+pub trait SignatureKey {
+    /// Identity of the key material: two entries with the same identity are one key and count
+    /// once, whatever keyids they are listed under.
+    fn identity(&self) -> KeyId;
+    /// True when a carried `keyid` hint names this key (the hinted key is tried first).
+    fn matches_hint(&self, hint: &str) -> bool;
+    /// Verifies `sig` over `msg`.
+    fn verify_sig(&self, msg: &[u8], sig: &[u8]) -> bool;
+}
+
+impl SignatureKey for PublicKey {
+    fn identity(&self) -> KeyId {
+        self.keyid()
+    }
+    fn matches_hint(&self, hint: &str) -> bool {
+        self.keyid().hex() == hint
+    }
+    fn verify_sig(&self, msg: &[u8], sig: &[u8]) -> bool {
+        self.verify(msg, sig)
+    }
+}
+
+/// The one place signatures are counted: each trusted key (by material, see
+/// [`SignatureKey::identity`]) counts at most once, keyids are only hints (the hinted key is
+/// tried first), and a signature no trusted key verifies counts nothing.
+pub fn count_valid_signatures<K: SignatureKey>(trusted: &[K], sigs: &[RawSignature], msg: &[u8]) -> SignatureTally {
     let mut valid_keys: Vec<KeyId> = Vec::new();
     let mut signatures = Vec::with_capacity(sigs.len());
     for s in sigs {
-        let mut order: Vec<&PublicKey> = trusted.iter().collect();
+        let mut order: Vec<&K> = trusted.iter().collect();
         if let Some(h) = &s.keyid {
-            order.sort_by_key(|k| k.keyid().hex() != *h);
+            order.sort_by_key(|k| !k.matches_hint(h));
         }
-        let fate = match order.into_iter().find(|k| k.verify(msg, &s.sig)) {
-            Some(k) if valid_keys.contains(&k.keyid()) => SignatureFate::DuplicateKey(k.keyid()),
+        let fate = match order.into_iter().find(|k| k.verify_sig(msg, &s.sig)) {
+            Some(k) if valid_keys.contains(&k.identity()) => SignatureFate::DuplicateKey(k.identity()),
             Some(k) => {
-                valid_keys.push(k.keyid());
-                SignatureFate::Counted(k.keyid())
+                valid_keys.push(k.identity());
+                SignatureFate::Counted(k.identity())
             }
             None => SignatureFate::Unverified,
         };

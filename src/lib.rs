@@ -25,6 +25,7 @@ pub mod merkle;
 pub mod pack;
 pub mod report;
 pub mod time;
+pub mod trust;
 pub mod verify;
 
 pub mod clock;

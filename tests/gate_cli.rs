@@ -42,7 +42,7 @@ fn gate(s: &Setup, policy: &[u8], extra: &[&str]) -> Output {
     cmd.arg("--no-progress").arg("gate").arg(&s.bundle).arg("--policy").arg(policy_path).arg("--key").arg(d.join("release.pub"));
     cmd.arg("--role-key").arg(format!("builder={}", d.join("builder.pub").display()));
     cmd.arg("--role-key").arg(format!("attestor={}", d.join("attestor.pub").display()));
-    cmd.args(extra).current_dir(d).output().unwrap()
+    cmd.args(extra).current_dir(d).env("AIRLOCK_HOME", d.join("airlock-home")).output().unwrap()
 }
 
 fn no_transparency() -> Vec<u8> {
@@ -181,4 +181,83 @@ fn evidence_score_by_hand_with_jq_matches() {
     assert_eq!(airlock::digest::Sha256Digest::of(&jq.stdout).hex(), doc["gateInput"]["evidence"]["evidenceScore"].as_str().unwrap());
     // bundleDigest is sha256 of manifest.json as stored in the archive.
     assert_eq!(doc["gateInput"]["evidence"]["bundleDigest"], airlock::digest::Sha256Digest::of(&manifest).prefixed());
+}
+
+fn airlock(s: &Setup, args: &[&str]) -> Output {
+    let d = s.dir.path();
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .arg("--no-progress")
+        .args(args)
+        .current_dir(d)
+        .env("AIRLOCK_HOME", d.join("airlock-home"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn roles_and_approvers_come_from_a_trust_root() {
+    let s = setup(&Spec::default());
+    let d = s.dir.path();
+    let k = keys();
+    let root_key = key(20);
+    write(d, "root.key", &root_key.to_file());
+    write(d, "root.pub", &root_key.public().to_file());
+    let new = airlock(
+        &s,
+        &[
+            "trust",
+            "new",
+            "-o",
+            "root.json",
+            "--expires",
+            "2099-01-01T00:00:00Z",
+            "--role",
+            "root:1:root.pub",
+            "--role",
+            "release:1:release.pub",
+            "--role",
+            "builder:1:builder.pub",
+            "--role",
+            "attestor:1:attestor.pub",
+            "--role",
+            "approver:2:alice.pub,bob.pub",
+        ],
+    );
+    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+    let sign = airlock(&s, &["trust", "sign", "root.json", "--key", "root.key"]);
+    assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
+    let policy_path = write(d, "policy.json", &policy_json(serde_json::json!({})));
+    let base = ["gate", s.bundle.to_str().unwrap(), "--policy", policy_path.to_str().unwrap(), "--trust-root", "root.json", "--json"];
+    // Roles builder and attestor from the root: only transparency is missing.
+    let o = airlock(&s, &base);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["decision"]["reasons"], serde_json::json!([{"code": "transparency.missing"}]));
+    // The root's approver role (2 of 2) decides the break-glass.
+    let reason = "INC-9 log unreachable";
+    let now = airlock::clock::now();
+    let approval = Approval {
+        schema: breakglass::SCHEMA.into(),
+        bundle_id: s.bundle_id.clone(),
+        reason: reason.into(),
+        issued_at: Timestamp(now.0 - 60),
+        expires_at: Timestamp(now.0 + 3600),
+        overrides: vec!["transparency".into()],
+    };
+    write(d, "two.json", &breakglass::sign(&approval, &[&k.approver_a, &k.approver_b]));
+    write(d, "one.json", &breakglass::sign(&approval, &[&k.approver_a]));
+    let with = |file: &str| {
+        let mut a = base.to_vec();
+        a.extend(["--break-glass", reason, "--break-glass-approval", file]);
+        airlock(&s, &a)
+    };
+    assert_eq!(with("two.json").status.code(), Some(0));
+    let o = with("one.json");
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["decision"]["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "break-glass.signatures"));
+    // Ad-hoc approver keys cannot stand in for the root's approver role.
+    let mut a = base.to_vec();
+    a.extend(["--break-glass", reason, "--break-glass-approval", "one.json", "--approver-key", "alice.pub", "--approver-threshold", "1"]);
+    assert_eq!(airlock(&s, &a).status.code(), Some(2));
 }

@@ -156,6 +156,8 @@ pub enum Rule {
     ZipZip64,
     ZipEntryComment,
     ZipNonUtf8Flag,
+    ZipVersion,
+    ZipAttributes,
     TarChecksum,
     TarHeader,
     TarSize,
@@ -168,6 +170,8 @@ pub enum Rule {
     Collision,
     FileDirConflict,
     MemberType,
+    MemberMode,
+    Polyglot,
     TooManyMembers,
     MemberTooLarge,
     TotalTooLarge,
@@ -178,6 +182,53 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, for coverage checks.
+    pub const ALL: &'static [Rule] = &[
+        Rule::NotAnArchive,
+        Rule::Truncated,
+        Rule::ZipEocdMissing,
+        Rule::ZipComment,
+        Rule::ZipMultipleEocd,
+        Rule::ZipMultiDisk,
+        Rule::ZipPrependedBytes,
+        Rule::ZipGap,
+        Rule::ZipOverlap,
+        Rule::ZipTrailingBytes,
+        Rule::ZipCentralDirectory,
+        Rule::ZipEntryCount,
+        Rule::ZipLocalHeaderMismatch,
+        Rule::ZipDataDescriptor,
+        Rule::ZipEncrypted,
+        Rule::ZipMethod,
+        Rule::ZipExtraField,
+        Rule::ZipZip64,
+        Rule::ZipEntryComment,
+        Rule::ZipNonUtf8Flag,
+        Rule::ZipVersion,
+        Rule::ZipAttributes,
+        Rule::TarChecksum,
+        Rule::TarHeader,
+        Rule::TarSize,
+        Rule::TarPax,
+        Rule::TarGnuLongName,
+        Rule::TarTrailingData,
+        Rule::TarPadding,
+        Rule::Name,
+        Rule::Duplicate,
+        Rule::Collision,
+        Rule::FileDirConflict,
+        Rule::MemberType,
+        Rule::MemberMode,
+        Rule::Polyglot,
+        Rule::TooManyMembers,
+        Rule::MemberTooLarge,
+        Rule::TotalTooLarge,
+        Rule::CompressionRatio,
+        Rule::Crc,
+        Rule::SizeMismatch,
+        Rule::Inflate,
+    ];
+
     /// Stable identifier, e.g. `zip.prepended-bytes`.
     pub fn id(self) -> &'static str {
         use Rule::*;
@@ -202,6 +253,8 @@ impl Rule {
             ZipZip64 => "zip.zip64",
             ZipEntryComment => "zip.entry-comment",
             ZipNonUtf8Flag => "zip.name-encoding",
+            ZipVersion => "zip.version",
+            ZipAttributes => "zip.attributes",
             TarChecksum => "tar.header-checksum",
             TarHeader => "tar.header",
             TarSize => "tar.size",
@@ -214,6 +267,8 @@ impl Rule {
             Collision => "name.collision",
             FileDirConflict => "name.file-dir-conflict",
             MemberType => "member.type",
+            MemberMode => "member.mode",
+            Polyglot => "archive.polyglot",
             TooManyMembers => "limit.member-count",
             MemberTooLarge => "limit.member-size",
             TotalTooLarge => "limit.total-size",
@@ -331,17 +386,21 @@ fn check_member_set(index: &ArchiveIndex, limits: &Limits) -> Result<(), Archive
         }
         seen.insert(key, name);
     }
-    // A file may not also be used as a directory ("a" and "a/b"), compared after folding.
+    // A file may not also be used as a directory ("a" and "a/b", or "a" and a directory entry
+    // "a/"), compared after folding.
     let folded_files: HashMap<String, &str> = index.entries.iter().map(|e| (name::collision_key(&e.name), e.name.as_str())).collect();
-    for e in &index.entries {
+    let all = index.entries.iter().map(|e| (e.name.as_str(), false)).chain(index.dirs.iter().map(|d| (d.as_str(), true)));
+    for (name, is_dir) in all {
         let mut prefix = String::new();
-        for comp in e.name.split('/').collect::<Vec<_>>().split_last().map(|(_, init)| init.to_vec()).unwrap_or_default() {
+        let comps: Vec<&str> = name.split('/').collect();
+        let upto = if is_dir { comps.len() } else { comps.len() - 1 };
+        for comp in &comps[..upto] {
             if !prefix.is_empty() {
                 prefix.push('/');
             }
             prefix.push_str(comp);
             if let Some(f) = folded_files.get(&name::collision_key(&prefix)) {
-                return Err(refuse(Rule::FileDirConflict, Some(&e.name), None, format!("{f:?} is a file but is also used as a directory")));
+                return Err(refuse(Rule::FileDirConflict, Some(name), None, format!("{f:?} is a file but is also used as a directory")));
             }
         }
     }
@@ -463,12 +522,24 @@ pub fn read_member(src: &dyn ByteSource, e: &Entry, max: u64) -> Result<Vec<u8>,
     if e.size > max {
         return Err(refuse(Rule::MemberTooLarge, Some(&e.name), None, format!("{} bytes; this member may be at most {max}", e.size)));
     }
-    let mut out = Vec::with_capacity(e.size as usize);
+    // Never pre-allocate from a declared size beyond 1 MiB.
+    let mut out = Vec::with_capacity(e.size.min(1 << 20) as usize);
     stream_member(src, e, &mut |c| {
         out.extend_from_slice(c);
         true
     })?;
     Ok(out)
+}
+
+/// Walks an archive and reads every member back (inflating, counting and checking CRC-32),
+/// discarding the bytes: the whole of what the walker and reader refuse, in one call. Used by
+/// the hostile corpus harness and the fuzz targets.
+pub fn walk_and_read(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, ArchiveError> {
+    let index = walk(src, limits)?;
+    for e in &index.entries {
+        stream_member(src, e, &mut |_| true)?;
+    }
+    Ok(index)
 }
 
 /// Hashes a member, reporting progress in uncompressed bytes.

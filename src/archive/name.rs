@@ -41,6 +41,10 @@ pub enum NameError {
     /// Bidirectional override/isolate/mark characters that make names display differently.
     #[error("bidirectional-text control character U+{0:04X}")]
     Bidi(u32),
+    /// Invisible format characters (zero-width space/joiners, word joiner, BOM) that some
+    /// filesystems ignore when comparing names and that hide differences on screen.
+    #[error("invisible format character U+{0:04X}")]
+    Invisible(u32),
     /// A component ending in `.` or space (Windows strips them).
     #[error("component ends with a dot or space (Windows strips it)")]
     TrailingDotOrSpace,
@@ -69,7 +73,11 @@ fn is_bidi(c: char) -> bool {
     matches!(c as u32, 0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069)
 }
 
-const RESERVED: &[&str] = &["con", "prn", "aux", "nul", "conin$", "conout$"];
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32, 0x00AD | 0x034F | 0x180E | 0x200B..=0x200D | 0x2060..=0x2064 | 0x206A..=0x206F | 0xFE00..=0xFE0F | 0xFEFF)
+}
+
+const RESERVED: &[&str] = &["con", "prn", "aux", "nul", "conin$", "conout$", "clock$"];
 
 fn is_reserved(component: &str) -> bool {
     let stem = component.split('.').next().unwrap_or("").to_ascii_lowercase();
@@ -78,7 +86,7 @@ fn is_reserved(component: &str) -> bool {
         return true;
     }
     let rest: Vec<char> = stem.chars().skip(3).collect();
-    (stem.starts_with("com") || stem.starts_with("lpt")) && rest.len() == 1 && matches!(rest[0], '1'..='9' | '¹' | '²' | '³')
+    (stem.starts_with("com") || stem.starts_with("lpt")) && rest.len() == 1 && matches!(rest[0], '0'..='9' | '¹' | '²' | '³')
 }
 
 /// Checks a member name (a file path with `/` separators, no trailing slash).
@@ -104,6 +112,9 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
         }
         if is_bidi(c) {
             return Err(NameError::Bidi(c as u32));
+        }
+        if is_invisible(c) {
+            return Err(NameError::Invisible(c as u32));
         }
         if c == '\\' {
             return Err(NameError::Backslash);
@@ -133,10 +144,12 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
 }
 
 /// The key under which case-insensitive or normalising filesystems (NTFS, APFS, HFS+, exFAT)
-/// would store a name: NFKC, lower-cased, NFKC again. Two members with the same key collide.
+/// would store a name: NFKC, then upper- and lower-cased (a full case fold: `ß` and `ss`, `K`
+/// and the Kelvin sign meet), then NFKC again. Two members with the same key collide. The key
+/// merges more than any one filesystem does: refusing too much is the safe side.
 pub fn collision_key(name: &str) -> String {
-    let lowered: String = name.nfkc().collect::<String>().to_lowercase();
-    lowered.nfkc().collect()
+    let folded: String = name.nfkc().collect::<String>().to_uppercase().to_lowercase();
+    folded.nfkc().collect()
 }
 
 #[cfg(test)]
@@ -169,6 +182,8 @@ mod tests {
             ("a/b ", NameError::TrailingDotOrSpace),
             ("a/CON.txt", NameError::Reserved("CON.txt".into())),
             ("lpt9", NameError::Reserved("lpt9".into())),
+            ("com0.log", NameError::Reserved("com0.log".into())),
+            ("a\u{200b}b", NameError::Invisible(0x200b)),
         ];
         for (n, want) in cases {
             assert_eq!(check_name(n).as_ref(), Err(want), "{n:?}");
@@ -182,6 +197,8 @@ mod tests {
         assert_eq!(collision_key("A/README"), collision_key("a/readme"));
         assert_eq!(collision_key("caf\u{e9}"), collision_key("cafe\u{301}"));
         assert_eq!(collision_key("\u{FB01}le"), collision_key("file"));
+        assert_eq!(collision_key("stra\u{df}e"), collision_key("STRASSE"));
+        assert_eq!(collision_key("\u{212A}elvin"), collision_key("kelvin"));
         assert_ne!(collision_key("a"), collision_key("b"));
     }
 }

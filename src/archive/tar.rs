@@ -43,6 +43,49 @@ fn octal(b: &[u8], what: &str, at: u64, rule: Rule) -> Result<u64, ArchiveError>
         .ok_or_else(|| refuse(rule, None, Some(at), format!("{what} overflows")))
 }
 
+/// How far from the end zip readers look for an end-of-central-directory record (Python reads
+/// the last 65,557 bytes, Go the last 65 KiB); a tar holding one there is refused as a polyglot,
+/// and [`super::write::write_tar`] pads with zero blocks so it never writes one.
+pub const ZIP_TAIL_WINDOW: u64 = 128 << 10;
+
+/// Whether a 512-byte block carries a valid tar header checksum (as GNU tar and libarchive
+/// accept it, whatever the magic says).
+pub(crate) fn checksum_valid(h: &[u8]) -> bool {
+    if h.len() < 512 || h.iter().all(|&c| c == 0) {
+        return false;
+    }
+    let field = &h[148..156];
+    let digits_start = field.iter().position(|&c| c != b' ').unwrap_or(field.len());
+    let digits_end = field[digits_start..].iter().position(|&c| c == 0 || c == b' ').map_or(field.len(), |e| digits_start + e);
+    let digits = &field[digits_start..digits_end];
+    if digits.is_empty() || !digits.iter().all(|c| (b'0'..=b'7').contains(c)) {
+        return false;
+    }
+    let stated = digits.iter().fold(0u64, |acc, d| acc * 8 + u64::from(d - b'0'));
+    let unsigned: u64 = h[..512].iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { u64::from(c) }).sum();
+    let signed: i64 = h[..512].iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { i64::from(c as i8) }).sum();
+    stated == unsigned || i64::try_from(stated).is_ok_and(|s| s == signed)
+}
+
+/// The size field: octal, or GNU base-256 only for sizes octal cannot hold (8 GiB and more).
+/// Negative base-256 values are refused.
+fn size_field(b: &[u8], at: u64) -> Result<u64, ArchiveError> {
+    match b[0] {
+        0x80 => {
+            if b[1..4].iter().any(|&c| c != 0) {
+                return Err(refuse(Rule::TarSize, None, Some(at), "base-256 size above 2^64"));
+            }
+            let v = u64::from_be_bytes(b[4..12].try_into().expect("8 bytes"));
+            if v <= 0o77777777777 {
+                return Err(refuse(Rule::TarSize, None, Some(at), format!("base-256 size {v} that octal can hold")));
+            }
+            Ok(v)
+        }
+        c if c & 0x80 != 0 => Err(refuse(Rule::TarSize, None, Some(at), "negative base-256 size")),
+        _ => octal(b, "size", at, Rule::TarSize),
+    }
+}
+
 /// Walks a ustar archive.
 pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, ArchiveError> {
     let size = src.size();
@@ -57,12 +100,28 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
                 return Err(refuse(Rule::TarTrailingData, None, Some(at + BLOCK), "a single zero block followed by data"));
             }
             check_zero_tail(src, at + 2 * BLOCK, size)?;
+            check_no_zip_tail(src, size)?;
             break;
         }
         if &h[257..263] != b"ustar\0" || &h[263..265] != b"00" {
             return Err(refuse(Rule::TarHeader, None, Some(at), "not a POSIX ustar header (GNU and v7 headers are refused)"));
         }
-        let stated = octal(&h[148..156], "header checksum", at, Rule::TarChecksum)?;
+        // Canonical forms only: six digits, NUL, space (POSIX, GNU tar, Python) or seven digits,
+        // NUL (the tar crate). The terminators are outside the sum, so any other form could
+        // change unnoticed.
+        let digits = match (h[154], h[155]) {
+            (0, b' ') => &h[148..154],
+            (b'0'..=b'7', 0) => &h[148..155],
+            _ => {
+                return Err(refuse(
+                    Rule::TarChecksum,
+                    None,
+                    Some(at),
+                    "header checksum is not 6 octal digits, NUL, space or 7 digits, NUL",
+                ));
+            }
+        };
+        let stated = octal(digits, "header checksum", at, Rule::TarChecksum)?;
         let computed: u64 = h.iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { u64::from(c) }).sum();
         if stated != computed {
             return Err(refuse(Rule::TarChecksum, None, Some(at), format!("header checksum says {stated:o}, computed {computed:o}")));
@@ -123,10 +182,33 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         if h[157..257].iter().any(|&c| c != 0) {
             return Err(refuse(Rule::TarHeader, Some(&shown), Some(at), "link name set on a non-link entry"));
         }
-        let member_size = octal(&h[124..136], "size", at, Rule::TarSize)?;
+        // Fields nobody applies must still be well formed: another reader refuses or misreads
+        // a malformed one (Python's tarfile raises on a non-octal mode, uid, gid or mtime).
+        let mode = octal(&h[100..108], "mode", at, Rule::TarHeader)?;
+        octal(&h[108..116], "uid", at, Rule::TarHeader)?;
+        octal(&h[116..124], "gid", at, Rule::TarHeader)?;
+        octal(&h[136..148], "mtime", at, Rule::TarHeader)?;
+        field(&h[265..297], "uname", at)?;
+        field(&h[297..329], "gname", at)?;
+        for (range, what) in [(329..337, "devmajor"), (337..345, "devminor")] {
+            if h[range.clone()].iter().any(|&c| c != 0) {
+                octal(&h[range], what, at, Rule::TarHeader)?;
+            }
+        }
+        if h[500..512].iter().any(|&c| c != 0) {
+            return Err(refuse(Rule::TarHeader, Some(&shown), Some(at), "non-zero bytes in the unused end of the header"));
+        }
+        let member_size = size_field(&h[124..136], at)?;
         let is_dir = typeflag == b'5';
         let name_bytes = if is_dir { full.strip_suffix(b"/").unwrap_or(&full) } else { &full[..] };
         let name = checked_name(name_bytes, at)?;
+        if mode > 0o7777 {
+            return Err(refuse(Rule::MemberMode, Some(&name), Some(at), format!("mode {mode:o} carries file-type bits")));
+        }
+        super::zip::check_mode(mode as u32, is_dir, &name, at)?;
+        if entries.len() + dirs.len() >= limits.max_members {
+            return Err(refuse(Rule::TooManyMembers, Some(&name), Some(at), format!("more than {} members", limits.max_members)));
+        }
         if is_dir {
             if member_size != 0 {
                 return Err(refuse(Rule::TarSize, Some(&name), Some(at), "directory entry with a non-zero size"));
@@ -169,12 +251,26 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             method: Method::Stored,
             crc32: None,
         });
-        if entries.len() > limits.max_members {
-            return Err(refuse(Rule::TooManyMembers, None, Some(at), format!("more than {} members", limits.max_members)));
-        }
         at = data + padded;
     }
     Ok(ArchiveIndex { format: Format::Tar, entries, dirs })
+}
+
+fn check_no_zip_tail(src: &dyn ByteSource, size: u64) -> Result<(), ArchiveError> {
+    let from = size.saturating_sub(ZIP_TAIL_WINDOW);
+    let mut tail = vec![0u8; (size - from) as usize];
+    src.read_exact_at(from, &mut tail)?;
+    if let Some(i) = tail.windows(4).rposition(|w| w == b"PK\x05\x06") {
+        return Err(refuse(
+            Rule::Polyglot,
+            None,
+            Some(from + i as u64),
+            format!(
+                "a zip end-of-central-directory signature lies within the last {ZIP_TAIL_WINDOW} bytes: zip readers may open this tar as a zip"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_zero_tail(src: &dyn ByteSource, from: u64, size: u64) -> Result<(), ArchiveError> {

@@ -64,9 +64,11 @@ pub fn write_zip<W: Write + Seek>(out: W, members: &[PlannedMember], time: Times
     z.finish().map_err(other)
 }
 
-/// Writes a deterministic POSIX ustar archive.
+/// Writes a deterministic POSIX ustar archive. When a zip end-of-central-directory signature
+/// lands near the end (e.g. the last member is itself a zip), zero blocks are appended so that no
+/// zip reader finds it (see [`super::tar::ZIP_TAIL_WINDOW`]).
 pub fn write_tar<W: Write>(out: W, members: &[PlannedMember], time: Timestamp, open: &mut Opener<'_>) -> io::Result<W> {
-    let mut b = tar::Builder::new(out);
+    let mut b = tar::Builder::new(SigTracker { inner: out, written: 0, last: [0; 3], sig_at: None });
     for m in members {
         let mut h = tar::Header::new_ustar();
         h.set_path(&m.name)
@@ -85,7 +87,48 @@ pub fn write_tar<W: Write>(out: W, members: &[PlannedMember], time: Timestamp, o
         let checked = ExactReader { inner: r, left: m.size, name: &m.name };
         b.append(&h, checked)?;
     }
-    b.into_inner()
+    let mut t = b.into_inner()?;
+    if let Some(at) = t.sig_at {
+        let need = (at + super::tar::ZIP_TAIL_WINDOW + 1).saturating_sub(t.written);
+        let zeros = vec![0u8; need.div_ceil(512) as usize * 512];
+        t.write_all(&zeros)?;
+    }
+    Ok(t.inner)
+}
+
+/// Counts bytes written and remembers where the last `PK\x05\x06` began.
+struct SigTracker<W> {
+    inner: W,
+    written: u64,
+    last: [u8; 3],
+    sig_at: Option<u64>,
+}
+
+impl<W: Write> Write for SigTracker<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let buf = &buf[..n];
+        let mut joined = self.last.to_vec();
+        joined.extend_from_slice(&buf[..buf.len().min(3)]);
+        if let Some(i) = joined.windows(4).rposition(|w| w == b"PK\x05\x06") {
+            self.sig_at = Some(self.written + i as u64 - 3);
+        }
+        if let Some(i) = buf.windows(4).rposition(|w| w == b"PK\x05\x06") {
+            self.sig_at = Some(self.written + i as u64);
+        }
+        if n >= 3 {
+            self.last.copy_from_slice(&buf[n - 3..]);
+        } else {
+            let mut l = self.last.to_vec();
+            l.extend_from_slice(buf);
+            self.last.copy_from_slice(&l[l.len() - 3..]);
+        }
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct ExactReader<'n, R> {

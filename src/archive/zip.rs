@@ -51,7 +51,9 @@ struct Central {
     usize: u64,
     offset: u64,
     is_dir: bool,
-    cd_at: u64,
+    version_needed: u16,
+    /// DOS time and date (both 16-bit fields, as one little-endian u32).
+    time: u32,
 }
 
 /// Walks a zip archive.
@@ -59,6 +61,14 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
     let size = src.size();
     if size < EOCD_LEN {
         return Err(refuse(Rule::ZipEocdMissing, None, None, "too short to hold an end-of-central-directory record"));
+    }
+    if size >= 512 && super::tar::checksum_valid(&read(src, 0, 512)?) {
+        return Err(refuse(
+            Rule::Polyglot,
+            None,
+            Some(0),
+            "the first 512 bytes also form a tar header with a valid checksum: tar readers would read another archive",
+        ));
     }
     let eocd_at = size - EOCD_LEN;
     let eocd = read(src, eocd_at, EOCD_LEN as usize)?;
@@ -133,13 +143,21 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             format!("{entries} entries declared; at most {}", limits.max_members),
         ));
     }
-    if cd_size > (entries + 1) * (46 + 0xFFFF * 3) {
-        return Err(refuse(Rule::ZipCentralDirectory, None, Some(cd_offset), "central directory is larger than its entries can be"));
+    // Never allocate from a declared size: a central directory header is at most 46 bytes, a
+    // checked name and a ZIP64 extra field (no comments, no other extras are accepted).
+    let max_cd = entries.saturating_mul(46 + super::name::MAX_PATH_LEN as u64 + 1 + 4 + 24);
+    if cd_size > max_cd {
+        return Err(refuse(
+            Rule::ZipCentralDirectory,
+            None,
+            Some(cd_offset),
+            format!("central directory of {cd_size} bytes is larger than {entries} acceptable entries can be ({max_cd})"),
+        ));
     }
 
     // Central directory.
     let cd = read(src, cd_offset, cd_size as usize)?;
-    let mut centrals = Vec::new();
+    let mut centrals: Vec<Central> = Vec::new();
     let mut p = 0usize;
     while p < cd.len() {
         let at = cd_offset + p as u64;
@@ -198,6 +216,15 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         let name_bytes = if is_dir { &raw_name[..raw_name.len() - 1] } else { &raw_name[..] };
         let name = checked_name(name_bytes, at)?;
         check_type(h, is_dir, &name, at)?;
+        check_versions(h, u16le(h, 6), method, z64.is_some(), is_dir, &name, at)?;
+        if u16le(h, 36) != 0 {
+            return Err(refuse(
+                Rule::ZipAttributes,
+                Some(&name),
+                Some(at),
+                format!("internal attributes {:#06x}; must be 0", u16le(h, 36)),
+            ));
+        }
         if is_dir && (usize_ != 0 || csize != 0 || method != 0) {
             return Err(refuse(Rule::MemberType, Some(&name), Some(at), "directory entry with content"));
         }
@@ -236,7 +263,29 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
                 format!("{usize_} bytes from {csize} compressed: ratio above {}", limits.max_ratio),
             ));
         }
-        centrals.push(Central { name, raw_name, flags, method, crc: u32le(h, 16), csize, usize: usize_, offset, is_dir, cd_at: at });
+        if let Some(prev) = centrals.last()
+            && offset < prev.offset
+        {
+            return Err(refuse(
+                Rule::ZipCentralDirectory,
+                Some(&name),
+                Some(at),
+                format!("central directory order differs from the order of local headers (offset {offset} after {})", prev.offset),
+            ));
+        }
+        centrals.push(Central {
+            name,
+            raw_name,
+            flags,
+            method,
+            crc: u32le(h, 16),
+            csize,
+            usize: usize_,
+            offset,
+            is_dir,
+            version_needed: u16le(h, 6),
+            time: u32le(h, 12),
+        });
         p += 46 + nlen + elen + clen;
     }
     if centrals.len() as u64 != entries {
@@ -292,6 +341,12 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         };
         if var[..nlen as usize] != c.raw_name[..] {
             return Err(mismatch(&format!("name {:?}", String::from_utf8_lossy(&var[..nlen as usize]))));
+        }
+        if u16le(&lh, 4) != c.version_needed {
+            return Err(mismatch("version needed to extract"));
+        }
+        if u32le(&lh, 10) != c.time {
+            return Err(mismatch("modification time"));
         }
         if u16le(&lh, 6) != c.flags {
             return Err(mismatch("flags"));
@@ -353,7 +408,6 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
                 crc32: Some(c.crc),
             });
         }
-        let _ = c.cd_at;
     }
     if expect_at != cd_offset {
         let what = if centrals.is_empty() { Rule::ZipPrependedBytes } else { Rule::ZipGap };
@@ -414,13 +468,25 @@ fn parse_extra<'a>(extra: &'a [u8], name: &str, at: u64) -> Result<Option<&'a [u
     Ok(z64)
 }
 
+/// File type and mode from the external attributes. Whatever the host byte says, Info-ZIP and
+/// libarchive read the upper 16 bits as a Unix mode when they are non-zero, so they are checked
+/// for every host; only the canonical modes are accepted (they are never applied).
 fn check_type(h: &[u8], is_dir: bool, name: &str, at: u64) -> Result<(), ArchiveError> {
     let host = h[5];
     let ext = u32le(h, 38);
-    if host == 3 {
-        let kind = (ext >> 16) & 0o170000;
+    let mode = ext >> 16;
+    let dos = ext & 0xFFFF;
+    if host != 0 && host != 3 {
+        return Err(refuse(
+            Rule::ZipAttributes,
+            Some(name),
+            Some(at),
+            format!("made by host system {host}; only 0 (MS-DOS) and 3 (Unix) are accepted"),
+        ));
+    }
+    if mode != 0 {
+        let kind = mode & 0o170000;
         let ok = match kind {
-            0 => true,
             0o100000 => !is_dir,
             0o040000 => is_dir,
             _ => false,
@@ -433,12 +499,79 @@ fn check_type(h: &[u8], is_dir: bool, name: &str, at: u64) -> Result<(), Archive
                 0o140000 => "socket",
                 0o040000 => "directory without a trailing slash",
                 0o100000 => "regular file with a trailing slash",
+                0 => "Unix mode without a file type",
                 _ => "unknown file type",
             };
             return Err(refuse(Rule::MemberType, Some(name), Some(at), format!("{what}; only regular files and directories are accepted")));
         }
-    } else if ext & 0x10 != 0 && !is_dir {
-        return Err(refuse(Rule::MemberType, Some(name), Some(at), "DOS directory attribute on a file entry"));
+        check_mode(mode & 0o7777, is_dir, name, at)?;
+    } else if host == 3 {
+        return Err(refuse(Rule::ZipAttributes, Some(name), Some(at), "Unix host but no Unix mode in the external attributes"));
+    }
+    let dos_ok = if is_dir { dos == 0x10 || (host == 3 && dos == 0) } else { dos == 0 };
+    if !dos_ok {
+        let rule = if !is_dir && dos & 0x10 != 0 { Rule::MemberType } else { Rule::ZipAttributes };
+        return Err(refuse(
+            rule,
+            Some(name),
+            Some(at),
+            format!("MS-DOS attributes {dos:#06x}; a file must have none, a directory only 0x10"),
+        ));
+    }
+    Ok(())
+}
+
+/// Permission bits are never applied; only the canonical ones are accepted so that a changed
+/// attribute cannot pass unnoticed.
+pub(crate) fn check_mode(perm: u32, is_dir: bool, name: &str, at: u64) -> Result<(), ArchiveError> {
+    let ok = if is_dir { perm == 0o755 } else { perm == 0o644 || perm == 0o755 };
+    if ok {
+        return Ok(());
+    }
+    Err(refuse(
+        Rule::MemberMode,
+        Some(name),
+        Some(at),
+        format!(
+            "mode {perm:04o}; {} (modes are never applied, other values are refused)",
+            if is_dir { "directories must be 0755" } else { "files must be 0644 or 0755" }
+        ),
+    ))
+}
+
+/// Version fields: "needed to extract" must be 10 or 20 (45 with ZIP64) and cover the entry's
+/// features; "made by" must name a known APPNOTE version.
+fn check_versions(h: &[u8], needed: u16, method: u16, zip64: bool, is_dir: bool, name: &str, at: u64) -> Result<(), ArchiveError> {
+    let min = if zip64 {
+        45
+    } else if method == 8 || is_dir {
+        20
+    } else {
+        10
+    };
+    let allowed: &[u16] = if zip64 {
+        &[45]
+    } else if min == 20 {
+        &[20]
+    } else {
+        &[10, 20]
+    };
+    if !allowed.contains(&needed) {
+        return Err(refuse(
+            Rule::ZipVersion,
+            Some(name),
+            Some(at),
+            format!("version needed to extract is {needed}; for this entry it must be one of {allowed:?}"),
+        ));
+    }
+    let made_by = u16::from(h[4]);
+    if ![10, 20, 30, 45, 46, 63].contains(&made_by) || made_by < needed {
+        return Err(refuse(
+            Rule::ZipVersion,
+            Some(name),
+            Some(at),
+            format!("version made by is {made_by}; expected one of 10, 20, 30, 45, 46, 63 and at least {needed}"),
+        ));
     }
     Ok(())
 }
@@ -446,21 +579,27 @@ fn check_type(h: &[u8], is_dir: bool, name: &str, at: u64) -> Result<(), Archive
 fn locate_misplaced_eocd(src: &dyn ByteSource, size: u64) -> Result<ArchiveError, ArchiveError> {
     let tail_len = size.min(EOCD_LEN + 0xFFFF + 4096);
     let tail = read(src, size - tail_len, tail_len as usize)?;
-    for i in (0..tail.len().saturating_sub(EOCD_LEN as usize - 1)).rev() {
-        if u32le(&tail, i) == SIG_EOCD {
-            let at = size - tail_len + i as u64;
-            let comment = u16le(&tail, i + 20) as u64;
-            return Ok(if at + EOCD_LEN + comment == size {
-                refuse(Rule::ZipComment, None, Some(at), format!("archive comment of {comment} bytes"))
-            } else {
-                refuse(
-                    Rule::ZipTrailingBytes,
-                    None,
-                    Some(at + EOCD_LEN),
-                    format!("{} bytes after the end-of-central-directory record", size - at - EOCD_LEN),
-                )
-            });
+    let candidates: Vec<usize> =
+        (0..tail.len().saturating_sub(EOCD_LEN as usize - 1)).rev().filter(|&i| u32le(&tail, i) == SIG_EOCD).collect();
+    // An end record whose comment reaches exactly the end of the file: a commented archive.
+    for &i in &candidates {
+        let at = size - tail_len + i as u64;
+        let comment = u16le(&tail, i + 20) as u64;
+        if at + EOCD_LEN + comment == size {
+            return Ok(refuse(Rule::ZipComment, None, Some(at), format!("archive comment of {comment} bytes")));
         }
     }
-    Ok(refuse(Rule::ZipEocdMissing, None, None, "no end-of-central-directory record at the end of the file"))
+    Ok(match candidates.last() {
+        // The earliest candidate: anything after it is data no end record accounts for.
+        Some(&i) => {
+            let at = size - tail_len + i as u64;
+            refuse(
+                Rule::ZipTrailingBytes,
+                None,
+                Some(at + EOCD_LEN),
+                format!("{} bytes after the end-of-central-directory record", size - at - EOCD_LEN),
+            )
+        }
+        None => refuse(Rule::ZipEocdMissing, None, None, "no end-of-central-directory record at the end of the file"),
+    })
 }

@@ -1,18 +1,23 @@
-//! `airlock gate BUNDLE --policy POLICY [--json] --key K.pub ... [--role-key ROLE=K.pub ...]
-//! [--break-glass REASON --break-glass-approval FILE --approver-key K.pub ...]`
+//! `airlock gate BUNDLE --policy POLICY [--json] [--key K.pub ... | --trust-root FILE]
+//! [--role-key ROLE=K.pub ...] [--break-glass REASON --break-glass-approval FILE]`
 //!
-//! Verifies the bundle first (same trust options as `verify`), then computes the seed-004 gate
-//! input and evaluates the policy. `--json` prints the RFC 8785 result document and nothing else
+//! Verifies the bundle first with the same trust options as `verify` (pinned trust store by
+//! default, `--trust-root`, or ad-hoc `--key`), then computes the seed-004 gate input and
+//! evaluates the policy. With a trust root, every role's Ed25519 keys (and the `approver` role's
+//! threshold) come from it; with `--key`, those keys form the manifest role and `--role-key` /
+//! `--approver-key` supply the others. `--json` prints the RFC 8785 result document and nothing else
 //! on stdout (no trailing newline, so the bytes are exactly canonical).
 
 use super::Ui;
-use super::verify::{load_keys, render_text, verify_file};
+use super::verify::{Recording, TrustArgs, load_keys, render_text};
 use crate::gate::breakglass::{Approvers, Request};
 use crate::gate::policy::Policy;
 use crate::gate::transparency::Transparency;
 use crate::gate::{self, Context as GateContext, GateResult, Roles, Verdict};
 use crate::report::{Check, Status};
-use crate::verify::{TrustPolicy, Verification};
+use crate::time::Timestamp;
+use crate::trust::key::TrustKey;
+use crate::trust::root::TrustRoot;
 use crate::{clock, fsio};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -21,8 +26,9 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit 0: allow. 1: deny (or the bundle did not verify). 2: could not evaluate (usage, I/O,\n\
 malformed bundle or policy).\n\n\
-The --key keys form the trust-root role named by the policy's signers.manifest.role (default \"release\");\n\
---role-key ROLE=PUB adds keys to other roles (builder, attestor, layout-owner, ...).\n\
+Trust as for verify: the pinned trust store, --trust-root FILE, or --key PUB. With a trust root, the\n\
+policy's signer roles (release, builder, attestor, layout-owner) and the approver role come from it;\n\
+with --key, those keys form the manifest role and --role-key ROLE=PUB adds keys to the others.\n\
 Transparency: until the offline proof cache supplies an outcome, it is \"missing\"; a policy that\n\
 requires transparency then denies unless --break-glass is given with an approval signed by the\n\
 approver role.\n\n\
@@ -36,12 +42,9 @@ pub struct Args {
     /// The gate policy (JSON, schema airlock/gate-policy/v1).
     #[arg(long, value_name = "POLICY")]
     pub policy: PathBuf,
-    /// A trusted bundle-signing public key; repeat for k-of-n.
-    #[arg(long = "key", value_name = "PUB", required = true)]
-    pub keys: Vec<PathBuf>,
-    /// Distinct trusted keys that must have signed the manifest (default: all given keys).
-    #[arg(long)]
-    pub threshold: Option<usize>,
+    /// Trust options, as for `verify`.
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// A key of a trust-root role, as ROLE=PUB; repeat.
     #[arg(long = "role-key", value_name = "ROLE=PUB")]
     pub role_keys: Vec<String>,
@@ -54,15 +57,13 @@ pub struct Args {
     /// The break-glass approval (a DSSE envelope signed by the approver role).
     #[arg(long, value_name = "FILE", requires = "break_glass")]
     pub break_glass_approval: Option<PathBuf>,
-    /// An approver-role public key; repeat.
+    /// An approver-role public key, when trust comes from --key (a trust root's approver role
+    /// is used otherwise); repeat.
     #[arg(long = "approver-key", value_name = "PUB")]
     pub approver_keys: Vec<PathBuf>,
-    /// Distinct approver keys required (default: all given approver keys).
-    #[arg(long)]
+    /// Distinct approver keys required with --approver-key (default: all given).
+    #[arg(long, requires = "approver_keys")]
     pub approver_threshold: Option<usize>,
-    /// Hashing threads (default: available cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
     /// Print the RFC 8785 result document.
     #[arg(long)]
     pub json: bool,
@@ -76,6 +77,26 @@ fn parse_role_keys(specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
             _ => bail!("--role-key {s:?} is not ROLE=PUB"),
         })
         .collect()
+}
+
+fn ed25519_keys(keys: &[crate::trust::key::ListedKey]) -> Vec<crate::keys::PublicKey> {
+    keys.iter()
+        .filter_map(|k| match &k.key {
+            TrustKey::Ed25519(pk) => Some(pk.clone()),
+            TrustKey::P256(_) => None,
+        })
+        .collect()
+}
+
+/// Every role of a trust root as gate roles (Ed25519 keys: the only kind evidence is signed with).
+fn roles_of(root: &TrustRoot) -> Roles {
+    let mut roles = Roles::default();
+    for name in root.signed.roles.keys() {
+        if let Some(r) = root.role(name) {
+            roles.0.insert(name.clone(), ed25519_keys(&r.keys));
+        }
+    }
+    roles
 }
 
 /// Text rendering of a gate result.
@@ -138,67 +159,79 @@ impl Args {
     pub fn run(self, ui: Ui) -> Result<u8> {
         let policy_bytes = fsio::read_small(&self.policy, 1 << 20)?;
         let policy = Policy::parse(&policy_bytes).with_context(|| format!("policy {}", self.policy.display()))?;
-        let keys = load_keys(&self.keys)?;
-        let threshold = self.threshold.unwrap_or(keys.len());
-        let mut roles = Roles::default();
-        roles.0.entry(policy.policy.signers.manifest.role.clone()).or_default().extend(keys.iter().cloned());
-        for (role, path) in parse_role_keys(&self.role_keys)? {
-            let k = load_keys(std::slice::from_ref(&path))?;
-            roles.0.entry(role).or_default().extend(k);
-        }
-        let break_glass = match (&self.break_glass, &self.break_glass_approval) {
-            (Some(reason), Some(file)) => {
-                if self.approver_keys.is_empty() {
-                    bail!("--break-glass needs the approver role's keys: pass --approver-key PUB (and --approver-threshold N)");
-                }
-                let approval = fsio::read_small(file, 1 << 20)?;
-                let keys = load_keys(&self.approver_keys)?;
-                let threshold = self.approver_threshold.unwrap_or(keys.len());
-                Some((Request { reason: reason.clone(), approval }, Approvers { keys, threshold }))
-            }
-            _ => None,
+        let now = match &self.trust.at_time {
+            Some(t) => Timestamp::parse(t)?,
+            None => clock::now(),
         };
-        let trust = TrustPolicy { keys, threshold, source: "--key".into() };
-        let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        let verification = match verify_file(&self.bundle, &trust, threads, ui) {
-            Ok(v) => v,
+        let checked = match self.trust.check(&self.bundle, Recording::Never, ui)? {
+            Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
                 return Ok(2);
             }
         };
-        let verified = match verification {
-            Verification::Passed(v, report) => {
-                if !self.json && !ui.quiet {
-                    eprintln!(
-                        "verified {}: {} checks passed, manifest signed by {} of {} trusted keys",
-                        self.bundle.display(),
-                        report.checks.iter().filter(|c| c.status == Status::Pass).count(),
-                        report.trust.signers.len(),
-                        report.trust.keys.len()
+        let mut roles = Roles::default();
+        let mut approvers = None;
+        match &checked.root {
+            Some(root) => {
+                if !self.role_keys.is_empty() || !self.approver_keys.is_empty() {
+                    bail!("--role-key and --approver-key are for ad-hoc --key trust; with a trust root, roles come from the root");
+                }
+                roles = roles_of(root);
+                approvers = root.role("approver").map(|r| Approvers { keys: ed25519_keys(&r.keys), threshold: r.threshold as usize });
+            }
+            None => {
+                let keys = load_keys(&self.trust.keys)?;
+                roles.0.entry(policy.policy.signers.manifest.role.clone()).or_default().extend(keys);
+                for (role, path) in parse_role_keys(&self.role_keys)? {
+                    roles.0.entry(role).or_default().extend(load_keys(std::slice::from_ref(&path))?);
+                }
+                if !self.approver_keys.is_empty() {
+                    let keys = load_keys(&self.approver_keys)?;
+                    let threshold = self.approver_threshold.unwrap_or(keys.len());
+                    approvers = Some(Approvers { keys, threshold });
+                }
+            }
+        }
+        let break_glass = match (&self.break_glass, &self.break_glass_approval) {
+            (Some(reason), Some(file)) => {
+                let Some(approvers) = approvers else {
+                    bail!(
+                        "--break-glass needs the approver role: a trust root with an \"approver\" role, or --approver-key PUB with --key"
                     );
-                }
-                v
+                };
+                Some((Request { reason: reason.clone(), approval: fsio::read_small(file, 1 << 20)? }, approvers))
             }
-            Verification::Failed(report) => {
-                if self.json {
-                    let doc = serde_json::json!({
-                        "schema": gate::GATE_RESULT_SCHEMA,
-                        "decision": {"decision": "deny", "reasons": [{"code": "bundle.verify"}], "policyDigest": policy.digest},
-                        "verify": report,
-                    });
-                    super::out(&String::from_utf8(crate::json::canonical_value(&doc)).expect("JSON is UTF-8"))?;
-                } else {
-                    super::out(&render_text(&self.bundle, &report))?;
-                }
-                eprintln!("gate: {} did not verify: DENY (bundle.verify)", self.bundle.display());
-                return Ok(1);
-            }
+            _ => None,
         };
+        let report = &checked.report;
+        let Some(verified) = checked.verified() else {
+            if self.json {
+                let doc = serde_json::json!({
+                    "schema": gate::GATE_RESULT_SCHEMA,
+                    "decision": {"decision": "deny", "reasons": [{"code": "bundle.verify"}], "policyDigest": policy.digest},
+                    "verify": report,
+                });
+                super::out(&String::from_utf8(crate::json::canonical_value(&doc)).expect("JSON is UTF-8"))?;
+            } else {
+                super::out(&render_text(&self.bundle, report))?;
+            }
+            eprintln!("gate: {} did not verify: DENY (bundle.verify)", self.bundle.display());
+            return Ok(1);
+        };
+        if !self.json && !ui.quiet {
+            eprintln!(
+                "verified {} with {}: {} checks passed, manifest signed by {} of {} trusted keys",
+                self.bundle.display(),
+                report.trust.source,
+                report.checks.iter().filter(|c| c.status == Status::Pass).count(),
+                report.trust.signers.len(),
+                report.trust.keys.len()
+            );
+        }
         let src = fsio::FileSource::open(&self.bundle)?;
-        let ctx =
-            GateContext { roles, transparency: Transparency::Missing, now: clock::now(), artifact: self.artifact.clone(), break_glass };
-        let result = match gate::evaluate(&verified, &src, &policy, &ctx) {
+        let ctx = GateContext { roles, transparency: Transparency::Missing, now, artifact: self.artifact.clone(), break_glass };
+        let result = match gate::evaluate(verified, &src, &policy, &ctx) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {}: {e}", self.bundle.display());

@@ -3,11 +3,13 @@
 //! 1 a check failed, 2 could not check (usage, I/O, malformed or hostile input).
 
 pub mod demo;
+pub mod docs;
 pub mod gate;
 pub mod inspect;
 pub mod keygen;
 pub mod minisig;
 pub mod pack;
+pub mod trust;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,12 @@ pub enum Command {
     Demo(demo::Args),
     /// Evaluate a verified bundle against a promotion-gate policy: allow or deny.
     Gate(gate::Args),
+    /// Print a shell completion script.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page.
+    Man(docs::ManArgs),
+    /// Pin, rotate and inspect the trust root; import targets from a TUF mirror.
+    Trust(trust::Args),
 }
 
 /// What the shell needs from global flags.
@@ -64,6 +72,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Verify(a) => a.run(ui),
         Command::Demo(a) => a.run(ui),
         Command::Gate(a) => a.run(ui),
+        Command::Completions(a) => a.run(ui),
+        Command::Man(a) => a.run(ui),
+        Command::Trust(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,

@@ -1,35 +1,64 @@
-//! `airlock verify BUNDLE --key K.pub [--key ...] [--threshold K] [--json]`
+//! `airlock verify BUNDLE [--key K.pub ... [--threshold K] | --trust-root FILE] [--at-time T] [--json]`
+//!
+//! Trust comes from the pinned trust store's `release` role by default, from a given root with
+//! `--trust-root`, or from ad-hoc keys with `--key`. Freshness checks (clock, root expiry,
+//! root version, bundle order per product and channel; `crate::trust::state`) are appended to
+//! the report; only store-trusted verifications update the anti-rollback state.
 
 use super::Ui;
 use crate::keys::PublicKey;
-use crate::report::{Check, Status, VERIFY_REPORT_SCHEMA};
+use crate::report::{Check, Outcome, Status, VERIFY_REPORT_SCHEMA};
+use crate::store::trust::TrustStore;
+use crate::time::Timestamp;
+use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot};
+use crate::trust::state::{self, BundleFacts, EvalTime, Record, RootFacts};
 use crate::verify::{self, TrustPolicy, Verification, VerifyError, VerifyReport};
-use crate::{fsio, progress};
+use crate::{clock, fsio, progress};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Verify a bundle offline.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Every check is listed, on success too. Exit 0: all passed. 1: the bundle is not acceptable\n\
-(digest, signature, threshold, member set or checksums failed). 2: could not verify (usage, I/O,\n\
-malformed or hostile archive, unknown format version).\n\n\
-Examples:\n  airlock verify app-1.2.0.zip --key release-1.pub\n  \
+(digest, signature, threshold, member set, checksums, expired root, clock gone backwards, or older than\n\
+a bundle already accepted for the same product and channel). 2: could not verify (usage, I/O,\n\
+malformed or hostile archive, unknown format version, no trust root).\n\n\
+Examples:\n  airlock verify app-1.2.0.zip                      # the pinned trust root's release role\n  \
+airlock verify app-1.2.0.zip --trust-root root-v3.json\n  \
+airlock verify app-1.2.0.zip --at-time 2026-03-01T00:00:00Z   # as of a stated time; rollback is report-only\n  \
 airlock verify app.tar --key a.pub --key b.pub --key c.pub --threshold 2 --json")]
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,
-    /// A trusted public key (NAME.pub); repeat for k-of-n.
-    #[arg(long = "key", value_name = "PUB", required = true)]
-    pub keys: Vec<PathBuf>,
-    /// Distinct trusted keys that must have signed (default: all given keys).
-    #[arg(long)]
-    pub threshold: Option<usize>,
-    /// Hashing threads (default: available cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Trust options.
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Print the versioned JSON report.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The trust options every command that verifies a bundle takes: the pinned trust store's
+/// `release` role by default, `--trust-root FILE`, or ad-hoc `--key` (with `--threshold`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TrustArgs {
+    /// A trusted public key (NAME.pub) for ad-hoc use; repeat for k-of-n. Default: the pinned
+    /// trust root's release role.
+    #[arg(long = "key", value_name = "PUB", conflicts_with = "trust_root")]
+    pub keys: Vec<PathBuf>,
+    /// Distinct trusted keys that must have signed (default: all given keys). Only with --key.
+    #[arg(long, requires = "keys")]
+    pub threshold: Option<usize>,
+    /// Use this trust root's release role instead of the pinned one (it must be self-signed).
+    #[arg(long, value_name = "FILE")]
+    pub trust_root: Option<PathBuf>,
+    /// Verify as of this time (YYYY-MM-DDTHH:MM:SSZ) instead of the clock; the clock and the
+    /// anti-rollback history are then reported, not enforced, and nothing is recorded.
+    #[arg(long, value_name = "TIME")]
+    pub at_time: Option<String>,
+    /// Hashing threads (default: available cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Loads public key files.
@@ -101,16 +130,142 @@ pub fn error_json(path: &Path, e: &VerifyError) -> serde_json::Value {
     })
 }
 
+/// Where trust came from.
+struct Trust {
+    policy: TrustPolicy,
+    root: Option<TrustRoot>,
+    record: Record,
+    notes: Vec<Check>,
+}
+
+/// Reads the envelope again to name signatures by revoked or non-release keys.
+fn foreign_signatures(path: &Path, root: &TrustRoot) -> Vec<Check> {
+    let read = || -> Option<crate::dsse::Envelope> {
+        let src = fsio::FileSource::open(path).ok()?;
+        let index = crate::archive::walk(&src, &crate::archive::Limits::default()).ok()?;
+        let entry = index.get(crate::bundle::ENVELOPE)?;
+        let bytes = crate::archive::read_member(&src, entry, crate::bundle::MAX_CONTROL_SIZE).ok()?;
+        crate::dsse::Envelope::parse(&bytes).ok()
+    };
+    read().map(|env| crate::trust::foreign_signature_checks(root, &env)).unwrap_or_default()
+}
+
+/// A verification with trust freshness applied: the report holds every check (core, trust notes,
+/// foreign signatures, freshness) and the outcome over all of them.
+pub struct Checked {
+    verification: Verification,
+    /// The full report.
+    pub report: VerifyReport,
+    /// The trust root used, if trust came from one.
+    pub root: Option<TrustRoot>,
+}
+
+impl Checked {
+    /// The verified bundle, only when every check passed (freshness included).
+    pub fn verified(&self) -> Option<&verify::Verified<verify::VerifiedBundle>> {
+        match (&self.verification, self.report.outcome) {
+            (Verification::Passed(b, _), Outcome::Pass) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// Whether this verification may record accepted bundles and the clock in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// `verify`: record when trust came from the pinned store.
+    WhenStoreTrusted,
+    /// Comparisons and gates that look at bundles without accepting them: record nothing.
+    Never,
+}
+
+impl TrustArgs {
+    fn trust(&self, store: &TrustStore, st: &state::State) -> Result<Option<Trust>> {
+        if !self.keys.is_empty() {
+            let keys = load_keys(&self.keys)?;
+            let threshold = self.threshold.unwrap_or(keys.len());
+            return Ok(Some(Trust {
+                policy: TrustPolicy { keys, threshold, source: "--key".into() },
+                root: None,
+                record: Record::ReadOnly,
+                notes: vec![],
+            }));
+        }
+        let (root, source, record) = match &self.trust_root {
+            Some(p) => {
+                let bytes = fsio::read_small(p, MAX_ROOT_SIZE)?;
+                let root = TrustRoot::parse(&bytes).with_context(|| format!("{} is not a usable trust root", p.display()))?;
+                root.verify_self().with_context(|| format!("{} is not signed by its own root role", p.display()))?;
+                let src = format!("--trust-root {} v{} ({})", p.display(), root.version(), root.fingerprint.prefixed());
+                (root, src, Record::ReadOnly)
+            }
+            None => match store.load_root(st)? {
+                Some(root) => {
+                    let src = format!("trust store root v{} ({})", root.version(), root.fingerprint.prefixed());
+                    (root, src, Record::Store)
+                }
+                None => return Ok(None),
+            },
+        };
+        let (policy, skipped) = crate::trust::release_policy(&root, source).context("the trust root has no release role")?;
+        let notes = skipped
+            .into_iter()
+            .map(|id| {
+                Check::new("trust.release-key", true, "release key is not Ed25519 and cannot verify bundle signatures").subject(id).info()
+            })
+            .collect();
+        Ok(Some(Trust { policy, root: Some(root), record, notes }))
+    }
+
+    /// Verifies `bundle` with these trust options and the anti-rollback state. `Ok(Err(_))`
+    /// is "could not verify" (exit 2) with the report-ready error.
+    pub fn check(&self, bundle: &Path, recording: Recording, ui: Ui) -> Result<Result<Checked, VerifyError>> {
+        let time = match &self.at_time {
+            Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
+            None => EvalTime::Clock(clock::now()),
+        };
+        let store = TrustStore::open()?;
+        let st = store.load_state()?;
+        let Some(trust) = self.trust(&store, &st)? else {
+            anyhow::bail!(
+                "no trust root is pinned and neither --trust-root nor --key was given\n\
+                 hint: pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB"
+            );
+        };
+        let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        let v = match verify_file(bundle, &trust.policy, threads, ui) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut r = v.report().clone();
+        let created = match &v {
+            Verification::Passed(b, _) => Some(b.get().manifest.created_at),
+            Verification::Failed(_) => None,
+        };
+        let verified = matches!(v, Verification::Passed(..));
+        r.checks.extend(trust.notes.iter().cloned());
+        if let Some(root) = &trust.root {
+            r.checks.extend(foreign_signatures(bundle, root));
+        }
+        let facts = created.map(|c| BundleFacts { release: &r.release, created_at: c, bundle_id: &r.bundle_id });
+        let root_facts = trust.root.as_ref().map(|x| RootFacts { version: x.version(), expires: x.expires() });
+        let record = if recording == Recording::Never { Record::ReadOnly } else { trust.record };
+        let fresh = state::evaluate(&st, root_facts, facts.as_ref(), time, verified, record);
+        r.checks.extend(fresh.checks);
+        r.outcome = Outcome::of(&r.checks);
+        if let Some(next) = fresh.next {
+            store.save_state(&next)?;
+        }
+        Ok(Ok(Checked { verification: v, report: r, root: trust.root }))
+    }
+}
+
 impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        let keys = load_keys(&self.keys)?;
-        let threshold = self.threshold.unwrap_or(keys.len());
-        let trust = TrustPolicy { keys, threshold, source: "--key".into() };
-        let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        match verify_file(&self.bundle, &trust, threads, ui) {
-            Ok(v) => {
-                let r = v.report();
+        match self.trust.check(&self.bundle, Recording::WhenStoreTrusted, ui)? {
+            Ok(c) => {
+                let r = &c.report;
                 if self.json {
                     let mut doc = serde_json::to_value(r)?;
                     doc["bundle"] = serde_json::json!(self.bundle);

@@ -1,17 +1,135 @@
-//! Project tasks: `cargo xtask <task>`. See `cargo xtask help`.
+//! Project tasks: `cargo xtask <task>`.
+//!
+//! - `setup`: install the tools the tests need (idempotent; root for apt-get).
+//! - `ci`: setup, fmt check, clippy -D warnings, every test without network, static build.
+//! - `vectors [--check]`: regenerate `vectors/bundle-v1/` (or check it is current).
+//! - `hostile [--check]`: regenerate the hostile-archive corpus `tests/data/hostile/`.
+//! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
+//! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
+//! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 
+// xtask is the benchmark harness: timing is its job (clippy.toml forbids clocks in the crate).
+#![allow(clippy::disallowed_methods)]
+
+mod bench;
+mod dist;
+mod fuzz;
+mod hostile;
 mod setup;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match args.first().map(String::as_str) {
         Some("setup") => setup::setup(),
+        Some("ci") => ci(),
+        Some("vectors") => vectors(rest.contains(&"--check")),
+        Some("dist") => dist::dist().map(|_| ()),
+        Some("bench") => bench::bench(),
+        Some("hostile") => hostile::run(rest.contains(&"--check")),
+        Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
-            println!("cargo xtask setup | ci | vectors [--check] | dist | bench");
+            println!("cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench");
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
     }
+}
+
+/// Runs a command in the workspace root, failing on a non-zero exit.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let st = cmd.current_dir(root()).status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed with {st}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn can_unshare() -> bool {
+    Command::new("unshare").args(["-n", "true"]).status().is_ok_and(|s| s.success())
+}
+
+fn ci() -> Result<()> {
+    let t0 = std::time::Instant::now();
+    setup::setup()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // Build everything while the network is still there, then test without it.
+    run(cargo().args(["test", "--workspace", "--no-run", "--quiet"]))?;
+    let mut test = if can_unshare() {
+        let mut c = Command::new("unshare");
+        c.args(["-n", "--"]).arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c
+    } else {
+        eprintln!("xtask: WARNING: `unshare -n` is not permitted here; tests run with the network present");
+        cargo()
+    };
+    test.args(["test", "--workspace", "--offline"]).env("AIRLOCK_REQUIRE_INTEROP", "1");
+    run(&mut test)?;
+    vectors(true)?;
+    hostile::run(true)?;
+    fuzz::fuzz_smoke(30)?;
+    let bin = dist::dist()?;
+    run(Command::new(&bin).args(["demo", "--no-progress"]))?;
+    eprintln!("xtask: ci passed in {:.0} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn vectors(check: bool) -> Result<()> {
+    let dir = root().join("vectors/bundle-v1");
+    let want = airlock::conformance::bundle_v1_vectors();
+    let mut stale = Vec::new();
+    for (rel, bytes) in &want {
+        let p = dir.join(rel);
+        if std::fs::read(&p).ok().as_deref() != Some(bytes.as_slice()) {
+            stale.push(rel.clone());
+            if !check {
+                std::fs::create_dir_all(p.parent().expect("parent"))?;
+                std::fs::write(&p, bytes)?;
+            }
+        }
+    }
+    for entry in walk(&dir)? {
+        let rel = entry.strip_prefix(&dir)?.to_string_lossy().replace('\\', "/");
+        if rel != "README.md" && !want.contains_key(&rel) {
+            stale.push(format!("{rel} (unknown)"));
+            if !check {
+                std::fs::remove_file(&entry)?;
+            }
+        }
+    }
+    if check && !stale.is_empty() {
+        bail!("vectors/bundle-v1 is stale ({}); run `cargo xtask vectors`", stale.join(", "));
+    }
+    eprintln!("xtask: vectors/bundle-v1: {} files, {} {}", want.len(), stale.len(), if check { "stale" } else { "rewritten" });
+    Ok(())
+}
+
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            out.extend(walk(&p)?);
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }

@@ -11,6 +11,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("unzip", "unzip"),
     ("bsdtar", "libarchive-tools"),
     ("file", "file"),
+    ("/usr/bin/time", "time"),
     ("minisign", "minisign"),
     ("signify-openbsd", "signify-openbsd"),
     // Reproduces evidenceScore by hand in tests/gate_cli.rs (format-spec/gate-v1.md §2.1).
@@ -20,11 +21,13 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
 /// Python packages used by interop tests: (import name, pip requirement).
 pub const PIP_PACKAGES: &[(&str, &str)] = &[
     ("rfc8785", "rfc8785==0.1.4"),
-    // DSSE envelopes, signed statements, in-toto layouts and links (tests/evidence_intoto_interop.rs).
-    ("securesystemslib", "securesystemslib==1.6.0"),
-    ("in_toto", "in-toto==3.1.0"),
-    // Checks format-spec/schemas against real gate outputs (tests/gate_schemas.rs).
     ("jsonschema", "jsonschema==4.26.0"),
+    // python-tuf builds the TUF repositories of tests/trust_tuf.rs and cross-checks them with its client.
+    ("tuf.ngclient", "tuf==7.0.1"),
+    ("securesystemslib", "securesystemslib==1.6.0"),
+    ("cryptography", "cryptography==48.0.0"),
+    // DSSE statements, in-toto layouts and links (tests/evidence_intoto_interop.rs).
+    ("in_toto", "in-toto==3.1.0"),
 ];
 
 fn have(cmd: &str) -> bool {
@@ -52,13 +55,25 @@ pub fn setup() -> Result<()> {
             bail!("missing Debian packages {missing:?}; run as root or `sudo apt-get install {}`", missing.join(" "));
         }
         run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     let pip_missing: Vec<&str> = PIP_PACKAGES.iter().filter(|(m, _)| !python_has(m)).map(|(_, r)| *r).collect();
     if !pip_missing.is_empty() {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&pip_missing))?;
     }
-    if !Command::new("rustup").args(["target", "list", "--installed"]).output().map(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl")).unwrap_or(false) {
+    // cargo-fuzz for `cargo xtask fuzz-smoke` (needs the nightly toolchain, present on this image).
+    if !Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        let _ = run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz", "--version", "0.13.2"]));
+    }
+    if !Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl"))
+        .unwrap_or(false)
+    {
         // Best effort: `cargo xtask dist` falls back to a static glibc build without it.
         let _ = run(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]));
     }

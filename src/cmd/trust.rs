@@ -1,0 +1,713 @@
+//! `airlock trust init|update|show|status|import-tuf|new|sign`: pin a trust root from offline
+//! media by fingerprint, rotate it, inspect it, author roots, and bring a target in from a TUF
+//! repository mirror on disk. Exit codes: 0 done, 1 refused by a trust rule, 2 could not check.
+
+use super::Ui;
+use crate::digest::Sha256Digest;
+use crate::keys::{PublicKey, SecretKey};
+use crate::store::trust::TrustStore;
+use crate::time::Timestamp;
+use crate::trust::key::{P256Key, TrustKey};
+use crate::trust::root::{self, MAX_ROOT_SIZE, RoleDesc, RootError, RootSigned, TrustRoot};
+use crate::trust::state::State;
+use crate::trust::tuf::{self, FetchError, Repository};
+use crate::{clock, fsio};
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Schema id of `trust show --json` / `trust status --json`.
+pub const TRUST_REPORT_SCHEMA: &str = "airlock/trust-report/v1";
+
+/// Manage the pinned trust root.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The trust command.
+    #[command(subcommand)]
+    pub command: TrustCommand,
+}
+
+/// Trust subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum TrustCommand {
+    /// Pin a trust root from offline media; refused unless its SHA-256 matches --fingerprint.
+    Init(InitArgs),
+    /// Apply signed rotations N+1, N+2, ... to the pinned root (all or nothing).
+    Update(UpdateArgs),
+    /// Show the pinned root (or a root file): keys, roles, thresholds, expiry, fingerprint.
+    Show(ShowArgs),
+    /// Show age, expiry, the latest known time and accepted bundles; exit 1 if the root expired
+    /// or the clock went backwards.
+    Status(StatusArgs),
+    /// Verify a TUF repository mirror on disk from a pinned TUF root and write one target.
+    ImportTuf(ImportTufArgs),
+    /// Author an unsigned trust root (new, or the next version of an existing one).
+    New(NewArgs),
+    /// Add signatures to a trust root with `airlock keygen` keys.
+    Sign(SignArgs),
+}
+
+/// `trust init`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "The fingerprint is the SHA-256 of the file's bytes (`sha256sum ROOT.json`), obtained out of band.\n\n\
+Example:\n  airlock trust init /media/usb/root-v1.json --fingerprint 3f5a...e9")]
+pub struct InitArgs {
+    /// The trust-root file.
+    pub root: PathBuf,
+    /// Expected SHA-256 of the file (64 hex characters, `sha256:` prefix allowed).
+    #[arg(long)]
+    pub fingerprint: String,
+    /// Replace an already pinned root.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trust update`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Each root must be version N+1 of the one before, signed by a threshold of distinct root keys of\n\
+both the previous and the new root. Intermediate roots may have expired; the last may not.\n\n\
+Example:\n  airlock trust update root-v2.json root-v3.json")]
+pub struct UpdateArgs {
+    /// Next roots, in any order (they are sorted by version and must be contiguous).
+    #[arg(required = true)]
+    pub roots: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trust show`.
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// A root file to show instead of the pinned one (nothing is installed).
+    pub file: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trust status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trust import-tuf`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "DIR holds metadata/ and targets/ as a static TUF HTTP server publishes them. The verified\n\
+metadata is kept in the trust store so later imports detect rollbacks.\n\n\
+Example:\n  airlock trust import-tuf --repo /media/usb/tuf-mirror --root sigstore-root-v5.json --target trusted_root.json -o trusted_root.json")]
+pub struct ImportTufArgs {
+    /// Repository mirror directory.
+    #[arg(long)]
+    pub repo: PathBuf,
+    /// The pinned TUF root.json to start from.
+    #[arg(long = "root", value_name = "PINNED_ROOT")]
+    pub root: PathBuf,
+    /// Expected SHA-256 of the pinned root file.
+    #[arg(long)]
+    pub fingerprint: Option<String>,
+    /// Target name as listed in targets metadata.
+    #[arg(long)]
+    pub target: String,
+    /// Where to write the verified target.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trust new`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Roles are NAME:THRESHOLD:KEY[,KEY...] where KEY is an `airlock keygen` .pub file or a PEM\n\
+P-256 public key. Roles root and release are required; tlog and approver are defined; others are carried.\n\n\
+Examples:\n  airlock trust new --role root:1:root-a.pub --role release:1:rel.pub --expires 2027-01-01T00:00:00Z -o root-v1.json\n  \
+airlock trust new --from root-v1.json --role root:2:b.pub,c.pub,d.pub --expires 2028-01-01T00:00:00Z -o root-v2.json\n  \
+airlock trust sign root-v2.json --key root-a.key --key b.key --key c.key")]
+pub struct NewArgs {
+    /// Start from this root: version + 1, same keys, roles and revocations.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Version (default: 1, or the --from version + 1).
+    #[arg(long = "root-version")]
+    pub version: Option<u64>,
+    /// Expiry, YYYY-MM-DDTHH:MM:SSZ.
+    #[arg(long)]
+    pub expires: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A role: NAME:THRESHOLD:KEY[,KEY...]; replaces the role if --from has it.
+    #[arg(long = "role", value_name = "NAME:K:KEYS")]
+    pub roles: Vec<String>,
+    /// Revoke a key id: removed from every role and listed as revoked for good.
+    #[arg(long = "revoke", value_name = "KEYID")]
+    pub revoke: Vec<String>,
+    /// Output file (unsigned root).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `trust sign`.
+#[derive(clap::Args, Debug)]
+pub struct SignArgs {
+    /// The root file.
+    pub file: PathBuf,
+    /// Secret key (NAME.key); repeat.
+    #[arg(long = "key", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// Output (default: the file itself, replaced atomically).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+impl Args {
+    /// Runs.
+    pub fn run(self, ui: Ui) -> Result<u8> {
+        match self.command {
+            TrustCommand::Init(a) => a.run(ui),
+            TrustCommand::Update(a) => a.run(ui),
+            TrustCommand::Show(a) => a.run(),
+            TrustCommand::Status(a) => a.run(),
+            TrustCommand::ImportTuf(a) => a.run(ui),
+            TrustCommand::New(a) => a.run(ui),
+            TrustCommand::Sign(a) => a.run(ui),
+        }
+    }
+}
+
+fn parse_fingerprint(s: &str) -> Result<Sha256Digest> {
+    let h = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
+    Sha256Digest::from_hex(&h).map_err(|_| anyhow!("--fingerprint {s:?} is not 64 hex characters (the SHA-256 of the root file)"))
+}
+
+fn read_root(path: &Path) -> Result<(Vec<u8>, std::result::Result<TrustRoot, RootError>)> {
+    let bytes = fsio::read_small(path, MAX_ROOT_SIZE)?;
+    let parsed = TrustRoot::parse(&bytes);
+    Ok((bytes, parsed))
+}
+
+/// Prints a rule refusal and returns its exit code.
+fn refused(what: &str, e: &RootError) -> u8 {
+    eprintln!("error: {what}: {e}\nhint: {}", e.hint());
+    if e.is_refusal() { 1 } else { 2 }
+}
+
+fn observe_clock(state: &State) -> Result<State, u8> {
+    state.observe_clock(clock::now()).map_err(|e| {
+        eprintln!("error: {e}\nhint: set the system clock right; the trust store never trusts a clock that went backwards");
+        1
+    })
+}
+
+/// A JSON description of a root.
+pub fn describe(root: &TrustRoot, now: Timestamp) -> serde_json::Value {
+    let roles: BTreeMap<&String, serde_json::Value> = root
+        .signed
+        .roles
+        .iter()
+        .map(|(n, r)| (n, json!({"threshold": r.threshold, "keyids": r.keyids, "known": root::KNOWN_ROLES.contains(&n.as_str())})))
+        .collect();
+    let keys: BTreeMap<&String, &str> = root.keys.iter().map(|(id, k)| (id, k.algorithm())).collect();
+    json!({
+        "version": root.version(),
+        "name": root.signed.name,
+        "fingerprint": root.fingerprint.prefixed(),
+        "expires": root.expires(),
+        "expired": root.is_expired(now),
+        "secondsToExpiry": root.expires().0 - now.0,
+        "keys": keys,
+        "roles": roles,
+        "revoked": root.signed.revoked,
+    })
+}
+
+/// Text description of a root.
+pub fn render(root: &TrustRoot, now: Timestamp) -> String {
+    let left = root.expires().0 - now.0;
+    let mut s = format!(
+        "trust root v{}{}\nfingerprint {}\nexpires     {} ({})\n\nkeys:\n",
+        root.version(),
+        root.signed.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default(),
+        root.fingerprint.prefixed(),
+        root.expires(),
+        if left > 0 { format!("in {} days", left / 86400) } else { format!("EXPIRED {} days ago", -left / 86400) }
+    );
+    for (id, k) in &root.keys {
+        s.push_str(&format!("  {id} {}{}\n", k.algorithm(), if root.is_revoked(id) { " (REVOKED)" } else { "" }));
+    }
+    s.push_str("\nroles:\n");
+    for (n, r) in &root.signed.roles {
+        s.push_str(&format!("  {n:<9} {} of {}\n", r.threshold, r.keyids.len()));
+        for id in &r.keyids {
+            s.push_str(&format!("            {id}\n"));
+        }
+    }
+    if !root.signed.revoked.is_empty() {
+        s.push_str(&format!("\nrevoked: {}\n", root.signed.revoked.join(", ")));
+    }
+    s
+}
+
+impl InitArgs {
+    fn run(self, ui: Ui) -> Result<u8> {
+        let want = parse_fingerprint(&self.fingerprint)?;
+        let (bytes, parsed) = read_root(&self.root)?;
+        let got = Sha256Digest::of(&bytes);
+        if got != want {
+            eprintln!(
+                "error: {}: fingerprint mismatch: expected {}, the file's SHA-256 is {}; nothing was pinned\nhint: obtain the root again from offline media and compare its fingerprint with the one published out of band",
+                self.root.display(),
+                want.prefixed(),
+                got.prefixed()
+            );
+            return Ok(2);
+        }
+        let root = match parsed {
+            Ok(r) => r,
+            Err(e) => return Ok(refused(&self.root.display().to_string(), &e)),
+        };
+        if let Err(e) = root.verify_self() {
+            return Ok(refused(&self.root.display().to_string(), &e));
+        }
+        let store = TrustStore::open()?;
+        let state = store.load_state()?;
+        if store.load_root(&State::default())?.is_some() && !self.force {
+            eprintln!(
+                "error: a trust root is already pinned in {}\nhint: use `airlock trust update` to rotate, or --force to re-pin from offline media",
+                store.dir().display()
+            );
+            return Ok(2);
+        }
+        let state = match observe_clock(&state) {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        let now = state.latest_known_time.expect("observed");
+        // A forced re-pin starts the root-version history over; bundle history is kept.
+        let base = if self.force { State { highest_root_version: 0, ..state } } else { state };
+        let next = base.root_installed(root.version(), now);
+        store.install(&[(&bytes, root.version())], &next)?;
+        if self.json {
+            super::out_json(&json!({"schema": TRUST_REPORT_SCHEMA, "action": "init", "root": describe(&root, now)}))?;
+        } else {
+            super::out(&format!("pinned in {}\n\n{}", store.dir().display(), render(&root, now)))?;
+            if root.is_expired(now) && !ui.quiet {
+                eprintln!("warning: this root has expired: verification fails until `airlock trust update` installs a valid successor");
+            }
+        }
+        Ok(0)
+    }
+}
+
+impl UpdateArgs {
+    fn run(self, _ui: Ui) -> Result<u8> {
+        let store = TrustStore::open()?;
+        let state = store.load_state()?;
+        let Some(current) = store.load_root(&state)? else {
+            eprintln!("error: no trust root is pinned\nhint: run `airlock trust init ROOT.json --fingerprint SHA256` first");
+            return Ok(2);
+        };
+        if self.roots.len() > root::MAX_ROTATIONS_PER_RUN {
+            return Ok(refused("trust update", &RootError::TooManyRotations { count: self.roots.len(), max: root::MAX_ROTATIONS_PER_RUN }));
+        }
+        let mut chain = Vec::new();
+        let mut raw: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        for p in &self.roots {
+            let (bytes, parsed) = read_root(p)?;
+            match parsed {
+                Ok(r) => {
+                    raw.insert(r.version(), bytes);
+                    chain.push(r);
+                }
+                Err(e) => return Ok(refused(&p.display().to_string(), &e)),
+            }
+        }
+        let state = match observe_clock(&state) {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        let now = state.latest_known_time.expect("observed");
+        let steps = match root::apply_chain(&current, chain, now, root::MAX_ROTATIONS_PER_RUN) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("note: nothing was installed; the pinned root stays v{}", current.version());
+                return Ok(refused("trust update", &e));
+            }
+        };
+        let installs: Vec<(&[u8], u64)> = steps.iter().map(|s| (raw[&s.root.version()].as_slice(), s.root.version())).collect();
+        let last = &steps.last().expect("non-empty").root;
+        store.install(&installs, &state.root_installed(last.version(), now))?;
+        if self.json {
+            let rot: Vec<_> = steps
+                .iter()
+                .map(|s| json!({"version": s.root.version(), "signersOld": s.old_signers, "signersNew": s.new_signers, "fingerprint": s.root.fingerprint.prefixed()}))
+                .collect();
+            super::out_json(
+                &json!({"schema": TRUST_REPORT_SCHEMA, "action": "update", "from": current.version(), "rotations": rot, "root": describe(last, now)}),
+            )?;
+        } else {
+            let mut s = String::new();
+            for st in &steps {
+                s.push_str(&format!(
+                    "rotated to v{}: signed by {} key(s) of the previous root and {} of its own\n",
+                    st.root.version(),
+                    st.old_signers.len(),
+                    st.new_signers.len()
+                ));
+            }
+            s.push('\n');
+            s.push_str(&render(last, now));
+            super::out(&s)?;
+        }
+        Ok(0)
+    }
+}
+
+impl ShowArgs {
+    fn run(self) -> Result<u8> {
+        let now = clock::now();
+        let (root, source) = match &self.file {
+            Some(p) => match read_root(p)? {
+                (_, Ok(r)) => (r, p.display().to_string()),
+                (_, Err(e)) => return Ok(refused(&p.display().to_string(), &e)),
+            },
+            None => {
+                let store = TrustStore::open()?;
+                match store.load_root(&store.load_state()?)? {
+                    Some(r) => (r, format!("trust store {}", store.dir().display())),
+                    None => {
+                        eprintln!("error: no trust root is pinned\nhint: run `airlock trust init ROOT.json --fingerprint SHA256`");
+                        return Ok(2);
+                    }
+                }
+            }
+        };
+        let self_signed = root.verify_self();
+        if self.json {
+            let mut d = describe(&root, now);
+            d["selfSigned"] = json!(self_signed.is_ok());
+            super::out_json(&json!({"schema": TRUST_REPORT_SCHEMA, "action": "show", "source": source, "root": d}))?;
+        } else {
+            let sig = match &self_signed {
+                Ok(t) => format!("self-signed by {} root key(s)\n", t.valid_keys.len()),
+                Err(e) => format!("NOT self-signed: {e}\n"),
+            };
+            super::out(&format!("source      {source}\n{sig}{}", render(&root, now)))?;
+        }
+        Ok(0)
+    }
+}
+
+impl StatusArgs {
+    fn run(self) -> Result<u8> {
+        let now = clock::now();
+        let store = TrustStore::open()?;
+        let state = store.load_state()?;
+        let root = store.load_root(&state)?;
+        let clock_ok = state.latest_known_time.is_none_or(|l| now >= l);
+        let expired = root.as_ref().is_some_and(|r| r.is_expired(now));
+        if self.json {
+            super::out_json(&json!({
+                "schema": TRUST_REPORT_SCHEMA,
+                "action": "status",
+                "store": store.dir(),
+                "now": now,
+                "clockOk": clock_ok,
+                "latestKnownTime": state.latest_known_time,
+                "highestRootVersion": state.highest_root_version,
+                "rootInstalledAt": state.root_installed_at,
+                "root": root.as_ref().map(|r| describe(r, now)),
+                "bundles": state.bundles,
+            }))?;
+        } else {
+            let mut s = format!("store               {}\n", store.dir().display());
+            match &root {
+                Some(r) => {
+                    s.push_str(&format!("root                v{} {}\n", r.version(), r.fingerprint.prefixed()));
+                    let left = r.expires().0 - now.0;
+                    s.push_str(&format!(
+                        "expires             {} ({})\n",
+                        r.expires(),
+                        if left > 0 { format!("in {} days", left / 86400) } else { "EXPIRED".into() }
+                    ));
+                    if let Some(t) = state.root_installed_at {
+                        s.push_str(&format!("installed           {t} ({} days ago)\n", (now.0 - t.0).max(0) / 86400));
+                    }
+                }
+                None => s.push_str("root                (none pinned: run `airlock trust init`)\n"),
+            }
+            s.push_str(&format!(
+                "clock               {now}{}\nlatest known time   {}\nhighest root seen   v{}\n",
+                if clock_ok { "" } else { " (BEHIND the latest known time: it went backwards)" },
+                state.latest_known_time.map(|t| t.to_string()).unwrap_or_else(|| "(none)".into()),
+                state.highest_root_version
+            ));
+            for (k, a) in &state.bundles {
+                s.push_str(&format!("accepted            {k} {} (createdAt {}, accepted {})\n", a.version, a.created_at, a.accepted_at));
+            }
+            super::out(&s)?;
+        }
+        Ok(if root.is_none() {
+            2
+        } else if expired || !clock_ok {
+            1
+        } else {
+            0
+        })
+    }
+}
+
+/// A TUF mirror directory: `metadata/` and `targets/`. Symbolic links are not followed.
+struct DirRepo {
+    dir: PathBuf,
+}
+
+impl DirRepo {
+    fn read(&self, sub: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        let io = |detail: String| FetchError::Io { name: format!("{sub}/{name}"), detail };
+        if !tuf::safe_path(name) {
+            return Err(io("not a safe relative path".into()));
+        }
+        let p = self.dir.join(sub).join(name);
+        let md = match std::fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e.to_string())),
+        };
+        if !md.is_file() {
+            return Err(io("not a regular file (symbolic links are not followed)".into()));
+        }
+        if md.len() > max {
+            return Err(FetchError::TooLarge { name: format!("{sub}/{name}"), max });
+        }
+        std::fs::read(&p).map(Some).map_err(|e| io(e.to_string()))
+    }
+}
+
+impl Repository for DirRepo {
+    fn metadata(&self, name: &str, max_len: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        self.read("metadata", name, max_len)
+    }
+    fn target(&self, path: &str, max_len: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        self.read("targets", path, max_len)
+    }
+}
+
+impl ImportTufArgs {
+    fn run(self, ui: Ui) -> Result<u8> {
+        let pinned = fsio::read_small(&self.root, 1 << 20)?;
+        let fp = Sha256Digest::of(&pinned);
+        if let Some(f) = &self.fingerprint
+            && parse_fingerprint(f)? != fp
+        {
+            eprintln!("error: {}: fingerprint mismatch: expected {f}, the file's SHA-256 is {}", self.root.display(), fp.prefixed());
+            return Ok(2);
+        }
+        let store = TrustStore::open()?;
+        let state = match observe_clock(&store.load_state()?) {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        let now = state.latest_known_time.expect("observed");
+        let persisted = store.load_tuf(&fp.hex())?.unwrap_or(tuf::Persisted { root: pinned, timestamp: None, snapshot: None });
+        let repo = DirRepo { dir: self.repo.clone() };
+        let mut client = match tuf::Client::new(&persisted, now, tuf::Limits::default()) {
+            Ok(c) => c,
+            Err(e) => return Ok(tuf_failed(&e, None)),
+        };
+        let result = client.refresh(&repo).and_then(|_| {
+            let info = client.find_target(&repo, &self.target)?;
+            let bytes = client.fetch_target(&repo, &self.target, &info)?;
+            Ok((info, bytes))
+        });
+        // What was verified stays trusted, even when a later step refused (TUF 5.3.8, 5.4.5, 5.5.7).
+        store.save_tuf(&fp.hex(), &client.persisted())?;
+        store.save_state(&state)?;
+        let (info, bytes) = match result {
+            Ok(x) => x,
+            Err(e) => return Ok(tuf_failed(&e, Some(&client))),
+        };
+        fsio::atomic_write(&self.output, &bytes, 0o644)?;
+        let (ts, sn, tg) = client.versions();
+        let digest = Sha256Digest::of(&bytes);
+        if self.json {
+            super::out_json(&json!({
+                "schema": TRUST_REPORT_SCHEMA,
+                "action": "import-tuf",
+                "target": self.target,
+                "output": self.output,
+                "length": info.length,
+                "sha256": digest.hex(),
+                "rootVersions": client.trail.roots,
+                "rootWalk": client.trail.root_stop,
+                "timestampVersion": ts, "snapshotVersion": sn, "targetsVersion": tg,
+                "rolesVisited": client.trail.visited,
+                "notes": client.trail.notes,
+            }))?;
+        } else if !ui.quiet {
+            super::out(&format!(
+                "root      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\n",
+                client.root_version(),
+                client.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
+                client.trail.root_stop,
+                ts.unwrap_or(0),
+                sn.unwrap_or(0),
+                tg.unwrap_or(0),
+                client.trail.visited.join(", "),
+                self.target,
+                info.length,
+                digest.prefixed(),
+                self.output.display()
+            ))?;
+            for n in &client.trail.notes {
+                eprintln!("note: {n}");
+            }
+        }
+        Ok(0)
+    }
+}
+
+fn tuf_failed(e: &tuf::TufError, client: Option<&tuf::Client>) -> u8 {
+    if let Some(c) = client {
+        eprintln!(
+            "note: root walked {}; {}",
+            c.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
+            if c.trail.root_stop.is_empty() { "root walk did not finish" } else { &c.trail.root_stop }
+        );
+    }
+    let hint = if e.is_refusal() {
+        "the mirror does not verify: do not use it; obtain a fresh copy of the repository and report the rule above"
+    } else {
+        "check the --repo directory holds metadata/ and targets/ from the TUF repository"
+    };
+    eprintln!("error: {e}\nhint: {hint}\nnothing was written");
+    if e.is_refusal() { 1 } else { 2 }
+}
+
+fn load_any_public(path: &Path) -> Result<TrustKey> {
+    let b = fsio::read_small(path, 64 << 10)?;
+    let text = String::from_utf8_lossy(&b);
+    if text.contains("-----BEGIN PUBLIC KEY-----") {
+        return P256Key::from_pem(&text).map(TrustKey::P256).with_context(|| format!("{} is not a P-256 public key", path.display()));
+    }
+    PublicKey::parse_file(&b).map(TrustKey::Ed25519).with_context(|| format!("{} is not an airlock public key", path.display()))
+}
+
+impl NewArgs {
+    fn run(self, ui: Ui) -> Result<u8> {
+        let expires = Timestamp::parse(&self.expires)?;
+        let (mut signed, mut keys) = match &self.from {
+            Some(p) => {
+                let (_, parsed) = read_root(p)?;
+                let prev = parsed.with_context(|| format!("{} is not a valid trust root", p.display()))?;
+                let mut s = prev.signed.clone();
+                s.version += 1;
+                (s, prev.keys.clone())
+            }
+            None => (
+                RootSigned {
+                    type_: root::ROOT_TYPE.into(),
+                    spec_version: root::SPEC_VERSION.into(),
+                    name: None,
+                    version: 1,
+                    expires,
+                    keys: BTreeMap::new(),
+                    roles: BTreeMap::new(),
+                    revoked: vec![],
+                },
+                BTreeMap::new(),
+            ),
+        };
+        signed.expires = expires;
+        if let Some(v) = self.version {
+            signed.version = v;
+        }
+        if self.name.is_some() {
+            signed.name = self.name.clone();
+        }
+        for spec in &self.roles {
+            let mut parts = spec.splitn(3, ':');
+            let (Some(name), Some(k), Some(list)) = (parts.next(), parts.next(), parts.next()) else {
+                bail!("--role {spec:?} is not NAME:THRESHOLD:KEY[,KEY...]");
+            };
+            let threshold: u64 = k.parse().map_err(|_| anyhow!("--role {spec:?}: threshold {k:?} is not a number"))?;
+            let mut ids = Vec::new();
+            for p in list.split(',') {
+                let key = load_any_public(Path::new(p))?;
+                let id = key.keyid().hex();
+                keys.insert(id.clone(), key);
+                ids.push(id);
+            }
+            signed.roles.insert(name.to_string(), RoleDesc { keyids: ids, threshold, policy: None });
+        }
+        for id in &self.revoke {
+            if !keys.contains_key(id) {
+                bail!("--revoke {id}: no such key in the root");
+            }
+            for r in signed.roles.values_mut() {
+                r.keyids.retain(|k| k != id);
+            }
+            if !signed.revoked.contains(id) {
+                signed.revoked.push(id.clone());
+            }
+        }
+        signed.revoked.sort();
+        // Keep exactly the keys a role or the revocation list names.
+        let used: std::collections::BTreeSet<&String> =
+            signed.roles.values().flat_map(|r| r.keyids.iter()).chain(signed.revoked.iter()).collect();
+        signed.keys = keys.iter().filter(|(id, _)| used.contains(id)).map(|(id, k)| (id.clone(), k.desc())).collect();
+        let doc = root::unsigned(&signed);
+        if let Err(e) = TrustRoot::parse(&doc) {
+            return Ok(refused("trust new", &e));
+        }
+        fsio::atomic_write(&self.output, &doc, 0o644)?;
+        if !ui.quiet {
+            eprintln!("wrote unsigned trust root v{} to {}; sign it with `airlock trust sign`", signed.version, self.output.display());
+        }
+        Ok(0)
+    }
+}
+
+impl SignArgs {
+    fn run(self, ui: Ui) -> Result<u8> {
+        let bytes = fsio::read_small(&self.file, MAX_ROOT_SIZE)?;
+        let keys: Vec<SecretKey> = self
+            .keys
+            .iter()
+            .map(|p| {
+                let b = fsio::read_small(p, 64 << 10)?;
+                SecretKey::parse_file(&b).with_context(|| format!("{} is not an airlock secret key", p.display()))
+            })
+            .collect::<Result<_>>()?;
+        let refs: Vec<&SecretKey> = keys.iter().collect();
+        let out = match root::sign(&bytes, &refs) {
+            Ok(o) => o,
+            Err(e) => return Ok(refused(&self.file.display().to_string(), &e)),
+        };
+        let dest = self.output.unwrap_or(self.file);
+        fsio::atomic_write(&dest, &out, 0o644)?;
+        let r = TrustRoot::parse(&out).map_err(|e| anyhow!("{e}"))?;
+        if !ui.quiet {
+            let own = match r.verify_self() {
+                Ok(t) => format!("meets its own root threshold ({} key(s))", t.valid_keys.len()),
+                Err(e) => format!("does not yet meet its own root threshold: {e}"),
+            };
+            super::out(&format!(
+                "{}: v{} now carries {} signature(s); {own}\nfingerprint {}\n",
+                dest.display(),
+                r.version(),
+                r.signatures.len(),
+                r.fingerprint.hex()
+            ))?;
+        }
+        Ok(0)
+    }
+}

@@ -1,0 +1,645 @@
+//! The airlock trust root (`trust-root/README.md`): a TUF-shaped signed document holding keys,
+//! roles with k-of-n thresholds, revoked keys, a version and an expiry; and the rules by which one
+//! root replaces another (rotation).
+//!
+//! Signatures are over the RFC 8785 canonical bytes of the `signed` object, hex-encoded in
+//! `signatures[].sig`. A root's key ids must be the ids computed from the keys
+//! ([`super::key::TrustKey::keyid`]), so within a root one key has exactly one id.
+
+use super::key::{KeyDesc, KeyDescError, ListedKey, TrustKey};
+use crate::digest::Sha256Digest;
+use crate::dsse::{self, RawSignature, SignatureTally};
+use crate::json::{self, JsonError};
+use crate::keys::SecretKey;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `signed._type` of an airlock trust root.
+pub const ROOT_TYPE: &str = "airlock-trust-root";
+/// The one `spec_version` this airlock reads.
+pub const SPEC_VERSION: &str = "1";
+/// Roles every root must define.
+pub const REQUIRED_ROLES: [&str; 2] = ["root", "release"];
+/// Roles with a meaning defined today (others are allowed and carried for later consumers).
+pub const KNOWN_ROLES: [&str; 4] = ["root", "release", "tlog", "approver"];
+/// Most keys in a root.
+pub const MAX_KEYS: usize = 64;
+/// Most key ids in one role.
+pub const MAX_ROLE_KEYS: usize = 32;
+/// Most roles in a root.
+pub const MAX_ROLES: usize = 16;
+/// Largest trust-root file read.
+pub const MAX_ROOT_SIZE: u64 = 1 << 20;
+/// Most rotations applied by one `trust update` run.
+pub const MAX_ROTATIONS_PER_RUN: usize = 64;
+
+/// Why a trust root or a rotation was refused. [`RootError::rule`] names the rule.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    /// Not strict JSON.
+    #[error("trust root is not valid strict JSON: {0}")]
+    Json(#[from] JsonError),
+    /// Fields missing, unknown or of the wrong type.
+    #[error("trust root does not match the v1 schema: {0}")]
+    Schema(String),
+    /// `_type` is not `airlock-trust-root`.
+    #[error("signed._type is {0:?}, not {ROOT_TYPE:?}: this is not an airlock trust root")]
+    Type(String),
+    /// A spec version this binary does not read.
+    #[error("trust root spec_version {0:?} is not supported; this airlock reads spec_version {SPEC_VERSION:?}")]
+    SpecVersion(String),
+    /// A structural rule of the format is broken.
+    #[error("trust root v{version} breaks rule {rule}: {detail}")]
+    Invalid {
+        /// Rule id.
+        rule: &'static str,
+        /// The root's version.
+        version: u64,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A key description is unusable.
+    #[error("trust root v{version} key {keyid}: {source}")]
+    Key {
+        /// The root's version.
+        version: u64,
+        /// The key id as listed.
+        keyid: String,
+        /// Why.
+        source: KeyDescError,
+    },
+    /// The same keyid twice in `signatures`.
+    #[error("trust root v{version} carries two signatures under keyid {keyid} (rule signatures.duplicate-keyid)")]
+    DuplicateSignature {
+        /// The root's version.
+        version: u64,
+        /// The repeated keyid.
+        keyid: String,
+    },
+    /// Too few distinct keys of a role signed.
+    #[error(
+        "trust root v{version} is signed by {found} distinct key(s) of the root role of v{signer_version}, {required} required (rule {rule})"
+    )]
+    Threshold {
+        /// `root.self-signature`, `rotation.signatures-old` or `rotation.signatures-new`.
+        rule: &'static str,
+        /// Version of the document being checked.
+        version: u64,
+        /// Version of the root whose role keys were used.
+        signer_version: u64,
+        /// Distinct valid keys.
+        found: usize,
+        /// Threshold.
+        required: u64,
+    },
+    /// A rotation that is not exactly N+1.
+    #[error("rotation from trust root v{trusted} must be to v{expected}, but the next root is v{found} (rule rotation.version)")]
+    Version {
+        /// Trusted version N.
+        trusted: u64,
+        /// N+1.
+        expected: u64,
+        /// Version found.
+        found: u64,
+    },
+    /// A revoked key reappears or is un-revoked.
+    #[error("trust root v{version} un-revokes key {keyid}, revoked in v{revoked_in} (rule rotation.revocation-permanent)")]
+    Unrevoked {
+        /// The new root's version.
+        version: u64,
+        /// The key id.
+        keyid: String,
+        /// Version that revoked it.
+        revoked_in: u64,
+    },
+    /// The final root of a chain has expired.
+    #[error("trust root v{version} expired at {expires}, and the time is {now} (rule {rule})")]
+    Expired {
+        /// `rotation.expired-final` or `root.expired`.
+        rule: &'static str,
+        /// Version.
+        version: u64,
+        /// Its expiry.
+        expires: Timestamp,
+        /// The evaluation time.
+        now: Timestamp,
+    },
+    /// More rotations than one run applies.
+    #[error("{count} rotations given; at most {max} are applied per run (rule rotation.too-many)")]
+    TooManyRotations {
+        /// How many.
+        count: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// No root given to rotate to.
+    #[error("no trust root to rotate to (rule rotation.empty)")]
+    EmptyChain,
+}
+
+impl RootError {
+    /// The stable rule id.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            RootError::Json(_) => "root.json",
+            RootError::Schema(_) => "root.schema",
+            RootError::Type(_) => "root.type",
+            RootError::SpecVersion(_) => "root.spec-version",
+            RootError::Invalid { rule, .. } => rule,
+            RootError::Key { source: KeyDescError::Unsupported { .. }, .. } => "key.unsupported",
+            RootError::Key { source: KeyDescError::NotCanonical { .. }, .. } => "key.not-canonical",
+            RootError::Key { .. } => "key.invalid",
+            RootError::DuplicateSignature { .. } => "signatures.duplicate-keyid",
+            RootError::Threshold { rule, .. } => rule,
+            RootError::Version { .. } => "rotation.version",
+            RootError::Unrevoked { .. } => "rotation.revocation-permanent",
+            RootError::Expired { rule, .. } => rule,
+            RootError::TooManyRotations { .. } => "rotation.too-many",
+            RootError::EmptyChain => "rotation.empty",
+        }
+    }
+
+    /// True when the document is readable but a trust rule refused it (exit 1); false when it
+    /// could not be read at all (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            RootError::DuplicateSignature { .. }
+                | RootError::Threshold { .. }
+                | RootError::Version { .. }
+                | RootError::Unrevoked { .. }
+                | RootError::Expired { .. }
+                | RootError::TooManyRotations { .. }
+        )
+    }
+
+    /// One line saying what to try.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RootError::Version { .. } => "apply every intermediate root in order (N+1, N+2, ...); none may be skipped",
+            RootError::Threshold { .. } => {
+                "collect signatures from a threshold of root keys of both the old and the new root (`airlock trust sign`)"
+            }
+            RootError::DuplicateSignature { .. } => "keep one signature per key id",
+            RootError::Expired { .. } => "obtain a newer root from the root key holders",
+            RootError::TooManyRotations { .. } => "apply the chain in several runs",
+            RootError::Unrevoked { .. } => "a revoked key stays revoked: replace it with a new key",
+            _ => "obtain the trust root again from its publisher and compare its fingerprint",
+        }
+    }
+}
+
+/// One role: keys and a threshold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDesc {
+    /// Key ids (each in `keys`, none revoked, no repeats).
+    pub keyids: Vec<String>,
+    /// Distinct keys required, 1..=keyids.len().
+    pub threshold: u64,
+    /// Role-specific parameters for the role's consumer (e.g. the tlog witness policy); covered by
+    /// the signature, opaque here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Value>,
+}
+
+/// The signed part of a trust root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootSigned {
+    /// Always [`ROOT_TYPE`].
+    #[serde(rename = "_type")]
+    pub type_: String,
+    /// Always [`SPEC_VERSION`].
+    pub spec_version: String,
+    /// A display name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Version, ≥ 1; each rotation adds exactly one.
+    pub version: u64,
+    /// Not trusted at or after this instant.
+    pub expires: Timestamp,
+    /// Every key the root knows, revoked ones included, by key id.
+    pub keys: BTreeMap<String, KeyDesc>,
+    /// Roles by name.
+    pub roles: BTreeMap<String, RoleDesc>,
+    /// Revoked key ids (sorted, each in `keys`, none in a role). Revocation is permanent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireSig {
+    keyid: String,
+    sig: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireRoot {
+    signatures: Vec<WireSig>,
+    signed: Value,
+}
+
+/// A parsed, structurally valid trust root. Signatures are not checked by parsing.
+#[derive(Clone, Debug)]
+pub struct TrustRoot {
+    /// The signed part.
+    pub signed: RootSigned,
+    /// RFC 8785 bytes of `signed`: what signatures cover.
+    pub signed_bytes: Vec<u8>,
+    /// Carried signatures.
+    pub signatures: Vec<RawSignature>,
+    /// Parsed keys by key id.
+    pub keys: BTreeMap<String, TrustKey>,
+    /// SHA-256 of the file bytes as read (what `trust init --fingerprint` pins).
+    pub fingerprint: Sha256Digest,
+}
+
+/// A role with its parsed keys.
+#[derive(Clone, Debug)]
+pub struct Role {
+    /// The role's keys under their ids.
+    pub keys: Vec<ListedKey>,
+    /// Threshold.
+    pub threshold: u64,
+}
+
+fn valid_role_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    (1..=32).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+impl TrustRoot {
+    /// Parses and checks the structure of a trust-root file.
+    pub fn parse(bytes: &[u8]) -> Result<Self, RootError> {
+        let fingerprint = Sha256Digest::of(bytes);
+        let v = json::parse_strict(bytes)?;
+        let w: WireRoot = serde_json::from_value(v).map_err(|e| RootError::Schema(e.to_string()))?;
+        match w.signed.get("_type").and_then(Value::as_str) {
+            Some(ROOT_TYPE) => {}
+            Some(t) => return Err(RootError::Type(t.to_string())),
+            None => return Err(RootError::Schema("signed._type is missing or not a string".into())),
+        }
+        match w.signed.get("spec_version").and_then(Value::as_str) {
+            Some(SPEC_VERSION) => {}
+            Some(t) => return Err(RootError::SpecVersion(t.to_string())),
+            None => return Err(RootError::Schema("signed.spec_version is missing or not a string".into())),
+        }
+        if let Some(keys) = w.signed.get("keys").and_then(Value::as_object) {
+            for (id, k) in keys {
+                let fields: Vec<&str> = k.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+                let keyval: Vec<&str> =
+                    k.get("keyval").and_then(Value::as_object).map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+                if fields != ["keytype", "keyval", "scheme"] || keyval != ["public"] {
+                    return Err(RootError::Schema(format!("key {id} must have exactly keytype, keyval.public and scheme")));
+                }
+            }
+        }
+        let signed_bytes = json::canonical_value(&w.signed);
+        let signed: RootSigned = serde_json::from_value(w.signed).map_err(|e| RootError::Schema(e.to_string()))?;
+        let version = signed.version;
+        if w.signatures.len() > dsse::MAX_SIGNATURES {
+            return Err(inv(
+                "signatures.too-many",
+                version,
+                format!("{} signatures, at most {}", w.signatures.len(), dsse::MAX_SIGNATURES),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut signatures = Vec::with_capacity(w.signatures.len());
+        for s in w.signatures {
+            if !seen.insert(s.keyid.clone()) {
+                return Err(RootError::DuplicateSignature { version, keyid: s.keyid });
+            }
+            let sig = hex::decode(&s.sig)
+                .ok()
+                .filter(|_| !s.sig.bytes().any(|b| b.is_ascii_uppercase()))
+                .ok_or_else(|| inv("signatures.encoding", version, format!("signature by {} is not lowercase hex", s.keyid)))?;
+            signatures.push(RawSignature { keyid: Some(s.keyid), sig });
+        }
+        let keys = check_signed(&signed)?;
+        Ok(TrustRoot { signed, signed_bytes, signatures, keys, fingerprint })
+    }
+
+    /// Version.
+    pub fn version(&self) -> u64 {
+        self.signed.version
+    }
+
+    /// Expiry.
+    pub fn expires(&self) -> Timestamp {
+        self.signed.expires
+    }
+
+    /// True when expired at `now` (TUF: expiry must be strictly later than the time).
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.signed.expires <= now
+    }
+
+    /// A role with its keys, if defined.
+    pub fn role(&self, name: &str) -> Option<Role> {
+        let r = self.signed.roles.get(name)?;
+        let keys = r.keyids.iter().map(|id| ListedKey { keyid: id.clone(), key: self.keys[id].clone() }).collect();
+        Some(Role { keys, threshold: r.threshold })
+    }
+
+    /// Counts signatures of `role`'s keys over `msg` (the one counting function).
+    pub fn tally(&self, role: &str, sigs: &[RawSignature], msg: &[u8]) -> Option<(SignatureTally, u64)> {
+        let r = self.role(role)?;
+        Some((dsse::count_valid_signatures(&r.keys, sigs, msg), r.threshold))
+    }
+
+    fn check_signed_by(&self, signer: &TrustRoot, rule: &'static str) -> Result<SignatureTally, RootError> {
+        let (tally, threshold) = signer.tally("root", &self.signatures, &self.signed_bytes).expect("every root has a root role");
+        if !tally.meets(threshold as usize) {
+            return Err(RootError::Threshold {
+                rule,
+                version: self.version(),
+                signer_version: signer.version(),
+                found: tally.valid_keys.len(),
+                required: threshold,
+            });
+        }
+        Ok(tally)
+    }
+
+    /// Checks the root is signed by a threshold of its own root role.
+    pub fn verify_self(&self) -> Result<SignatureTally, RootError> {
+        self.check_signed_by(self, "root.self-signature")
+    }
+
+    /// Key ids revoked here.
+    pub fn is_revoked(&self, keyid: &str) -> bool {
+        self.signed.revoked.iter().any(|k| k == keyid)
+    }
+
+    /// Revoked keys with their material.
+    pub fn revoked_keys(&self) -> Vec<ListedKey> {
+        self.signed.revoked.iter().map(|id| ListedKey { keyid: id.clone(), key: self.keys[id].clone() }).collect()
+    }
+}
+
+fn inv(rule: &'static str, version: u64, detail: String) -> RootError {
+    RootError::Invalid { rule, version, detail }
+}
+
+fn check_signed(s: &RootSigned) -> Result<BTreeMap<String, TrustKey>, RootError> {
+    let v = s.version;
+    if v == 0 {
+        return Err(inv("root.version", v, "version must be at least 1".into()));
+    }
+    if let Some(n) = &s.name
+        && (n.is_empty() || n.len() > 128 || n.chars().any(char::is_control))
+    {
+        return Err(inv("root.name", v, "name must be 1..=128 characters without control characters".into()));
+    }
+    if s.keys.len() > MAX_KEYS {
+        return Err(inv("keys.too-many", v, format!("{} keys, at most {MAX_KEYS}", s.keys.len())));
+    }
+    let mut keys = BTreeMap::new();
+    for (id, d) in &s.keys {
+        let k = TrustKey::from_root_desc(d).map_err(|source| RootError::Key { version: v, keyid: id.clone(), source })?;
+        let computed = k.keyid().hex();
+        if *id != computed {
+            return Err(inv("key.keyid-mismatch", v, format!("key listed as {id} has key id {computed}")));
+        }
+        keys.insert(id.clone(), k);
+    }
+    if s.roles.len() > MAX_ROLES {
+        return Err(inv("roles.too-many", v, format!("{} roles, at most {MAX_ROLES}", s.roles.len())));
+    }
+    for r in REQUIRED_ROLES {
+        if !s.roles.contains_key(r) {
+            return Err(inv("role.missing", v, format!("required role {r:?} is not defined")));
+        }
+    }
+    let mut sorted = s.revoked.clone();
+    sorted.sort();
+    sorted.dedup();
+    if sorted != s.revoked {
+        return Err(inv("revoked.order", v, "revoked key ids must be sorted and unique".into()));
+    }
+    for id in &s.revoked {
+        if !keys.contains_key(id) {
+            return Err(inv(
+                "revoked.unknown-key",
+                v,
+                format!("revoked key {id} is not in keys (keep revoked keys so their signatures can be recognised)"),
+            ));
+        }
+    }
+    for (name, r) in &s.roles {
+        if !valid_role_name(name) {
+            return Err(inv("role.name", v, format!("role name {name:?} is not [a-z][a-z0-9-]{{0,31}}")));
+        }
+        if r.keyids.len() > MAX_ROLE_KEYS {
+            return Err(inv("role.too-many-keys", v, format!("role {name} lists {} keys, at most {MAX_ROLE_KEYS}", r.keyids.len())));
+        }
+        let mut ids = BTreeSet::new();
+        for id in &r.keyids {
+            if !ids.insert(id) {
+                return Err(inv("role.duplicate-keyid", v, format!("role {name} lists key {id} twice")));
+            }
+            if !keys.contains_key(id) {
+                return Err(inv("role.unknown-keyid", v, format!("role {name} lists key {id}, which is not in keys")));
+            }
+            if s.revoked.contains(id) {
+                return Err(inv("role.revoked-key", v, format!("role {name} lists key {id}, which is revoked")));
+            }
+        }
+        if r.threshold == 0 || r.threshold > r.keyids.len() as u64 {
+            return Err(inv(
+                "role.threshold",
+                v,
+                format!("role {name} has threshold {} but {} key(s): it must be 1..={}", r.threshold, r.keyids.len(), r.keyids.len()),
+            ));
+        }
+    }
+    Ok(keys)
+}
+
+/// What one applied rotation established.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    /// The new root.
+    pub root: TrustRoot,
+    /// Key ids of root N whose signatures counted.
+    pub old_signers: Vec<String>,
+    /// Key ids of root N+1 whose signatures counted.
+    pub new_signers: Vec<String>,
+}
+
+/// Checks one rotation N → N+1: version exactly N+1, a threshold of distinct root keys of N and
+/// of N+1, revocations kept. Expiry of `next` is not checked here (intermediate roots may be
+/// expired; see [`apply_chain`]).
+pub fn verify_rotation(trusted: &TrustRoot, next: &TrustRoot) -> Result<Rotation, RootError> {
+    let expected = trusted.version() + 1;
+    if next.version() != expected {
+        return Err(RootError::Version { trusted: trusted.version(), expected, found: next.version() });
+    }
+    let old = next.check_signed_by(trusted, "rotation.signatures-old")?;
+    let new = next.check_signed_by(next, "rotation.signatures-new")?;
+    for id in &trusted.signed.revoked {
+        if !next.is_revoked(id) {
+            return Err(RootError::Unrevoked { version: next.version(), keyid: id.clone(), revoked_in: trusted.version() });
+        }
+    }
+    Ok(Rotation {
+        root: next.clone(),
+        old_signers: old.valid_keys.iter().map(|k| k.hex()).collect(),
+        new_signers: new.valid_keys.iter().map(|k| k.hex()).collect(),
+    })
+}
+
+/// Applies rotations from `trusted` through `chain` (sorted by version first), all or nothing:
+/// every step must pass [`verify_rotation`], at most `max` steps, and the final root must not be
+/// expired at `now`.
+pub fn apply_chain(trusted: &TrustRoot, mut chain: Vec<TrustRoot>, now: Timestamp, max: usize) -> Result<Vec<Rotation>, RootError> {
+    if chain.is_empty() {
+        return Err(RootError::EmptyChain);
+    }
+    if chain.len() > max {
+        return Err(RootError::TooManyRotations { count: chain.len(), max });
+    }
+    chain.sort_by_key(TrustRoot::version);
+    let mut steps: Vec<Rotation> = Vec::with_capacity(chain.len());
+    for next in &chain {
+        let current = steps.last().map(|s| &s.root).unwrap_or(trusted);
+        steps.push(verify_rotation(current, next)?);
+    }
+    let last = &steps.last().expect("chain is not empty").root;
+    if last.is_expired(now) {
+        return Err(RootError::Expired { rule: "rotation.expired-final", version: last.version(), expires: last.expires(), now });
+    }
+    Ok(steps)
+}
+
+/// Adds signatures by `keys` to a trust-root document (replacing earlier signatures by the same
+/// key ids) and returns the new file: RFC 8785 JSON and a newline. The document's structure is
+/// checked first; whether the signatures suffice is not (see [`verify_rotation`]).
+pub fn sign(bytes: &[u8], keys: &[&SecretKey]) -> Result<Vec<u8>, RootError> {
+    let root = TrustRoot::parse(bytes)?;
+    let mut sigs: BTreeMap<String, String> =
+        root.signatures.iter().map(|s| (s.keyid.clone().unwrap_or_default(), hex::encode(&s.sig))).collect();
+    for k in keys {
+        sigs.insert(k.public().keyid().hex(), hex::encode(k.sign(&root.signed_bytes)));
+    }
+    Ok(render(&root.signed, sigs.into_iter().map(|(keyid, sig)| WireSig { keyid, sig }).collect()))
+}
+
+/// An unsigned document for `signed` (RFC 8785 JSON and a newline).
+pub fn unsigned(signed: &RootSigned) -> Vec<u8> {
+    render(signed, Vec::new())
+}
+
+fn render(signed: &RootSigned, signatures: Vec<WireSig>) -> Vec<u8> {
+    let mut out = json::canonical(&serde_json::json!({"signatures": signatures, "signed": signed}));
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sk(n: u8) -> SecretKey {
+        SecretKey::from_seed(&[n; 32])
+    }
+
+    fn signed(version: u64, root: &[&SecretKey], threshold: u64, expires: &str) -> RootSigned {
+        let mut keys = BTreeMap::new();
+        for k in root {
+            let tk = TrustKey::Ed25519(k.public().clone());
+            keys.insert(tk.keyid().hex(), tk.desc());
+        }
+        let ids: Vec<String> = root.iter().map(|k| k.public().keyid().hex()).collect();
+        let mut roles = BTreeMap::new();
+        roles.insert("root".to_string(), RoleDesc { keyids: ids.clone(), threshold, policy: None });
+        roles.insert("release".to_string(), RoleDesc { keyids: ids[..1].to_vec(), threshold: 1, policy: None });
+        RootSigned {
+            type_: ROOT_TYPE.into(),
+            spec_version: SPEC_VERSION.into(),
+            name: None,
+            version,
+            expires: Timestamp::parse(expires).unwrap(),
+            keys,
+            roles,
+            revoked: vec![],
+        }
+    }
+
+    fn make(s: &RootSigned, signers: &[&SecretKey]) -> TrustRoot {
+        TrustRoot::parse(&sign(&unsigned(s), signers).unwrap()).unwrap()
+    }
+
+    const FAR: &str = "2099-01-01T00:00:00Z";
+
+    #[test]
+    fn chain_applies_and_rules_are_named() {
+        let (a, b, c, d) = (sk(1), sk(2), sk(3), sk(4));
+        let v1 = make(&signed(1, &[&a], 1, FAR), &[&a]);
+        v1.verify_self().unwrap();
+        let v2 = make(&signed(2, &[&b, &c, &d], 2, FAR), &[&a, &b, &c]);
+        let v3 = make(&signed(3, &[&b, &c, &d], 2, FAR), &[&c, &d]);
+        let now = Timestamp::parse("2030-01-01T00:00:00Z").unwrap();
+        let steps = apply_chain(&v1, vec![v3.clone(), v2.clone()], now, 8).unwrap();
+        assert_eq!(steps.last().unwrap().root.version(), 3);
+        assert_eq!(apply_chain(&v1, vec![v3.clone()], now, 8).unwrap_err().rule(), "rotation.version");
+        let under = make(&signed(2, &[&b, &c, &d], 2, FAR), &[&a, &b]);
+        assert_eq!(verify_rotation(&v1, &under).unwrap_err().rule(), "rotation.signatures-new");
+        let no_old = make(&signed(2, &[&b, &c, &d], 2, FAR), &[&b, &c]);
+        assert_eq!(verify_rotation(&v1, &no_old).unwrap_err().rule(), "rotation.signatures-old");
+        let expired = make(&signed(2, &[&a], 1, "2020-01-01T00:00:00Z"), &[&a]);
+        assert_eq!(apply_chain(&v1, vec![expired.clone()], now, 8).unwrap_err().rule(), "rotation.expired-final");
+        // An expired intermediate is fine when the final root is valid.
+        let v3b = make(&signed(3, &[&a], 1, FAR), &[&a]);
+        apply_chain(&v1, vec![expired, v3b], now, 8).unwrap();
+        assert_eq!(apply_chain(&v1, vec![v2, v3], now, 1).unwrap_err().rule(), "rotation.too-many");
+    }
+
+    #[test]
+    fn duplicate_keyid_signatures_refused_and_same_key_counts_once() {
+        let (a, b) = (sk(1), sk(2));
+        let s = signed(1, &[&a, &b], 2, FAR);
+        let doc = String::from_utf8(sign(&unsigned(&s), &[&a]).unwrap()).unwrap();
+        let v: Value = serde_json::from_str(&doc).unwrap();
+        let sig = v["signatures"][0].clone();
+        let mut twice = v.clone();
+        twice["signatures"] = Value::Array(vec![sig.clone(), sig.clone()]);
+        let e = TrustRoot::parse(twice.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.rule(), "signatures.duplicate-keyid");
+        // The same signature under b's keyid hint: one distinct key, threshold 2 not met.
+        let mut hinted = v;
+        let mut sig2 = sig;
+        sig2["keyid"] = Value::String(b.public().keyid().hex());
+        hinted["signatures"].as_array_mut().unwrap().push(sig2);
+        let r = TrustRoot::parse(hinted.to_string().as_bytes()).unwrap();
+        assert_eq!(r.verify_self().unwrap_err().rule(), "root.self-signature");
+    }
+
+    #[test]
+    fn structural_rules() {
+        let a = sk(1);
+        let mut s = signed(1, &[&a], 1, FAR);
+        s.roles.get_mut("root").unwrap().threshold = 2;
+        assert_eq!(TrustRoot::parse(&unsigned(&s)).unwrap_err().rule(), "role.threshold");
+        let mut s = signed(1, &[&a], 1, FAR);
+        s.roles.remove("release");
+        assert_eq!(TrustRoot::parse(&unsigned(&s)).unwrap_err().rule(), "role.missing");
+        let mut s = signed(1, &[&a], 1, FAR);
+        s.revoked = vec![a.public().keyid().hex()];
+        assert_eq!(TrustRoot::parse(&unsigned(&s)).unwrap_err().rule(), "role.revoked-key");
+        let mut s = signed(1, &[&a], 1, FAR);
+        s.spec_version = "2".into();
+        assert_eq!(TrustRoot::parse(&unsigned(&s)).unwrap_err().rule(), "root.spec-version");
+        let mut s = signed(1, &[&a], 1, FAR);
+        let (id, d) = s.keys.pop_first().unwrap();
+        s.keys.insert("00".repeat(32), d);
+        let _ = id;
+        assert_eq!(TrustRoot::parse(&unsigned(&s)).unwrap_err().rule(), "key.keyid-mismatch");
+    }
+}

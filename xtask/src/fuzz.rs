@@ -1,0 +1,92 @@
+//! `cargo xtask fuzz-smoke [SECS]`: runs each cargo-fuzz target in `fuzz/` for SECS seconds,
+//! seeded from the hostile corpus, and prints how many inputs each executed. Skips with a clear
+//! message when no nightly toolchain or no cargo-fuzz is installed; fails on any crash, leak or
+//! time-out (the reproducer is left in `fuzz/artifacts/<target>/`).
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`).
+pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn works(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Seeds for one target: hostile corpus files of its flavour, or manifest/envelope bytes.
+fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    use airlock::conformance::hostile;
+    let mut out = Vec::new();
+    match target {
+        "manifest" => {
+            let payload = hostile::payload();
+            let plan = hostile::signed_plan(&payload);
+            out.push(("manifest.json".into(), plan.manifest_bytes.clone()));
+            out.push(("manifest.dsse.json".into(), plan.envelope_bytes.clone()));
+        }
+        _ => {
+            let dir = root().join("tests/data/hostile");
+            let want: &[&str] = if target == "zip_walk" { &["zip", "bin"] } else { &["tar", "bin"] };
+            for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+                let p = e?.path();
+                if p.extension().and_then(|x| x.to_str()).is_some_and(|x| want.contains(&x)) {
+                    out.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), std::fs::read(&p)?));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs every target for `secs` seconds.
+pub fn fuzz_smoke(secs: u64) -> Result<()> {
+    if !works(Command::new("cargo").args(["+nightly", "--version"])) {
+        println!("fuzz-smoke: SKIPPED: no nightly toolchain (`rustup toolchain install nightly`)");
+        return Ok(());
+    }
+    if !works(Command::new("cargo").args(["+nightly", "fuzz", "--version"])) {
+        println!("fuzz-smoke: SKIPPED: cargo-fuzz is not installed (`cargo install cargo-fuzz`)");
+        return Ok(());
+    }
+    let fuzz_dir = root().join("fuzz");
+    let mut results = Vec::new();
+    for target in TARGETS {
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        for (name, bytes) in seeds(target)? {
+            std::fs::write(corpus.join(format!("seed-{name}")), bytes)?;
+        }
+        let out = Command::new("cargo")
+            .current_dir(&fuzz_dir)
+            .args(["+nightly", "fuzz", "run", "--sanitizer", "none", "--debug-assertions", target])
+            .arg(&corpus)
+            .args(["--", &format!("-max_total_time={secs}"), "-print_final_stats=1", "-timeout=10", "-rss_limit_mb=2048"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .with_context(|| format!("running cargo fuzz run {target}"))?;
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let execs = log.lines().find_map(|l| l.strip_prefix("stat::number_of_executed_units:")).and_then(|v| v.trim().parse::<u64>().ok());
+        if !out.status.success() {
+            let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+            bail!(
+                "fuzz target {target} failed ({}):\n{}\nThe reproducer is in fuzz/artifacts/{target}/; add it as a case in \
+                 src/conformance/hostile.rs, fix the walker, run `cargo xtask hostile`",
+                out.status,
+                tail.join("\n")
+            );
+        }
+        let execs = execs.with_context(|| format!("fuzz target {target}: no final stats in its output"))?;
+        println!("fuzz-smoke: {target}: {execs} execs in {secs} s ({} /s)", execs / secs.max(1));
+        results.push((target, execs));
+    }
+    if results.iter().any(|(_, n)| *n == 0) {
+        bail!("a fuzz target executed no input: {results:?}");
+    }
+    Ok(())
+}
