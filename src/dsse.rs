@@ -144,6 +144,8 @@ pub enum SignatureFate {
     DuplicateKey(KeyId),
     /// No trusted key verifies it.
     Unverified,
+    /// Verified by this trusted key, but its keyid names another key: not counted.
+    HintMismatch(KeyId),
 }
 
 /// The outcome of checking carried signatures against trusted keys.
@@ -188,8 +190,12 @@ impl SignatureKey for PublicKey {
 }
 
 /// The one place signatures are counted: each trusted key (by material, see
-/// [`SignatureKey::identity`]) counts at most once, keyids are only hints (the hinted key is
-/// tried first), and a signature no trusted key verifies counts nothing.
+/// [`SignatureKey::identity`]) counts at most once, and a signature no trusted key verifies
+/// counts nothing. A keyid never makes a key trusted: it only says which key to try first. But a
+/// non-empty keyid that names a *different* key than the one that verified the signature is a
+/// mislabelled signature and does not count either ([`SignatureFate::HintMismatch`]): otherwise
+/// the hint would be bytes that nothing covers (a tar bundle has no CRC), and two readers could
+/// disagree about which key signed.
 pub fn count_valid_signatures<K: SignatureKey>(trusted: &[K], sigs: &[RawSignature], msg: &[u8]) -> SignatureTally {
     let mut valid_keys: Vec<KeyId> = Vec::new();
     let mut signatures = Vec::with_capacity(sigs.len());
@@ -198,7 +204,9 @@ pub fn count_valid_signatures<K: SignatureKey>(trusted: &[K], sigs: &[RawSignatu
         if let Some(h) = &s.keyid {
             order.sort_by_key(|k| !k.matches_hint(h));
         }
+        let hint = s.keyid.as_deref().filter(|h| !h.is_empty());
         let fate = match order.into_iter().find(|k| k.verify_sig(msg, &s.sig)) {
+            Some(k) if hint.is_some_and(|h| !k.matches_hint(h)) => SignatureFate::HintMismatch(k.identity()),
             Some(k) if valid_keys.contains(&k.identity()) => SignatureFate::DuplicateKey(k.identity()),
             Some(k) => {
                 valid_keys.push(k.identity());
@@ -240,10 +248,16 @@ mod tests {
         assert_eq!(tally.valid_keys.len(), 1);
         assert!(matches!(tally.signatures[1].1, SignatureFate::DuplicateKey(_)));
         assert!(!tally.meets(2));
-        // A lying keyid hint does not matter.
+        // A keyid naming another key makes the signature not count; an absent or empty one is fine.
         let mut lie = env.clone();
         lie.signatures[0].keyid = Some("00".repeat(32));
-        assert!(lie.verify(&trusted).meets(2));
+        let tally = lie.verify(&trusted);
+        assert!(matches!(tally.signatures[0].1, SignatureFate::HintMismatch(_)));
+        assert!(!tally.meets(2));
+        let mut unlabelled = env.clone();
+        unlabelled.signatures[0].keyid = None;
+        unlabelled.signatures[1].keyid = Some(String::new());
+        assert!(unlabelled.verify(&trusted).meets(2));
         // A changed payload fails every signature.
         let mut changed = env;
         changed.payload = b"q".to_vec();

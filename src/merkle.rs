@@ -131,6 +131,62 @@ pub fn consistency_proof(leaves: &[Hash], m: usize) -> Vec<Hash> {
     out
 }
 
+/// PATH(m, D[0:size]) computed from any source of subtree hashes: `range(lo, hi)` must return
+/// MTH(D[lo:hi]). Used by the tiled-log code, where hashes come from tiles instead of a leaf list.
+/// `index < size` is required.
+pub fn inclusion_proof_with<E>(size: u64, index: u64, range: &mut dyn FnMut(u64, u64) -> Result<Hash, E>) -> Result<Vec<Hash>, E> {
+    assert!(index < size, "leaf index within tree");
+    let mut out = Vec::with_capacity(inclusion_len(index, size));
+    let (mut lo, mut hi, m) = (0u64, size, index);
+    // Walk down from the root, collecting siblings; RFC 9162 lists them leaf-first.
+    while hi - lo > 1 {
+        let k = split_u64(hi - lo);
+        if m < lo + k {
+            out.push(range(lo + k, hi)?);
+            hi = lo + k;
+        } else {
+            out.push(range(lo, lo + k)?);
+            lo += k;
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// PROOF(m, D[0:size]) computed from a source of subtree hashes (see [`inclusion_proof_with`]).
+/// `0 < m <= size` is required.
+pub fn consistency_proof_with<E>(m: u64, size: u64, range: &mut dyn FnMut(u64, u64) -> Result<Hash, E>) -> Result<Vec<Hash>, E> {
+    assert!(m > 0 && m <= size, "consistency sizes in range");
+    let mut out = Vec::new();
+    let (mut lo, mut hi, mut complete) = (0u64, size, true);
+    loop {
+        let n = hi - lo;
+        if m - lo == n {
+            if !complete {
+                out.push(range(lo, hi)?);
+            }
+            break;
+        }
+        let k = split_u64(n);
+        if m - lo <= k {
+            out.push(range(lo + k, hi)?);
+            hi = lo + k;
+        } else {
+            out.push(range(lo, lo + k)?);
+            lo += k;
+            complete = false;
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// Largest power of two strictly less than `n` (n >= 2).
+fn split_u64(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1 << (63 - (n - 1).leading_zeros())
+}
+
 /// RFC 9162 §2.1.3.2: verifies that `leaf` (a leaf hash) is at `index` in the tree of `size`
 /// with `root`.
 pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], expected_root: &Hash) -> Result<(), ProofError> {
@@ -183,23 +239,15 @@ pub fn inclusion_len(index: u64, size: u64) -> usize {
     inner + border
 }
 
-/// RFC 9162 §2.1.4.2: verifies that the tree (`size1`, `root1`) is a prefix of (`size2`, `root2`).
-/// `size1 == 0` is refused (there is nothing to be consistent with); equal sizes need an empty
-/// proof and equal roots.
-pub fn verify_consistency(size1: u64, size2: u64, proof: &[Hash], root1: &Hash, root2: &Hash) -> Result<(), ProofError> {
-    if size1 == 0 || size1 > size2 {
+/// The two roots a consistency proof leads to, `(root of size1, root of size2)`, for
+/// `0 < size1 < size2` (RFC 9162 §2.1.4.2 without the final comparisons). `root1` is needed only
+/// when `size1` is a power of two (the proof then omits it). A caller holding hashes it has not
+/// verified yet can tell "the proof data is wrong" (second root differs) from "the first tree is
+/// not a prefix of the second" (only the first root differs).
+pub fn consistency_roots(size1: u64, size2: u64, proof: &[Hash], root1: &Hash) -> Result<(Hash, Hash), ProofError> {
+    if size1 == 0 || size1 >= size2 {
         return Err(ProofError::BadSizes { old: size1, new: size2 });
     }
-    if size1 == size2 {
-        if !proof.is_empty() {
-            return Err(ProofError::WrongLength { got: proof.len(), want: 0 });
-        }
-        if root1 != root2 {
-            return Err(ProofError::RootMismatch { computed: hex::encode(root1), expected: hex::encode(root2) });
-        }
-        return Ok(());
-    }
-    let mismatch = |c: &Hash, e: &Hash| ProofError::RootMismatch { computed: hex::encode(c), expected: hex::encode(e) };
     // Step 2: if size1 is a power of two, prepend root1.
     let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
     if size1.is_power_of_two() {
@@ -237,6 +285,27 @@ pub fn verify_consistency(size1: u64, size2: u64, proof: &[Hash], root1: &Hash, 
     if s_n != 0 {
         return Err(ProofError::WrongLength { got: proof.len(), want: proof.len() + 1 });
     }
+    Ok((fr, sr))
+}
+
+/// RFC 9162 §2.1.4.2: verifies that the tree (`size1`, `root1`) is a prefix of (`size2`, `root2`).
+/// `size1 == 0` is refused (there is nothing to be consistent with); equal sizes need an empty
+/// proof and equal roots.
+pub fn verify_consistency(size1: u64, size2: u64, proof: &[Hash], root1: &Hash, root2: &Hash) -> Result<(), ProofError> {
+    if size1 == 0 || size1 > size2 {
+        return Err(ProofError::BadSizes { old: size1, new: size2 });
+    }
+    if size1 == size2 {
+        if !proof.is_empty() {
+            return Err(ProofError::WrongLength { got: proof.len(), want: 0 });
+        }
+        if root1 != root2 {
+            return Err(ProofError::RootMismatch { computed: hex::encode(root1), expected: hex::encode(root2) });
+        }
+        return Ok(());
+    }
+    let mismatch = |c: &Hash, e: &Hash| ProofError::RootMismatch { computed: hex::encode(c), expected: hex::encode(e) };
+    let (fr, sr) = consistency_roots(size1, size2, proof, root1)?;
     if &fr != root1 {
         return Err(mismatch(&fr, root1));
     }
@@ -275,6 +344,20 @@ mod tests {
                     other[3] ^= 1;
                     assert!(verify_consistency(m as u64, n as u64, &p, &other, &r).is_err());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn proofs_from_a_hash_source_equal_proofs_from_leaves() {
+        for n in 1..=40usize {
+            let l = leaves(n);
+            let mut src = |lo: u64, hi: u64| -> Result<Hash, ()> { Ok(root(&l[lo as usize..hi as usize])) };
+            for m in 0..n {
+                assert_eq!(inclusion_proof_with(n as u64, m as u64, &mut src).unwrap(), inclusion_proof(&l, m), "incl {m} of {n}");
+            }
+            for m in 1..=n {
+                assert_eq!(consistency_proof_with(m as u64, n as u64, &mut src).unwrap(), consistency_proof(&l, m), "cons {m} to {n}");
             }
         }
     }

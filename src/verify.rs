@@ -260,6 +260,12 @@ pub fn verify(
             SignatureFate::Unverified => {
                 Check::new("signature", true, "no trusted key verifies this signature; ignored").subject(hint_s).info()
             }
+            SignatureFate::HintMismatch(k) => {
+                Check::new("signature", true, "verified by a trusted key but its keyid names another key; not counted")
+                    .subject(k.hex())
+                    .values(k.hex(), hint_s)
+                    .info()
+            }
         });
     }
     let met = tally.meets(trust.threshold);

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod minisig;
 pub mod pack;
+pub mod tlog;
 pub mod trust;
 pub mod verify;
 
@@ -51,6 +52,8 @@ pub enum Command {
     Man(docs::ManArgs),
     /// Pin, rotate and inspect the trust root; import targets from a TUF mirror.
     Trust(trust::Args),
+    /// Offline transparency-log cache: import mirrors, status, prove, verify proofs.
+    Tlog(tlog::Args),
 }
 
 /// What the shell needs from global flags.
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Completions(a) => a.run(ui),
         Command::Man(a) => a.run(ui),
         Command::Trust(a) => a.run(ui),
+        Command::Tlog(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,

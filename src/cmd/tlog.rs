@@ -1,0 +1,379 @@
+//! `airlock tlog import|status|prove|verify-proof|entry`: the offline transparency-proof cache.
+//!
+//! Trust: `--log-key VKEY` (repeatable, ad hoc) and/or `--policy FILE` (a C2SP tlog-policy);
+//! every report names the trust used. The trust root's `tlog` role will fill the same value.
+
+use super::Ui;
+use crate::store::tlog::{DirTiles, ImportRelation, TlogStore};
+use crate::tlog::bundle::{CacheCheck, CacheRelation, check_against_cache, logged_entry};
+use crate::tlog::checkpoint::verify_checkpoint;
+use crate::tlog::note::VerifierKey;
+use crate::tlog::policy::Policy;
+use crate::tlog::proof::{MAX_PROOF_SIZE, TlogProof};
+use crate::tlog::tiles::{Exactness, TiledTree};
+use crate::tlog::{LogTrust, TlogError, b64};
+use crate::{clock, fsio, merkle};
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+/// Transparency-log cache: import mirrors, show state, produce and verify proofs.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit codes: 0 passed, 1 refused (bad signature, bad tile, fork, proof mismatch), 2 could not check.\n\n\
+Examples:\n  airlock tlog import /media/usb/log-mirror --log-key 'example.com/log+33d7b496+AeHT...'\n  \
+airlock tlog status --json\n  airlock tlog prove --origin example.com/log --index 12 -o entry12.tlog-proof\n  \
+airlock tlog verify-proof entry12.tlog-proof --entry entry12.bin --log-key 'example.com/log+33d7b496+AeHT...'")]
+pub struct Args {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Trust flags shared by every subcommand.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TrustArgs {
+    /// Trust this log verifier key (`name+hex8+base64`) ad hoc, without the trust store; repeat.
+    #[arg(long = "log-key", value_name = "VKEY", global = true)]
+    pub log_keys: Vec<String>,
+    /// A C2SP tlog-policy file: trusted logs, witnesses and the cosignature quorum.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub policy: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// The trust these flags describe (empty when none given).
+    pub fn load(&self) -> Result<LogTrust> {
+        let mut sources = Vec::new();
+        let mut trust = match &self.policy {
+            Some(p) => {
+                let bytes = fsio::read_small(p, 1 << 20)?;
+                let pol = Policy::parse(&bytes).with_context(|| format!("{} is not a usable tlog policy", p.display()))?;
+                sources.push(format!("--policy {}", p.display()));
+                LogTrust::from_policy(pol, "")
+            }
+            None => LogTrust::empty(""),
+        };
+        for k in &self.log_keys {
+            let vk = VerifierKey::parse(k.trim()).with_context(|| "--log-key is not a signed-note verifier key (name+hex8+base64)")?;
+            trust.add_log_key(vk, None);
+        }
+        if !self.log_keys.is_empty() {
+            sources.push(format!("--log-key x{} (ad hoc, not from the trust store)", self.log_keys.len()));
+        }
+        trust.source = if sources.is_empty() { "none".into() } else { sources.join(" + ") };
+        Ok(trust)
+    }
+
+    fn require(&self) -> Result<LogTrust> {
+        let t = self.load()?;
+        if t.is_empty() {
+            bail!(
+                "no transparency log is trusted: pass --log-key NAME+HEX8+BASE64 or --policy FILE (the trust root's tlog role is not wired in yet)"
+            );
+        }
+        Ok(t)
+    }
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Import a tlog-tiles mirror directory (checkpoint, tile/...) into the cache.
+    Import {
+        /// The mirror directory.
+        mirror: PathBuf,
+        /// Trust.
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cached origins, sizes, ages, witnesses and fork evidence.
+    Status {
+        /// Trust (optional: given, each cached checkpoint is re-verified).
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a C2SP tlog-proof for an entry from the cache.
+    Prove {
+        /// Log origin.
+        #[arg(long)]
+        origin: String,
+        /// Entry index.
+        #[arg(long)]
+        index: u64,
+        /// Output file (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Trust (optional: given, the cached checkpoint is re-verified first).
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify a tlog-proof for an entry, and its consistency with the cache.
+    VerifyProof {
+        /// The .tlog-proof file.
+        file: PathBuf,
+        /// The logged entry's bytes.
+        #[arg(long, value_name = "ENTRY_FILE")]
+        entry: PathBuf,
+        /// Trust.
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the log entry that stands for a bundle's signed manifest (what to submit to a log).
+    Entry {
+        /// The bundle (.zip or .tar).
+        bundle: PathBuf,
+        /// Output file (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Exit code for a refusal: 2 when nothing could be checked (missing data, untrusted origin,
+/// unusable keys), else 1.
+pub fn exit_for(e: &TlogError) -> u8 {
+    match e.rule() {
+        "tile.missing" | "tile.read" | "checkpoint.origin-untrusted" | "policy.syntax" | "vkey.format" | "vkey.key-id" | "vkey.type" => 2,
+        _ => 1,
+    }
+}
+
+fn refusal(what: &str, e: &TlogError, evidence: Option<&PathBuf>, json: bool) -> Result<u8> {
+    let code = exit_for(e);
+    if json {
+        super::out_json(&serde_json::json!({
+            "schema": "airlock/tlog-report/v1", "outcome": if code == 1 { "fail" } else { "error" },
+            "error": {"rule": e.rule(), "message": e.to_string(), "hint": e.hint()},
+            "forkEvidence": evidence,
+        }))?;
+    }
+    eprintln!("error: {what}: {e}");
+    if let Some(p) = evidence {
+        eprintln!("fork evidence written to {}", p.display());
+    }
+    eprintln!("hint: {}", e.hint());
+    Ok(code)
+}
+
+fn write_out(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
+    match output {
+        Some(p) => fsio::atomic_write(p, bytes, 0o644),
+        None => super::out(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+impl Args {
+    /// Runs.
+    pub fn run(self, ui: Ui) -> Result<u8> {
+        let now = clock::now();
+        match self.command {
+            Cmd::Import { mirror, trust, json } => {
+                let trust = trust.require()?;
+                let store = TlogStore::open_default()?;
+                match store.import(&mirror, &trust, now)? {
+                    Err(r) => refusal(&format!("import of {}", mirror.display()), &r.error, r.evidence.as_ref(), json),
+                    Ok(rep) => {
+                        if json {
+                            let mut v = serde_json::to_value(&rep)?;
+                            v["schema"] = "airlock/tlog-import/v1".into();
+                            v["outcome"] = "pass".into();
+                            super::out_json(&v)?;
+                        } else if !ui.quiet {
+                            let rel = match &rep.relation {
+                                ImportRelation::First => "first checkpoint of this origin".to_string(),
+                                ImportRelation::Same => "same as cached".to_string(),
+                                ImportRelation::Extends { from } => format!("consistent with cached size {from}, replaces it"),
+                                ImportRelation::Older { cached } => format!("older than cached size {cached}, consistent; cache unchanged"),
+                            };
+                            super::out(&format!(
+                                "imported  {} size {} ({rel})\nroot      {}\nsigned by {}\nwitnesses {}\ntiles     {} hash tiles, {} entry bundles verified ({} level-0 tiles without entries); {} files written\ntrust     {}\n",
+                                rep.origin,
+                                rep.size,
+                                rep.root,
+                                rep.log_keys.join(", "),
+                                if rep.witnesses.is_empty() {
+                                    format!("none (quorum {})", trust.policy.quorum_name())
+                                } else {
+                                    rep.witnesses.join(", ")
+                                },
+                                rep.tiles,
+                                rep.entry_bundles,
+                                rep.entry_bundles_missing,
+                                rep.written,
+                                rep.trust
+                            ))?;
+                        }
+                        Ok(0)
+                    }
+                }
+            }
+            Cmd::Status { trust, json } => {
+                let trust = trust.load()?;
+                let store = TlogStore::open_default()?;
+                let mut rows = Vec::new();
+                let mut text = format!("trust: {}\n", trust.source);
+                for s in store.origins()? {
+                    let forks = store.forks(&s.origin)?;
+                    let verifies =
+                        (!trust.is_empty()).then(|| verify_checkpoint(s.checkpoint.as_bytes(), &trust).map_err(|e| e.to_string()));
+                    let age = now.0 - s.imported_at.0;
+                    text.push_str(&format!(
+                        "{}\n  size {}  root {}\n  imported {} ({} s ago) under {}\n  witnesses {}\n  forks {}{}\n",
+                        s.origin,
+                        s.size,
+                        s.root,
+                        s.imported_at.rfc3339(),
+                        age,
+                        s.trust_source,
+                        if s.witnesses.is_empty() {
+                            "none".into()
+                        } else {
+                            s.witnesses
+                                .iter()
+                                .map(|w| format!("{} ({} s ago)", w.name, now.0 - w.timestamp as i64))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        forks.len(),
+                        match &verifies {
+                            None => String::new(),
+                            Some(Ok(_)) => "\n  verifies under the given trust".into(),
+                            Some(Err(e)) => format!("\n  DOES NOT VERIFY under the given trust: {e}"),
+                        }
+                    ));
+                    rows.push(serde_json::json!({
+                        "origin": s.origin, "size": s.size, "root": s.root, "importedAt": s.imported_at, "ageSecs": age,
+                        "witnesses": s.witnesses.iter().map(|w| serde_json::json!({"name": w.name, "timestamp": w.timestamp})).collect::<Vec<_>>(),
+                        "logKeys": s.log_keys, "importedUnder": s.trust_source, "forkEvidence": forks,
+                        "verifies": verifies.as_ref().map(|r| r.is_ok()),
+                    }));
+                }
+                let bad = rows
+                    .iter()
+                    .any(|r| r["verifies"] == serde_json::json!(false) || !r["forkEvidence"].as_array().is_none_or(|a| a.is_empty()));
+                if json {
+                    super::out_json(&serde_json::json!({"schema": "airlock/tlog-status/v1", "trust": trust.source, "origins": rows}))?;
+                } else {
+                    if rows.is_empty() {
+                        text.push_str("no cached logs; import a mirror with `airlock tlog import DIR --log-key VKEY`\n");
+                    }
+                    super::out(&text)?;
+                }
+                Ok(if bad { 1 } else { 0 })
+            }
+            Cmd::Prove { origin, index, output, trust } => {
+                let trust = trust.load()?;
+                let store = TlogStore::open_default()?;
+                let s = store
+                    .state(&origin)?
+                    .with_context(|| format!("the cache holds no checkpoint for {origin:?}; import a mirror first"))?;
+                if !trust.is_empty()
+                    && let Err(e) = verify_checkpoint(s.checkpoint.as_bytes(), &trust)
+                {
+                    return refusal("cached checkpoint", &e, None, false);
+                }
+                let tiles = DirTiles::cache(&store.origin_dir(&origin));
+                let tree = TiledTree::new(&tiles, s.size, Exactness::Prefix);
+                let proof = match tree.inclusion_proof(index).and_then(|p| tree.leaf_hash(index).map(|l| (p, l))) {
+                    Ok(p) => p,
+                    Err(e) => return refusal("proof", &e, None, false),
+                };
+                let root = crate::tlog::unb64_hash(&s.root).context("cached root is not base64 of 32 bytes: the cache is corrupt")?;
+                merkle::verify_inclusion(&proof.1, index, s.size, &proof.0, &root)
+                    .map_err(|e| anyhow::anyhow!("the cache produced a proof that does not verify ({e}): the cache is corrupt"))?;
+                let tp = TlogProof { extra: None, index, hashes: proof.0, checkpoint: s.checkpoint.into_bytes() };
+                write_out(&output, &tp.to_bytes())?;
+                if !ui.quiet {
+                    eprintln!(
+                        "proof of entry {index} in {origin} at size {} (leaf {}){}; checkpoint {}",
+                        s.size,
+                        b64(&proof.1),
+                        output.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default(),
+                        if trust.is_empty() {
+                            "not re-verified (no --log-key/--policy)".to_string()
+                        } else {
+                            format!("re-verified under {}", trust.source)
+                        }
+                    );
+                }
+                Ok(0)
+            }
+            Cmd::VerifyProof { file, entry, trust, json } => {
+                let trust = trust.require()?;
+                let proof_bytes = fsio::read_small(&file, MAX_PROOF_SIZE as u64)?;
+                let entry_bytes = fsio::read_small(&entry, 16 << 20)?;
+                let proof = match TlogProof::parse(&proof_bytes) {
+                    Ok(p) => p,
+                    Err(e) => return refusal(&file.display().to_string(), &e, None, json),
+                };
+                let v = match proof.verify_entry(&entry_bytes, &trust) {
+                    Ok(v) => v,
+                    Err(e) => return refusal(&file.display().to_string(), &e, None, json),
+                };
+                let store = TlogStore::open_default()?;
+                let relation = match check_against_cache(&v.checkpoint, &trust, &store) {
+                    CacheCheck::Related(r) => r,
+                    CacheCheck::Fork(e, ev) => {
+                        let p = store.write_fork_evidence(&ev, now)?;
+                        return refusal(&file.display().to_string(), &e, Some(&p), json);
+                    }
+                    CacheCheck::Unverifiable(why) => {
+                        eprintln!("error: {}: {why}", file.display());
+                        return Ok(2);
+                    }
+                };
+                let c = &v.checkpoint.checkpoint;
+                if json {
+                    super::out_json(&serde_json::json!({
+                        "schema": "airlock/tlog-report/v1", "outcome": "pass", "origin": c.origin, "index": v.index,
+                        "checkpointSize": c.size, "root": b64(&c.root), "leafHash": b64(&v.leaf_hash),
+                        "logKeys": v.checkpoint.log_keys,
+                        "witnesses": v.checkpoint.witnesses.iter().map(|w| serde_json::json!({"name": w.witness, "timestamp": w.timestamp})).collect::<Vec<_>>(),
+                        "cache": relation, "trust": trust.source,
+                    }))?;
+                } else {
+                    let cache = match &relation {
+                        CacheRelation::NotCached => "origin not cached: consistency not checked".to_string(),
+                        CacheRelation::Consistent { cached_size, .. } => format!("consistent with cached checkpoint of size {cached_size}"),
+                        CacheRelation::ProofNewer { cached_size } => {
+                            format!("newer than cached size {cached_size}: consistency not checked")
+                        }
+                        CacheRelation::Unusable { why } => format!("cached checkpoint not used: {why}"),
+                    };
+                    super::out(&format!(
+                        "PASS entry {} included in {} at size {}\nroot      {}\nsigned by {}\nwitnesses {}\ncache     {cache}\ntrust     {}\n",
+                        v.index,
+                        c.origin,
+                        c.size,
+                        b64(&c.root),
+                        v.checkpoint.log_keys.join(", "),
+                        if v.checkpoint.witnesses.is_empty() {
+                            format!("none (quorum {})", trust.policy.quorum_name())
+                        } else {
+                            v.checkpoint.witnesses.iter().map(|w| w.witness.clone()).collect::<Vec<_>>().join(", ")
+                        },
+                        trust.source
+                    ))?;
+                }
+                Ok(0)
+            }
+            Cmd::Entry { bundle, output } => {
+                let src = fsio::FileSource::open(&bundle)?;
+                let index = crate::archive::walk(&src, &crate::archive::Limits::default())?;
+                let e = index.get(crate::bundle::MANIFEST).with_context(|| format!("{} has no manifest.json", bundle.display()))?;
+                let bytes = crate::archive::read_member(&src, e, crate::bundle::MAX_CONTROL_SIZE)?;
+                let m = crate::bundle::manifest::Manifest::parse(&bytes)?;
+                write_out(&output, &logged_entry(&m, &bytes))?;
+                Ok(0)
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! C2SP `tlog-checkpoint`: the note text `origin\nsize\nbase64(root)\n[extension lines]`, and the
+//! one function that decides whether a checkpoint is authentic under a [`LogTrust`]: signed by a
+//! trusted key of the log named by its origin, and cosigned by the witness quorum.
+
+use super::note::{Note, VerifierKey, sign_ed25519};
+use super::{LogTrust, TlogError, b64, unb64_hash};
+use crate::keys::SecretKey;
+use crate::merkle::Hash;
+
+/// A parsed checkpoint body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Origin line.
+    pub origin: String,
+    /// Tree size.
+    pub size: u64,
+    /// RFC 6962 root hash at that size.
+    pub root: Hash,
+    /// Extension lines (opaque, non-empty).
+    pub extensions: Vec<String>,
+}
+
+impl Checkpoint {
+    /// Parses a checkpoint note text (which ends in a newline).
+    pub fn parse(text: &str) -> Result<Self, TlogError> {
+        let bad = |d: String| TlogError::CheckpointFormat { detail: d };
+        let body = text.strip_suffix('\n').ok_or_else(|| bad("text does not end with a newline".into()))?;
+        let lines: Vec<&str> = body.split('\n').collect();
+        if lines.len() < 3 {
+            return Err(bad(format!("{} lines; origin, size and root hash are required", lines.len())));
+        }
+        let origin = lines[0];
+        if origin.is_empty() {
+            return Err(bad("origin line is empty".into()));
+        }
+        let size_s = lines[1];
+        let size_ok = !size_s.is_empty() && size_s.bytes().all(|b| b.is_ascii_digit()) && (size_s == "0" || !size_s.starts_with('0'));
+        let size = size_s
+            .parse::<u64>()
+            .ok()
+            .filter(|_| size_ok)
+            .ok_or_else(|| bad(format!("tree size {size_s:?} is not a decimal number without leading zeroes")))?;
+        let root = unb64_hash(lines[2]).ok_or_else(|| bad(format!("root hash {:?} is not base64 of 32 bytes", lines[2])))?;
+        let extensions: Vec<String> = lines[3..].iter().map(|s| s.to_string()).collect();
+        if extensions.iter().any(String::is_empty) {
+            return Err(bad("an extension line is empty".into()));
+        }
+        Ok(Checkpoint { origin: origin.into(), size, root, extensions })
+    }
+
+    /// The note text.
+    pub fn to_text(&self) -> String {
+        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, b64(&self.root));
+        for e in &self.extensions {
+            s.push_str(e);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The root as base64.
+    pub fn root_b64(&self) -> String {
+        b64(&self.root)
+    }
+
+    /// A signed note of this checkpoint by an Ed25519 log key named `name` (fixtures, benchmark).
+    pub fn sign(&self, name: &str, key: &SecretKey) -> Note {
+        let text = self.to_text();
+        let sig = sign_ed25519(&text, name, key);
+        Note { text, signatures: vec![sig] }
+    }
+}
+
+/// A valid witness cosignature on a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessSig {
+    /// The witness's name in the policy.
+    pub witness: String,
+    /// The cosignature timestamp (POSIX seconds).
+    pub timestamp: u64,
+}
+
+/// A checkpoint that [`verify_checkpoint`] accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCheckpoint {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The note as received.
+    pub note: Note,
+    /// The exact bytes received.
+    pub bytes: Vec<u8>,
+    /// Log keys whose signature verified (`name+id`).
+    pub log_keys: Vec<String>,
+    /// Trusted witnesses whose cosignature verified (one entry per witness).
+    pub witnesses: Vec<WitnessSig>,
+    /// Signature lines from keys not in the trust (ignored).
+    pub ignored: usize,
+}
+
+impl VerifiedCheckpoint {
+    /// The newest trusted cosignature time, if any.
+    pub fn newest_cosignature(&self) -> Option<u64> {
+        self.witnesses.iter().map(|w| w.timestamp).max()
+    }
+}
+
+/// Verifies a checkpoint note under `trust`: parse; the origin must be a trusted log; every
+/// line from a known key (that log's keys, the policy's witnesses) must verify; at least one
+/// log key must have signed; the witness quorum must hold.
+pub fn verify_checkpoint(bytes: &[u8], trust: &LogTrust) -> Result<VerifiedCheckpoint, TlogError> {
+    let note = Note::parse(bytes)?;
+    let checkpoint = Checkpoint::parse(&note.text)?;
+    let log = trust.log(&checkpoint.origin).ok_or_else(|| TlogError::UntrustedOrigin {
+        origin: checkpoint.origin.clone(),
+        known: if trust.logs.is_empty() {
+            "none".into()
+        } else {
+            trust.logs.iter().map(|l| format!("{:?}", l.origin)).collect::<Vec<_>>().join(", ")
+        },
+    })?;
+    let mut keys: Vec<&VerifierKey> = log.keys.iter().collect();
+    let n_log = keys.len();
+    keys.extend(trust.policy.witnesses.iter().map(|w| &w.key));
+    let verified = note.verify(&keys)?;
+    let mut log_keys: Vec<String> = Vec::new();
+    let mut witnesses: Vec<WitnessSig> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, ts) in &verified {
+        if !seen.insert(*i) {
+            continue;
+        }
+        if *i < n_log {
+            log_keys.push(format!("{}+{:08x}", keys[*i].name, keys[*i].key_id));
+        } else if let Some(ts) = ts {
+            witnesses.push(WitnessSig { witness: trust.policy.witnesses[i - n_log].name.clone(), timestamp: *ts });
+        }
+    }
+    if log_keys.is_empty() {
+        return Err(TlogError::NotSignedByLog {
+            origin: checkpoint.origin.clone(),
+            keys: log.keys.iter().map(|k| format!("{}+{:08x}", k.name, k.key_id)).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let names: Vec<&str> = witnesses.iter().map(|w| w.witness.as_str()).collect();
+    if !trust.policy.quorum_met(&names) {
+        return Err(TlogError::QuorumNotMet {
+            origin: checkpoint.origin.clone(),
+            quorum: trust.policy.quorum_name(),
+            got: names.join(", "),
+        });
+    }
+    let ignored = note.signatures.len() - verified.len();
+    Ok(VerifiedCheckpoint { checkpoint, note, bytes: bytes.to_vec(), log_keys, witnesses, ignored })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_rules() {
+        let root = b64(&[7u8; 32]);
+        let ok = format!("example.com/log\n12\n{root}\nTimestamp: 5\n");
+        let c = Checkpoint::parse(&ok).unwrap();
+        assert_eq!((c.size, c.extensions.len()), (12, 1));
+        assert_eq!(c.to_text(), ok);
+        assert_eq!(Checkpoint::parse(&format!("o\n0\n{root}\n")).unwrap().size, 0);
+        for bad in [
+            format!("o\n012\n{root}\n"),
+            format!("o\n-1\n{root}\n"),
+            format!("o\n+1\n{root}\n"),
+            format!("o\n18446744073709551616\n{root}\n"),
+            format!("\n1\n{root}\n"),
+            "o\n1\nAAAA\n".to_string(),
+            format!("o\n1\n{root}\n\nx\n"),
+            format!("o\n1\n{root}"),
+            "o\n1\n".to_string(),
+        ] {
+            assert_eq!(Checkpoint::parse(&bad).unwrap_err().rule(), "checkpoint.format", "{bad:?}");
+        }
+    }
+}
