@@ -24,7 +24,7 @@ fn verified_transparency() -> Transparency {
         rekor_uuid: "24296fb24b8ad77a1ad7edcd612f1e4a2c12b8c9a0bd2f5ee1dd7fbb4a5c3d9e0f1e2d3c4b5a6978".into(),
         log_index: 42,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
-        checkpoint_time: Timestamp(NOW.0 - 3600),
+        checkpoint_time: Some(Timestamp(NOW.0 - 3600)),
     }
 }
 
@@ -136,14 +136,14 @@ fn stale_or_foreign_proofs_deny() {
         rekor_uuid: "x".into(),
         log_index: 1,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
-        checkpoint_time: Timestamp(NOW.0 - 100_000),
+        checkpoint_time: Some(Timestamp(NOW.0 - 100_000)),
     };
     assert_eq!(codes(&run(&Spec::default(), serde_json::json!({}), old, None)), ["transparency.proof-age"]);
     let foreign = Transparency::Verified {
         rekor_uuid: "x".into(),
         log_index: 1,
         proof_ref: CasRef(Sha256Digest::of(b"elsewhere")),
-        checkpoint_time: NOW,
+        checkpoint_time: Some(NOW),
     };
     let r = run(&Spec::default(), serde_json::json!({}), foreign, None);
     assert_eq!(codes(&r), ["transparency.unverifiable"]);
@@ -291,4 +291,26 @@ fn several_artifacts_need_a_choice() {
     assert!(evaluate(&v, &bytes, &policy, &ctx).is_err());
     ctx.artifact = Some(APP.into());
     assert_eq!(evaluate(&v, &bytes, &policy, &ctx).unwrap().decision.decision, Verdict::Allow);
+}
+
+#[test]
+fn a_failed_proof_denies_even_with_break_glass_and_undated_proofs_fail_an_age_limit() {
+    let k = keys();
+    let failed = Transparency::Failed { rule: "tlog.fork".into(), reason: "the cached checkpoint and the proof's disagree".into() };
+    // Denied even when the policy does not require transparency.
+    let r = run(&Spec::default(), serde_json::json!({"transparency": {"required": false}}), failed.clone(), None);
+    assert_eq!(codes(&r), ["transparency.failed"]);
+    let reason = "INC-1";
+    let good = breakglass::sign(&approval(&bundle_id(), reason, NOW.0 - 60, NOW.0 + 3600), &[&k.approver_a, &k.approver_b]);
+    let approvers = Approvers { keys: vec![k.approver_a.public().clone(), k.approver_b.public().clone()], threshold: 2 };
+    let r = run(&Spec::default(), serde_json::json!({}), failed, Some((Request { reason: reason.into(), approval: good }, approvers)));
+    assert_eq!(r.decision.decision, Verdict::Deny);
+    assert!(codes(&r).contains(&"transparency.failed"));
+    let undated = Transparency::Verified {
+        rekor_uuid: "x".into(),
+        log_index: 1,
+        proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
+        checkpoint_time: None,
+    };
+    assert_eq!(codes(&run(&Spec::default(), serde_json::json!({}), undated, None)), ["transparency.proof-age"]);
 }

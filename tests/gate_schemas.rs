@@ -51,7 +51,7 @@ fn outputs_and_inputs_match_the_published_schemas() {
         rekor_uuid: "24296fb24b8ad77a".into(),
         log_index: 7,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
-        checkpoint_time: Timestamp(NOW.0 - 10),
+        checkpoint_time: Some(Timestamp(NOW.0 - 10)),
     };
     let ctx = Context { roles, transparency: verified_t, now: NOW, artifact: None, break_glass: None };
     let allow = evaluate(&v, &bytes, &policy, &ctx).unwrap();

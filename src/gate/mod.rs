@@ -652,15 +652,21 @@ pub fn evaluate(
         vex_section = Some(VexSection { merged_digest: merged.digest(), status_summary: merged.summary });
     }
 
-    // Transparency.
-    let tlog_digests: BTreeSet<Sha256Digest> = manifest.members.iter().filter(|m| m.kind == Kind::Tlog).map(|m| m.digest).collect();
+    // Transparency. proofRef must name proof material carried by this bundle: a manifest tlog/
+    // member, or the tlog-proof member that proves the manifest (outside the member set).
+    let mut proof_digests: BTreeSet<Sha256Digest> = manifest.members.iter().filter(|m| m.kind == Kind::Tlog).map(|m| m.digest).collect();
+    if let Some(e) = vb.index.get(crate::tlog::bundle::PROOF_MEMBER) {
+        let bytes = archive::read_member(src, e, crate::tlog::bundle::MAX_PROOF_MEMBER)
+            .map_err(|source| GateError::Read { member: crate::tlog::bundle::PROOF_MEMBER.into(), source })?;
+        proof_digests.insert(Sha256Digest::of(&bytes));
+    }
     let mut transparency_section = None;
     let status = ctx.transparency.status();
     let required_t = p.transparency.required;
     let mark = |c: Check| if required_t { c } else { c.info() };
     match &ctx.transparency {
         Transparency::Verified { rekor_uuid, log_index, proof_ref, checkpoint_time } => {
-            if tlog_digests.contains(&proof_ref.0) {
+            if proof_digests.contains(&proof_ref.0) {
                 checks.push(Check::new(
                     "transparency.proof",
                     true,
@@ -672,22 +678,34 @@ pub fn evaluate(
                 checks.push(mark(Check::new(
                     "transparency.unverifiable",
                     false,
-                    format!("proofRef {} is not a tlog/ member of this bundle", proof_ref.text()),
+                    format!("proofRef {} is no proof member of this bundle", proof_ref.text()),
                 )));
             }
             if let Some(max) = p.transparency.max_proof_age_seconds {
-                let age = ctx.now.0 - checkpoint_time.0;
-                checks.push(mark(
-                    Check::new("transparency.proof-age", age >= 0 && age as u64 <= max, format!("proof checkpoint from {checkpoint_time}"))
-                        .values(format!("<= {max} s"), format!("{age} s")),
-                ));
+                checks.push(mark(match checkpoint_time {
+                    Some(t) => {
+                        let age = ctx.now.0 - t.0;
+                        Check::new("transparency.proof-age", age >= 0 && age as u64 <= max, format!("proof checkpoint dated {t}"))
+                            .values(format!("<= {max} s"), format!("{age} s"))
+                    }
+                    None => Check::new(
+                        "transparency.proof-age",
+                        false,
+                        "nothing dates the proof's checkpoint (no timed witness cosignature); its age cannot be bounded",
+                    )
+                    .values(format!("<= {max} s"), "unknown"),
+                }));
             }
         }
         Transparency::Missing => {
             checks.push(mark(Check::new("transparency.missing", false, "no transparency-log inclusion proof for this bundle")))
         }
         Transparency::Unverifiable { reason } => {
-            checks.push(mark(Check::new("transparency.unverifiable", false, format!("transparency proof does not verify: {reason}"))))
+            checks.push(mark(Check::new("transparency.unverifiable", false, format!("transparency proof cannot be checked: {reason}"))))
+        }
+        // Checked and wrong: denies whatever the policy says about requiring transparency.
+        Transparency::Failed { rule, reason } => {
+            checks.push(Check::new("transparency.failed", false, format!("transparency proof is wrong: {reason}")).subject(rule.clone()))
         }
     }
 
