@@ -3,8 +3,8 @@
 //! The crate is split into a **sans-I/O core** and a **thin shell**:
 //!
 //! * core — [`digest`], [`json`], [`time`], [`keys`], [`dsse`], [`merkle`], [`bundle`],
-//!   [`archive`], [`verify`], [`pack`], [`report`], [`conformance`], [`tlog`]: take bytes, values and
-//!   positional byte sources and return values. They never open a file, read the clock or the
+//!   [`archive`], [`verify`], [`pack`], [`report`], [`conformance`], [`tlog`], [`evidence`],
+//!   [`gate`]: take bytes, values and positional byte sources and return values. They never open a file, read the clock or the
 //!   environment, or touch the terminal.
 //! * shell — [`cmd`], [`clock`], [`fsio`], [`progress`]: the only code that touches files,
 //!   the clock and the terminal.
@@ -17,6 +17,8 @@ pub mod bundle;
 pub mod conformance;
 pub mod digest;
 pub mod dsse;
+pub mod evidence;
+pub mod gate;
 pub mod json;
 pub mod keys;
 pub mod merkle;

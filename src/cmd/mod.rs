@@ -4,8 +4,10 @@
 
 pub mod demo;
 pub mod docs;
+pub mod gate;
 pub mod inspect;
 pub mod keygen;
+pub mod minisig;
 pub mod pack;
 pub mod smoke;
 pub mod tlog;
@@ -48,6 +50,8 @@ pub enum Command {
     Smoke(smoke::Args),
     /// Make keys, pack a sample release, verify it, tamper with it, verify again.
     Demo(demo::Args),
+    /// Evaluate a verified bundle against a promotion-gate policy: allow or deny.
+    Gate(gate::Args),
     /// Print a shell completion script.
     Completions(docs::CompletionsArgs),
     /// Print the man page.
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::UpgradeValidate(a) => a.run(ui),
         Command::Smoke(a) => a.run(ui),
         Command::Demo(a) => a.run(ui),
+        Command::Gate(a) => a.run(ui),
         Command::Completions(a) => a.run(ui),
         Command::Man(a) => a.run(ui),
         Command::Trust(a) => a.run(ui),

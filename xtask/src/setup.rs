@@ -16,6 +16,8 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/time", "time"),
     ("minisign", "minisign"),
     ("signify-openbsd", "signify-openbsd"),
+    // Reproduces evidenceScore by hand in tests/gate_cli.rs (format-spec/gate-v1.md §2.1).
+    ("jq", "jq"),
 ];
 
 /// Python packages used by interop tests: (import name, pip requirement).
@@ -26,6 +28,8 @@ pub const PIP_PACKAGES: &[(&str, &str)] = &[
     ("tuf.ngclient", "tuf==7.0.1"),
     ("securesystemslib", "securesystemslib==1.6.0"),
     ("cryptography", "cryptography==48.0.0"),
+    // DSSE statements, in-toto layouts and links (tests/evidence_intoto_interop.rs).
+    ("in_toto", "in-toto==3.1.0"),
 ];
 
 fn have(cmd: &str) -> bool {

@@ -1,0 +1,251 @@
+//! `airlock gate BUNDLE --policy POLICY [--json] [--key K.pub ... | --trust-root FILE]
+//! [--role-key ROLE=K.pub ...] [--break-glass REASON --break-glass-approval FILE]`
+//!
+//! Verifies the bundle first with the same trust options as `verify` (pinned trust store by
+//! default, `--trust-root`, or ad-hoc `--key`), then computes the seed-004 gate input and
+//! evaluates the policy. With a trust root, every role's Ed25519 keys (and the `approver` role's
+//! threshold) come from it; with `--key`, those keys form the manifest role and `--role-key` /
+//! `--approver-key` supply the others. `--json` prints the RFC 8785 result document and nothing else
+//! on stdout (no trailing newline, so the bytes are exactly canonical).
+
+use super::Ui;
+use super::verify::{Recording, TrustArgs, load_keys, render_text};
+use crate::gate::breakglass::{Approvers, Request};
+use crate::gate::policy::Policy;
+use crate::gate::transparency::Transparency;
+use crate::gate::{self, Context as GateContext, GateResult, Roles, Verdict};
+use crate::report::{Check, Status};
+use crate::time::Timestamp;
+use crate::trust::key::TrustKey;
+use crate::trust::root::TrustRoot;
+use crate::{clock, fsio};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// Evaluate a bundle against a promotion-gate policy.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit 0: allow. 1: deny (or the bundle did not verify). 2: could not evaluate (usage, I/O,\n\
+malformed bundle or policy).\n\n\
+Trust as for verify: the pinned trust store, --trust-root FILE, or --key PUB. With a trust root, the\n\
+policy's signer roles (release, builder, attestor, layout-owner) and the approver role come from it;\n\
+with --key, those keys form the manifest role and --role-key ROLE=PUB adds keys to the others.\n\
+Transparency: until the offline proof cache supplies an outcome, it is \"missing\"; a policy that\n\
+requires transparency then denies unless --break-glass is given with an approval signed by the\n\
+approver role.\n\n\
+Examples:\n  airlock gate app.zip --policy gate.json --key release.pub --role-key builder=builder.pub\n  \
+airlock gate app.zip --policy gate.json --key release.pub --json\n  \
+airlock gate app.zip --policy gate.json --key release.pub --break-glass \"INC-42: log offline\" \\\n      \
+--break-glass-approval bg.dsse.json --approver-key alice.pub --approver-key bob.pub --approver-threshold 2")]
+pub struct Args {
+    /// The bundle (.zip or .tar).
+    pub bundle: PathBuf,
+    /// The gate policy (JSON, schema airlock/gate-policy/v1).
+    #[arg(long, value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// Trust options, as for `verify`.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// A key of a trust-root role, as ROLE=PUB; repeat.
+    #[arg(long = "role-key", value_name = "ROLE=PUB")]
+    pub role_keys: Vec<String>,
+    /// The artifact member to gate (default: the policy's, else the only one).
+    #[arg(long, value_name = "PATH")]
+    pub artifact: Option<String>,
+    /// Override missing or unverifiable transparency, for this reason (needs an approval).
+    #[arg(long, value_name = "REASON", requires = "break_glass_approval")]
+    pub break_glass: Option<String>,
+    /// The break-glass approval (a DSSE envelope signed by the approver role).
+    #[arg(long, value_name = "FILE", requires = "break_glass")]
+    pub break_glass_approval: Option<PathBuf>,
+    /// An approver-role public key, when trust comes from --key (a trust root's approver role
+    /// is used otherwise); repeat.
+    #[arg(long = "approver-key", value_name = "PUB")]
+    pub approver_keys: Vec<PathBuf>,
+    /// Distinct approver keys required with --approver-key (default: all given).
+    #[arg(long, requires = "approver_keys")]
+    pub approver_threshold: Option<usize>,
+    /// Print the RFC 8785 result document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_role_keys(specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    specs
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((r, p)) if !r.is_empty() && !p.is_empty() => Ok((r.to_string(), PathBuf::from(p))),
+            _ => bail!("--role-key {s:?} is not ROLE=PUB"),
+        })
+        .collect()
+}
+
+fn ed25519_keys(keys: &[crate::trust::key::ListedKey]) -> Vec<crate::keys::PublicKey> {
+    keys.iter()
+        .filter_map(|k| match &k.key {
+            TrustKey::Ed25519(pk) => Some(pk.clone()),
+            TrustKey::P256(_) => None,
+        })
+        .collect()
+}
+
+/// Every role of a trust root as gate roles (Ed25519 keys: the only kind evidence is signed with).
+fn roles_of(root: &TrustRoot) -> Roles {
+    let mut roles = Roles::default();
+    for name in root.signed.roles.keys() {
+        if let Some(r) = root.role(name) {
+            roles.0.insert(name.clone(), ed25519_keys(&r.keys));
+        }
+    }
+    roles
+}
+
+/// Text rendering of a gate result.
+pub fn render(path: &Path, r: &GateResult) -> String {
+    let d = &r.decision;
+    let mut s = format!(
+        "bundle       {}\nartifact     {} ({})\nbundleId     {}\nscore        {}\npolicy       {}\ngate input   {}\ntransparency {}\n\n",
+        path.display(),
+        r.gate_input.artifact.artifact_id,
+        r.gate_input.artifact.digest,
+        r.gate_input.evidence.bundle_id,
+        r.gate_input.evidence.evidence_score,
+        d.policy_digest,
+        d.gate_input_digest,
+        d.transparency
+    );
+    for c in &r.checks {
+        s.push_str(&render_check(c));
+    }
+    if let Some(bg) = &d.break_glass {
+        s.push_str(&format!(
+            "\nBREAK-GLASS applied: {:?}, approved by {}, expires {}, overriding {}\n",
+            bg.reason,
+            bg.approvers.join(", "),
+            bg.expires_at,
+            d.overridden.iter().map(|r| r.code).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    match d.decision {
+        Verdict::Allow => s.push_str("\nALLOW\n"),
+        Verdict::Deny => s.push_str(&format!(
+            "\nDENY: {}\n",
+            d.reasons
+                .iter()
+                .map(|r| r.subject.as_ref().map(|x| format!("{} ({x})", r.code)).unwrap_or_else(|| r.code.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    s
+}
+
+fn render_check(c: &Check) -> String {
+    let tag = match c.status {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Info => "INFO",
+    };
+    let mut s = format!("{tag} {:<28} {}{}\n", c.id, c.subject.as_deref().map(|x| format!("{x}: ")).unwrap_or_default(), c.detail);
+    if c.status == Status::Fail
+        && let (Some(e), Some(a)) = (&c.expected, &c.actual)
+    {
+        s.push_str(&format!("     expected {e}\n     actual   {a}\n"));
+    }
+    s
+}
+
+impl Args {
+    /// Runs.
+    pub fn run(self, ui: Ui) -> Result<u8> {
+        let policy_bytes = fsio::read_small(&self.policy, 1 << 20)?;
+        let policy = Policy::parse(&policy_bytes).with_context(|| format!("policy {}", self.policy.display()))?;
+        let now = match &self.trust.at_time {
+            Some(t) => Timestamp::parse(t)?,
+            None => clock::now(),
+        };
+        let checked = match self.trust.check(&self.bundle, Recording::Never, ui)? {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
+                return Ok(2);
+            }
+        };
+        let mut roles = Roles::default();
+        let mut approvers = None;
+        match &checked.root {
+            Some(root) => {
+                if !self.role_keys.is_empty() || !self.approver_keys.is_empty() {
+                    bail!("--role-key and --approver-key are for ad-hoc --key trust; with a trust root, roles come from the root");
+                }
+                roles = roles_of(root);
+                approvers = root.role("approver").map(|r| Approvers { keys: ed25519_keys(&r.keys), threshold: r.threshold as usize });
+            }
+            None => {
+                let keys = load_keys(&self.trust.keys)?;
+                roles.0.entry(policy.policy.signers.manifest.role.clone()).or_default().extend(keys);
+                for (role, path) in parse_role_keys(&self.role_keys)? {
+                    roles.0.entry(role).or_default().extend(load_keys(std::slice::from_ref(&path))?);
+                }
+                if !self.approver_keys.is_empty() {
+                    let keys = load_keys(&self.approver_keys)?;
+                    let threshold = self.approver_threshold.unwrap_or(keys.len());
+                    approvers = Some(Approvers { keys, threshold });
+                }
+            }
+        }
+        let break_glass = match (&self.break_glass, &self.break_glass_approval) {
+            (Some(reason), Some(file)) => {
+                let Some(approvers) = approvers else {
+                    bail!(
+                        "--break-glass needs the approver role: a trust root with an \"approver\" role, or --approver-key PUB with --key"
+                    );
+                };
+                Some((Request { reason: reason.clone(), approval: fsio::read_small(file, 1 << 20)? }, approvers))
+            }
+            _ => None,
+        };
+        let report = &checked.report;
+        let Some(verified) = checked.verified() else {
+            if self.json {
+                let doc = serde_json::json!({
+                    "schema": gate::GATE_RESULT_SCHEMA,
+                    "decision": {"decision": "deny", "reasons": [{"code": "bundle.verify"}], "policyDigest": policy.digest},
+                    "verify": report,
+                });
+                super::out(&String::from_utf8(crate::json::canonical_value(&doc)).expect("JSON is UTF-8"))?;
+            } else {
+                super::out(&render_text(&self.bundle, report))?;
+            }
+            eprintln!("gate: {} did not verify: DENY (bundle.verify)", self.bundle.display());
+            return Ok(1);
+        };
+        if !self.json && !ui.quiet {
+            eprintln!(
+                "verified {} with {}: {} checks passed, manifest signed by {} of {} trusted keys",
+                self.bundle.display(),
+                report.trust.source,
+                report.checks.iter().filter(|c| c.status == Status::Pass).count(),
+                report.trust.signers.len(),
+                report.trust.keys.len()
+            );
+        }
+        let src = fsio::FileSource::open(&self.bundle)?;
+        let ctx = GateContext { roles, transparency: Transparency::Missing, now, artifact: self.artifact.clone(), break_glass };
+        let result = match gate::evaluate(verified, &src, &policy, &ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {}: {e}", self.bundle.display());
+                return Ok(2);
+            }
+        };
+        if self.json {
+            super::out(&String::from_utf8(result.to_bytes()).expect("JSON is UTF-8"))?;
+        } else {
+            super::out(&render(&self.bundle, &result))?;
+        }
+        Ok(match result.decision.decision {
+            Verdict::Allow => 0,
+            Verdict::Deny => 1,
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! `airlock verify BUNDLE --minisign-key K.pub`: the detached `BUNDLE.minisig` (minisign, or a
+//! signify `.sig` renamed) next to the bundle, verified over the whole bundle file and reported
+//! as one more check of the verify report.
+
+use crate::evidence::minisign;
+use crate::fsio;
+use crate::report::{Check, Outcome};
+use crate::verify::Verification;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Largest signature file read.
+const MAX_SIG_FILE: u64 = 64 << 10;
+
+/// Where the detached signature of `bundle` lives: `BUNDLE.minisig`.
+pub fn signature_path(bundle: &Path) -> PathBuf {
+    let mut s = bundle.as_os_str().to_owned();
+    s.push(".minisig");
+    PathBuf::from(s)
+}
+
+/// Checks `BUNDLE.minisig` with the key in `key_path`. `Err` means the key file is unusable
+/// (exit 2); a missing, malformed or wrong signature is a failed check (exit 1).
+pub fn check(bundle: &Path, key_path: &Path) -> Result<Check> {
+    let key_bytes = fsio::read_small(key_path, MAX_SIG_FILE)?;
+    let key =
+        minisign::MinisignPublicKey::parse(&key_bytes).with_context(|| format!("{} is not a minisign public key", key_path.display()))?;
+    let sig_path = signature_path(bundle);
+    let fail = |detail: String| Check::new("minisign.signature", false, detail).subject(sig_path.display().to_string());
+    let sig_bytes = match fsio::read_small(&sig_path, MAX_SIG_FILE) {
+        Ok(b) => b,
+        Err(e) => return Ok(fail(format!("cannot read the detached signature: {e:#}"))),
+    };
+    let sig = match minisign::MinisignSignature::parse(&sig_bytes) {
+        Ok(s) => s,
+        Err(e) => return Ok(fail(e.to_string())),
+    };
+    let src = fsio::FileSource::open(bundle)?;
+    Ok(match sig.verify_source(&key, &src) {
+        Ok(()) => Check::new(
+            "minisign.signature",
+            true,
+            format!(
+                "{} signature by key ID {} verifies over the bundle file{}",
+                sig.algorithm.tag(),
+                key.key_id_text(),
+                sig.trusted.as_ref().map(|t| format!("; trusted comment: {}", t.text)).unwrap_or_default()
+            ),
+        )
+        .subject(sig_path.display().to_string()),
+        Err(e) => fail(e.to_string()),
+    })
+}
+
+/// Adds the check to a verification: a failed check turns a pass into a failure.
+pub fn apply(v: Verification, check: Check) -> Verification {
+    let failed = check.status == crate::report::Status::Fail;
+    match v {
+        Verification::Passed(w, mut r) => {
+            r.checks.push(check);
+            if failed {
+                r.outcome = Outcome::Fail;
+                Verification::Failed(r)
+            } else {
+                Verification::Passed(w, r)
+            }
+        }
+        Verification::Failed(mut r) => {
+            r.checks.push(check);
+            Verification::Failed(r)
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! SBOMs: SPDX 2.3 JSON, SPDX 3.0 JSON-LD and CycloneDX 1.5 / 1.6 JSON, reduced to what binds
+//! them to artifacts: the files, packages and components they list, each with its name,
+//! identifiers and SHA-256 (when recorded).
+//!
+//! An artifact is *covered* by an SBOM when some entry carries a SHA-256 equal to the artifact's
+//! digest. An entry with the artifact's file name but another SHA-256 is a digest mismatch (the
+//! SBOM describes a different build); with no SHA-256 at all it is not enough (the SBOM must
+//! record the digest). The format's own required fields are checked; fields airlock does not
+//! use are not.
+
+use super::{ArtifactRef, EvidenceError, Fields, canonical_digest, parse_json};
+use crate::digest::Sha256Digest;
+use serde_json::{Map, Value};
+
+/// Which SBOM format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// SPDX 2.3 JSON.
+    Spdx23,
+    /// SPDX 3.0.x JSON-LD.
+    Spdx3,
+    /// CycloneDX 1.5 JSON.
+    CycloneDx15,
+    /// CycloneDX 1.6 JSON.
+    CycloneDx16,
+}
+
+impl Format {
+    /// Family name as seed 004 spells it: `spdx` or `cyclonedx`.
+    pub fn family(self) -> &'static str {
+        match self {
+            Format::Spdx23 | Format::Spdx3 => "spdx",
+            Format::CycloneDx15 | Format::CycloneDx16 => "cyclonedx",
+        }
+    }
+
+    /// Exact name, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Spdx23 => "SPDX 2.3",
+            Format::Spdx3 => "SPDX 3.0",
+            Format::CycloneDx15 => "CycloneDX 1.5",
+            Format::CycloneDx16 => "CycloneDX 1.6",
+        }
+    }
+}
+
+/// One file, package or component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Name (SPDX `fileName` / `packageFileName` / `name`, CycloneDX `name`).
+    pub name: String,
+    /// Identifiers others may reference it by: SPDXID / spdxId, bom-ref, purl.
+    pub ids: Vec<String>,
+    /// SHA-256, when recorded.
+    pub sha256: Option<Sha256Digest>,
+}
+
+impl Entry {
+    fn file_name(&self) -> &str {
+        let n = self.name.trim_end_matches('/');
+        n.rsplit('/').next().unwrap_or(n)
+    }
+}
+
+/// A parsed SBOM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sbom {
+    /// Format.
+    pub format: Format,
+    /// Entries in document order.
+    pub entries: Vec<Entry>,
+    /// SHA-256 of the RFC 8785 form of the whole document.
+    pub canonical_digest: Sha256Digest,
+}
+
+/// Whether and how an SBOM lists an artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// An entry carries the artifact's digest.
+    Listed {
+        /// That entry's name.
+        name: String,
+    },
+    /// An entry with the artifact's file name carries another SHA-256.
+    DigestMismatch {
+        /// Entry name.
+        name: String,
+        /// The SHA-256 it records.
+        recorded: Sha256Digest,
+    },
+    /// An entry with the artifact's file name records no SHA-256.
+    NoDigest {
+        /// Entry name.
+        name: String,
+    },
+    /// Nothing in the SBOM names or hashes the artifact.
+    Absent,
+}
+
+impl Coverage {
+    /// Stable reason code when not covered.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Coverage::Listed { .. } => None,
+            Coverage::DigestMismatch { .. } => Some("sbom.digest-mismatch"),
+            Coverage::NoDigest { .. } => Some("sbom.digest-missing"),
+            Coverage::Absent => Some("sbom.artifact-missing"),
+        }
+    }
+}
+
+impl Sbom {
+    /// Parses any of the supported formats, recognised by their top-level fields.
+    pub fn parse(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        let v = parse_json(bytes, "SBOM")?;
+        let o = v
+            .as_object()
+            .ok_or_else(|| EvidenceError::Unrecognised { kind: "sbom", detail: "the document is not a JSON object".into() })?;
+        let (format, entries) = if o.contains_key("spdxVersion") {
+            (Format::Spdx23, spdx2(o)?)
+        } else if o.contains_key("@graph") || o.contains_key("@context") {
+            (Format::Spdx3, spdx3(o)?)
+        } else if o.contains_key("bomFormat") {
+            cyclonedx(o)?
+        } else {
+            return Err(EvidenceError::Unrecognised {
+                kind: "sbom",
+                detail: "no spdxVersion (SPDX 2.3), @graph (SPDX 3.0 JSON-LD) or bomFormat (CycloneDX)".into(),
+            });
+        };
+        Ok(Sbom { format, entries, canonical_digest: canonical_digest(&v) })
+    }
+
+    /// How this SBOM lists `artifact`.
+    pub fn coverage(&self, artifact: &ArtifactRef) -> Coverage {
+        if let Some(e) = self.entries.iter().find(|e| e.sha256 == Some(artifact.digest)) {
+            return Coverage::Listed { name: e.name.clone() };
+        }
+        let named: Vec<&Entry> = self.entries.iter().filter(|e| e.file_name() == artifact.file_name()).collect();
+        if let Some(e) = named.iter().find(|e| e.sha256.is_some()) {
+            return Coverage::DigestMismatch { name: e.name.clone(), recorded: e.sha256.expect("checked") };
+        }
+        match named.first() {
+            Some(e) => Coverage::NoDigest { name: e.name.clone() },
+            None => Coverage::Absent,
+        }
+    }
+
+    /// Identifiers of the entries that carry `digest` (for binding VEX products to artifacts).
+    pub fn ids_of(&self, digest: &Sha256Digest) -> Vec<String> {
+        self.entries.iter().filter(|e| e.sha256.as_ref() == Some(digest)).flat_map(|e| e.ids.iter().cloned()).collect()
+    }
+}
+
+const S2: Fields = Fields { format: "SPDX 2.3" };
+const S3: Fields = Fields { format: "SPDX 3.0" };
+const CD: Fields = Fields { format: "CycloneDX" };
+
+/// One SHA-256 out of a list of (algorithm, value) pairs; two different SHA-256 values refuse.
+fn one_sha256(
+    f: &Fields,
+    pairs: Vec<(String, String)>,
+    is_sha256: &dyn Fn(&str) -> bool,
+    at: &str,
+) -> Result<Option<Sha256Digest>, EvidenceError> {
+    let mut found: Option<Sha256Digest> = None;
+    for (alg, val) in pairs {
+        if is_sha256(&alg) {
+            let d = f.sha256_hex(&val, &format!("{at} SHA-256 value"))?;
+            if found.is_some_and(|x| x != d) {
+                return Err(f.err(format!("{at} records two different SHA-256 values")));
+            }
+            found = Some(d);
+        }
+    }
+    Ok(found)
+}
+
+fn spdx2(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
+    let f = &S2;
+    let ver = f.str(o, "spdxVersion", "document")?;
+    if ver != "SPDX-2.3" {
+        return Err(EvidenceError::UnknownVersion { format: "SPDX", found: ver.into(), supported: "SPDX-2.3 JSON, SPDX 3.0 JSON-LD" });
+    }
+    if f.str(o, "SPDXID", "document")? != "SPDXRef-DOCUMENT" {
+        return Err(f.err("document.SPDXID must be \"SPDXRef-DOCUMENT\""));
+    }
+    if f.str(o, "dataLicense", "document")? != "CC0-1.0" {
+        return Err(f.err("document.dataLicense must be \"CC0-1.0\""));
+    }
+    f.nonempty_str(o, "name", "document")?;
+    f.nonempty_str(o, "documentNamespace", "document")?;
+    let ci = f.obj(f.req(o, "creationInfo", "document")?, "creationInfo")?;
+    f.nonempty_str(ci, "created", "creationInfo")?;
+    let creators = f.arr(ci, "creators", "creationInfo")?;
+    if creators.is_empty() || creators.iter().any(|c| !c.is_string()) {
+        return Err(f.err("creationInfo.creators must be a non-empty array of strings"));
+    }
+    let checksums = |e: &Map<String, Value>, at: &str, required: bool| -> Result<Option<Sha256Digest>, EvidenceError> {
+        if required {
+            f.arr(e, "checksums", at)?;
+        }
+        let mut pairs = Vec::new();
+        for (i, c) in f.opt_arr(e, "checksums", at)?.iter().enumerate() {
+            let cat = format!("{at}.checksums[{i}]");
+            let co = f.obj(c, &cat)?;
+            pairs.push((f.str(co, "algorithm", &cat)?.to_string(), f.str(co, "checksumValue", &cat)?.to_string()));
+        }
+        one_sha256(f, pairs, &|a| a == "SHA256", at)
+    };
+    let mut out = Vec::new();
+    for (i, p) in f.opt_arr(o, "packages", "document")?.iter().enumerate() {
+        let at = format!("packages[{i}]");
+        let po = f.obj(p, &at)?;
+        let id = f.nonempty_str(po, "SPDXID", &at)?.to_string();
+        let name = f.nonempty_str(po, "name", &at)?;
+        f.str(po, "downloadLocation", &at)?;
+        let sha256 = checksums(po, &at, false)?;
+        let mut ids = vec![id];
+        for (j, r) in f.opt_arr(po, "externalRefs", &at)?.iter().enumerate() {
+            let rat = format!("{at}.externalRefs[{j}]");
+            let ro = f.obj(r, &rat)?;
+            if f.str(ro, "referenceType", &rat)? == "purl" {
+                ids.push(f.str(ro, "referenceLocator", &rat)?.to_string());
+            }
+        }
+        let name = f.opt_str(po, "packageFileName", &at)?.unwrap_or(name).to_string();
+        out.push(Entry { name, ids, sha256 });
+    }
+    for (i, x) in f.opt_arr(o, "files", "document")?.iter().enumerate() {
+        let at = format!("files[{i}]");
+        let fo = f.obj(x, &at)?;
+        let id = f.nonempty_str(fo, "SPDXID", &at)?.to_string();
+        let name = f.nonempty_str(fo, "fileName", &at)?.to_string();
+        let sha256 = checksums(fo, &at, true)?;
+        out.push(Entry { name, ids: vec![id], sha256 });
+    }
+    Ok(out)
+}
+
+/// JSON-LD contexts of the SPDX 3.0 releases.
+pub const SPDX3_CONTEXTS: [&str; 2] = ["https://spdx.org/rdf/3.0.0/spdx-context.jsonld", "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"];
+
+fn spdx3(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
+    let f = &S3;
+    let ctx = f.str(o, "@context", "document")?;
+    if !SPDX3_CONTEXTS.contains(&ctx) {
+        return Err(EvidenceError::UnknownVersion {
+            format: "SPDX JSON-LD context",
+            found: ctx.into(),
+            supported: "SPDX 3.0.0 and 3.0.1 contexts",
+        });
+    }
+    let graph = f.arr(o, "@graph", "document")?;
+    let mut saw_creation = false;
+    let mut saw_document = false;
+    let mut out = Vec::new();
+    for (i, el) in graph.iter().enumerate() {
+        let at = format!("@graph[{i}]");
+        let eo = f.obj(el, &at)?;
+        let t = f.nonempty_str(eo, "type", &at)?;
+        match t {
+            "CreationInfo" => {
+                let sv = f.str(eo, "specVersion", &at)?;
+                if !sv.starts_with("3.0.") {
+                    return Err(EvidenceError::UnknownVersion { format: "SPDX", found: sv.into(), supported: "SPDX 3.0.x" });
+                }
+                f.nonempty_str(eo, "created", &at)?;
+                saw_creation = true;
+            }
+            "SpdxDocument" => saw_document = true,
+            "software_File" | "software_Package" => {
+                let name = f.nonempty_str(eo, "name", &at)?;
+                let id = f.nonempty_str(eo, "spdxId", &at)?.to_string();
+                let mut pairs = Vec::new();
+                for (j, h) in f.opt_arr(eo, "verifiedUsing", &at)?.iter().enumerate() {
+                    let hat = format!("{at}.verifiedUsing[{j}]");
+                    let ho = f.obj(h, &hat)?;
+                    if f.str(ho, "type", &hat)? == "Hash" {
+                        pairs.push((f.str(ho, "algorithm", &hat)?.to_string(), f.str(ho, "hashValue", &hat)?.to_string()));
+                    }
+                }
+                let sha256 = one_sha256(f, pairs, &|a| a == "sha256", &at)?;
+                let mut ids = vec![id];
+                if let Some(purl) = f.opt_str(eo, "software_packageUrl", &at)? {
+                    ids.push(purl.to_string());
+                }
+                let name = f.opt_str(eo, "software_packageFileName", &at)?.unwrap_or(name).to_string();
+                out.push(Entry { name, ids, sha256 });
+            }
+            _ => {}
+        }
+    }
+    if !saw_creation || !saw_document {
+        return Err(f.err("@graph must hold a CreationInfo (specVersion 3.0.x) and an SpdxDocument"));
+    }
+    Ok(out)
+}
+
+fn cyclonedx(o: &Map<String, Value>) -> Result<(Format, Vec<Entry>), EvidenceError> {
+    let f = &CD;
+    if f.str(o, "bomFormat", "document")? != "CycloneDX" {
+        return Err(f.err("document.bomFormat must be \"CycloneDX\""));
+    }
+    let format = match f.str(o, "specVersion", "document")? {
+        "1.5" => Format::CycloneDx15,
+        "1.6" => Format::CycloneDx16,
+        other => {
+            return Err(EvidenceError::UnknownVersion { format: "CycloneDX", found: other.into(), supported: "CycloneDX 1.5 and 1.6" });
+        }
+    };
+    if let Some(v) = f.opt(o, "version")
+        && v.as_u64().is_none_or(|n| n < 1)
+    {
+        return Err(f.err("document.version must be an integer >= 1"));
+    }
+    let mut out = Vec::new();
+    if let Some(m) = f.opt(o, "metadata")
+        && let Some(c) = f.opt(f.obj(m, "metadata")?, "component")
+    {
+        component(c, "metadata.component", &mut out)?;
+    }
+    for (i, c) in f.opt_arr(o, "components", "document")?.iter().enumerate() {
+        component(c, &format!("components[{i}]"), &mut out)?;
+    }
+    Ok((format, out))
+}
+
+/// A CycloneDX component (and its nested components) into entries.
+pub(crate) fn component(c: &Value, at: &str, out: &mut Vec<Entry>) -> Result<(), EvidenceError> {
+    let f = &CD;
+    let co = f.obj(c, at)?;
+    f.nonempty_str(co, "type", at)?;
+    let name = f.nonempty_str(co, "name", at)?.to_string();
+    let mut ids = Vec::new();
+    for key in ["bom-ref", "purl"] {
+        if let Some(s) = f.opt_str(co, key, at)? {
+            ids.push(s.to_string());
+        }
+    }
+    let mut pairs = Vec::new();
+    for (j, h) in f.opt_arr(co, "hashes", at)?.iter().enumerate() {
+        let hat = format!("{at}.hashes[{j}]");
+        let ho = f.obj(h, &hat)?;
+        // CycloneDX allows uppercase hex; digests are compared lowercase.
+        pairs.push((f.str(ho, "alg", &hat)?.to_string(), f.str(ho, "content", &hat)?.to_ascii_lowercase()));
+    }
+    let sha256 = one_sha256(f, pairs, &|a| a == "SHA-256", at)?;
+    out.push(Entry { name, ids, sha256 });
+    for (i, n) in f.opt_arr(co, "components", at)?.iter().enumerate() {
+        component(n, &format!("{at}.components[{i}]"), out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn art(bytes: &[u8]) -> ArtifactRef {
+        ArtifactRef { path: "artifacts/app".into(), digest: Sha256Digest::of(bytes) }
+    }
+
+    #[test]
+    fn cyclonedx_coverage_kinds() {
+        let d = Sha256Digest::of(b"app").hex();
+        let doc = format!(
+            r#"{{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[{{"type":"application","name":"app","hashes":[{{"alg":"SHA-256","content":"{}"}}]}}]}}"#,
+            d.to_uppercase()
+        );
+        let s = Sbom::parse(doc.as_bytes()).unwrap();
+        assert_eq!(s.format.family(), "cyclonedx");
+        assert!(matches!(s.coverage(&art(b"app")), Coverage::Listed { .. }));
+        assert!(matches!(s.coverage(&art(b"other")), Coverage::DigestMismatch { .. }));
+        let nohash = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"application","name":"app"}]}"#;
+        assert_eq!(Sbom::parse(nohash.as_bytes()).unwrap().coverage(&art(b"app")).code(), Some("sbom.digest-missing"));
+        let old = r#"{"bomFormat":"CycloneDX","specVersion":"1.4","components":[]}"#;
+        assert!(matches!(Sbom::parse(old.as_bytes()), Err(EvidenceError::UnknownVersion { .. })));
+    }
+
+    #[test]
+    fn spdx2_requires_its_fields() {
+        let missing = br#"{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","dataLicense":"CC0-1.0","name":"x"}"#;
+        assert!(matches!(Sbom::parse(missing), Err(EvidenceError::Schema { .. })));
+        let v22 = br#"{"spdxVersion":"SPDX-2.2"}"#;
+        assert!(matches!(Sbom::parse(v22), Err(EvidenceError::UnknownVersion { .. })));
+        assert!(matches!(Sbom::parse(br#"{"a":1}"#), Err(EvidenceError::Unrecognised { .. })));
+    }
+}

@@ -1,0 +1,403 @@
+//! VEX: OpenVEX (v0.0.1 and v0.2.0) and CycloneDX 1.5 / 1.6 VEX, reduced to statements
+//! (vulnerability, status, products) and merged per vulnerability.
+//!
+//! Statuses are normalised to the four seed-004 values:
+//!
+//! | OpenVEX | CycloneDX `analysis.state` | normalised |
+//! |---|---|---|
+//! | `not_affected`, `fixed` | `not_affected`, `false_positive`, `resolved`, `resolved_with_pedigree` | `not_affected` |
+//! | `affected` | `exploitable`, or no `analysis` at all | `affected` |
+//! | `under_investigation` | `in_triage` | `under_investigation` |
+//!
+//! Per vulnerability, the statements that apply to an artifact merge to their common status, or
+//! `mixed` when they disagree; the summary over vulnerabilities merges the same way. Timestamps
+//! are not used to let one statement override another: disagreement stays visible as `mixed`.
+
+use super::{ArtifactRef, EvidenceError, Fields, canonical_digest, parse_json};
+use crate::digest::Sha256Digest;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// A statement's normalised status, and the merged status of several.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No product is affected (including fixed).
+    NotAffected,
+    /// Under investigation.
+    UnderInvestigation,
+    /// Statements disagree.
+    Mixed,
+    /// Affected.
+    Affected,
+}
+
+impl Status {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::NotAffected => "not_affected",
+            Status::UnderInvestigation => "under_investigation",
+            Status::Mixed => "mixed",
+            Status::Affected => "affected",
+        }
+    }
+
+    /// Severity order used by a policy's maximum: not_affected < under_investigation < mixed < affected.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
+    fn merge(statuses: impl IntoIterator<Item = Status>) -> Option<Status> {
+        let mut it = statuses.into_iter();
+        let first = it.next()?;
+        Some(if it.all(|s| s == first) { first } else { Status::Mixed })
+    }
+}
+
+/// Which VEX format a statement came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// OpenVEX.
+    OpenVex,
+    /// CycloneDX VEX.
+    CycloneDx,
+}
+
+/// A product a statement is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Product {
+    /// Identifiers: OpenVEX `@id` and `identifiers`, CycloneDX `affects[].ref` and the referenced
+    /// component's bom-ref and purl.
+    pub ids: Vec<String>,
+    /// SHA-256 digests recorded for it.
+    pub sha256: Vec<Sha256Digest>,
+}
+
+/// One statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// Vulnerability name (e.g. `CVE-2024-1234`).
+    pub vulnerability: String,
+    /// Normalised status.
+    pub status: Status,
+    /// Products.
+    pub products: Vec<Product>,
+}
+
+/// A parsed VEX document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VexDocument {
+    /// Format.
+    pub format: Format,
+    /// Statements in document order.
+    pub statements: Vec<Statement>,
+    /// SHA-256 of the RFC 8785 form of the document.
+    pub canonical_digest: Sha256Digest,
+}
+
+const OV: Fields = Fields { format: "OpenVEX" };
+const CD: Fields = Fields { format: "CycloneDX VEX" };
+
+/// OpenVEX contexts read.
+pub const OPENVEX_CONTEXTS: [&str; 2] = ["https://openvex.dev/ns", "https://openvex.dev/ns/v0.2.0"];
+
+impl VexDocument {
+    /// Parses OpenVEX or CycloneDX VEX, recognised by `@context` / `bomFormat`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        let v = parse_json(bytes, "VEX")?;
+        let o =
+            v.as_object().ok_or_else(|| EvidenceError::Unrecognised { kind: "vex", detail: "the document is not a JSON object".into() })?;
+        let (format, statements) = if o.contains_key("@context") {
+            (Format::OpenVex, openvex(o)?)
+        } else if o.contains_key("bomFormat") {
+            (Format::CycloneDx, cyclonedx(o)?)
+        } else {
+            return Err(EvidenceError::Unrecognised { kind: "vex", detail: "no @context (OpenVEX) or bomFormat (CycloneDX VEX)".into() });
+        };
+        Ok(VexDocument { format, statements, canonical_digest: canonical_digest(&v) })
+    }
+}
+
+fn openvex(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
+    let f = &OV;
+    let ctx = f.str(o, "@context", "document")?;
+    if !OPENVEX_CONTEXTS.contains(&ctx) {
+        return Err(EvidenceError::UnknownVersion {
+            format: "OpenVEX",
+            found: ctx.into(),
+            supported: "https://openvex.dev/ns and https://openvex.dev/ns/v0.2.0",
+        });
+    }
+    f.nonempty_str(o, "@id", "document")?;
+    f.nonempty_str(o, "author", "document")?;
+    f.nonempty_str(o, "timestamp", "document")?;
+    // v0.2.0 makes version an integer; v0.0.1 documents wrote it as a string of digits.
+    let version_ok = match f.req(o, "version", "document")? {
+        Value::Number(n) => n.as_u64().is_some(),
+        Value::String(s) => ctx == OPENVEX_CONTEXTS[0] && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    };
+    if !version_ok {
+        return Err(f.err("document.version must be a non-negative integer"));
+    }
+    let sts = f.arr(o, "statements", "document")?;
+    if sts.is_empty() {
+        return Err(f.err("document.statements is empty; a VEX document without statements says nothing"));
+    }
+    let mut out = Vec::new();
+    for (i, s) in sts.iter().enumerate() {
+        let at = format!("statements[{i}]");
+        let so = f.obj(s, &at)?;
+        let vulnerability = match f.req(so, "vulnerability", &at)? {
+            Value::String(s) if !s.is_empty() => s.clone(),
+            Value::Object(vo) => f.nonempty_str(vo, "name", &format!("{at}.vulnerability"))?.to_string(),
+            _ => return Err(f.err(format!("{at}.vulnerability must be a name string or an object with a name"))),
+        };
+        let raw = f.str(so, "status", &at)?;
+        let status = match raw {
+            "not_affected" => {
+                if f.opt(so, "justification").is_none() && f.opt(so, "impact_statement").is_none() {
+                    return Err(f.err(format!("{at}: status not_affected requires a justification or an impact_statement")));
+                }
+                Status::NotAffected
+            }
+            "fixed" => Status::NotAffected,
+            "affected" => {
+                if f.opt(so, "action_statement").is_none() {
+                    return Err(f.err(format!("{at}: status affected requires an action_statement")));
+                }
+                Status::Affected
+            }
+            "under_investigation" => Status::UnderInvestigation,
+            other => return Err(f.err(format!("{at}.status {other:?} is not not_affected, affected, fixed or under_investigation"))),
+        };
+        let prods = f.arr(so, "products", &at)?;
+        if prods.is_empty() {
+            return Err(f.err(format!("{at}.products is empty")));
+        }
+        let mut products = Vec::new();
+        for (j, p) in prods.iter().enumerate() {
+            products.push(openvex_product(p, &format!("{at}.products[{j}]"))?);
+        }
+        out.push(Statement { vulnerability, status, products });
+    }
+    Ok(out)
+}
+
+fn openvex_product(p: &Value, at: &str) -> Result<Product, EvidenceError> {
+    let f = &OV;
+    match p {
+        Value::String(s) if !s.is_empty() => Ok(Product { ids: vec![s.clone()], sha256: vec![] }),
+        Value::Object(po) => {
+            let mut prod = Product::default();
+            if let Some(id) = f.opt_str(po, "@id", at)? {
+                prod.ids.push(id.to_string());
+            }
+            if let Some(ids) = f.opt(po, "identifiers") {
+                for (k, v) in f.obj(ids, &format!("{at}.identifiers"))? {
+                    prod.ids.push(v.as_str().ok_or_else(|| f.err(format!("{at}.identifiers.{k} must be a string")))?.to_string());
+                }
+            }
+            if let Some(h) = f.opt(po, "hashes") {
+                for (k, v) in f.obj(h, &format!("{at}.hashes"))? {
+                    let s = v.as_str().ok_or_else(|| f.err(format!("{at}.hashes.{k} must be a string")))?;
+                    if k == "sha-256" {
+                        prod.sha256.push(f.sha256_hex(s, &format!("{at}.hashes.sha-256"))?);
+                    }
+                }
+            }
+            if prod.ids.is_empty() && prod.sha256.is_empty() {
+                return Err(f.err(format!("{at} has no @id, identifiers or hashes")));
+            }
+            Ok(prod)
+        }
+        _ => Err(f.err(format!("{at} must be a product object or identifier string"))),
+    }
+}
+
+fn cyclonedx(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
+    let f = &CD;
+    if f.str(o, "bomFormat", "document")? != "CycloneDX" {
+        return Err(f.err("document.bomFormat must be \"CycloneDX\""));
+    }
+    let sv = f.str(o, "specVersion", "document")?;
+    if sv != "1.5" && sv != "1.6" {
+        return Err(EvidenceError::UnknownVersion { format: "CycloneDX", found: sv.into(), supported: "CycloneDX 1.5 and 1.6" });
+    }
+    // Components of this document, so `affects[].ref` can be resolved to hashes and purls.
+    let mut comps = Vec::new();
+    if let Some(m) = f.opt(o, "metadata")
+        && let Some(c) = f.opt(f.obj(m, "metadata")?, "component")
+    {
+        super::sbom::component(c, "metadata.component", &mut comps)?;
+    }
+    for (i, c) in f.opt_arr(o, "components", "document")?.iter().enumerate() {
+        super::sbom::component(c, &format!("components[{i}]"), &mut comps)?;
+    }
+    let vulns = f.arr(o, "vulnerabilities", "document")?;
+    if vulns.is_empty() {
+        return Err(f.err("document.vulnerabilities is empty; a VEX document without statements says nothing"));
+    }
+    let mut out = Vec::new();
+    for (i, v) in vulns.iter().enumerate() {
+        let at = format!("vulnerabilities[{i}]");
+        let vo = f.obj(v, &at)?;
+        let vulnerability = f.nonempty_str(vo, "id", &at)?.to_string();
+        let status = match f.opt(vo, "analysis") {
+            None => Status::Affected,
+            Some(a) => {
+                let ao = f.obj(a, &format!("{at}.analysis"))?;
+                match f.opt_str(ao, "state", &format!("{at}.analysis"))? {
+                    None | Some("exploitable") => Status::Affected,
+                    Some("not_affected" | "false_positive" | "resolved" | "resolved_with_pedigree") => Status::NotAffected,
+                    Some("in_triage") => Status::UnderInvestigation,
+                    Some(other) => return Err(f.err(format!("{at}.analysis.state {other:?} is not a CycloneDX impact analysis state"))),
+                }
+            }
+        };
+        let affects = f.arr(vo, "affects", &at)?;
+        if affects.is_empty() {
+            return Err(f.err(format!("{at}.affects is empty")));
+        }
+        let mut products = Vec::new();
+        for (j, a) in affects.iter().enumerate() {
+            let aat = format!("{at}.affects[{j}]");
+            let r = f.nonempty_str(f.obj(a, &aat)?, "ref", &aat)?;
+            let mut prod = Product { ids: vec![r.to_string()], sha256: vec![] };
+            for c in comps.iter().filter(|c| c.ids.iter().any(|id| id == r)) {
+                prod.ids.extend(c.ids.iter().cloned());
+                prod.sha256.extend(c.sha256);
+            }
+            products.push(prod);
+        }
+        out.push(Statement { vulnerability, status, products });
+    }
+    Ok(out)
+}
+
+/// Who a statement is about, relative to one artifact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// A product is this artifact (by digest, or by an identifier an SBOM gives it).
+    Artifact,
+    /// Its products are other artifacts of the bundle only.
+    OtherArtifact,
+    /// Its products bind to no artifact of the bundle. Such statements still count (fail closed).
+    Unbound,
+}
+
+/// The scope of a statement. `ids` maps each bundle artifact path to the identifiers the bundle's
+/// SBOMs give it.
+pub fn scope(st: &Statement, artifact: &ArtifactRef, all: &[ArtifactRef], ids: &BTreeMap<String, Vec<String>>) -> Scope {
+    let binds = |a: &ArtifactRef| {
+        let aids = ids.get(&a.path).map(Vec::as_slice).unwrap_or(&[]);
+        st.products.iter().any(|p| p.sha256.contains(&a.digest) || p.ids.iter().any(|i| aids.contains(i)))
+    };
+    if binds(artifact) {
+        Scope::Artifact
+    } else if all.iter().any(binds) {
+        Scope::OtherArtifact
+    } else {
+        Scope::Unbound
+    }
+}
+
+/// Merged VEX for one artifact: the seed's `vex` section and what the policy compares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Merged {
+    /// Summary over vulnerabilities (`not_affected` when no statement applies).
+    #[serde(rename = "statusSummary")]
+    pub summary: Status,
+    /// Per vulnerability, sorted by name.
+    pub vulnerabilities: Vec<MergedVulnerability>,
+}
+
+/// One vulnerability's merged status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MergedVulnerability {
+    /// Vulnerability name.
+    pub id: String,
+    /// Merged status.
+    pub status: Status,
+}
+
+impl Merged {
+    /// Merges applicable statements.
+    pub fn of<'a>(statements: impl IntoIterator<Item = &'a Statement>) -> Self {
+        let mut per: BTreeMap<&str, Vec<Status>> = BTreeMap::new();
+        for s in statements {
+            per.entry(&s.vulnerability).or_default().push(s.status);
+        }
+        let vulnerabilities: Vec<MergedVulnerability> = per
+            .into_iter()
+            .map(|(id, st)| MergedVulnerability { id: id.to_string(), status: Status::merge(st).expect("non-empty") })
+            .collect();
+        let summary = Status::merge(vulnerabilities.iter().map(|v| v.status)).unwrap_or(Status::NotAffected);
+        Merged { summary, vulnerabilities }
+    }
+
+    /// The worst per-vulnerability status (what a policy maximum is compared with).
+    pub fn worst(&self) -> Status {
+        self.vulnerabilities.iter().map(|v| v.status).max().unwrap_or(Status::NotAffected)
+    }
+
+    /// `mergedDigest`: SHA-256 of the RFC 8785 form of this value.
+    pub fn digest(&self) -> Sha256Digest {
+        Sha256Digest::of(&crate::json::canonical(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENVEX: &str = r#"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://example.com/vex/1","author":"sec","timestamp":"2026-01-01T00:00:00Z","version":1,
+      "statements":[{"vulnerability":{"name":"CVE-2026-0001"},"products":[{"@id":"pkg:generic/app@1.0.0"}],"status":"not_affected","justification":"vulnerable_code_not_present"},
+                    {"vulnerability":{"name":"CVE-2026-0002"},"products":[{"@id":"pkg:generic/app@1.0.0"}],"status":"affected","action_statement":"upgrade"}]}"#;
+
+    #[test]
+    fn openvex_merges_per_vulnerability() {
+        let d = VexDocument::parse(OPENVEX.as_bytes()).unwrap();
+        let m = Merged::of(&d.statements);
+        assert_eq!(m.summary, Status::Mixed);
+        assert_eq!(m.worst(), Status::Affected);
+        let m = Merged::of(&d.statements[..1]);
+        assert_eq!((m.summary, m.worst()), (Status::NotAffected, Status::NotAffected));
+        assert_eq!(Merged::of(&[]).summary, Status::NotAffected);
+        assert_eq!(
+            String::from_utf8(crate::json::canonical(&m)).unwrap(),
+            r#"{"statusSummary":"not_affected","vulnerabilities":[{"id":"CVE-2026-0001","status":"not_affected"}]}"#
+        );
+    }
+
+    #[test]
+    fn openvex_rules() {
+        let no_just = OPENVEX.replace(r#","justification":"vulnerable_code_not_present""#, "");
+        assert!(matches!(VexDocument::parse(no_just.as_bytes()), Err(EvidenceError::Schema { .. })));
+        let bad_status = OPENVEX.replace(r#""status":"affected""#, r#""status":"exploitable""#);
+        assert!(matches!(VexDocument::parse(bad_status.as_bytes()), Err(EvidenceError::Schema { .. })));
+        let ctx = OPENVEX.replace("v0.2.0", "v9");
+        assert!(matches!(VexDocument::parse(ctx.as_bytes()), Err(EvidenceError::UnknownVersion { .. })));
+    }
+
+    #[test]
+    fn cyclonedx_states_and_refs() {
+        let d = Sha256Digest::of(b"app");
+        let doc = format!(
+            r#"{{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{{"type":"application","name":"app","bom-ref":"app-1","hashes":[{{"alg":"SHA-256","content":"{}"}}]}}],
+              "vulnerabilities":[{{"id":"CVE-1","analysis":{{"state":"in_triage"}},"affects":[{{"ref":"app-1"}}]}},{{"id":"CVE-1","affects":[{{"ref":"other"}}]}}]}}"#,
+            d.hex()
+        );
+        let v = VexDocument::parse(doc.as_bytes()).unwrap();
+        assert_eq!(v.statements[0].status, Status::UnderInvestigation);
+        assert_eq!(v.statements[1].status, Status::Affected);
+        let art = ArtifactRef { path: "artifacts/app".into(), digest: d };
+        let all = vec![art.clone()];
+        let ids = BTreeMap::new();
+        assert_eq!(scope(&v.statements[0], &art, &all, &ids), Scope::Artifact);
+        assert_eq!(scope(&v.statements[1], &art, &all, &ids), Scope::Unbound);
+        assert_eq!(Merged::of(&v.statements).summary, Status::Mixed);
+    }
+}

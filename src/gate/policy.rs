@@ -1,0 +1,276 @@
+//! The gate policy: a strict JSON document (`format-spec/schemas/gate-policy-v1.schema.json`).
+//! Unknown fields are refused, so a misspelt rule never silently relaxes the gate.
+
+use crate::digest::Sha256Digest;
+use crate::evidence::slsa::Pins;
+use crate::evidence::vex::Status;
+use crate::json::{self, JsonError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `schema` of a v1 policy.
+pub const POLICY_SCHEMA: &str = "airlock/gate-policy/v1";
+
+/// A policy that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Not strict JSON or not the v1 shape.
+    #[error("gate policy is not a valid {POLICY_SCHEMA} document: {0}")]
+    Json(#[from] JsonError),
+    /// `schema` names another version.
+    #[error("gate policy schema {0:?} is not supported; this airlock reads {POLICY_SCHEMA:?}")]
+    Schema(String),
+    /// A value the rules forbid.
+    #[error("gate policy: {0}")]
+    Invalid(String),
+}
+
+/// Evidence kinds a policy can require for the gated artifact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceKind {
+    /// An SBOM listing the artifact with its digest.
+    Sbom,
+    /// SLSA provenance whose subject is the artifact.
+    Provenance,
+    /// Another in-toto attestation whose subject is the artifact.
+    Attestation,
+    /// At least one VEX document.
+    Vex,
+    /// An in-toto layout and links producing the artifact.
+    InToto,
+}
+
+impl EvidenceKind {
+    /// Wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvidenceKind::Sbom => "sbom",
+            EvidenceKind::Provenance => "provenance",
+            EvidenceKind::Attestation => "attestation",
+            EvidenceKind::Vex => "vex",
+            EvidenceKind::InToto => "in-toto",
+        }
+    }
+}
+
+/// Which role signs a class of evidence, and how many of its keys must.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerRule {
+    /// Trust-root role name.
+    pub role: String,
+    /// Distinct keys of that role required (>= 1).
+    pub threshold: usize,
+}
+
+/// Signer rules per evidence class; each defaults as documented.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signers {
+    /// The bundle manifest (default: role `release`, 1).
+    #[serde(default = "d_manifest")]
+    pub manifest: SignerRule,
+    /// Provenance envelopes (default: role `builder`, 1).
+    #[serde(default = "d_provenance")]
+    pub provenance: SignerRule,
+    /// Other attestation envelopes (default: role `attestor`, 1).
+    #[serde(default = "d_attestation")]
+    pub attestation: SignerRule,
+    /// in-toto layouts (default: role `layout-owner`, 1).
+    #[serde(default = "d_layout")]
+    pub layout: SignerRule,
+}
+
+fn rule(role: &str) -> SignerRule {
+    SignerRule { role: role.into(), threshold: 1 }
+}
+fn d_manifest() -> SignerRule {
+    rule("release")
+}
+fn d_provenance() -> SignerRule {
+    rule("builder")
+}
+fn d_attestation() -> SignerRule {
+    rule("attestor")
+}
+fn d_layout() -> SignerRule {
+    rule("layout-owner")
+}
+
+impl Default for Signers {
+    fn default() -> Self {
+        Signers { manifest: d_manifest(), provenance: d_provenance(), attestation: d_attestation(), layout: d_layout() }
+    }
+}
+
+/// SBOM rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SbomRules {
+    /// Require every artifact of the bundle, not only the gated one, to be listed with its digest.
+    #[serde(default)]
+    pub cover_all_artifacts: bool,
+}
+
+/// VEX rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VexRules {
+    /// The worst per-vulnerability status allowed
+    /// (not_affected < under_investigation < mixed < affected).
+    pub max_status: Status,
+}
+
+/// Transparency rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TransparencyRules {
+    /// A verified inclusion proof is required (default true).
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Oldest acceptable proof, in seconds before the evaluation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_proof_age_seconds: Option<u64>,
+}
+
+impl Default for TransparencyRules {
+    fn default() -> Self {
+        TransparencyRules { required: true, max_proof_age_seconds: None }
+    }
+}
+
+/// Break-glass rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BreakGlassRules {
+    /// Whether a signed break-glass may override missing or unverifiable transparency (default true).
+    #[serde(default = "yes")]
+    pub allowed: bool,
+    /// Longest validity (expiresAt − issuedAt) accepted, seconds (default 86400).
+    #[serde(default = "day")]
+    pub max_validity_seconds: u64,
+}
+
+impl Default for BreakGlassRules {
+    fn default() -> Self {
+        BreakGlassRules { allowed: true, max_validity_seconds: day() }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn day() -> u64 {
+    86_400
+}
+
+/// A v1 gate policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Policy {
+    /// Always [`POLICY_SCHEMA`].
+    pub schema: String,
+    /// The artifact member to gate, when the bundle holds several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+    /// Evidence kinds required for the gated artifact.
+    #[serde(default)]
+    pub required_evidence: Vec<EvidenceKind>,
+    /// Signer roles and thresholds.
+    #[serde(default)]
+    pub signers: Signers,
+    /// SLSA provenance pins (checked on every provenance of the gated artifact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slsa: Option<Pins>,
+    /// SBOM rules.
+    #[serde(default)]
+    pub sbom: SbomRules,
+    /// VEX rules (absent: no limit on VEX status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vex: Option<VexRules>,
+    /// Transparency rules.
+    #[serde(default)]
+    pub transparency: TransparencyRules,
+    /// Break-glass rules.
+    #[serde(default)]
+    pub break_glass: BreakGlassRules,
+}
+
+/// A parsed policy and its digest.
+#[derive(Clone, Debug)]
+pub struct LoadedPolicy {
+    /// The policy.
+    pub policy: Policy,
+    /// SHA-256 of the RFC 8785 form of the policy document as written (formatting-independent).
+    pub digest: Sha256Digest,
+}
+
+impl Policy {
+    /// Parses policy bytes strictly.
+    pub fn parse(bytes: &[u8]) -> Result<LoadedPolicy, PolicyError> {
+        let v = json::parse_strict(bytes)?;
+        match v.get("schema").and_then(|s| s.as_str()) {
+            Some(POLICY_SCHEMA) => {}
+            Some(other) => return Err(PolicyError::Schema(other.into())),
+            None => return Err(PolicyError::Schema("(absent)".into())),
+        }
+        let digest = Sha256Digest::of(&json::canonical_value(&v));
+        let policy: Policy = serde_json::from_value(v).map_err(|e| PolicyError::Json(JsonError::Schema(e.to_string())))?;
+        policy.validate()?;
+        Ok(LoadedPolicy { policy, digest })
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        let s = &self.signers;
+        for (what, r) in [("manifest", &s.manifest), ("provenance", &s.provenance), ("attestation", &s.attestation), ("layout", &s.layout)]
+        {
+            if r.threshold == 0 {
+                return Err(PolicyError::Invalid(format!("signers.{what}.threshold must be at least 1")));
+            }
+            if r.role.is_empty() {
+                return Err(PolicyError::Invalid(format!("signers.{what}.role must not be empty")));
+            }
+        }
+        let mut seen = BTreeMap::new();
+        for k in &self.required_evidence {
+            if seen.insert(*k, ()).is_some() {
+                return Err(PolicyError::Invalid(format!("requiredEvidence lists {:?} twice", k.name())));
+            }
+        }
+        if self.break_glass.max_validity_seconds == 0 {
+            return Err(PolicyError::Invalid("breakGlass.maxValiditySeconds must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_policy_defaults_fail_closed() {
+        let p = Policy::parse(br#"{"schema":"airlock/gate-policy/v1"}"#).unwrap();
+        assert!(p.policy.transparency.required);
+        assert_eq!(p.policy.signers.manifest.role, "release");
+        // The digest does not depend on formatting.
+        let q = Policy::parse(b"{ \"schema\" : \"airlock/gate-policy/v1\" }\n").unwrap();
+        assert_eq!(p.digest, q.digest);
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(matches!(Policy::parse(br#"{"schema":"airlock/gate-policy/v2"}"#), Err(PolicyError::Schema(_))));
+        assert!(matches!(Policy::parse(br#"{"schema":"airlock/gate-policy/v1","requiredEvidnce":[]}"#), Err(PolicyError::Json(_))));
+        assert!(matches!(Policy::parse(br#"{"schema":"airlock/gate-policy/v1","vex":{"maxStatus":"fine"}}"#), Err(PolicyError::Json(_))));
+        assert!(matches!(
+            Policy::parse(br#"{"schema":"airlock/gate-policy/v1","signers":{"manifest":{"role":"r","threshold":0}}}"#),
+            Err(PolicyError::Invalid(_))
+        ));
+        assert!(matches!(
+            Policy::parse(br#"{"schema":"airlock/gate-policy/v1","requiredEvidence":["sbom","sbom"]}"#),
+            Err(PolicyError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,109 @@
+//! The transparency part of the gate input, as a value. The offline proof cache (C2SP
+//! checkpoints, RFC 6962 inclusion proofs) decides whether the bundle's log entry is proven and
+//! hands the gate one of these; the gate never talks to a log.
+
+use crate::digest::Sha256Digest;
+use crate::time::Timestamp;
+use crate::tlog::bundle::TransparencyOutcome;
+use serde::Serialize;
+
+/// A `cas://sha256:<hex>` reference: content addressed by its SHA-256, here the digest of the
+/// bundle member holding the proof material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CasRef(pub Sha256Digest);
+
+impl CasRef {
+    /// The text form.
+    pub fn text(&self) -> String {
+        format!("cas://{}", self.0.prefixed())
+    }
+
+    /// Parses `cas://sha256:<64 lowercase hex>`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Sha256Digest::parse_prefixed(s.strip_prefix("cas://")?).ok().map(CasRef)
+    }
+}
+
+impl Serialize for CasRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+/// What the proof cache established about the bundle's transparency-log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transparency {
+    /// An inclusion proof verified against a trusted checkpoint.
+    Verified {
+        /// Rekor entry UUID (or the log's entry identifier).
+        rekor_uuid: String,
+        /// Index of the entry in the log.
+        log_index: u64,
+        /// The bundle member holding the proof (must be a `tlog/` member).
+        proof_ref: CasRef,
+        /// Time of the newest trusted statement about the proof's checkpoint (its age is what the
+        /// policy limits); `None` when nothing dates it, and then no age limit can be met.
+        checkpoint_time: Option<Timestamp>,
+    },
+    /// No proof material for this bundle.
+    Missing,
+    /// Proof material exists but cannot be checked offline with the trust at hand.
+    Unverifiable {
+        /// Why, in words.
+        reason: String,
+    },
+    /// Proof material was checked and is wrong: tampered, about another manifest, or a split
+    /// view of the log. Never overridable by a break-glass.
+    Failed {
+        /// The rule that failed.
+        rule: String,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+impl Transparency {
+    /// `verified`, `missing` or `unverifiable`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Transparency::Verified { .. } => "verified",
+            Transparency::Missing => "missing",
+            Transparency::Unverifiable { .. } => "unverifiable",
+            Transparency::Failed { .. } => "failed",
+        }
+    }
+
+    /// Maps the proof cache's outcome. `proof_member`: the bytes of the archive's
+    /// [`crate::tlog::bundle::PROOF_MEMBER`] (what `proofRef` names). `rekorUuid` is the lowercase
+    /// hex RFC 6962 leaf hash of the logged entry (a Rekor entry UUID without its tree-id
+    /// prefix: the entry's identity in any RFC 6962 log); the checkpoint time is the newest
+    /// trusted cosignature's, `now − age`.
+    pub fn from_tlog(outcome: &TransparencyOutcome, logged_entry: &[u8], proof_member: Option<&[u8]>, now: Timestamp) -> Self {
+        match outcome {
+            TransparencyOutcome::Verified(v) => match proof_member {
+                Some(p) => Transparency::Verified {
+                    rekor_uuid: hex::encode(crate::merkle::leaf_hash(logged_entry)),
+                    log_index: v.index,
+                    proof_ref: CasRef(Sha256Digest::of(p)),
+                    checkpoint_time: v.age_secs.map(|a| Timestamp(now.0 - a.min(i64::MAX as u64) as i64)),
+                },
+                None => Transparency::Unverifiable { reason: "verified outcome without its proof member".into() },
+            },
+            TransparencyOutcome::Missing => Transparency::Missing,
+            TransparencyOutcome::Unverifiable { why } => Transparency::Unverifiable { reason: why.clone() },
+            TransparencyOutcome::Failed { rule, detail, .. } => Transparency::Failed { rule: (*rule).to_string(), reason: detail.clone() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cas_round_trip() {
+        let r = CasRef(Sha256Digest::of(b"p"));
+        assert_eq!(CasRef::parse(&r.text()), Some(r));
+        assert_eq!(CasRef::parse(&r.0.prefixed()), None);
+    }
+}

@@ -1,0 +1,263 @@
+//! `airlock gate` end to end through the binary: RFC 8785 output checked with the Python
+//! `rfc8785` package, byte-identical across runs, exit codes 0 / 1 / 2, and break-glass from files.
+
+mod evidence_support;
+
+use airlock::gate::breakglass::{self, Approval};
+use airlock::time::Timestamp;
+use evidence_support::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    bundle: PathBuf,
+    bundle_id: String,
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn setup(spec: &Spec) -> Setup {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = zip_bundle(&standard_files(&k, spec), &[&k.release]);
+    let bundle_id = verified(&bytes, &[&k.release]).get().manifest.bundle_id.clone();
+    let bundle = write(dir.path(), "app-1.2.0.zip", &bytes);
+    for (name, key) in
+        [("release", &k.release), ("builder", &k.builder), ("attestor", &k.attestor), ("alice", &k.approver_a), ("bob", &k.approver_b)]
+    {
+        write(dir.path(), &format!("{name}.pub"), &key.public().to_file());
+    }
+    Setup { dir, bundle, bundle_id }
+}
+
+fn gate(s: &Setup, policy: &[u8], extra: &[&str]) -> Output {
+    let d = s.dir.path();
+    let policy_path = write(d, "policy.json", policy);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    cmd.arg("--no-progress").arg("gate").arg(&s.bundle).arg("--policy").arg(policy_path).arg("--key").arg(d.join("release.pub"));
+    cmd.arg("--role-key").arg(format!("builder={}", d.join("builder.pub").display()));
+    cmd.arg("--role-key").arg(format!("attestor={}", d.join("attestor.pub").display()));
+    cmd.args(extra).current_dir(d).env("AIRLOCK_HOME", d.join("airlock-home")).output().unwrap()
+}
+
+fn no_transparency() -> Vec<u8> {
+    policy_json(serde_json::json!({"transparency": {"required": false}}))
+}
+
+#[test]
+fn json_output_is_rfc8785_and_identical_across_runs() {
+    let s = setup(&Spec::default());
+    let a = gate(&s, &no_transparency(), &["--json"]);
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = gate(&s, &no_transparency(), &["--json"]);
+    assert_eq!(a.stdout, b.stdout, "two runs printed different bytes");
+    let doc: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(doc["decision"]["decision"], "allow");
+    assert_eq!(doc["gateInput"]["artifact"]["artifactId"], APP);
+    // Our own canonical check first (always runs), then the independent Python implementation.
+    assert!(airlock::json::parse_canonical(&a.stdout).is_ok());
+    if !python_module("rfc8785") {
+        return;
+    }
+    let out = write(s.dir.path(), "out.json", &a.stdout);
+    let py = Command::new("python3")
+        .args(["-c", "import json,sys,rfc8785; b=open(sys.argv[1],'rb').read(); sys.exit(0 if rfc8785.dumps(json.loads(b))==b else 3)"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "gate output differs from rfc8785.dumps(json.loads(output)): {}", String::from_utf8_lossy(&py.stderr));
+    // The embedded gate input alone is canonical too (what a downstream gate hashes).
+    let gi = serde_json::to_vec(&doc["gateInput"]).unwrap();
+    let gi_path = write(s.dir.path(), "gi.json", &gi);
+    let py = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,hashlib,rfc8785; print('sha256:'+hashlib.sha256(rfc8785.dumps(json.load(open(sys.argv[1])))).hexdigest())",
+        ])
+        .arg(&gi_path)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), doc["decision"]["gateInputDigest"].as_str().unwrap());
+}
+
+#[test]
+fn exit_codes_deny_and_could_not_evaluate() {
+    let s = setup(&Spec { vex_status: "affected", ..Spec::default() });
+    let o = gate(&s, &no_transparency(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("DENY: vex.status"), "{text}");
+    // Malformed policy: could not evaluate.
+    let o = gate(&s, b"{\"schema\":\"airlock/gate-policy/v1\",\"schema\":\"x\"}", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("duplicate key"));
+    // A bundle that does not verify is denied before any evidence is read.
+    let mut bytes = std::fs::read(&s.bundle).unwrap();
+    let at = bytes.windows(APP_BYTES.len()).position(|w| w == APP_BYTES).unwrap();
+    bytes[at] ^= 1;
+    std::fs::write(&s.bundle, bytes).unwrap();
+    let o = gate(&s, &no_transparency(), &["--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["decision"]["reasons"][0]["code"], "bundle.verify");
+}
+
+#[test]
+fn missing_transparency_denies_unless_a_signed_break_glass_is_given() {
+    let s = setup(&Spec::default());
+    let policy = policy_json(serde_json::json!({}));
+    let o = gate(&s, &policy, &["--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["decision"]["reasons"], serde_json::json!([{"code": "transparency.missing"}]));
+
+    let k = keys();
+    let reason = "CHG-2026-0042 log mirror not yet synced";
+    let now = airlock::clock::now();
+    let approval = Approval {
+        schema: breakglass::SCHEMA.into(),
+        bundle_id: s.bundle_id.clone(),
+        reason: reason.into(),
+        issued_at: Timestamp(now.0 - 60),
+        expires_at: Timestamp(now.0 + 3600),
+        overrides: vec!["transparency".into()],
+    };
+    let d = s.dir.path();
+    let signed = write(d, "bg.dsse.json", &breakglass::sign(&approval, &[&k.approver_a, &k.approver_b]));
+    let args = |file: &Path, why: &str| -> Vec<String> {
+        vec![
+            "--json".into(),
+            "--break-glass".into(),
+            why.into(),
+            "--break-glass-approval".into(),
+            file.display().to_string(),
+            "--approver-key".into(),
+            d.join("alice.pub").display().to_string(),
+            "--approver-key".into(),
+            d.join("bob.pub").display().to_string(),
+            "--approver-threshold".into(),
+            "2".into(),
+        ]
+    };
+    let a = args(&signed, reason);
+    let o = gate(&s, &policy, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["decision"]["breakGlass"]["reason"], reason);
+    assert_eq!(doc["decision"]["overridden"][0]["code"], "transparency.missing");
+
+    // Signed by one approver only: deny.
+    let half = write(d, "bg-half.dsse.json", &breakglass::sign(&approval, &[&k.approver_a]));
+    let a = args(&half, reason);
+    let o = gate(&s, &policy, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1));
+    // --break-glass without approver keys: usage error.
+    let o = gate(&s, &policy, &["--break-glass", reason, "--break-glass-approval", signed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn evidence_score_by_hand_with_jq_matches() {
+    // format-spec/gate-v1.md §2.1 gives a jq recipe; it must reproduce the printed score.
+    if !have_tool("jq", Command::new("jq").arg("--version")) {
+        return;
+    }
+    let s = setup(&Spec::default());
+    let o = gate(&s, &no_transparency(), &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let k = keys();
+    let bytes = std::fs::read(&s.bundle).unwrap();
+    let manifest = verified(&bytes, &[&k.release]).get().manifest.to_bytes();
+    let mpath = write(s.dir.path(), "manifest.json", &manifest);
+    let filter = r#"{artifact: (.members[] | select(.path == $a) | {digest, path}),
+        evidence: [.members[] | select(.kind | IN("sbom","provenance","attestation","vex","tlog")) | {digest, kind, path}]}"#;
+    let jq = Command::new("jq").args(["-j", "-S", "-c", "--arg", "a", APP, filter]).arg(&mpath).output().unwrap();
+    assert!(jq.status.success(), "{}", String::from_utf8_lossy(&jq.stderr));
+    assert_eq!(airlock::digest::Sha256Digest::of(&jq.stdout).hex(), doc["gateInput"]["evidence"]["evidenceScore"].as_str().unwrap());
+    // bundleDigest is sha256 of manifest.json as stored in the archive.
+    assert_eq!(doc["gateInput"]["evidence"]["bundleDigest"], airlock::digest::Sha256Digest::of(&manifest).prefixed());
+}
+
+fn airlock(s: &Setup, args: &[&str]) -> Output {
+    let d = s.dir.path();
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .arg("--no-progress")
+        .args(args)
+        .current_dir(d)
+        .env("AIRLOCK_HOME", d.join("airlock-home"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn roles_and_approvers_come_from_a_trust_root() {
+    let s = setup(&Spec::default());
+    let d = s.dir.path();
+    let k = keys();
+    let root_key = key(20);
+    write(d, "root.key", &root_key.to_file());
+    write(d, "root.pub", &root_key.public().to_file());
+    let new = airlock(
+        &s,
+        &[
+            "trust",
+            "new",
+            "-o",
+            "root.json",
+            "--expires",
+            "2099-01-01T00:00:00Z",
+            "--role",
+            "root:1:root.pub",
+            "--role",
+            "release:1:release.pub",
+            "--role",
+            "builder:1:builder.pub",
+            "--role",
+            "attestor:1:attestor.pub",
+            "--role",
+            "approver:2:alice.pub,bob.pub",
+        ],
+    );
+    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+    let sign = airlock(&s, &["trust", "sign", "root.json", "--key", "root.key"]);
+    assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
+    let policy_path = write(d, "policy.json", &policy_json(serde_json::json!({})));
+    let base = ["gate", s.bundle.to_str().unwrap(), "--policy", policy_path.to_str().unwrap(), "--trust-root", "root.json", "--json"];
+    // Roles builder and attestor from the root: only transparency is missing.
+    let o = airlock(&s, &base);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["decision"]["reasons"], serde_json::json!([{"code": "transparency.missing"}]));
+    // The root's approver role (2 of 2) decides the break-glass.
+    let reason = "INC-9 log unreachable";
+    let now = airlock::clock::now();
+    let approval = Approval {
+        schema: breakglass::SCHEMA.into(),
+        bundle_id: s.bundle_id.clone(),
+        reason: reason.into(),
+        issued_at: Timestamp(now.0 - 60),
+        expires_at: Timestamp(now.0 + 3600),
+        overrides: vec!["transparency".into()],
+    };
+    write(d, "two.json", &breakglass::sign(&approval, &[&k.approver_a, &k.approver_b]));
+    write(d, "one.json", &breakglass::sign(&approval, &[&k.approver_a]));
+    let with = |file: &str| {
+        let mut a = base.to_vec();
+        a.extend(["--break-glass", reason, "--break-glass-approval", file]);
+        airlock(&s, &a)
+    };
+    assert_eq!(with("two.json").status.code(), Some(0));
+    let o = with("one.json");
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["decision"]["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "break-glass.signatures"));
+    // Ad-hoc approver keys cannot stand in for the root's approver role.
+    let mut a = base.to_vec();
+    a.extend(["--break-glass", reason, "--break-glass-approval", "one.json", "--approver-key", "alice.pub", "--approver-threshold", "1"]);
+    assert_eq!(airlock(&s, &a).status.code(), Some(2));
+}
