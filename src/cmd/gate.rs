@@ -29,8 +29,9 @@ malformed bundle or policy).\n\n\
 Trust as for verify: the pinned trust store, --trust-root FILE, or --key PUB. With a trust root, the\n\
 policy's signer roles (release, builder, attestor, layout-owner) and the approver role come from it;\n\
 with --key, those keys form the manifest role and --role-key ROLE=PUB adds keys to the others.\n\
-Transparency: until the offline proof cache supplies an outcome, it is \"missing\"; a policy that\n\
-requires transparency then denies unless --break-glass is given with an approval signed by the\n\
+Transparency: the bundle's tlog/manifest.tlog-proof is checked against --log-key or the trust root's\n\
+tlog role and the local cache; missing or unverifiable evidence under a policy that requires it\n\
+denies unless --break-glass is given with an approval signed by the\n\
 approver role.\n\n\
 Examples:\n  airlock gate app.zip --policy gate.json --key release.pub --role-key builder=builder.pub\n  \
 airlock gate app.zip --policy gate.json --key release.pub --json\n  \
@@ -230,7 +231,16 @@ impl Args {
             );
         }
         let src = fsio::FileSource::open(&self.bundle)?;
-        let ctx = GateContext { roles, transparency: Transparency::Missing, now, artifact: self.artifact.clone(), break_glass };
+        let transparency = {
+            let b = verified.get();
+            let proof = match b.index.get(crate::tlog::bundle::PROOF_MEMBER) {
+                Some(e) => Some(crate::archive::read_member(&src, e, crate::tlog::bundle::MAX_PROOF_MEMBER)?),
+                None => None,
+            };
+            let entry = crate::tlog::bundle::logged_entry(&b.manifest, &b.manifest_bytes);
+            Transparency::from_tlog(&b.transparency, &entry, proof.as_deref(), now)
+        };
+        let ctx = GateContext { roles, transparency, now, artifact: self.artifact.clone(), break_glass };
         let result = match gate::evaluate(verified, &src, &policy, &ctx) {
             Ok(r) => r,
             Err(e) => {

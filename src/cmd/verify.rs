@@ -37,6 +37,9 @@ pub struct Args {
     /// Trust options.
     #[command(flatten)]
     pub trust: TrustArgs,
+    /// Also check BUNDLE.minisig (minisign, or a renamed signify .sig) with this minisign public key.
+    #[arg(long = "minisign-key", value_name = "PUB")]
+    pub minisign_key: Option<PathBuf>,
     /// Print the versioned JSON report.
     #[arg(long)]
     pub json: bool,
@@ -323,7 +326,11 @@ impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         match self.trust.check(&self.bundle, Recording::WhenStoreTrusted, ui)? {
-            Ok(c) => {
+            Ok(mut c) => {
+                if let Some(k) = &self.minisign_key {
+                    c.report.checks.push(super::minisig::check(&self.bundle, k)?);
+                    c.report.outcome = Outcome::of(&c.report.checks);
+                }
                 let r = &c.report;
                 if self.json {
                     let mut doc = serde_json::to_value(r)?;
