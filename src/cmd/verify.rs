@@ -303,6 +303,10 @@ impl TrustArgs {
         let facts = created.map(|c| BundleFacts { release: &r.release, created_at: c, bundle_id: &r.bundle_id });
         let root_facts = trust.root.as_ref().map(|x| RootFacts { version: x.version(), expires: x.expires() });
         let record = if recording == Recording::Never { Record::ReadOnly } else { trust.record };
+        // Evaluate and record under the store's lock, against the state as it is now: another
+        // verification may have recorded something while this one was hashing.
+        let _lock = if record == Record::Store { Some(store.lock()?) } else { None };
+        let st = if record == Record::Store { store.load_state()? } else { st };
         let fresh = state::evaluate(&st, root_facts, facts.as_ref(), time, verified, record);
         r.checks.extend(fresh.checks);
         r.outcome = Outcome::of(&r.checks);

@@ -77,7 +77,22 @@ impl TrustStore {
         Ok(Some(root))
     }
 
-    /// The anti-rollback state (default when absent).
+    /// Takes the store's exclusive lock (released when the file is dropped), so that two
+    /// processes updating the anti-rollback state cannot lose each other's update.
+    pub fn lock(&self) -> Result<std::fs::File> {
+        self.ensure()?;
+        let p = self.dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .with_context(|| format!("cannot open lock file {}", p.display()))?;
+        f.lock().with_context(|| format!("cannot lock {}", p.display()))?;
+        Ok(f)
+    }
+
+    /// Reads the anti-rollback state (default when absent).
     pub fn load_state(&self) -> Result<State> {
         let p = self.state_path();
         if !p.exists() {

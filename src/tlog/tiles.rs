@@ -141,7 +141,7 @@ pub fn tile_for(level: u8, index: u64, size: u64) -> Option<TileId> {
     let full = row / TILE_WIDTH;
     if index < full {
         Some(TileId { level, index, width: TILE_WIDTH as u16 })
-    } else if index == full && row % TILE_WIDTH != 0 {
+    } else if index == full && !row.is_multiple_of(TILE_WIDTH) {
         Some(TileId { level, index, width: (row % TILE_WIDTH) as u16 })
     } else {
         None
@@ -315,7 +315,7 @@ impl<'r> TiledTree<'r> {
     /// MTH(D[lo:hi]), 0 <= lo < hi <= size.
     pub fn range_hash(&self, lo: u64, hi: u64) -> Result<Hash, TlogError> {
         let n = hi - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             return self.node(n.trailing_zeros(), lo / n);
         }
         if let Some(h) = self.edges.borrow().get(&(lo, hi)) {
