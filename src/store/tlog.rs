@@ -325,6 +325,11 @@ impl TlogStore {
         };
         let cp = vc.checkpoint.clone();
         let reader = DirTiles::mirror(mirror);
+        // One import per cache at a time: the consistency check and the state swap must see the
+        // same previous checkpoint.
+        std::fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.root.join("lock"))?;
+        lock.lock().with_context(|| format!("cannot lock the tlog cache {}", self.root.display()))?;
         let prev = self.state(&cp.origin)?;
         let mut relation = ImportRelation::First;
         if let Some(prev) = &prev {
