@@ -52,8 +52,12 @@ fn release_documents_match_their_schemas() {
     std::fs::write(d.join("meta.json"), m).unwrap();
     validate("release-metadata-v1.schema.json", &[d.join("meta.json")]);
 
+    assert!(airlock(d, &["keygen", "-o", "root"]).status.success());
+    let far = "2099-01-01T00:00:00Z";
+    trust_root(d, "root.json", &["--role", "root:1:root.pub", "--role", "release:1:a.pub,b.pub", "--expires", far], &["root"]);
     let mut reports = Vec::new();
     for (i, args) in [
+        vec!["cur.zip", "next.zip", "--trust-root", "root.json"],
         vec!["cur.zip", "next.zip", "--key", "a.pub", "--key", "b.pub", "--threshold", "1"],
         vec!["cur.zip", "old.zip", "--key", "a.pub"],
         vec!["cur.zip", "next.zip", "--key", "a.pub"],

@@ -201,3 +201,41 @@ fn skip_execution_validates_statically_and_runs_nothing() {
     let (code, _, t) = smoke(&n.w.dir, "foreign.zip", &["--skip-execution"]);
     assert_eq!(code, Some(0), "{t}");
 }
+
+#[test]
+fn trust_root_options_verify_the_copy_and_are_reported() {
+    let Some(n) = native() else { return };
+    let d = &n.w.dir;
+    pack_probe(&n, json!({"args": ["--version"], "expectExitCode": 0}), "app.zip");
+    assert!(airlock(d, &["keygen", "-o", "root"]).status.success());
+    let far = "2099-01-01T00:00:00Z";
+    trust_root(d, "good.json", &["--role", "root:1:root.pub", "--role", "release:1:a.pub", "--expires", far], &["root"]);
+    trust_root(d, "other.json", &["--role", "root:1:root.pub", "--role", "release:1:b.pub", "--expires", far], &["root"]);
+    let run = |args: &[&str]| {
+        let o = airlock(d, args);
+        (o.status.code(), json_out(&o), text(&o))
+    };
+    let (code, r, t) = run(&["smoke", "app.zip", "--trust-root", "good.json", "--json"]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(r["verification"]["trust"]["source"].as_str().unwrap().starts_with("--trust-root good.json v1"), "{}", r["verification"]);
+    assert_eq!(r["verification"]["trust"]["keys"], json!([keyid(d, "a")]));
+    assert!(r["installers"].as_array().unwrap().iter().any(|i| i["executed"] == true));
+    let o = airlock(d, &["smoke", "app.zip", "--trust-root", "good.json"]);
+    assert!(text(&o).contains("trust    --trust-root good.json v1"), "{}", text(&o));
+    // A root whose release role did not sign: not verified, nothing executed.
+    let (code, r, t) = run(&["smoke", "app.zip", "--trust-root", "other.json", "--json"]);
+    assert_eq!(code, Some(1), "{t}");
+    assert_eq!(r["verification"]["outcome"], "fail");
+    assert_eq!(r["installers"], json!([]));
+    // The pinned store is the default; without one (and without --key) nothing can be checked.
+    let (code, r, _) = run(&["smoke", "app.zip", "--json"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(r["error"]["kind"], "trust.unusable");
+    pin(d, "good.json");
+    let (code, r, t) = run(&["smoke", "app.zip", "--json", "--skip-execution"]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(r["verification"]["trust"]["source"].as_str().unwrap().starts_with("trust store root v1"));
+    // Smoke-testing accepts nothing into the anti-rollback state.
+    let state = fs::read_to_string(d.join("airlock-home/trust/state.json")).unwrap();
+    assert!(!state.contains("1.2.0"), "{state}");
+}

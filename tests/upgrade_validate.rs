@@ -183,3 +183,117 @@ fn missing_metadata_fails_for_next_and_cannot_be_checked_for_current() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert_eq!(json_out(&o)["error"]["kind"], "release.metadata-missing");
 }
+
+const FAR: &str = "2099-01-01T00:00:00Z";
+
+/// Packs cur.zip (1.2.0) and next.zip (1.3.0), signed by the given keys, with the same metadata.
+fn pack_pair(w: &Path, cur_keys: &[&str], next_keys: &[&str]) {
+    let meta = metadata("artifacts/app", BIN, probe());
+    for (dir, version, out, keys) in [("cur", "1.2.0", "cur.zip", cur_keys), ("next", "1.3.0", "next.zip", next_keys)] {
+        let rel = layout(w, dir, BIN, true);
+        let o = pack(w, &rel, &meta, version, out, keys);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+fn validate(w: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args = vec!["upgrade-validate", "cur.zip", "next.zip", "--json"];
+    args.extend_from_slice(extra);
+    let o = airlock(w, &args);
+    (o.status.code(), json_out(&o), text(&o))
+}
+
+/// v1: root key `root`, release role `a` (1-of-1), pinned; `root` and `e` keys made.
+fn pinned_v1(w: &Path) {
+    for k in ["root", "e"] {
+        assert!(airlock(w, &["keygen", "-o", k]).status.success());
+    }
+    trust_root(w, "v1.json", &["--role", "root:1:root.pub", "--role", "release:1:a.pub", "--expires", FAR], &["root"]);
+    pin(w, "v1.json");
+}
+
+#[test]
+fn next_signed_after_a_trust_root_rotation_passes_and_the_report_names_the_rotation() {
+    let w = work();
+    let d = &w.dir;
+    pinned_v1(d);
+    // v2 rotates the release role from a to b. CURRENT was signed by a under v1, NEXT by b.
+    trust_root(d, "v2.json", &["--from", "v1.json", "--role", "release:1:b.pub", "--expires", FAR], &["root"]);
+    let o = airlock(d, &["trust", "update", "v2.json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    pack_pair(d, &["a"], &["b"]);
+    // NEXT was verified (and recorded as accepted) first: CURRENT, the release being replaced,
+    // is older than it, which is reported, not held against the comparison.
+    let o = airlock(d, &["verify", "next.zip"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let (code, r, t) = validate(d, &[]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(r["trust"]["source"].as_str().unwrap().starts_with("trust store root v2"), "{}", r["trust"]);
+    assert!(r["trust"]["current"]["source"].as_str().unwrap().contains("release role of any version v1..v2"), "{}", r["trust"]);
+    assert_eq!(r["trust"]["releaseHistory"].as_array().unwrap().len(), 2);
+    assert!(r["trust"]["signerContinuity"].as_str().unwrap().contains("rotation(s): 1 -> 2"), "{}", r["trust"]);
+    assert_eq!(r["changes"]["signers"]["added"], serde_json::json!([keyid(d, "b")]));
+    assert_eq!(r["changes"]["newSigners"][0]["introducedBy"], serde_json::json!({"fromVersion": 1, "toVersion": 2}));
+    let change = r["checks"].as_array().unwrap().iter().find(|c| c["id"] == "upgrade.signer-change" && c["status"] == "pass").unwrap();
+    assert!(change["detail"].as_str().unwrap().contains("rotation 1 -> 2"), "{change}");
+    assert_eq!(change["subject"], keyid(d, "b").as_str());
+    // The text report says it too.
+    let o = airlock(d, &["upgrade-validate", "cur.zip", "next.zip"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o).contains("admitted to the release role by the trust-root rotation 1 -> 2"), "{}", text(&o));
+    // Comparing records nothing: the accepted bundle is still NEXT alone.
+    let state = std::fs::read_to_string(d.join("airlock-home/trust/state.json")).unwrap();
+    assert!(state.contains("\"version\":\"1.3.0\"") && !state.contains("1.2.0"), "{state}");
+
+    // The same from a given root file; the stored history it follows from still names the rotation.
+    let (code, r, t) = validate(d, &["--trust-root", "v2.json"]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(r["trust"]["source"].as_str().unwrap().starts_with("--trust-root v2.json v2"), "{}", r["trust"]);
+    assert_eq!(r["changes"]["newSigners"][0]["introducedBy"], serde_json::json!({"fromVersion": 1, "toVersion": 2}));
+}
+
+#[test]
+fn next_signed_outside_the_release_role_fails() {
+    let w = work();
+    let d = &w.dir;
+    pinned_v1(d);
+    // v2: release role b and d, 2-of-2.
+    trust_root(d, "v2.json", &["--from", "v1.json", "--role", "release:2:b.pub,d.pub", "--expires", FAR], &["root"]);
+    assert!(airlock(d, &["trust", "update", "v2.json"]).status.success());
+    let next_failed = |r: &Value| -> Vec<String> {
+        r["next"]["verification"]["failed"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
+    // A key that was never in the release role (e), and one rotated out of it (a): refused.
+    for (signers, what) in [(&["e"][..], "never a release key"), (&["a"][..], "rotated out in v2"), (&["b"][..], "under threshold")] {
+        pack_pair(d, &["a"], signers);
+        let (code, r, t) = validate(d, &[]);
+        assert_eq!(code, Some(1), "{what}: {t}");
+        assert_eq!(r["outcome"], "fail");
+        assert_eq!(r["current"]["verification"]["outcome"], "pass", "{what}");
+        assert_eq!(next_failed(&r), ["signature.threshold"], "{what}");
+    }
+    // CURRENT's signers must meet one version's role at its threshold: b alone meets neither
+    // v1 (a, 1-of-1) nor v2 (b and d, 2-of-2), though it is a release key of the history.
+    pack_pair(d, &["b"], &["b", "d"]);
+    let (code, r, t) = validate(d, &[]);
+    assert_eq!(code, Some(1), "{t}");
+    let failed: Vec<&str> = r["current"]["verification"]["failed"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["trust.release-history"]);
+    // Signed properly by both, it passes; both new signers are traced to the rotation.
+    pack_pair(d, &["a"], &["b", "d"]);
+    let (code, r, t) = validate(d, &[]);
+    assert_eq!(code, Some(0), "{t}");
+    let rotations: Vec<&Value> = r["changes"]["newSigners"].as_array().unwrap().iter().map(|s| &s["introducedBy"]).collect();
+    assert_eq!(rotations, [&serde_json::json!({"fromVersion": 1, "toVersion": 2}); 2]);
+}
+
+#[test]
+fn without_a_trust_root_or_keys_nothing_can_be_checked() {
+    let w = work();
+    pack_pair(&w.dir, &["a"], &["a"]);
+    let (code, r, t) = validate(&w.dir, &[]);
+    assert_eq!(code, Some(2), "{t}");
+    assert_eq!(r["error"]["kind"], "trust.unusable");
+    assert!(t.contains("no trust root is pinned"), "{t}");
+}

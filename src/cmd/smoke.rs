@@ -1,7 +1,8 @@
-//! `airlock smoke BUNDLE --key PUB... [--skip-execution] [--json] [--out DIR]`
+//! `airlock smoke BUNDLE [--key PUB... [--threshold K] | --trust-root FILE] [--skip-execution] [--json] [--out DIR]`
 //!
 //! 1. Copies the bundle from its medium into a fresh private directory (mode 0700) and verifies
-//!    the copy: a USB stick can change under you, the private copy cannot.
+//!    the copy with `verify`'s trust options (recording nothing in the anti-rollback state): a
+//!    USB stick can change under you, the private copy cannot.
 //! 2. Validates every installer target statically (member present, digest matches the signed
 //!    manifest, install path absolute and free of `..`, probe declared).
 //! 3. For the host's own os/arch only, streams that one binary out of the verified copy with
@@ -12,15 +13,14 @@
 //!    output. Other platforms are reported as not executed.
 
 use super::Ui;
-use super::upgrade_validate::{build_trust, read_metadata, render_checks, write_out};
-use super::verify::verify_file;
+use super::upgrade_validate::{read_metadata, render_checks, write_out};
+use super::verify::{Recording, TrustArgs};
 use crate::archive::{self, ByteSource, Entry};
 use crate::digest::{Sha256Digest, StreamHasher};
 use crate::fsio;
 use crate::release::report::{SMOKE_REPORT_SCHEMA, verify_summary};
 use crate::release::{BoundMetadata, InstallerTarget, Probe, ReleaseError, go_platform, validate};
 use crate::report::{Check, Outcome, Status};
-use crate::verify::Verification;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::fs::{self, OpenOptions};
@@ -43,23 +43,18 @@ target is validated statically; the one for this host's os/arch is extracted (by
 against the signed manifest) and its probe run with an empty environment, a timeout and no\n\
 network (`unshare -n` when permitted). Exit 0: all checks passed. 1: a check failed. 2: could\n\
 not check.\n\n\
-Examples:\n  airlock smoke app-1.2.0.zip --key release.pub\n  \
-airlock smoke app-1.2.0.zip --key release.pub --skip-execution --json --out evidence/")]
+Examples:\n  airlock smoke app-1.2.0.zip                      # the pinned trust root's release role\n  \
+airlock smoke app-1.2.0.zip --trust-root root-v3.json --skip-execution --json --out evidence/\n  \
+airlock smoke app-1.2.0.zip --key release.pub")]
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,
     /// Validate statically only; run nothing.
     #[arg(long)]
     pub skip_execution: bool,
-    /// A trusted public key (NAME.pub); repeat for k-of-n.
-    #[arg(long = "key", value_name = "PUB", required = true)]
-    pub keys: Vec<PathBuf>,
-    /// Distinct trusted keys that must have signed (default: all given keys).
-    #[arg(long)]
-    pub threshold: Option<usize>,
-    /// Hashing threads (default: available cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Trust options (as for `verify`).
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Where the private working directory is made (default: the system temp directory).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -377,21 +372,24 @@ impl Args {
 
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        let trust = match build_trust(&self.keys, self.threshold) {
-            Ok(t) => t.next,
-            Err(e) => return self.error("trust.unusable", format!("{e:#}"), "pass --key PUB files made by `airlock keygen`"),
-        };
-        let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         let parent = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let work = PrivateDir::create(&parent, "airlock-smoke")?;
         let (copy, copy_size, copy_digest) = match copy_in(&self.bundle, &work.0) {
             Ok(c) => c,
             Err(e) => return self.error("io", format!("{e:#}"), "check the path and that the file is readable"),
         };
-        let v = match verify_file(&copy, &trust, threads, ui) {
-            Ok(v) => v,
-            Err(e) => return self.error(&e.kind(), format!("{}: {e}", self.bundle.display()), e.hint()),
+        let checked = match self.trust.check(&copy, Recording::Never, ui) {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return self.error(&e.kind(), format!("{}: {e}", self.bundle.display()), e.hint()),
+            Err(e) => {
+                return self.error(
+                    "trust.unusable",
+                    format!("{e:#}"),
+                    "pin a trust root with `airlock trust init`, or pass --trust-root FILE or --key PUB",
+                );
+            }
         };
+        let report = &checked.report;
         let (os, arch) = go_platform(std::env::consts::OS, std::env::consts::ARCH);
         let host = format!("{os}/{arch}");
         let mut doc = json!({
@@ -400,18 +398,19 @@ impl Args {
             "copy": {"size": copy_size, "sha256": copy_digest},
             "host": {"os": os, "arch": arch},
             "execution": if self.skip_execution { "skipped (--skip-execution)" } else { "host target only" },
-            "verification": verify_summary(v.report()),
+            "verification": verify_summary(report),
         });
-        let verified = match &v {
-            Verification::Passed(b, _) => b,
-            Verification::Failed(r) => {
-                let failed: Vec<Check> = r.checks.iter().filter(|c| c.status == Status::Fail).cloned().collect();
+        let verified = match checked.verified() {
+            Some(b) => b,
+            None => {
+                let failed: Vec<Check> = report.checks.iter().filter(|c| c.status == Status::Fail).cloned().collect();
                 doc["outcome"] = json!(Outcome::Fail);
                 doc["checks"] = json!([]);
                 doc["installers"] = json!([]);
                 let text = format!(
-                    "bundle   {} (local copy verified)\n{}\nNOT VERIFIED: nothing was extracted or executed\n",
+                    "bundle   {} (local copy verified)\ntrust    {}\n{}\nNOT VERIFIED: nothing was extracted or executed\n",
                     self.bundle.display(),
+                    report.trust.source,
                     render_checks(&failed)
                 );
                 return self.finish(&doc, &text, 1);
@@ -443,8 +442,15 @@ impl Args {
         doc["installers"] = json!(result.installers);
         doc["checks"] = serde_json::to_value(&result.checks)?;
         let r = &verified.get().manifest.release;
-        let mut text =
-            format!("bundle   {} ({} {}), local copy verified\nhost     {host}\n\n", self.bundle.display(), r.product, r.version);
+        let mut text = format!(
+            "bundle   {} ({} {}), local copy verified\ntrust    {} ({} key(s), threshold {})\nhost     {host}\n\n",
+            self.bundle.display(),
+            r.product,
+            r.version,
+            report.trust.source,
+            report.trust.keys.len(),
+            report.trust.threshold
+        );
         text.push_str(&render_checks(&result.checks));
         for i in &result.installers {
             text.push_str(&format!(
@@ -571,7 +577,7 @@ mod tests {
     use super::*;
     use crate::bundle::manifest::{Member, Release};
     use crate::keys::SecretKey;
-    use crate::verify::{self, TrustPolicy};
+    use crate::verify::{self, TrustPolicy, Verification};
 
     #[test]
     fn bytes_that_differ_from_the_manifest_are_deleted_not_kept() {

@@ -1,18 +1,22 @@
-//! `airlock upgrade-validate CURRENT NEXT --key PUB... [--threshold K] [--allow-same-version] [--json] [--out DIR]`
+//! `airlock upgrade-validate CURRENT NEXT [--key PUB... [--threshold K] | --trust-root FILE] [--allow-same-version] [--json] [--out DIR]`
 //!
-//! Both bundles are fully verified first (each once; hashing is parallel inside verify), then
-//! their release metadata, read back and bound to the verified manifests by digest, is compared
-//! by [`crate::release::upgrade::compare`].
+//! Both bundles are fully verified first (each once; hashing is parallel inside verify) with
+//! `verify`'s trust options, recording nothing in the anti-rollback state: NEXT against the
+//! release role in force, CURRENT against the release role of any version of the verified
+//! trust-root history (it may predate a rotation). Their release metadata, read back and bound
+//! to the verified manifests by digest, is then compared by
+//! [`crate::release::upgrade::compare`], with the trust-root history as the signer authority.
 
 use super::Ui;
-use super::verify::{load_keys, verify_file};
+use super::verify::{Checked, Recording, ReleaseSigners, TrustArgs};
 use crate::archive;
 use crate::fsio;
+use crate::keys::KeyId;
 use crate::release::report::{UPGRADE_REPORT_SCHEMA, out_files, verify_summary};
-use crate::release::upgrade::{self, SameVersion, SignerAuthority};
+use crate::release::upgrade::{self, RoleVersion, SameVersion, SignerAuthority};
 use crate::release::{BoundMetadata, MAX_METADATA_SIZE, METADATA_PATH, ReleaseError};
 use crate::report::{Check, Outcome, Status};
-use crate::verify::{TrustPolicy, Verification, Verified, VerifiedBundle, VerifyError};
+use crate::verify::{Verified, VerifiedBundle, VerifyError, VerifyReport};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -24,9 +28,12 @@ is a rollback (SemVer precedence: 1.2.0 -> 1.2.0-rc.1 is one), the same version 
 --allow-same-version), drops an installer target, deployment target, evidence kind, channel or\n\
 release control, weakens a channel (auto-update on, approval off, ring removed or widened, soak\n\
 shortened, hold condition or rollback requirement dropped), or is not signed at threshold by the\n\
-release signers in force. Exit 0: NEXT may replace CURRENT. 1: refused. 2: could not check.\n\n\
-Examples:\n  airlock upgrade-validate app-1.2.0.zip app-1.3.0-rc.1.zip --key release.pub\n  \
-airlock upgrade-validate cur.zip next.zip --key a.pub --key b.pub --threshold 1 --json --out evidence/")]
+release role in force (CURRENT may be signed by the release role of an earlier trust-root version;\n\
+a new signer is reported with the rotation that admitted it). Nothing is recorded in the\n\
+anti-rollback state. Exit 0: NEXT may replace CURRENT. 1: refused. 2: could not check.\n\n\
+Examples:\n  airlock upgrade-validate app-1.2.0.zip app-1.3.0-rc.1.zip          # the pinned trust root\n  \
+airlock upgrade-validate cur.zip next.zip --trust-root root-v3.json --json --out evidence/\n  \
+airlock upgrade-validate cur.zip next.zip --key a.pub --key b.pub --threshold 1")]
 pub struct Args {
     /// The bundle running today.
     pub current: PathBuf,
@@ -35,15 +42,9 @@ pub struct Args {
     /// Let an equal version pass (a re-signed or re-packed release).
     #[arg(long)]
     pub allow_same_version: bool,
-    /// A trusted public key (NAME.pub); repeat for k-of-n.
-    #[arg(long = "key", value_name = "PUB", required = true)]
-    pub keys: Vec<PathBuf>,
-    /// Distinct trusted keys that must have signed each bundle (default: all given keys).
-    #[arg(long)]
-    pub threshold: Option<usize>,
-    /// Hashing threads (default: available cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Trust options (as for `verify`).
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Print the versioned JSON report.
     #[arg(long)]
     pub json: bool,
@@ -52,24 +53,71 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-/// How both bundles are verified and what NEXT's signers are checked against.
-pub struct Trust {
-    /// Policy for CURRENT.
-    pub current: TrustPolicy,
-    /// Policy for NEXT.
-    pub next: TrustPolicy,
-    /// The release signers in force for NEXT, with their history when a trust root gives one.
-    pub authority: SignerAuthority,
+/// The signer authority NEXT is held to: the release role history of the trust root NEXT was
+/// verified with, or the `--key` keys.
+pub fn authority(next: &Checked) -> SignerAuthority {
+    let t = &next.report.trust;
+    if next.root.is_some() {
+        SignerAuthority::TrustRoot { source: t.source.clone(), history: next.history.iter().filter_map(RoleVersion::of).collect() }
+    } else {
+        let keyids = t.keys.iter().filter_map(|h| hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())).map(KeyId).collect();
+        SignerAuthority::Keys { source: t.source.clone(), keyids, threshold: t.threshold }
+    }
 }
 
-/// Builds the trust both verifications use: the one place to add `--trust-root` and the trust
-/// store (then `authority` becomes [`SignerAuthority::TrustRoot`] with the role history).
-pub fn build_trust(keys: &[PathBuf], threshold: Option<usize>) -> Result<Trust> {
-    let keys = load_keys(keys)?;
-    let threshold = threshold.unwrap_or(keys.len());
-    let policy = TrustPolicy { keys: keys.clone(), threshold, source: "--key".into() };
-    let authority = SignerAuthority::Keys { source: "--key".into(), keyids: keys.iter().map(|k| k.keyid()).collect(), threshold };
-    Ok(Trust { current: policy.clone(), next: policy, authority })
+/// One sentence on how signer continuity was checked, naming the rotations that changed the
+/// release role.
+fn continuity(a: &SignerAuthority) -> String {
+    match a {
+        SignerAuthority::Keys { source, .. } => {
+            format!("checked against the keys given with {source}; no trust-root rotation history")
+        }
+        SignerAuthority::TrustRoot { source, history } => {
+            let (Some(first), Some(last)) = (history.first(), history.last()) else {
+                return format!("{source} has no release role");
+            };
+            let changed: Vec<String> = history
+                .windows(2)
+                .filter(|w| w[0].keyids != w[1].keyids || w[0].threshold != w[1].threshold)
+                .map(|w| format!("{} -> {}", w[0].root_version, w[1].root_version))
+                .collect();
+            format!(
+                "checked against the release role of {source}; verified trust-root history v{}..v{}; release role changed by rotation(s): {}",
+                first.root_version,
+                last.root_version,
+                if changed.is_empty() { "none".to_string() } else { changed.join(", ") }
+            )
+        }
+    }
+}
+
+fn trust_doc(cur: &VerifyReport, next: &VerifyReport, a: &SignerAuthority) -> Value {
+    let history: Vec<Value> = match a {
+        SignerAuthority::TrustRoot { history, .. } => history
+            .iter()
+            .map(|r| json!({"rootVersion": r.root_version, "keyids": r.keyids.iter().map(KeyId::hex).collect::<Vec<_>>(), "threshold": r.threshold}))
+            .collect(),
+        SignerAuthority::Keys { .. } => vec![],
+    };
+    json!({
+        "source": next.trust.source,
+        "keys": next.trust.keys,
+        "threshold": next.trust.threshold,
+        "current": {"source": cur.trust.source, "keys": cur.trust.keys, "threshold": cur.trust.threshold},
+        "releaseHistory": history,
+        "signerContinuity": continuity(a),
+    })
+}
+
+/// CURRENT is the release being replaced, not one being accepted: an anti-rollback finding
+/// about it (a newer release of its channel was accepted here before, e.g. NEXT itself) is
+/// reported, not enforced. NEXT's order is enforced as in `verify`.
+fn baseline_order(r: &mut VerifyReport) {
+    for c in r.checks.iter_mut().filter(|c| c.id == "freshness.bundle-order" && c.status == Status::Fail) {
+        c.status = Status::Info;
+        c.detail.push_str(" (report-only for CURRENT, the release being replaced)");
+    }
+    r.outcome = Outcome::of(&r.checks);
 }
 
 /// Text lines for checks (PASS/FAIL/INFO, expected and actual under failures).
@@ -162,50 +210,54 @@ impl Args {
         Ok(2)
     }
 
+    fn check(&self, bundle: &Path, signers: ReleaseSigners, ui: Ui) -> Result<Checked, Value> {
+        match self.trust.check_as(bundle, Recording::Never, signers, ui) {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(verify_error(bundle, &e)),
+            Err(e) => Err(error_doc(
+                "trust.unusable",
+                format!("{e:#}"),
+                "pin a trust root with `airlock trust init`, or pass --trust-root FILE or --key PUB",
+                None,
+            )),
+        }
+    }
+
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        let trust = match build_trust(&self.keys, self.threshold) {
-            Ok(t) => t,
-            Err(e) => {
-                return self.fail_early(error_doc(
-                    "trust.unusable",
-                    format!("{e:#}"),
-                    "pass --key PUB files made by `airlock keygen`",
-                    None,
-                ));
-            }
+        let mut cur = match self.check(&self.current, ReleaseSigners::AnyVersion, ui) {
+            Ok(c) => c,
+            Err(doc) => return self.fail_early(doc),
         };
-        let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        let cur = match verify_file(&self.current, &trust.current, threads, ui) {
-            Ok(v) => v,
-            Err(e) => return self.fail_early(verify_error(&self.current, &e)),
+        baseline_order(&mut cur.report);
+        let next = match self.check(&self.next, ReleaseSigners::InForce, ui) {
+            Ok(c) => c,
+            Err(doc) => return self.fail_early(doc),
         };
-        let next = match verify_file(&self.next, &trust.next, threads, ui) {
-            Ok(v) => v,
-            Err(e) => return self.fail_early(verify_error(&self.next, &e)),
-        };
-        let trust_doc = json!({
-            "source": trust.current.source,
-            "keys": trust.current.keys.iter().map(|k| k.keyid().hex()).collect::<Vec<_>>(),
-            "threshold": trust.current.threshold,
-            "signerContinuity": match &trust.authority {
-                SignerAuthority::Keys { source, .. } => format!("checked against the keys given with {source}; no trust-root rotation history"),
-                SignerAuthority::TrustRoot { source, history } => format!("checked against the release role of {source} ({} version(s))", history.len()),
-            },
-        });
+        if let (Some(a), Some(b)) = (&cur.root, &next.root)
+            && a.fingerprint != b.fingerprint
+        {
+            return self.fail_early(error_doc(
+                "trust.changed",
+                format!("the trust root changed between the two verifications ({} then {})", a.fingerprint, b.fingerprint),
+                "run upgrade-validate again once the trust store is no longer being updated",
+                None,
+            ));
+        }
+        let authority = authority(&next);
         let mut doc = json!({
             "schema": UPGRADE_REPORT_SCHEMA,
-            "current": {"bundle": self.current, "verification": verify_summary(cur.report())},
-            "next": {"bundle": self.next, "verification": verify_summary(next.report())},
-            "trust": trust_doc,
+            "current": {"bundle": self.current, "verification": verify_summary(&cur.report)},
+            "next": {"bundle": self.next, "verification": verify_summary(&next.report)},
+            "trust": trust_doc(&cur.report, &next.report, &authority),
             "options": {"allowSameVersion": self.allow_same_version},
         });
-        let (cv, nv) = match (&cur, &next) {
-            (Verification::Passed(c, _), Verification::Passed(n, _)) => (c, n),
+        let (cv, nv) = match (cur.verified(), next.verified()) {
+            (Some(c), Some(n)) => (c, n),
             _ => {
                 let mut text = String::new();
                 for (which, path, v) in [("CURRENT", &self.current, &cur), ("NEXT", &self.next, &next)] {
-                    let r = v.report();
+                    let r = &v.report;
                     let failed: Vec<Check> = r.checks.iter().filter(|c| c.status == Status::Fail).cloned().collect();
                     text.push_str(&format!(
                         "{which} {}: verification {}\n{}",
@@ -247,7 +299,7 @@ impl Args {
                     Err(e) => return self.fail_early(release_error(&self.next, &e)),
                 };
                 let same = if self.allow_same_version { SameVersion::Allow } else { SameVersion::Refuse };
-                let cmp = upgrade::compare(&cur_meta, &next_meta, &trust.authority, same);
+                let cmp = upgrade::compare(&cur_meta, &next_meta, &authority, same);
                 changes = serde_json::to_value(&cmp.changes)?;
                 checks = cmp.checks;
             }
@@ -267,6 +319,9 @@ impl Args {
             nr.version,
             doc["trust"]["signerContinuity"].as_str().unwrap_or_default()
         );
+        if cur.report.trust.source != next.report.trust.source {
+            text.insert_str(text.len() - 1, &format!("         CURRENT verified against {}\n", cur.report.trust.source));
+        }
         text.push_str(&render_checks(&checks));
         if let Value::Object(map) = &changes {
             text.push('\n');

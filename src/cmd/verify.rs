@@ -160,6 +160,8 @@ pub fn error_json(path: &Path, e: &VerifyError) -> serde_json::Value {
 struct Trust {
     policy: TrustPolicy,
     root: Option<TrustRoot>,
+    /// Verified trust-root history ending with `root` (empty without a root).
+    history: Vec<TrustRoot>,
     record: Record,
     notes: Vec<Check>,
 }
@@ -184,6 +186,10 @@ pub struct Checked {
     pub report: VerifyReport,
     /// The trust root used, if trust came from one.
     pub root: Option<TrustRoot>,
+    /// The verified trust-root history that leads to `root`, oldest first, `root` last: the
+    /// stored roots (`history/N.root.json`) from which `root` follows by valid rotations.
+    /// Empty when trust came from `--key`.
+    pub history: Vec<TrustRoot>,
 }
 
 impl Checked {
@@ -203,6 +209,18 @@ pub enum Recording {
     WhenStoreTrusted,
     /// Comparisons and gates that look at bundles without accepting them: record nothing.
     Never,
+}
+
+/// Which `release` keys may sign the bundle when trust comes from a trust root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseSigners {
+    /// The release role of the root in force, at its threshold (`verify`, `gate`, `smoke`, NEXT
+    /// in `upgrade-validate`).
+    InForce,
+    /// The release role of any version of the verified history, at that version's threshold,
+    /// keys revoked by the root in force not counting (CURRENT in `upgrade-validate`: it may
+    /// have been signed before a rotation). Checked as `trust.release-history`.
+    AnyVersion,
 }
 
 impl TrustArgs {
@@ -225,13 +243,14 @@ impl TrustArgs {
         Ok(Some(LogTrust::from_policy(policy, format!("trust root v{} tlog role", root.version()))))
     }
 
-    fn trust(&self, store: &TrustStore, st: &state::State) -> Result<Option<Trust>> {
+    fn trust(&self, store: &TrustStore, st: &state::State, signers: ReleaseSigners) -> Result<Option<Trust>> {
         if !self.keys.is_empty() {
             let keys = load_keys(&self.keys)?;
             let threshold = self.threshold.unwrap_or(keys.len());
             return Ok(Some(Trust {
                 policy: TrustPolicy { keys, threshold, source: "--key".into() },
                 root: None,
+                history: vec![],
                 record: Record::ReadOnly,
                 notes: vec![],
             }));
@@ -252,26 +271,39 @@ impl TrustArgs {
                 None => return Ok(None),
             },
         };
-        let (policy, skipped) = crate::trust::release_policy(&root, source).context("the trust root has no release role")?;
+        let history = store.history(&root);
+        let (policy, skipped) = match signers {
+            ReleaseSigners::AnyVersion if history.len() > 1 => {
+                let (first, last) = (history[0].version(), root.version());
+                crate::trust::release_policy_any_version(&history, format!("{source}; release role of any version v{first}..v{last}"))
+            }
+            _ => crate::trust::release_policy(&root, source),
+        }
+        .context("the trust root has no release role")?;
         let notes = skipped
             .into_iter()
             .map(|id| {
                 Check::new("trust.release-key", true, "release key is not Ed25519 and cannot verify bundle signatures").subject(id).info()
             })
             .collect();
-        Ok(Some(Trust { policy, root: Some(root), record, notes }))
+        Ok(Some(Trust { policy, root: Some(root), history, record, notes }))
     }
 
     /// Verifies `bundle` with these trust options and the anti-rollback state. `Ok(Err(_))`
     /// is "could not verify" (exit 2) with the report-ready error.
     pub fn check(&self, bundle: &Path, recording: Recording, ui: Ui) -> Result<Result<Checked, VerifyError>> {
+        self.check_as(bundle, recording, ReleaseSigners::InForce, ui)
+    }
+
+    /// [`Self::check`], choosing which release keys may have signed.
+    pub fn check_as(&self, bundle: &Path, recording: Recording, signers: ReleaseSigners, ui: Ui) -> Result<Result<Checked, VerifyError>> {
         let time = match &self.at_time {
             Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
             None => EvalTime::Clock(clock::now()),
         };
         let store = TrustStore::open()?;
         let st = store.load_state()?;
-        let Some(trust) = self.trust(&store, &st)? else {
+        let Some(trust) = self.trust(&store, &st, signers)? else {
             anyhow::bail!(
                 "no trust root is pinned and neither --trust-root nor --key was given\n\
                  hint: pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB"
@@ -295,8 +327,16 @@ impl TrustArgs {
             Verification::Passed(b, _) => Some(b.get().manifest.created_at),
             Verification::Failed(_) => None,
         };
-        let verified = matches!(v, Verification::Passed(..));
         r.checks.extend(trust.notes.iter().cloned());
+        let mut verified = matches!(v, Verification::Passed(..));
+        if let Verification::Passed(b, _) = &v
+            && signers == ReleaseSigners::AnyVersion
+            && trust.history.len() > 1
+        {
+            let c = crate::trust::release_history_check(&trust.history, &b.get().signers);
+            verified &= c.status != Status::Fail;
+            r.checks.push(c);
+        }
         if let Some(root) = &trust.root {
             r.checks.extend(foreign_signatures(bundle, root));
         }
@@ -322,7 +362,7 @@ impl TrustArgs {
             );
             r.outcome = Outcome::of(&r.checks);
         }
-        Ok(Ok(Checked { verification: v, report: r, root: trust.root }))
+        Ok(Ok(Checked { verification: v, report: r, root: trust.root, history: trust.history }))
     }
 }
 

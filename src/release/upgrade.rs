@@ -34,6 +34,18 @@ pub struct RoleVersion {
     pub threshold: usize,
 }
 
+impl RoleVersion {
+    /// The `release` role of one trust-root version (`None` if it has none).
+    pub fn of(root: &crate::trust::root::TrustRoot) -> Option<Self> {
+        let role = root.role("release")?;
+        Some(RoleVersion {
+            root_version: root.version(),
+            keyids: role.keys.iter().map(|k| k.key.keyid()).collect(),
+            threshold: usize::try_from(role.threshold).unwrap_or(usize::MAX),
+        })
+    }
+}
+
 /// Who may sign NEXT, and where that authority came from.
 #[derive(Clone, Debug)]
 pub enum SignerAuthority {

@@ -92,7 +92,21 @@ impl TrustStore {
         Ok(f)
     }
 
-    /// Reads the anti-rollback state (default when absent).
+    /// The stored root of `version` (`history/N.root.json`), if present and well-formed; `None`
+    /// otherwise (an absent or damaged file ends the history, see
+    /// [`crate::trust::root::linked_history`], which also checks every link's signatures).
+    pub fn history_root(&self, version: u64) -> Option<TrustRoot> {
+        let p = self.dir.join("history").join(format!("{version}.root.json"));
+        let bytes = fsio::read_small(&p, MAX_ROOT_SIZE).ok()?;
+        TrustRoot::parse(&bytes).ok()
+    }
+
+    /// The verified history leading to `root` (oldest first, `root` last) from the stored roots.
+    pub fn history(&self, root: &TrustRoot) -> Vec<TrustRoot> {
+        crate::trust::root::linked_history(root, |v| self.history_root(v))
+    }
+
+    /// The anti-rollback state (default when absent).
     pub fn load_state(&self) -> Result<State> {
         let p = self.state_path();
         if !p.exists() {

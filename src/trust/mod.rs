@@ -29,6 +29,70 @@ pub fn release_policy(root: &TrustRoot, source: String) -> Option<(TrustPolicy, 
     Some((TrustPolicy { keys, threshold: role.threshold as usize, source }, skipped))
 }
 
+/// Bundle-signing trust for a bundle that may predate rotations (CURRENT in `upgrade-validate`):
+/// the Ed25519 `release` keys of every version of `history` (oldest first, the last in force)
+/// except keys the root in force revoked, at the smallest threshold among the versions. This is
+/// only a pre-filter: [`release_history_check`] then requires the signers to meet one version's
+/// role at that version's threshold, so keys of different versions never add up.
+pub fn release_policy_any_version(history: &[TrustRoot], source: String) -> Option<(TrustPolicy, Vec<String>)> {
+    let in_force = history.last()?;
+    let mut keys: Vec<crate::keys::PublicKey> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut threshold = usize::MAX;
+    for root in history {
+        let role = root.role("release")?;
+        threshold = threshold.min(role.threshold as usize);
+        for k in role.keys {
+            if in_force.is_revoked(&k.keyid) {
+                continue;
+            }
+            match k.key {
+                TrustKey::Ed25519(pk) if !keys.iter().any(|x| x.keyid() == pk.keyid()) => keys.push(pk),
+                TrustKey::Ed25519(_) => {}
+                TrustKey::P256(_) if !skipped.contains(&k.keyid) => skipped.push(k.keyid),
+                TrustKey::P256(_) => {}
+            }
+        }
+    }
+    Some((TrustPolicy { keys, threshold, source }, skipped))
+}
+
+/// Whether `signers` (the keys that counted at verification) meet the `release` role of at least
+/// one version of `history` at its own threshold, keys revoked by the root in force (the last)
+/// not counting. Check `trust.release-history`.
+pub fn release_history_check(history: &[TrustRoot], signers: &[crate::keys::KeyId]) -> crate::report::Check {
+    let revoked = |id: &str| history.last().is_some_and(|r| r.is_revoked(id));
+    let mut met = Vec::new();
+    let mut best = (0usize, 0u64);
+    for root in history {
+        let Some(role) = root.role("release") else { continue };
+        let n = role.keys.iter().filter(|k| !revoked(&k.keyid) && signers.contains(&k.key.keyid())).count();
+        if n as u64 >= role.threshold {
+            met.push(root.version());
+        }
+        best = best.max((n, role.threshold));
+    }
+    let span = match (history.first(), history.last()) {
+        (Some(f), Some(l)) => format!("v{}..v{}", f.version(), l.version()),
+        _ => "(none)".into(),
+    };
+    let versions = |v: &[u64]| v.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", ");
+    if met.is_empty() {
+        crate::report::Check::new(
+            "trust.release-history",
+            false,
+            format!("not signed at threshold by the release role of any verified trust-root version {span}"),
+        )
+        .values("the release role of one version at its threshold", format!("at most {} of {} required", best.0, best.1))
+    } else {
+        crate::report::Check::new(
+            "trust.release-history",
+            true,
+            format!("signed at threshold by the release role of trust-root version(s) {} (verified history {span})", versions(&met)),
+        )
+    }
+}
+
 /// Report lines for bundle signatures made by keys the root knows but that cannot count toward
 /// the `release` threshold: revoked keys, and keys of other roles. Information only: such a
 /// signature never counts, and the threshold check decides.

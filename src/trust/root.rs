@@ -518,6 +518,29 @@ pub fn apply_chain(trusted: &TrustRoot, mut chain: Vec<TrustRoot>, now: Timestam
     Ok(steps)
 }
 
+/// Most trust-root versions [`linked_history`] walks back.
+pub const MAX_HISTORY: usize = 4096;
+
+/// The verified history that leads to `current`, oldest first and ending with `current`: going
+/// back from `current`, each root `older(N-1)` returns is kept while `current`'s chain follows
+/// from it by a valid rotation ([`verify_rotation`]: version N-1 → N, a threshold of both root
+/// roles, revocations kept; expiry is not checked, history may have expired). The walk stops at
+/// the first version `older` does not have, the first that does not chain (it is not history of
+/// this root, e.g. a store re-pinned with `--force`), version 1, or [`MAX_HISTORY`] roots.
+pub fn linked_history(current: &TrustRoot, mut older: impl FnMut(u64) -> Option<TrustRoot>) -> Vec<TrustRoot> {
+    let mut out = vec![current.clone()];
+    while out.len() < MAX_HISTORY {
+        let newest = out.last().expect("never empty");
+        let Some(v) = newest.version().checked_sub(1).filter(|v| *v > 0) else { break };
+        match older(v) {
+            Some(prev) if verify_rotation(&prev, newest).is_ok() => out.push(prev),
+            _ => break,
+        }
+    }
+    out.reverse();
+    out
+}
+
 /// Adds signatures by `keys` to a trust-root document (replacing earlier signatures by the same
 /// key ids) and returns the new file: RFC 8785 JSON and a newline. The document's structure is
 /// checked first; whether the signatures suffice is not (see [`verify_rotation`]).
@@ -599,6 +622,30 @@ mod tests {
         let v3b = make(&signed(3, &[&a], 1, FAR), &[&a]);
         apply_chain(&v1, vec![expired, v3b], now, 8).unwrap();
         assert_eq!(apply_chain(&v1, vec![v2, v3], now, 1).unwrap_err().rule(), "rotation.too-many");
+    }
+
+    #[test]
+    fn history_is_the_chain_of_valid_rotations_back_from_the_current_root() {
+        let (a, b, c) = (sk(1), sk(2), sk(3));
+        let v1 = make(&signed(1, &[&a], 1, FAR), &[&a]);
+        let v2 = make(&signed(2, &[&b], 1, "2020-01-01T00:00:00Z"), &[&a, &b]);
+        let v3 = make(&signed(3, &[&c], 1, FAR), &[&b, &c]);
+        let versions = |h: Vec<TrustRoot>| h.iter().map(TrustRoot::version).collect::<Vec<_>>();
+        let all = [v1.clone(), v2.clone(), v3.clone()];
+        let from = |roots: &[TrustRoot]| {
+            let roots = roots.to_vec();
+            move |v: u64| roots.iter().find(|r| r.version() == v).cloned()
+        };
+        // An expired intermediate is still history.
+        assert_eq!(versions(linked_history(&v3, from(&all))), [1, 2, 3]);
+        // A missing version ends it.
+        assert_eq!(versions(linked_history(&v3, from(&[v1.clone(), v3.clone()]))), [3]);
+        // A v2 that v3 does not follow from (another chain) ends it, and so does a stray v1.
+        let foreign_v2 = make(&signed(2, &[&a], 1, FAR), &[&a]);
+        assert_eq!(versions(linked_history(&v3, from(&[v1.clone(), foreign_v2, v3.clone()]))), [3]);
+        let stray_v1 = make(&signed(1, &[&c], 1, FAR), &[&c]);
+        assert_eq!(versions(linked_history(&v3, from(&[stray_v1, v2, v3.clone()]))), [2, 3]);
+        assert_eq!(versions(linked_history(&v1, from(&all))), [1]);
     }
 
     #[test]

@@ -7,11 +7,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs airlock in `dir`, with its state (trust store, proof cache) in `dir/airlock-home`.
 pub fn airlock(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_airlock"))
         .current_dir(dir)
         .args(args)
         .arg("--no-progress")
+        .env("AIRLOCK_HOME", dir.join("airlock-home"))
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .env("NO_COLOR", "1")
         .output()
@@ -181,4 +183,32 @@ pub fn pack(dir: &Path, rel: &Path, meta: &Value, version: &str, out: &str, keys
         args.push(format!("{k}.key"));
     }
     airlock(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Writes trust root `out` with `trust new ARGS` and signs it with `signers` (`NAME.key` files).
+pub fn trust_root(dir: &Path, out: &str, args: &[&str], signers: &[&str]) {
+    let mut a = vec!["trust", "new", "-o", out];
+    a.extend_from_slice(args);
+    let o = airlock(dir, &a);
+    assert!(o.status.success(), "{}", text(&o));
+    let keys: Vec<String> = signers.iter().map(|k| format!("{k}.key")).collect();
+    let mut a = vec!["trust", "sign", out];
+    for k in &keys {
+        a.extend_from_slice(&["--key", k]);
+    }
+    let o = airlock(dir, &a);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Pins trust root `file` in `dir`'s trust store (`trust init` with the file's fingerprint).
+pub fn pin(dir: &Path, file: &str) {
+    let fp = sha256_hex(&fs::read(dir.join(file)).unwrap());
+    let o = airlock(dir, &["trust", "init", file, "--fingerprint", &fp]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Key id of `NAME.pub`.
+pub fn keyid(dir: &Path, name: &str) -> String {
+    let v: Value = serde_json::from_slice(&fs::read(dir.join(format!("{name}.pub"))).unwrap()).unwrap();
+    v["keyid"].as_str().unwrap().to_string()
 }
