@@ -2,62 +2,31 @@
 //! keys): fork refusal with evidence, witness quorum, bundle transparency outcomes, and the CLI
 //! end to end (exit codes, evidence path printed, nothing written on refusal).
 
+mod tlog_support;
+
 use airlock::bundle::Kind;
 use airlock::bundle::manifest::{Manifest, Member, Release};
 use airlock::digest::Sha256Digest;
 use airlock::keys::SecretKey;
-use airlock::merkle;
 use airlock::report::Status;
 use airlock::store::tlog::TlogStore;
 use airlock::time::Timestamp;
 use airlock::tlog::LogTrust;
 use airlock::tlog::bundle::{CacheRelation, TransparencyOutcome, check_bundle_transparency, logged_entry, proof_matches_manifest};
-use airlock::tlog::checkpoint::Checkpoint;
-use airlock::tlog::cosig::cosign;
 use airlock::tlog::note::VerifierKey;
 use airlock::tlog::policy::Policy;
 use airlock::tlog::proof::TlogProof;
 use airlock::tlog::tiles::{Exactness, MemTiles, TiledTree, build_tiles};
 use std::path::Path;
 use std::process::Command;
+use tlog_support::*;
 
-const LOG: &str = "log.example/airlock-test";
 const NOW: Timestamp = Timestamp(1_800_000_000);
 
-fn log_key() -> SecretKey {
-    SecretKey::from_seed(&[42; 32])
-}
-fn vkey() -> VerifierKey {
-    VerifierKey::ed25519(LOG, log_key().public()).unwrap()
-}
 fn trust() -> LogTrust {
     let mut t = LogTrust::empty("test");
     t.add_log_key(vkey(), None);
     t
-}
-
-fn entries(n: usize, forged: Option<usize>) -> Vec<Vec<u8>> {
-    (0..n).map(|i| if Some(i) == forged { b"forged".to_vec() } else { format!("entry {i}").into_bytes() }).collect()
-}
-
-/// Writes a tlog-tiles mirror of `entries` with a checkpoint signed by the log key and cosigned
-/// by `witnesses`; returns the checkpoint note bytes.
-fn write_log(dir: &Path, entries: &[Vec<u8>], witnesses: &[(&str, &SecretKey)]) -> Vec<u8> {
-    for (kind, id, bytes) in build_tiles(entries) {
-        let p = dir.join(id.path_of(kind));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-    let leaves: Vec<merkle::Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
-    let cp = Checkpoint { origin: LOG.into(), size: entries.len() as u64, root: merkle::root(&leaves), extensions: vec![] };
-    let mut note = cp.sign(LOG, &log_key());
-    for (name, k) in witnesses {
-        note.signatures.push(cosign(&note.text, name, k, 1_799_999_000));
-    }
-    let bytes = note.to_bytes();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("checkpoint"), &bytes).unwrap();
-    bytes
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -224,6 +193,26 @@ fn bundle_transparency_outcomes() {
     let f = check_bundle_transparency(&m, &mb, Some(&proof), Some(&t), Some(&store2), NOW);
     let TransparencyOutcome::Failed { rule: "tlog.fork", fork: Some(ev), .. } = &f else { panic!("{f:?}") };
     assert_eq!(ev.presented, note);
+
+    // A smaller cache: the proof's hashes that cover only cached leaves must agree with it. For
+    // entry 17 of 40 those are the leaf and the siblings [16,17) [18,20) [20,24) [0,16).
+    let store3 = TlogStore::at(&tmp.path().join("cache3"));
+    let prefix = tmp.path().join("prefix");
+    write_log(&prefix, &es[..30], &[]);
+    store3.import(&prefix, &t, NOW).unwrap().unwrap();
+    let c = check_bundle_transparency(&m, &mb, Some(&proof), Some(&t), Some(&store3), NOW);
+    let TransparencyOutcome::Verified(ok) = &c else { panic!("{c:?}") };
+    assert_eq!(ok.cache, CacheRelation::ProofNewer { cached_size: 30, shared_hashes: 5 });
+    let store4 = TlogStore::at(&tmp.path().join("cache4"));
+    let mut other = es[..30].to_vec();
+    other[3] = b"history the proof's log does not have".to_vec();
+    let odir = tmp.path().join("other-prefix");
+    let cached_note = write_log(&odir, &other, &[]);
+    store4.import(&odir, &t, NOW).unwrap().unwrap();
+    let f = check_bundle_transparency(&m, &mb, Some(&proof), Some(&t), Some(&store4), NOW);
+    let TransparencyOutcome::Failed { rule: "tlog.fork", fork: Some(ev), detail } = &f else { panic!("{f:?}") };
+    assert!(detail.contains("leaves [0, 16)"), "{detail}");
+    assert_eq!((&ev.cached, &ev.presented), (&cached_note, &note));
 }
 
 fn airlock(home: &Path, args: &[&str]) -> (i32, String, String) {

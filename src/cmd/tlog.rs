@@ -1,11 +1,12 @@
 //! `airlock tlog import|status|prove|verify-proof|entry`: the offline transparency-proof cache.
 //!
-//! Trust: `--log-key VKEY` (repeatable, ad hoc) and/or `--policy FILE` (a C2SP tlog-policy);
-//! every report names the trust used. The trust root's `tlog` role will fill the same value.
+//! Trust: `--log-key VKEY` (repeatable, ad hoc) and/or `--policy FILE` (a C2SP tlog-policy),
+//! else the pinned trust root's `tlog` role; every report names the trust used.
 
 use super::Ui;
 use crate::store::tlog::{DirTiles, ImportRelation, TlogStore};
-use crate::tlog::bundle::{CacheCheck, CacheRelation, check_against_cache, logged_entry};
+use crate::store::trust::TrustStore;
+use crate::tlog::bundle::{CacheCheck, CacheRelation, InclusionPath, check_against_cache, logged_entry};
 use crate::tlog::checkpoint::verify_checkpoint;
 use crate::tlog::note::VerifierKey;
 use crate::tlog::policy::Policy;
@@ -41,8 +42,19 @@ pub struct TrustArgs {
 }
 
 impl TrustArgs {
-    /// The trust these flags describe (empty when none given).
+    /// The trust these flags describe; without flags, the pinned trust root's `tlog` role
+    /// (empty when there is none).
     pub fn load(&self) -> Result<LogTrust> {
+        if self.policy.is_none() && self.log_keys.is_empty() {
+            let store = TrustStore::open()?;
+            let state = store.load_state()?;
+            if let Some(root) = store.load_root(&state)?
+                && let Some(t) = super::verify::root_log_trust(&root)?
+            {
+                return Ok(t);
+            }
+            return Ok(LogTrust::empty("none"));
+        }
         let mut sources = Vec::new();
         let mut trust = match &self.policy {
             Some(p) => {
@@ -68,7 +80,7 @@ impl TrustArgs {
         let t = self.load()?;
         if t.is_empty() {
             bail!(
-                "no transparency log is trusted: pass --log-key NAME+HEX8+BASE64 or --policy FILE (the trust root's tlog role is not wired in yet)"
+                "no transparency log is trusted: pass --log-key NAME+HEX8+BASE64 or --policy FILE, or pin a trust root whose tlog role carries a tlog policy (`airlock trust new --tlog-policy`)"
             );
         }
         Ok(t)
@@ -319,7 +331,8 @@ impl Args {
                     Err(e) => return refusal(&file.display().to_string(), &e, None, json),
                 };
                 let store = TlogStore::open_default()?;
-                let relation = match check_against_cache(&v.checkpoint, &trust, &store) {
+                let path = InclusionPath { index: v.index, leaf: v.leaf_hash, hashes: &proof.hashes };
+                let relation = match check_against_cache(&v.checkpoint, Some(&path), &trust, &store) {
                     CacheCheck::Related(r) => r,
                     CacheCheck::Fork(e, ev) => {
                         let p = store.write_fork_evidence(&ev, now)?;
@@ -343,9 +356,9 @@ impl Args {
                     let cache = match &relation {
                         CacheRelation::NotCached => "origin not cached: consistency not checked".to_string(),
                         CacheRelation::Consistent { cached_size, .. } => format!("consistent with cached checkpoint of size {cached_size}"),
-                        CacheRelation::ProofNewer { cached_size } => {
-                            format!("newer than cached size {cached_size}: consistency not checked")
-                        }
+                        CacheRelation::ProofNewer { cached_size, shared_hashes } => format!(
+                            "newer than cached size {cached_size}: agrees with the cached tree on {shared_hashes} shared hash(es), full consistency not checked"
+                        ),
                         CacheRelation::Unusable { why } => format!("cached checkpoint not used: {why}"),
                     };
                     super::out(&format!(

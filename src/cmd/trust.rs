@@ -127,8 +127,11 @@ pub struct ImportTufArgs {
 /// `trust new`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Roles are NAME:THRESHOLD:KEY[,KEY...] where KEY is an `airlock keygen` .pub file or a PEM\n\
-P-256 public key. Roles root and release are required; tlog and approver are defined; others are carried.\n\n\
+P-256 public key. Roles root and release are required; tlog and approver are defined; others are carried.\n\
+--tlog-policy stores a C2SP tlog-policy (log and witness keys, quorum) in the tlog role, where verify reads it.\n\n\
 Examples:\n  airlock trust new --role root:1:root-a.pub --role release:1:rel.pub --expires 2027-01-01T00:00:00Z -o root-v1.json\n  \
+airlock trust new --role root:1:root-a.pub --role release:1:rel.pub --role tlog:1:log.pub --tlog-policy logs.txt \\\n      \
+--expires 2027-01-01T00:00:00Z -o root-v1.json\n  \
 airlock trust new --from root-v1.json --role root:2:b.pub,c.pub,d.pub --expires 2028-01-01T00:00:00Z -o root-v2.json\n  \
 airlock trust sign root-v2.json --key root-a.key --key b.key --key c.key")]
 pub struct NewArgs {
@@ -144,12 +147,17 @@ pub struct NewArgs {
     /// Display name.
     #[arg(long)]
     pub name: Option<String>,
-    /// A role: NAME:THRESHOLD:KEY[,KEY...]; replaces the role if --from has it.
+    /// A role: NAME:THRESHOLD:KEY[,KEY...]; replaces the role's keys and threshold if --from has
+    /// it (its policy is kept).
     #[arg(long = "role", value_name = "NAME:K:KEYS")]
     pub roles: Vec<String>,
     /// Revoke a key id: removed from every role and listed as revoked for good.
     #[arg(long = "revoke", value_name = "KEYID")]
     pub revoke: Vec<String>,
+    /// A C2SP tlog-policy document (trusted logs, witnesses, quorum) to store in the `tlog`
+    /// role as `policy.tlogPolicy`; the role must be given with --role or come from --from.
+    #[arg(long, value_name = "FILE")]
+    pub tlog_policy: Option<PathBuf>,
     /// Output file (unsigned root).
     #[arg(short, long)]
     pub output: PathBuf,
@@ -646,7 +654,24 @@ impl NewArgs {
                 keys.insert(id.clone(), key);
                 ids.push(id);
             }
-            signed.roles.insert(name.to_string(), RoleDesc { keyids: ids, threshold, policy: None });
+            // A role given again keeps its consumer parameters (e.g. the tlog policy) unless replaced below.
+            let policy = signed.roles.get(name).and_then(|r| r.policy.clone());
+            signed.roles.insert(name.to_string(), RoleDesc { keyids: ids, threshold, policy });
+        }
+        if let Some(file) = &self.tlog_policy {
+            let bytes = fsio::read_small(file, 1 << 20)?;
+            crate::tlog::policy::Policy::parse(&bytes)
+                .with_context(|| format!("--tlog-policy {} is not a C2SP tlog-policy", file.display()))?;
+            let text = String::from_utf8(bytes).with_context(|| format!("--tlog-policy {} is not UTF-8", file.display()))?;
+            let Some(role) = signed.roles.get_mut("tlog") else {
+                bail!("--tlog-policy needs a tlog role: add --role tlog:1:LOG.pub (the log's key) or start --from a root that has one");
+            };
+            let mut policy = match role.policy.take() {
+                Some(serde_json::Value::Object(o)) => o,
+                _ => serde_json::Map::new(),
+            };
+            policy.insert("tlogPolicy".into(), serde_json::Value::String(text));
+            role.policy = Some(serde_json::Value::Object(policy));
         }
         for id in &self.revoke {
             if !keys.contains_key(id) {

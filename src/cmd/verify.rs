@@ -156,6 +156,18 @@ pub fn error_json(path: &Path, e: &VerifyError) -> serde_json::Value {
     })
 }
 
+/// The trust root's `tlog` role as log trust: its `policy.tlogPolicy`, a C2SP tlog-policy
+/// document (format-spec/transparency-v1.md §1). `None` when the root has no tlog role or the
+/// role carries no tlogPolicy; an error when it carries one that cannot be read.
+pub fn root_log_trust(root: &TrustRoot) -> Result<Option<LogTrust>> {
+    let Some(text) = root.signed.roles.get("tlog").and_then(|r| r.policy.as_ref()).and_then(|p| p.get("tlogPolicy")) else {
+        return Ok(None);
+    };
+    let text = text.as_str().context("the trust root's tlog role policy.tlogPolicy is not a string")?;
+    let policy = Policy::parse(text.as_bytes()).context("the trust root's tlog role policy.tlogPolicy is not a C2SP tlog-policy")?;
+    Ok(Some(LogTrust::from_policy(policy, format!("trust root v{} tlog role", root.version()))))
+}
+
 /// Where trust came from.
 struct Trust {
     policy: TrustPolicy,
@@ -234,13 +246,10 @@ impl TrustArgs {
             }
             return Ok(Some(t));
         }
-        let Some(root) = root else { return Ok(None) };
-        let Some(text) = root.signed.roles.get("tlog").and_then(|r| r.policy.as_ref()).and_then(|p| p.get("tlogPolicy")) else {
-            return Ok(None);
-        };
-        let text = text.as_str().context("the trust root's tlog role policy.tlogPolicy is not a string")?;
-        let policy = Policy::parse(text.as_bytes()).context("the trust root's tlog role policy.tlogPolicy is not a C2SP tlog-policy")?;
-        Ok(Some(LogTrust::from_policy(policy, format!("trust root v{} tlog role", root.version()))))
+        match root {
+            Some(root) => root_log_trust(root),
+            None => Ok(None),
+        }
     }
 
     fn trust(&self, store: &TrustStore, st: &state::State, signers: ReleaseSigners) -> Result<Option<Trust>> {

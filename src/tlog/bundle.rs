@@ -21,10 +21,11 @@
 
 use super::checkpoint::{Checkpoint, VerifiedCheckpoint, verify_checkpoint};
 use super::proof::TlogProof;
-use super::tiles::{TileReader, check_consistency};
+use super::tiles::{Exactness, TileReader, TiledTree, check_consistency};
 use super::{LogTrust, TlogError, b64};
 use crate::bundle::manifest::Manifest;
 use crate::digest::Sha256Digest;
+use crate::merkle::Hash;
 use crate::report::{Check, Status};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -110,11 +111,17 @@ pub enum CacheRelation {
         #[serde(rename = "importedAt")]
         imported_at: Timestamp,
     },
-    /// The proof's checkpoint is newer than the cache; consistency cannot be checked offline.
+    /// The proof's checkpoint is newer than the cache: full consistency cannot be checked
+    /// offline, but the inclusion proof's hashes that cover only cached leaves were compared
+    /// with the cached tree and agree.
     ProofNewer {
         /// Cached size.
         #[serde(rename = "cachedSize")]
         cached_size: u64,
+        /// How many of the proof's hashes (the leaf and its siblings) lie inside the cached tree
+        /// and were found equal there.
+        #[serde(rename = "sharedHashes")]
+        shared_hashes: usize,
     },
     /// The cached checkpoint does not verify under the current trust; it was not used.
     Unusable {
@@ -201,8 +208,9 @@ impl TransparencyOutcome {
                     match &v.cache {
                         CacheRelation::NotCached => ", origin not in the local cache".to_string(),
                         CacheRelation::Consistent { cached_size, .. } => format!(", consistent with cached size {cached_size}"),
-                        CacheRelation::ProofNewer { cached_size } =>
-                            format!(", newer than cached size {cached_size}: consistency not checked"),
+                        CacheRelation::ProofNewer { cached_size, shared_hashes } => format!(
+                            ", newer than cached size {cached_size}: agrees with the cache on {shared_hashes} shared hash(es), full consistency not checked"
+                        ),
                         CacheRelation::Unusable { why } => format!(", cache not used: {why}"),
                     }
                 ),
@@ -263,7 +271,8 @@ pub fn check_bundle_transparency(
     };
     let cp = &verified.checkpoint;
     let c = &cp.checkpoint;
-    let relation = match cache.map(|k| check_against_cache(cp, trust, k)) {
+    let path = InclusionPath { index: verified.index, leaf: verified.leaf_hash, hashes: &proof.hashes };
+    let relation = match cache.map(|k| check_against_cache(cp, Some(&path), trust, k)) {
         None => CacheRelation::NotCached,
         Some(CacheCheck::Related(r)) => r,
         Some(CacheCheck::Fork(e, ev)) => return TransparencyOutcome::Failed { rule: e.rule(), detail: e.to_string(), fork: Some(ev) },
@@ -293,9 +302,31 @@ pub enum CacheCheck {
     Unverifiable(String),
 }
 
+/// A verified inclusion proof in a checkpoint's tree: the entry's index, its leaf hash and the
+/// RFC 9162 audit path (leaf sibling first).
+#[derive(Clone, Copy, Debug)]
+pub struct InclusionPath<'a> {
+    /// Entry index.
+    pub index: u64,
+    /// Leaf hash of the entry.
+    pub leaf: Hash,
+    /// Audit path, as in the proof.
+    pub hashes: &'a [Hash],
+}
+
 /// Compares an authentic checkpoint with the cached checkpoint of its origin: a cached tree at
-/// least as large must be consistent with it (proof from the cached tiles).
-pub fn check_against_cache(cp: &VerifiedCheckpoint, trust: &LogTrust, cache: &dyn CheckpointCache) -> CacheCheck {
+/// least as large must be consistent with it (proof from the cached tiles). A smaller cached
+/// tree cannot prove consistency with a newer checkpoint, but when `path` (a verified inclusion
+/// proof under `cp`) is given, every hash of it that covers only leaves the cached tree holds
+/// (the leaf itself, and siblings ending at or below the cached size, which are complete
+/// subtrees in any tree that extends the cached one) must equal the cached tree's: a difference
+/// is a fork.
+pub fn check_against_cache(
+    cp: &VerifiedCheckpoint,
+    path: Option<&InclusionPath<'_>>,
+    trust: &LogTrust,
+    cache: &dyn CheckpointCache,
+) -> CacheCheck {
     let c = &cp.checkpoint;
     let cached = match cache.latest(&c.origin) {
         Err(e) => return CacheCheck::Unverifiable(format!("the transparency cache cannot be read: {e}")),
@@ -304,7 +335,21 @@ pub fn check_against_cache(cp: &VerifiedCheckpoint, trust: &LogTrust, cache: &dy
     };
     match verify_checkpoint(&cached.note, trust) {
         Err(e) => CacheCheck::Related(CacheRelation::Unusable { why: e.to_string() }),
-        Ok(cc) if cc.checkpoint.size < c.size => CacheCheck::Related(CacheRelation::ProofNewer { cached_size: cc.checkpoint.size }),
+        Ok(cc) if cc.checkpoint.size < c.size => {
+            let shared = match path {
+                None => Ok(0),
+                Some(p) => shared_path_hashes(c, &cc.checkpoint, p, cached.tiles.as_ref()),
+            };
+            match shared {
+                Ok(n) => CacheCheck::Related(CacheRelation::ProofNewer { cached_size: cc.checkpoint.size, shared_hashes: n }),
+                Err(e @ TlogError::Fork { .. }) => {
+                    let ev =
+                        ForkEvidence { origin: c.origin.clone(), cached: cached.note, presented: cp.bytes.clone(), detail: e.to_string() };
+                    CacheCheck::Fork(e, ev)
+                }
+                Err(e) => CacheCheck::Unverifiable(format!("the cache cannot check the proof's path against the cached tree: {e}")),
+            }
+        }
         Ok(cc) => match check_consistency(c, &cc.checkpoint, cached.tiles.as_ref()) {
             Ok(()) => CacheCheck::Related(CacheRelation::Consistent { cached_size: cc.checkpoint.size, imported_at: cached.imported_at }),
             Err(e @ TlogError::Fork { .. }) => {
@@ -314,6 +359,55 @@ pub fn check_against_cache(cp: &VerifiedCheckpoint, trust: &LogTrust, cache: &dy
             Err(e) => CacheCheck::Unverifiable(format!("the cache cannot prove consistency: {e}")),
         },
     }
+}
+
+/// Compares the hashes of `path` (an inclusion proof in `newer`'s tree) that cover only leaves
+/// below `cached.size` with the cached tree's; returns how many were compared. A difference is
+/// a [`TlogError::Fork`] (cached = old, newer = new).
+fn shared_path_hashes(
+    newer: &Checkpoint,
+    cached: &Checkpoint,
+    path: &InclusionPath<'_>,
+    tiles: &dyn TileReader,
+) -> Result<usize, TlogError> {
+    let n = cached.size;
+    if n == 0 || path.index >= newer.size {
+        return Ok(0);
+    }
+    // The subtree each path hash stands for, recorded in proof order.
+    let mut ranges = Vec::new();
+    let _ = crate::merkle::inclusion_proof_with::<()>(newer.size, path.index, &mut |lo, hi| {
+        ranges.push((lo, hi));
+        Ok([0; 32])
+    });
+    ranges.reverse();
+    if ranges.len() != path.hashes.len() {
+        return Ok(0);
+    }
+    let tree = TiledTree::new(tiles, n, Exactness::Prefix);
+    let mut items: Vec<((u64, u64), &Hash)> = ranges.into_iter().zip(path.hashes.iter()).collect();
+    items.push(((path.index, path.index + 1), &path.leaf));
+    let mut shared = 0;
+    for ((lo, hi), h) in items.into_iter().filter(|((_, hi), _)| *hi <= n) {
+        let mine = tree.range_hash(lo, hi)?;
+        if &mine != h {
+            return Err(TlogError::Fork {
+                origin: newer.origin.clone(),
+                old_size: n,
+                old_root: b64(&cached.root),
+                new_size: newer.size,
+                new_root: b64(&newer.root),
+                detail: format!(
+                    "the inclusion proof of entry {} gives leaves [{lo}, {hi}) the hash {}; the cached tree has {}",
+                    path.index,
+                    b64(h),
+                    b64(&mine)
+                ),
+            });
+        }
+        shared += 1;
+    }
+    Ok(shared)
 }
 
 /// For `pack --tlog-proof` (no trust needed): the proof parses, names `origin` if given, and
