@@ -59,6 +59,7 @@ const D: K = K::Ed(4);
 const R: K = K::Ed(10);
 const R2: K = K::Ed(11);
 const P: K = K::P256(5);
+const L: K = K::Ed(20);
 
 fn signed(version: u64, root: &[K], threshold: u64, release: &[K], expires: &str, revoked: &[K]) -> RootSigned {
     let mut keys = BTreeMap::new();
@@ -262,7 +263,12 @@ fn examples() -> BTreeMap<String, Value> {
     s1.roles.get_mut("release").unwrap().threshold = 1;
     s1.keys.insert(C.id(), C.public().desc());
     s1.keys.insert(P.id(), P.public().desc());
-    s1.roles.insert("tlog".into(), RoleDesc { keyids: vec![P.id()], threshold: 1, policy: Some(json!({"origin": "log.example.org"})) });
+    s1.keys.insert(L.id(), L.public().desc());
+    // The tlog role carries a C2SP tlog-policy naming the log's note verifier key (format-spec/
+    // transparency-v1.md): here an Ed25519 log key and no witnesses.
+    let TrustKey::Ed25519(log_pk) = L.public() else { unreachable!("L is Ed25519") };
+    let vkey = airlock::tlog::note::VerifierKey::ed25519("log.example.org", &log_pk).unwrap().text();
+    s1.roles.insert("tlog".into(), RoleDesc { keyids: vec![L.id()], threshold: 1, policy: Some(json!({"tlogPolicy": format!("log {vkey}\n")})) });
     s1.roles.insert("approver".into(), RoleDesc { keyids: vec![C.id()], threshold: 1, policy: None });
     let mut s2 = s1.clone();
     s2.version = 2;
