@@ -35,6 +35,8 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("vectors") => vectors(rest.contains(&"--check")),
         Some("dist") => dist::dist().map(|_| ()),
+        // Benchmarks time library code inside xtask too (tlog proofs): run them optimised.
+        Some("bench") if cfg!(debug_assertions) => run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"])),
         Some("bench") => {
             bench::bench()?;
             upgrade_bench::run(&dist::dist()?)?;
