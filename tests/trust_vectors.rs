@@ -268,7 +268,10 @@ fn examples() -> BTreeMap<String, Value> {
     // transparency-v1.md): here an Ed25519 log key and no witnesses.
     let TrustKey::Ed25519(log_pk) = L.public() else { unreachable!("L is Ed25519") };
     let vkey = airlock::tlog::note::VerifierKey::ed25519("log.example.org", &log_pk).unwrap().text();
-    s1.roles.insert("tlog".into(), RoleDesc { keyids: vec![L.id()], threshold: 1, policy: Some(json!({"tlogPolicy": format!("log {vkey}\n")})) });
+    s1.roles.insert(
+        "tlog".into(),
+        RoleDesc { keyids: vec![L.id()], threshold: 1, policy: Some(json!({"tlogPolicy": format!("log {vkey}\n")})) },
+    );
     s1.roles.insert("approver".into(), RoleDesc { keyids: vec![C.id()], threshold: 1, policy: None });
     let mut s2 = s1.clone();
     s2.version = 2;
