@@ -469,8 +469,11 @@ fn hash_one(src: &dyn ByteSource, e: &Entry, progress: &(dyn Fn(u64) + Sync)) ->
     let (d, _, size) = h.finish();
     match r {
         Ok(()) => MemberHash { digest: Some(d), size, integrity: Ok(()) },
-        // All bytes were read; only the archive's own CRC disagrees: the digest is meaningful.
-        Err(err @ ArchiveError::Refused { rule: Rule::Crc, .. }) => MemberHash { digest: Some(d), size, integrity: Err(err) },
+        // All bytes were read; only the archive's own CRC, or a deflate bit no decoder reads,
+        // disagrees: the digest is meaningful.
+        Err(err @ ArchiveError::Refused { rule: Rule::Crc | Rule::DeflatePadding, .. }) => {
+            MemberHash { digest: Some(d), size, integrity: Err(err) }
+        }
         Err(err) => MemberHash { digest: None, size, integrity: Err(err) },
     }
 }
@@ -538,7 +541,8 @@ fn digest_checks(m: &manifest::Member, h: MemberHash) -> Vec<Check> {
     if let Err(e) = &h.integrity
         && h.digest.is_some()
     {
-        out.push(Check::new("member.crc", false, e.to_string()).subject(&m.path));
+        let id = if e.rule() == Some(Rule::DeflatePadding) { "member.deflate-padding" } else { "member.crc" };
+        out.push(Check::new(id, false, e.to_string()).subject(&m.path));
     }
     out
 }

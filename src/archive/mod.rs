@@ -4,6 +4,7 @@
 //!
 //! Reading is ours; writing ([`write`]) uses the `zip` and `tar` crates with fixed settings.
 
+pub mod deflate_end;
 pub mod name;
 pub mod tar;
 pub mod write;
@@ -179,6 +180,7 @@ pub enum Rule {
     Crc,
     SizeMismatch,
     Inflate,
+    DeflatePadding,
 }
 
 impl Rule {
@@ -227,6 +229,7 @@ impl Rule {
         Rule::Crc,
         Rule::SizeMismatch,
         Rule::Inflate,
+        Rule::DeflatePadding,
     ];
 
     /// Stable identifier, e.g. `zip.prepended-bytes`.
@@ -276,6 +279,7 @@ impl Rule {
             Crc => "data.crc",
             SizeMismatch => "data.size",
             Inflate => "data.inflate",
+            DeflatePadding => "data.deflate-padding",
         }
     }
 }
@@ -429,11 +433,13 @@ pub(crate) fn checked_name(raw: &[u8], offset: u64) -> Result<String, ArchiveErr
 pub const CHUNK: usize = 1 << 20;
 
 /// Streams a member's uncompressed bytes to `sink` in chunks, enforcing the declared size (never
-/// more, never less), deflate stream end at exactly the stored size, and the declared CRC-32.
-/// `sink` returns `false` to stop early (then nothing is checked further).
+/// more, never less), deflate stream end at exactly the stored size, the declared CRC-32, and
+/// zero bits wherever deflate skips bits ([`deflate_end`]). `sink` returns `false` to stop early
+/// (then nothing is checked further).
 pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), ArchiveError> {
     let mut crc = e.crc32.map(|_| crc32fast::Hasher::new());
     let mut produced: u64 = 0;
+    let mut deflate_padding: Option<u64> = None;
     let mut emit = |chunk: &[u8], produced: &mut u64| -> Result<bool, ArchiveError> {
         *produced += chunk.len() as u64;
         if *produced > e.size {
@@ -460,6 +466,8 @@ pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]
         Method::Deflate => {
             use flate2::{Decompress, FlushDecompress, Status};
             let mut d = Decompress::new(false);
+            // Walks the same chunks for the bit where the stream ends (zlib does not say).
+            let mut walker = deflate_end::DeflateWalker::new();
             let mut inbuf = vec![0u8; (256 << 10).min(e.stored_size as usize).max(1)];
             let mut outbuf = vec![0u8; 256 << 10];
             let (mut in_pos, mut in_len, mut in_start) = (0u64, 0usize, 0usize);
@@ -467,6 +475,9 @@ pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]
                 if in_start == in_len && in_pos < e.stored_size {
                     let want = (e.stored_size - in_pos).min(inbuf.len() as u64) as usize;
                     src.read_exact_at(e.data_offset + in_pos, &mut inbuf[..want]).map_err(|err| truncated(e, err))?;
+                    walker.feed(&inbuf[..want]).map_err(|err| {
+                        refuse(Rule::Inflate, Some(&e.name), Some(e.data_offset), format!("deflate stream is corrupt: {err}"))
+                    })?;
                     in_pos += want as u64;
                     in_len = want;
                     in_start = 0;
@@ -495,6 +506,21 @@ pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]
                     format!("deflate stream ends after {} of {} stored bytes", d.total_in(), e.stored_size),
                 ));
             }
+            let end = walker.finish().map_err(|err| refuse(Rule::Inflate, Some(&e.name), Some(e.data_offset), err.to_string()))?;
+            if end.len() != e.stored_size {
+                return Err(refuse(
+                    Rule::Inflate,
+                    Some(&e.name),
+                    Some(e.data_offset),
+                    format!(
+                        "the final deflate block ends in byte {} of {}, the inflater stopped after {}",
+                        end.len(),
+                        e.stored_size,
+                        d.total_in()
+                    ),
+                ));
+            }
+            deflate_padding = end.nonzero_padding;
         }
     }
     if produced != e.size {
@@ -505,6 +531,20 @@ pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]
         if got != want {
             return Err(refuse(Rule::Crc, Some(&e.name), None, format!("CRC-32 declared {want:08x}, computed {got:08x}")));
         }
+    }
+    // Last, so that the bytes were all read and checked: the content is what the archive
+    // declares, only its encoding is not the one the bits allow.
+    if let Some(bit) = deflate_padding {
+        return Err(refuse(
+            Rule::DeflatePadding,
+            Some(&e.name),
+            Some(e.data_offset + bit / 8),
+            format!(
+                "bit {} of deflate stream byte {} is skipped by decoders but set; skipped bits must be zero (one encoding per content)",
+                bit % 8,
+                bit / 8
+            ),
+        ));
     }
     Ok(())
 }

@@ -270,6 +270,16 @@ pub fn deflated(name: &str, data: &[u8]) -> ZEntry {
     ZEntry { data: packed, method: 8, needed: 20, made_by: 0x0314, ..stored(name, data) }
 }
 
+/// `e` (deflated) with the first bit after its final deflate block set: no decoder reads it.
+fn with_deflate_padding_bit(mut e: ZEntry) -> ZEntry {
+    let mut w = crate::archive::deflate_end::DeflateWalker::new();
+    w.feed(&e.data).expect("a valid deflate stream");
+    let end = w.finish().expect("a complete deflate stream").end_bit;
+    assert!(!end.is_multiple_of(8), "the stream ends inside a byte");
+    e.data[(end / 8) as usize] |= 1 << (end % 8);
+    e
+}
+
 /// Layout options around the entries.
 #[derive(Clone, Debug, Default)]
 pub struct ZOpts {
@@ -510,7 +520,7 @@ impl Cases {
         signed: bool,
         description: &str,
     ) -> &mut Case {
-        let walk_stage = !matches!(rule, Some("data.crc" | "data.size" | "data.inflate"));
+        let walk_stage = !matches!(rule, Some("data.crc" | "data.size" | "data.inflate" | "data.deflate-padding"));
         let verify_exit = match rule {
             None => Some(if signed { 0 } else { 2 }),
             Some(_) if walk_stage || !signed => Some(2),
@@ -1010,6 +1020,30 @@ pub fn cases() -> Vec<Case> {
     let mut tail_hidden = vec![deflated("other/x", &[b'z'; 4000])];
     tail_hidden[0].data.extend_from_slice(b"hidden after the deflate end");
     c.zip("data-after-deflate-end", &tail_hidden, &d, "data.inflate", "bytes after the end of the deflate stream, inside the stored size");
+    let mut padded = se.clone();
+    let app = padded.iter().position(|e| e.name == b"artifacts/app").expect("artifacts/app in the base bundle");
+    padded[app] = with_deflate_padding_bit(deflated("artifacts/app", &padded[app].data));
+    c.signed_zip(
+        "signed-deflate-padding",
+        &padded,
+        &d,
+        "data.deflate-padding",
+        "a deflated member with a set bit after its final block: the same inflated bytes, CRC-32 and digest, another archive",
+    );
+    let content = b"stored inside a deflate stream\n";
+    let mut aligned = vec![0x01 | 0x08];
+    aligned.extend_from_slice(&(content.len() as u16).to_le_bytes());
+    aligned.extend_from_slice(&(!(content.len() as u16)).to_le_bytes());
+    aligned.extend_from_slice(content);
+    let aligned = ZEntry { data: aligned, method: 8, needed: 20, made_by: 0x0314, ..stored("other/x", content) };
+    c.zip(
+        "data-deflate-stored-alignment",
+        &[aligned],
+        &d,
+        "data.deflate-padding",
+        "a set alignment bit between a stored deflate block's header and its length",
+    )
+    .detail("skipped by decoders");
 
     // --- archive-level ---
     c.add("not-an-archive", "bin", b"just some text, no archive\n".to_vec(), Some("archive.not-an-archive"), false, "neither zip nor tar");

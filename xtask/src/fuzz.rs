@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`).
-pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest"];
+pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest", "deflate_end"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -18,7 +18,8 @@ fn works(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-/// Seeds for one target: hostile corpus files of its flavour, or manifest/envelope bytes.
+/// Seeds for one target: hostile corpus files of its flavour, manifest/envelope bytes, or the
+/// deflate streams of the corpus' deflated members (after a split byte).
 fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
     use airlock::conformance::hostile;
     let mut out = Vec::new();
@@ -28,6 +29,17 @@ fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
             let plan = hostile::signed_plan(&payload);
             out.push(("manifest.json".into(), plan.manifest_bytes.clone()));
             out.push(("manifest.dsse.json".into(), plan.envelope_bytes.clone()));
+        }
+        "deflate_end" => {
+            for (name, zip) in seeds("zip_walk")? {
+                let Ok(index) = airlock::archive::walk(&zip, &airlock::archive::Limits::default()) else { continue };
+                for e in index.entries.iter().filter(|e| e.method == airlock::archive::Method::Deflate) {
+                    let Some(stream) = zip.get(e.data_offset as usize..(e.data_offset + e.stored_size) as usize) else { continue };
+                    let mut seed = vec![128u8];
+                    seed.extend_from_slice(stream);
+                    out.push((format!("{name}-{}", e.name.replace('/', "_")), seed));
+                }
+            }
         }
         _ => {
             let dir = root().join("tests/data/hostile");

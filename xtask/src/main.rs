@@ -7,11 +7,13 @@
 //! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
 //! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
+//! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 
 // xtask is the benchmark harness: timing is its job (clippy.toml forbids clocks in the crate).
 #![allow(clippy::disallowed_methods)]
 
 mod bench;
+mod deflate_bench;
 mod dist;
 mod fuzz;
 mod hostile;
@@ -42,10 +44,11 @@ fn main() -> Result<()> {
             upgrade_bench::run(&dist::dist()?)?;
             tlog_bench::run()
         }
+        Some("deflate-bench") => deflate_bench::run(),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
-            println!("cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench");
+            println!("cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench");
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
