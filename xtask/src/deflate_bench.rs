@@ -30,7 +30,7 @@ fn inputs(size: usize) -> Vec<(&'static str, Vec<u8>)> {
         let r = rng.next();
         let idx = ((r % 4000) * ((r >> 32) % 4000) / 4000) as usize;
         text.extend_from_slice(words[idx].as_bytes());
-        text.push(if r % 13 == 0 { b'\n' } else { b' ' });
+        text.push(if r.is_multiple_of(13) { b'\n' } else { b' ' });
     }
     // Skewed bytes, few repeats: mostly Huffman-coded literals, the walker's worst case.
     let skewed: Vec<u8> = (0..size).map(|_| (rng.next() % 64).min(rng.next() % 64) as u8).collect();
