@@ -218,6 +218,29 @@ fn verify_minisign_key_checks_the_bundle_minisig_next_to_it() {
     let trust = airlock::verify::TrustPolicy { keys: vec![k.release.public().clone()], threshold: 1, source: "t".into() };
     let v = airlock::verify::verify(&bytes, &trust, &Default::default(), &|_| {}).unwrap();
     assert!(matches!(minisig::apply(v, c), airlock::verify::Verification::Passed(..)));
+    // Through the binary: `verify --minisign-key` adds the check; a missing .minisig fails (exit 1).
+    std::fs::write(d.join("airlock.pub"), k.release.public().to_file()).unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(["verify", "--no-progress", "--key"])
+            .arg(d.join("airlock.pub"))
+            .arg("--minisign-key")
+            .arg(&key)
+            .arg(&bundle)
+            .env("AIRLOCK_HOME", d.join("home"))
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("PASS minisign.signature"), "{out}");
+    std::fs::rename(d.join("app-1.2.0.zip.minisig"), d.join("moved.minisig")).unwrap();
+    let o = run();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL minisign.signature"), "{out}");
+    std::fs::rename(d.join("moved.minisig"), d.join("app-1.2.0.zip.minisig")).unwrap();
     let mut t = bytes.clone();
     let n = t.len();
     t[n - 30] ^= 1; // inside the zip's end records: the file changed after signing

@@ -306,6 +306,20 @@ impl TrustArgs {
 
     /// [`Self::check`], choosing which release keys may have signed.
     pub fn check_as(&self, bundle: &Path, recording: Recording, signers: ReleaseSigners, ui: Ui) -> Result<Result<Checked, VerifyError>> {
+        self.check_with(bundle, recording, signers, Vec::new(), ui)
+    }
+
+    /// [`Self::check_as`] with checks made outside the bundle (e.g. a detached `.minisig`):
+    /// they join the report before freshness is evaluated, so a failing one keeps the bundle
+    /// from being recorded as accepted.
+    pub fn check_with(
+        &self,
+        bundle: &Path,
+        recording: Recording,
+        signers: ReleaseSigners,
+        extra: Vec<Check>,
+        ui: Ui,
+    ) -> Result<Result<Checked, VerifyError>> {
         let time = match &self.at_time {
             Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
             None => EvalTime::Clock(clock::now()),
@@ -337,7 +351,8 @@ impl TrustArgs {
             Verification::Failed(_) => None,
         };
         r.checks.extend(trust.notes.iter().cloned());
-        let mut verified = matches!(v, Verification::Passed(..));
+        let mut verified = matches!(v, Verification::Passed(..)) && extra.iter().all(|c| c.status != Status::Fail);
+        r.checks.extend(extra);
         if let Verification::Passed(b, _) = &v
             && signers == ReleaseSigners::AnyVersion
             && trust.history.len() > 1
@@ -378,12 +393,12 @@ impl TrustArgs {
 impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        match self.trust.check(&self.bundle, Recording::WhenStoreTrusted, ui)? {
-            Ok(mut c) => {
-                if let Some(k) = &self.minisign_key {
-                    c.report.checks.push(super::minisig::check(&self.bundle, k)?);
-                    c.report.outcome = Outcome::of(&c.report.checks);
-                }
+        let extra = match &self.minisign_key {
+            Some(k) => vec![super::minisig::check(&self.bundle, k)?],
+            None => Vec::new(),
+        };
+        match self.trust.check_with(&self.bundle, Recording::WhenStoreTrusted, ReleaseSigners::InForce, extra, ui)? {
+            Ok(c) => {
                 let r = &c.report;
                 if self.json {
                     let mut doc = serde_json::to_value(r)?;
