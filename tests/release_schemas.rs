@@ -2,35 +2,10 @@
 //! real output validated with Python's `jsonschema` (an independent implementation).
 
 mod release_support;
+mod schema_support;
 
 use release_support::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn python_has(module: &str) -> bool {
-    let ok = Command::new("python3").args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success());
-    if !ok {
-        assert!(std::env::var("AIRLOCK_REQUIRE_INTEROP").is_err(), "python module {module} is required (run `cargo xtask setup`)");
-        eprintln!("SKIP: python module {module} missing; run `cargo xtask setup`");
-    }
-    ok
-}
-
-const VALIDATE: &str = r#"
-import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-jsonschema.Draft202012Validator.check_schema(schema)
-for path in sys.argv[2:]:
-    jsonschema.validate(json.load(open(path)), schema, cls=jsonschema.Draft202012Validator)
-print("ok", len(sys.argv) - 2)
-"#;
-
-fn validate(schema: &str, docs: &[PathBuf]) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = Command::new("python3").arg("-c").arg(VALIDATE).arg(root.join("format-spec/schemas").join(schema)).args(docs).output().unwrap();
-    assert!(o.status.success(), "{schema}: {}", text(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("ok {}", docs.len()));
-}
+use schema_support::{python_has, validate};
 
 #[test]
 fn release_documents_match_their_schemas() {

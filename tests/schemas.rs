@@ -1,32 +1,11 @@
 //! The JSON Schemas in format-spec/schemas/ describe what airlock actually writes: validated with
 //! Python's `jsonschema` (an independent implementation) against real output.
 
+mod schema_support;
+
+use schema_support::{python_has, validate};
 use std::path::Path;
 use std::process::Command;
-
-fn python_has(module: &str) -> bool {
-    let ok = Command::new("python3").args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success());
-    if !ok {
-        assert!(std::env::var("AIRLOCK_REQUIRE_INTEROP").is_err(), "python module {module} is required (run `cargo xtask setup`)");
-        eprintln!("SKIP: python module {module} missing; run `cargo xtask setup`");
-    }
-    ok
-}
-
-const VALIDATE: &str = r#"
-import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-jsonschema.Draft202012Validator.check_schema(schema)
-for path in sys.argv[2:]:
-    jsonschema.validate(json.load(open(path)), schema, cls=jsonschema.Draft202012Validator)
-print("ok", len(sys.argv) - 2)
-"#;
-
-fn validate(schema: &str, docs: &[&Path]) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = Command::new("python3").arg("-c").arg(VALIDATE).arg(root.join("format-spec/schemas").join(schema)).args(docs).output().unwrap();
-    assert!(o.status.success(), "{schema}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-}
 
 #[test]
 fn written_documents_match_their_schemas() {

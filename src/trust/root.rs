@@ -230,11 +230,12 @@ pub struct RootSigned {
     pub revoked: Vec<String>,
 }
 
+/// One signature as TUF-shaped documents carry it (airlock roots and TUF metadata alike).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireSig {
-    keyid: String,
-    sig: String,
+pub(crate) struct WireSig {
+    pub(crate) keyid: String,
+    pub(crate) sig: String,
 }
 
 #[derive(Deserialize)]

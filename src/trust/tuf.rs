@@ -14,6 +14,7 @@
 
 use super::cjson;
 use super::key::{KeyDesc, ListedKey, TrustKey};
+use super::root::WireSig;
 use crate::digest::Sha256Digest;
 use crate::dsse::{self, RawSignature};
 use crate::json;
@@ -190,13 +191,6 @@ impl Default for Limits {
             target: 1 << 30,
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireSig {
-    keyid: String,
-    sig: String,
 }
 
 #[derive(Deserialize)]
