@@ -5,9 +5,9 @@
 
 pub mod hostile;
 
-use crate::archive::write::{PlannedMember, write_tar, write_zip};
+use crate::archive::write::{self, PlannedMember, write_tar, write_zip};
 use crate::archive::{self, Limits};
-use crate::bundle::manifest::{Manifest, Member, Release};
+use crate::bundle::manifest::{DeflateStream, Manifest, Member, Release};
 use crate::bundle::{self, Kind, PAYLOAD_TYPE_V1};
 use crate::digest::Sha256Digest;
 use crate::dsse::Envelope;
@@ -119,8 +119,26 @@ struct Built {
     control: BTreeMap<String, Vec<u8>>,
 }
 
+/// A zip plan: the SBOM is deflated and its deflate stream signed.
 fn planned(files: &[(&str, Vec<u8>)], keys: &[&SecretKey]) -> Built {
-    let plan = pack::plan(release(), VECTOR_TIME, members(files), keys, &|m| m.kind == Kind::Sbom).expect("valid plan");
+    let streams = files
+        .iter()
+        .filter(|(p, _)| Kind::of_path(p) == Some(Kind::Sbom))
+        .map(|(p, b)| {
+            let (digest, size) = write::deflate_stream_digest(b.as_slice()).expect("in memory");
+            DeflateStream { path: p.to_string(), size, digest }
+        })
+        .collect();
+    planned_with(files, keys, streams)
+}
+
+/// A plan with every member stored (tar, or a zip without compression).
+fn planned_stored(files: &[(&str, Vec<u8>)], keys: &[&SecretKey]) -> Built {
+    planned_with(files, keys, Vec::new())
+}
+
+fn planned_with(files: &[(&str, Vec<u8>)], keys: &[&SecretKey], streams: Vec<DeflateStream>) -> Built {
+    let plan = pack::plan(release(), VECTOR_TIME, members(files), keys, streams).expect("valid plan");
     let control = [
         (bundle::MANIFEST.to_string(), plan.manifest_bytes.clone()),
         (bundle::ENVELOPE.to_string(), plan.envelope_bytes.clone()),
@@ -180,10 +198,11 @@ fn cases() -> Vec<Case> {
         build(&one.members, &one.control, &files, false),
         exp("valid zip bundle signed by key a; trust a, threshold 1", "", &["a"], 1, 0, &[], None),
     );
+    let one_tar = planned_stored(&files, &[&a]);
     push(
         "valid-tar",
         true,
-        build(&one.members, &one.control, &files, true),
+        build(&one_tar.members, &one_tar.control, &files, true),
         exp("valid tar bundle, same logical content as valid-zip", "", &["a"], 1, 0, &[], None),
     );
     let two = planned(&files, &[&a, &c]);
@@ -307,5 +326,70 @@ fn cases() -> Vec<Case> {
     files_e.push(("artifacts/../evil", b"x".to_vec()));
     let tar_evil = build(&evil, &one.control, &files_e, false);
     push("hostile-dotdot", false, tar_evil, exp("member name with a '..' component", "", &["a"], 1, 2, &[], Some("name.invalid")));
+
+    // The signed deflate stream: the same SBOM bytes deflated another way (level 1 instead of
+    // the signed level-6 stream) inflate to the signed content, CRC and digest, yet fail.
+    let sbom = "sbom/tool.spdx.json";
+    let relevel = |name: &str, bytes: &[u8]| -> Option<Vec<u8>> {
+        (name == sbom).then(|| {
+            let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(1));
+            std::io::Write::write_all(&mut enc, bytes).expect("in memory");
+            enc.finish().expect("in memory")
+        })
+    };
+    push(
+        "deflate-reencoded",
+        false,
+        zip_reencoded(&one, &files, &relevel),
+        exp(
+            "sbom/tool.spdx.json deflated at level 1; the manifest signs its level-6 stream (same inflated bytes)",
+            "",
+            &["a"],
+            1,
+            1,
+            &["member.deflate-stream"],
+            None,
+        ),
+    );
+    let stored_plan = planned_stored(&files, &[&a]);
+    let level6 = |name: &str, bytes: &[u8]| -> Option<Vec<u8>> {
+        (name == sbom).then(|| {
+            let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+            std::io::Write::write_all(&mut enc, bytes).expect("in memory");
+            enc.finish().expect("in memory")
+        })
+    };
+    push(
+        "deflate-unsigned",
+        false,
+        zip_reencoded(&stored_plan, &files, &level6),
+        exp(
+            "sbom/tool.spdx.json is deflated but the manifest signs no deflate stream for it",
+            "",
+            &["a"],
+            1,
+            1,
+            &["member.deflate-stream"],
+            None,
+        ),
+    );
     out
+}
+
+/// A zip of a plan laid out by the corpus builder, with the members `deflate` answers for
+/// stored as that raw deflate stream and every other member stored.
+fn zip_reencoded(built: &Built, files: &[(&str, Vec<u8>)], deflate: &dyn Fn(&str, &[u8]) -> Option<Vec<u8>>) -> Vec<u8> {
+    let lookup: BTreeMap<&str, &Vec<u8>> = files.iter().map(|(p, b)| (*p, b)).collect();
+    let entries: Vec<hostile::ZEntry> = built
+        .members
+        .iter()
+        .map(|m| {
+            let bytes = built.control.get(&m.name).or_else(|| lookup.get(m.name.as_str()).copied()).expect("planned bytes");
+            match deflate(&m.name, bytes) {
+                Some(stream) => hostile::ZEntry { data: stream, method: 8, needed: 20, made_by: 0x0314, ..hostile::stored(&m.name, bytes) },
+                None => hostile::stored(&m.name, bytes),
+            }
+        })
+        .collect();
+    hostile::zip_bytes(&entries, &Default::default())
 }

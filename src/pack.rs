@@ -3,7 +3,7 @@
 
 use crate::archive::name::check_name;
 use crate::archive::write::PlannedMember;
-use crate::bundle::manifest::{Manifest, ManifestError, Member, Release};
+use crate::bundle::manifest::{DeflateStream, Manifest, ManifestError, Member, Release};
 use crate::bundle::{CHECKSUMS, ENVELOPE, Kind, MANIFEST, PAYLOAD_TYPE_V1, checksums};
 use crate::dsse::Envelope;
 use crate::keys::SecretKey;
@@ -64,13 +64,15 @@ pub fn kind_of(path: &str) -> Result<Kind, PackError> {
     })
 }
 
-/// Plans a bundle. `deflate` decides per member whether to compress (zip only).
+/// Plans a bundle. `deflated` holds the raw deflate stream of each member the zip will deflate
+/// ([`crate::archive::write::deflate_stream_digest`]); the manifest signs them, and every other
+/// member is stored. Empty for tar.
 pub fn plan(
     release: Release,
     created_at: Timestamp,
     members: Vec<Member>,
     keys: &[&SecretKey],
-    deflate: &dyn Fn(&Member) -> bool,
+    deflated: Vec<DeflateStream>,
 ) -> Result<Plan, PackError> {
     if keys.is_empty() {
         return Err(PackError::NoKey);
@@ -81,7 +83,7 @@ pub fn plan(
             return Err(PackError::Path { path: m.path.clone(), why: format!("kind {} does not match its directory", m.kind.name()) });
         }
     }
-    let manifest = Manifest::build(release, created_at, members);
+    let manifest = Manifest::build(release, created_at, members).with_deflate_streams(deflated);
     manifest.validate()?;
     let manifest_bytes = manifest.to_bytes();
     let envelope_bytes = Envelope::sign(PAYLOAD_TYPE_V1, &manifest_bytes, keys).to_bytes();
@@ -91,7 +93,11 @@ pub fn plan(
         PlannedMember { name: ENVELOPE.into(), size: envelope_bytes.len() as u64, deflate: false },
         PlannedMember { name: MANIFEST.into(), size: manifest_bytes.len() as u64, deflate: false },
     ];
-    planned.extend(manifest.members.iter().map(|m| PlannedMember { name: m.path.clone(), size: m.size, deflate: deflate(m) }));
+    planned.extend(manifest.members.iter().map(|m| PlannedMember {
+        name: m.path.clone(),
+        size: m.size,
+        deflate: manifest.deflate_stream(&m.path).is_some(),
+    }));
     Ok(Plan { manifest, manifest_bytes, envelope_bytes, checksums_bytes, members: planned })
 }
 

@@ -2,7 +2,7 @@
 //! [`Verified`] value is [`verify`] returning [`Verification::Passed`]; later stages (policy,
 //! promotion, smoke) accept only that type.
 
-use crate::archive::{self, ArchiveError, ArchiveIndex, ByteSource, Entry, Format, Limits, Rule};
+use crate::archive::{self, ArchiveError, ArchiveIndex, ByteSource, Entry, Format, Limits, Method, Rule};
 use crate::bundle::manifest::{self, Manifest, ManifestError};
 use crate::bundle::{CHECKSUMS, CONTROL, ENVELOPE, MANIFEST, MAX_CONTROL_SIZE, PAYLOAD_TYPE_PREFIX, PAYLOAD_TYPE_V1, checksums};
 use crate::digest::{Sha256Digest, StreamHasher};
@@ -27,6 +27,12 @@ pub enum VerifyError {
     /// A control member is absent.
     #[error("bundle has no {0}; a v1 bundle holds manifest.json, manifest.dsse.json and checksums.txt at its root")]
     MissingControl(&'static str),
+    /// A control member or the transparency proof is deflated: nothing signs their stored
+    /// bytes, so they must be stored as they are (one encoding per bundle).
+    #[error(
+        "{0} is deflated; control members and the transparency proof must be stored (zip method 0), so that no second encoding of the same bytes exists"
+    )]
+    CompressedControl(String),
     /// The envelope could not be parsed.
     #[error("manifest.dsse.json: {0}")]
     Envelope(#[from] DsseError),
@@ -58,6 +64,7 @@ impl VerifyError {
         match self {
             VerifyError::Archive(e) => e.rule().map(|r| r.id().to_string()).unwrap_or_else(|| "io".into()),
             VerifyError::MissingControl(_) => "bundle.missing-control".into(),
+            VerifyError::CompressedControl(_) => "bundle.compressed-control".into(),
             VerifyError::Envelope(_) => "envelope.malformed".into(),
             VerifyError::UnknownVersion { .. } => "format.unknown-version".into(),
             VerifyError::PayloadType(_) => "envelope.payload-type".into(),
@@ -227,7 +234,15 @@ impl Verification {
 }
 
 fn control<'a>(index: &'a ArchiveIndex, name: &'static str) -> Result<&'a Entry, VerifyError> {
-    index.get(name).ok_or(VerifyError::MissingControl(name))
+    let e = index.get(name).ok_or(VerifyError::MissingControl(name))?;
+    stored_only(e)
+}
+
+fn stored_only(e: &Entry) -> Result<&Entry, VerifyError> {
+    match e.method {
+        Method::Stored => Ok(e),
+        Method::Deflate => Err(VerifyError::CompressedControl(e.name.clone())),
+    }
 }
 
 /// Verifies a bundle.
@@ -344,13 +359,15 @@ pub fn verify(
 
     // 7. Member digests, streamed, in parallel.
     let todo: Vec<(&manifest::Member, &Entry)> = manifest.members.iter().filter_map(|m| index.get(&m.path).map(|e| (m, e))).collect();
-    for (m, result) in hash_all(src, &todo, opts.threads.max(1), progress) {
+    for ((m, result), (_, e)) in hash_all(src, &todo, opts.threads.max(1), progress).into_iter().zip(&todo) {
+        let stream = stream_check(manifest.deflate_stream(&m.path), e, &result);
         checks.extend(digest_checks(m, result));
+        checks.extend(stream);
     }
 
     // 8. Transparency: the manifest's logged entry, proven against trusted log keys and the cache.
     let proof = match index.get(PROOF_MEMBER) {
-        Some(e) => Some(archive::read_member(src, e, tlog_bundle::MAX_PROOF_MEMBER)?),
+        Some(e) => Some(archive::read_member(src, stored_only(e)?, tlog_bundle::MAX_PROOF_MEMBER)?),
         None => None,
     };
     let t = &opts.transparency;
@@ -456,25 +473,41 @@ fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
 struct MemberHash {
     digest: Option<Sha256Digest>,
     size: u64,
+    /// SHA-256 and length of the stored deflate stream, for a deflated member read to its end.
+    stream: Option<(Sha256Digest, u64)>,
     integrity: Result<(), ArchiveError>,
 }
 
 fn hash_one(src: &dyn ByteSource, e: &Entry, progress: &(dyn Fn(u64) + Sync)) -> MemberHash {
     let mut h = StreamHasher::new(false);
-    let r = archive::stream_member(src, e, &mut |c| {
-        h.update(c);
-        progress(c.len() as u64);
-        true
-    });
+    let mut raw = (e.method == Method::Deflate).then(|| StreamHasher::new(false));
+    let r = archive::stream_member_with_raw(
+        src,
+        e,
+        &mut |c| {
+            if let Some(raw) = &mut raw {
+                raw.update(c);
+            }
+        },
+        &mut |c| {
+            h.update(c);
+            progress(c.len() as u64);
+            true
+        },
+    );
     let (d, _, size) = h.finish();
+    let stream = raw.map(|r| {
+        let (d, _, n) = r.finish();
+        (d, n)
+    });
     match r {
-        Ok(()) => MemberHash { digest: Some(d), size, integrity: Ok(()) },
+        Ok(()) => MemberHash { digest: Some(d), size, stream, integrity: Ok(()) },
         // All bytes were read; only the archive's own CRC, or a deflate bit no decoder reads,
-        // disagrees: the digest is meaningful.
+        // disagrees: the digests are meaningful.
         Err(err @ ArchiveError::Refused { rule: Rule::Crc | Rule::DeflatePadding, .. }) => {
-            MemberHash { digest: Some(d), size, integrity: Err(err) }
+            MemberHash { digest: Some(d), size, stream, integrity: Err(err) }
         }
-        Err(err) => MemberHash { digest: None, size, integrity: Err(err) },
+        Err(err) => MemberHash { digest: None, size, stream: None, integrity: Err(err) },
     }
 }
 
@@ -508,6 +541,38 @@ fn hash_all<'m>(
     }
     let results = results.into_inner().expect("no panics while holding the lock");
     todo.iter().zip(results).map(|((m, _), r)| (*m, r.expect("every member hashed"))).collect()
+}
+
+/// The stored form of a member against the signed manifest: a member the manifest lists in
+/// `deflateStreams` must be deflated with exactly that stream; any other must be stored.
+fn stream_check(signed: Option<&manifest::DeflateStream>, e: &Entry, h: &MemberHash) -> Option<Check> {
+    let check = |ok: bool, detail: String| Check::new("member.deflate-stream", ok, detail).subject(&e.name);
+    match (signed, e.method) {
+        (None, Method::Stored) => None,
+        (None, Method::Deflate) => Some(
+            check(false, "member is deflated but the signed manifest lists no deflate stream for it (signed bundles deflate only what the manifest names)".into())
+                .values("stored", format!("deflated, {} bytes", e.stored_size)),
+        ),
+        (Some(s), Method::Stored) => Some(
+            check(false, "the signed manifest lists a deflate stream for this member but the archive stores it".into())
+                .values(format!("deflated, {} bytes", s.size), "stored"),
+        ),
+        (Some(s), Method::Deflate) => Some(match h.stream {
+            Some((d, n)) => {
+                let ok = d == s.digest && n == s.size;
+                check(
+                    ok,
+                    if ok {
+                        format!("{n} stored bytes, the signed deflate stream")
+                    } else {
+                        format!("the stored deflate stream is not the signed one ({n} bytes, signed {})", s.size)
+                    },
+                )
+                .values(s.digest.prefixed(), d.prefixed())
+            }
+            None => check(false, "the stored deflate stream could not be read to its end".into()).values(s.digest.prefixed(), "unreadable"),
+        }),
+    }
 }
 
 fn digest_checks(m: &manifest::Member, h: MemberHash) -> Vec<Check> {

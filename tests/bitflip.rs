@@ -9,10 +9,11 @@
 //!
 //! Deflate skips bits (the high bits of a stream's last byte, the alignment before a stored
 //! block's length) that change nothing in the inflated bytes: the deflate bit walker
-//! (`archive::deflate_end`) finds them and a set one fails `member.deflate-padding`. What stays
-//! possible in principle (a distance changed to another with equal source bytes) is described in
-//! `format-spec/archive-rules-v1.md`, "Limits of the walker"; no flip here hits it, so nothing
-//! is excluded.
+//! (`archive::deflate_end`) finds them and a set one fails `member.deflate-padding`. Deflate also
+//! lets an encoder pick among encodings of the same content (an equivalent distance, code lengths
+//! coded another way); the manifest signs each deflated member's exact stream
+//! (`deflateStreams`, bundle-v1 §4), so those flips fail `member.deflate-stream`. Nothing is
+//! excluded.
 
 use airlock::archive::Format;
 use airlock::conformance::hostile;
@@ -26,8 +27,8 @@ fn bundle(format: Format, deflate: bool) -> Vec<u8> {
         ("artifacts/app".to_string(), b"#!/bin/sh\necho 'app 1.0.0'\n".repeat(40)),
         ("sbom/app.spdx.json".to_string(), br#"{"spdxVersion":"SPDX-2.3","name":"app","packages":[]}"#.to_vec()),
     ];
-    let plan = hostile::signed_plan(&payload);
-    let b = hostile::write_with_library(format, &hostile::plan_members(&plan, &payload), deflate);
+    let plan = if deflate { hostile::signed_plan_deflating(&payload, &|_| true) } else { hostile::signed_plan(&payload) };
+    let b = hostile::write_plan(format, &plan, &payload);
     if deflate {
         assert!(!deflate_padding_bits(&b).is_empty(), "the deflate bundle deflates something");
     }
@@ -101,7 +102,7 @@ proptest! {
 
 /// The bits deflate skips used to pass (the archive changed, its meaning did not). Every one of
 /// them now fails verification with `member.deflate-padding` (exit 1: the bundle is signed, the
-/// finding is about member data, as `member.crc`).
+/// finding is about member data, as `member.crc`), and with `member.deflate-stream`.
 #[test]
 fn every_deflate_padding_flip_fails_member_deflate_padding() {
     let (_, b) = &bundles()[1];
@@ -115,30 +116,32 @@ fn every_deflate_padding_flip_fails_member_deflate_padding() {
                 Err(e) => panic!("{member}: padding bit {bit} flipped: refused ({e}), expected a failed check"),
             };
             let failed: Vec<&str> = report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
-            assert_eq!(failed, ["member.deflate-padding"], "{member}: padding bit {bit}");
+            // The walker's rule, and the signed stream's digest, each catch it.
+            assert_eq!(failed, ["member.deflate-padding", "member.deflate-stream"], "{member}: padding bit {bit}");
             flipped += 1;
         }
     }
     assert!(flipped >= 1, "the deflate bundle has padding bits to flip");
 }
 
-/// What deflate still allows, precisely: every flip inside a deflated member's stream that
-/// passes lies in a field where an encoder chooses among encodings of the same content (a
-/// distance, or a dynamic header's run-length coded code lengths), as the walker records them.
-/// Highly repetitive members have many such flips (they are not rare); the bundles above have
-/// none. See `format-spec/archive-rules-v1.md`, "Limits of the walker".
+/// Deflate lets an encoder choose among encodings of the same content (a distance among equal
+/// earlier occurrences, a dynamic header's run-length coded code lengths): a flip there inflates
+/// to the signed bytes, CRC-32 and digest. The manifest signs each deflated member's exact
+/// stream (`deflateStreams`), so every flip of every stream bit fails, and the flips that keep
+/// the content fail exactly `member.deflate-stream`. Highly repetitive members have many of them.
 #[test]
-fn deflate_flips_that_pass_are_only_encoder_choices() {
+fn every_flip_inside_a_deflate_stream_fails() {
     use airlock::archive::deflate_end::{ChoiceKind, DeflateWalker};
     let text: Vec<u8> =
         (0..300u32).flat_map(|i| format!("line {} of the app: echo 'app 1.0.0' {}\n", i % 17, i * 7 % 5).into_bytes()).collect();
     let payloads: [(&str, Vec<u8>); 4] =
         [("script", b"#!/bin/sh\necho 'app 1.0.0'\n".repeat(40)), ("text", text), ("abab", b"ab".repeat(1000)), ("zeros", vec![0u8; 5000])];
-    let mut passed_by_kind = std::collections::BTreeMap::new();
+    let mut same_content = std::collections::BTreeMap::new();
     for (what, content) in payloads {
         let payload = vec![("artifacts/app".to_string(), content)];
-        let plan = hostile::signed_plan(&payload);
-        let b = hostile::write_with_library(Format::Zip, &hostile::plan_members(&plan, &payload), true);
+        let plan = hostile::signed_plan_deflating(&payload, &|_| true);
+        let b = hostile::write_plan(Format::Zip, &plan, &payload);
+        assert_eq!(outcome(&b), 0, "{what}: the unflipped bundle passes");
         let index = airlock::archive::walk(&b, &Default::default()).expect("a valid bundle");
         let e = index.entries.iter().find(|e| e.method == airlock::archive::Method::Deflate).expect("a deflated member");
         let (start, end) = (e.data_offset as usize, (e.data_offset + e.stored_size) as usize);
@@ -146,27 +149,36 @@ fn deflate_flips_that_pass_are_only_encoder_choices() {
         w.feed(&b[start..end]).expect("a valid stream");
         w.finish().expect("a complete stream");
         for bit in start * 8..end * 8 {
-            if outcome(&flip(&b, bit)) != 0 {
-                continue;
+            let src = flip(&b, bit);
+            let report = match verify::verify(&src, &trust(), &Options::default(), &|_| {}) {
+                Ok(Verification::Passed(..)) => panic!("{what}: stream bit {} flipped passed", bit - start * 8),
+                Ok(Verification::Failed(report)) => report,
+                Err(_) => continue,
+            };
+            let failed: Vec<&str> = report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+            if failed == ["member.deflate-stream"] {
+                let at = (bit - start * 8) as u64;
+                let kind = w.choices().iter().find(|c| c.bits.contains(&at)).map(|c| c.kind);
+                assert!(kind.is_some(), "{what}: stream bit {at} keeps the content outside every encoder choice the walker records");
+                *same_content.entry((what, kind == Some(ChoiceKind::Distance))).or_insert(0) += 1;
             }
-            let at = (bit - start * 8) as u64;
-            let choice = w.choices().iter().find(|c| c.bits.contains(&at));
-            let kind = choice.unwrap_or_else(|| panic!("{what}: stream bit {at} flipped passed, outside every encoder choice")).kind;
-            *passed_by_kind.entry((what, kind == ChoiceKind::Distance)).or_insert(0) += 1;
         }
     }
-    eprintln!("passing flips by (payload, is a distance): {passed_by_kind:?}");
-    assert_eq!(passed_by_kind.get(&("script", true)), None, "the bitflip bundles' payload has no such flip");
-    assert!(passed_by_kind.get(&("zeros", true)).is_some_and(|&n| n > 0), "the limit is real: update the spec if it is closed");
+    eprintln!("flips that keep the content, caught only by member.deflate-stream, by (payload, is a distance): {same_content:?}");
+    assert!(
+        same_content.get(&("zeros", true)).is_some_and(|&n| n > 0),
+        "re-encodings of the same content exist (this test must exercise them): {same_content:?}"
+    );
 }
 
 #[test]
 fn every_bit_flip_of_a_small_bundle_fails() {
     let payload = vec![("artifacts/a".to_string(), b"a\n".to_vec())];
-    let plan = hostile::signed_plan(&payload);
-    let members = hostile::plan_members(&plan, &payload);
-    for format in [Format::Zip, Format::Tar] {
-        let b = hostile::write_with_library(format, &members, false);
+    let stored = hostile::signed_plan(&payload);
+    let deflating = hostile::signed_plan_deflating(&payload, &|_| true);
+    for (format, plan) in [(Format::Zip, &stored), (Format::Zip, &deflating), (Format::Tar, &stored)] {
+        let b = hostile::write_plan(format, plan, &payload);
+        assert_eq!(outcome(&b), 0, "{format:?}: the unflipped bundle passes");
         let passed: Vec<usize> = (0..b.len() * 8).filter(|&bit| outcome(&flip(&b, bit)) == 0).collect();
         let unexpected: Vec<String> = passed
             .iter()
@@ -176,9 +188,6 @@ fn every_bit_flip_of_a_small_bundle_fails() {
             })
             .collect();
         assert!(unexpected.is_empty(), "{format:?}: flipped bits passed verification: {unexpected:?}");
-        if format == Format::Tar {
-            eprintln!("tar: {} flips inside the DSSE keyid hint pass (known, see module comment)", passed.len());
-        }
     }
 }
 

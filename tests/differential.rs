@@ -150,10 +150,11 @@ fn valid_bundles() -> Vec<(String, Format, Vec<u8>)> {
         ("vex/a/b/c/d.json".into(), b"{}".to_vec()),
     ];
     let plan = hostile::signed_plan(&payload);
-    let members = hostile::plan_members(&plan, &payload);
-    out.push(("wide-zip-stored".into(), Format::Zip, hostile::write_with_library(Format::Zip, &members, false)));
-    out.push(("wide-zip-deflate".into(), Format::Zip, hostile::write_with_library(Format::Zip, &members, true)));
-    out.push(("wide-tar".into(), Format::Tar, hostile::write_with_library(Format::Tar, &members, false)));
+    let worth: Vec<&str> = payload.iter().filter(|(_, b)| b.len() >= 64).map(|(p, _)| p.as_str()).collect();
+    let deflating = hostile::signed_plan_deflating(&payload, &|p| worth.contains(&p));
+    out.push(("wide-zip-stored".into(), Format::Zip, hostile::write_plan(Format::Zip, &plan, &payload)));
+    out.push(("wide-zip-deflate".into(), Format::Zip, hostile::write_plan(Format::Zip, &deflating, &payload)));
+    out.push(("wide-tar".into(), Format::Tar, hostile::write_plan(Format::Tar, &plan, &payload)));
     out
 }
 

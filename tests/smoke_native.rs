@@ -157,7 +157,7 @@ fn installer_digest_that_differs_from_the_member_is_never_executed() {
         .collect();
     let key = airlock::keys::SecretKey::parse_file(&fs::read(n.w.dir.join("a.key")).unwrap()).unwrap();
     let release = airlock::bundle::manifest::Release { product: "app".into(), version: "1.2.0".into(), commit: None, channel: None };
-    let plan = airlock::pack::plan(release, airlock::time::Timestamp(1_700_000_000), members, &[&key], &|_| false).unwrap();
+    let plan = airlock::pack::plan(release, airlock::time::Timestamp(1_700_000_000), members, &[&key], Vec::new()).unwrap();
     let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Read>> {
         let b = plan.control_bytes(name).map(<[u8]>::to_vec).unwrap_or_else(|| files.iter().find(|f| f.0 == name).unwrap().1.clone());
         Ok(Box::new(std::io::Cursor::new(b)))

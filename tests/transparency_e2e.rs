@@ -273,7 +273,7 @@ fn a_bundle_without_a_proof_is_missing() {
 fn library_bundle(path: &Path, proof: &[u8]) {
     let member = Member { path: APP.into(), size: APP_BYTES.len() as u64, digest: Sha256Digest::of(APP_BYTES), kind: Kind::Artifact };
     let release = Release { product: "app".into(), version: "1.2.0".into(), commit: None, channel: None };
-    let plan = airlock::pack::plan(release, Timestamp(EPOCH), vec![member], &[&release_key()], &|_| false).unwrap();
+    let plan = airlock::pack::plan(release, Timestamp(EPOCH), vec![member], &[&release_key()], Vec::new()).unwrap();
     let mut members = plan.members.clone();
     members.insert(3, PlannedMember { name: airlock::bundle::TLOG_PROOF.into(), size: proof.len() as u64, deflate: false });
     let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Read>> {

@@ -437,6 +437,18 @@ pub const CHUNK: usize = 1 << 20;
 /// zero bits wherever deflate skips bits ([`deflate_end`]). `sink` returns `false` to stop early
 /// (then nothing is checked further).
 pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), ArchiveError> {
+    stream_member_with_raw(src, e, &mut |_| {}, sink)
+}
+
+/// [`stream_member`], also handing a deflated member's stored (compressed) bytes to `raw`, in
+/// order, as they are read, so that they can be hashed in the same pass. `raw` sees nothing for a
+/// stored member (its stored bytes are its content).
+pub fn stream_member_with_raw(
+    src: &dyn ByteSource,
+    e: &Entry,
+    raw: &mut dyn FnMut(&[u8]),
+    sink: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<(), ArchiveError> {
     let mut crc = e.crc32.map(|_| crc32fast::Hasher::new());
     let mut produced: u64 = 0;
     let mut deflate_padding: Option<u64> = None;
@@ -475,6 +487,7 @@ pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]
                 if in_start == in_len && in_pos < e.stored_size {
                     let want = (e.stored_size - in_pos).min(inbuf.len() as u64) as usize;
                     src.read_exact_at(e.data_offset + in_pos, &mut inbuf[..want]).map_err(|err| truncated(e, err))?;
+                    raw(&inbuf[..want]);
                     walker.feed(&inbuf[..want]).map_err(|err| {
                         refuse(Rule::Inflate, Some(&e.name), Some(e.data_offset), format!("deflate stream is corrupt: {err}"))
                     })?;

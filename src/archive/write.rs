@@ -23,9 +23,38 @@ fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
+/// The piece size in which member bytes reach the deflate encoder. zlib-rs's output depends on
+/// how its input is split (11,520 bytes of text: 362 bytes in one piece, 363 in 8 KiB pieces),
+/// so the writer and [`deflate_stream_digest`] both feed exactly these pieces, whatever sizes
+/// the source's reads return.
+const FEED: usize = 64 << 10;
+
+/// Copies `r` to `w` in full [`FEED`]-sized pieces (the last one shorter); returns the count.
+fn feed(mut r: impl Read, w: &mut impl Write, limit: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; FEED];
+    let mut total = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < FEED && total + (filled as u64) < limit {
+            let want = (FEED - filled).min((limit - total - filled as u64).min(FEED as u64) as usize);
+            match r.read(&mut buf[filled..filled + want]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        w.write_all(&buf[..filled])?;
+        total += filled as u64;
+    }
+}
+
 /// Counts bytes and refuses a source that changes size under us.
 fn copy_exact(mut r: impl Read, w: &mut impl Write, size: u64, name: &str) -> io::Result<()> {
-    let n = io::copy(&mut r.by_ref().take(size), w)?;
+    let n = feed(r.by_ref(), w, size)?;
     let mut probe = [0u8; 1];
     if n != size || r.read(&mut probe)? != 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{name} changed size while being packed (expected {size} bytes)")));
@@ -46,6 +75,35 @@ fn dos_time(t: Timestamp) -> zip::DateTime {
     zip::DateTime::from_date_and_time(y as u16, m as u8, d as u8, h as u8, mi as u8, (s - s % 2) as u8).unwrap_or(zip::DateTime::DEFAULT)
 }
 
+/// The compression level of deflated zip members: part of the bundle's byte-for-byte
+/// reproducibility, and of the signed `deflateStreams` the manifest carries.
+pub const DEFLATE_LEVEL: u32 = 6;
+
+/// The raw deflate stream [`write_zip`] stores for these bytes, as its SHA-256 and length,
+/// without keeping it: the same encoder (flate2 over zlib-rs) at the same level, fed the same
+/// pieces, so a packer can
+/// sign the stream before the archive is written. `airlock pack` verifies what it wrote, so an
+/// encoder that ever disagreed would be caught before the bundle appears.
+pub fn deflate_stream_digest(r: impl Read) -> io::Result<(crate::digest::Sha256Digest, u64)> {
+    let mut enc =
+        flate2::write::DeflateEncoder::new(HashWriter(crate::digest::StreamHasher::new(false)), flate2::Compression::new(DEFLATE_LEVEL));
+    feed(r, &mut enc, u64::MAX)?;
+    let (digest, _, len) = enc.finish()?.0.finish();
+    Ok((digest, len))
+}
+
+struct HashWriter(crate::digest::StreamHasher);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes a deterministic zip.
 pub fn write_zip<W: Write + Seek>(out: W, members: &[PlannedMember], time: Timestamp, open: &mut Opener<'_>) -> io::Result<W> {
     use zip::write::SimpleFileOptions;
@@ -54,7 +112,7 @@ pub fn write_zip<W: Write + Seek>(out: W, members: &[PlannedMember], time: Times
         let large = m.size >= 0xFFFF_FFFF;
         let opts = SimpleFileOptions::default()
             .compression_method(if m.deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored })
-            .compression_level(if m.deflate { Some(6) } else { None })
+            .compression_level(if m.deflate { Some(DEFLATE_LEVEL as i64) } else { None })
             .last_modified_time(dos_time(time))
             .unix_permissions(0o644)
             .large_file(large);
@@ -153,5 +211,42 @@ impl<R: Read> Read for ExactReader<'_, R> {
         }
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{Method, walk};
+    use crate::digest::Sha256Digest;
+
+    /// A source that returns at most `step` bytes per read, as pipes and some filesystems do.
+    struct Dribble<'a>(&'a [u8], usize);
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            let n = b.len().min(self.0.len()).min(self.1);
+            b[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The stream a packer signs is the stream the zip writer stores, however the source's
+    /// reads are sized (zlib-rs's output depends on how its input is split).
+    #[test]
+    fn signed_stream_equals_written_stream_for_any_read_sizes() {
+        let text: Vec<u8> = (0..30_000u32).flat_map(|i| format!("line {} of the app {}\n", i % 17, i * 7 % 5).into_bytes()).collect();
+        let whole = deflate_stream_digest(text.as_slice()).unwrap();
+        for step in [1usize, 777, 8192, 100_000] {
+            assert_eq!(deflate_stream_digest(Dribble(&text, step)).unwrap(), whole, "reads of {step} bytes");
+            let planned = [PlannedMember { name: "artifacts/app".into(), size: text.len() as u64, deflate: true }];
+            let mut open = |_: &str| -> io::Result<Box<dyn Read + '_>> { Ok(Box::new(Dribble(&text, step))) };
+            let zip = write_zip(io::Cursor::new(Vec::new()), &planned, Timestamp(0), &mut open).unwrap().into_inner();
+            let e = walk(&zip, &Default::default()).unwrap().entries.remove(0);
+            assert_eq!(e.method, Method::Deflate);
+            let stream = &zip[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
+            assert_eq!((Sha256Digest::of(stream), stream.len() as u64), whole, "reads of {step} bytes");
+        }
     }
 }

@@ -88,6 +88,20 @@ impl Member {
     }
 }
 
+/// The exact raw deflate stream a zip bundle stores for a deflated member: the signature covers
+/// the archive's compressed bytes as well as the content, so no second encoding of the same
+/// content (an equivalent distance, differently coded code lengths) can pass for the signed one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeflateStream {
+    /// The member's path (listed in `members`).
+    pub path: String,
+    /// Length of the stored stream in bytes.
+    pub size: u64,
+    /// SHA-256 of the stored stream.
+    pub digest: Sha256Digest,
+}
+
 /// The v1 manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -104,6 +118,10 @@ pub struct Manifest {
     pub members: Vec<Member>,
     /// RFC 6962 root over the members' leaves, as `sha256:<hex>`.
     pub merkle_root: Sha256Digest,
+    /// The raw deflate streams of the members a zip bundle deflates, sorted by path; absent
+    /// when every member is stored (always for tar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate_streams: Option<Vec<DeflateStream>>,
 }
 
 /// The Merkle root over members in the given order.
@@ -130,7 +148,21 @@ impl Manifest {
         members.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
         let merkle_root = merkle_root(&members);
         let bundle_id = bundle_id(created_at, &merkle_root, &release);
-        Manifest { format_version: 1, bundle_id, created_at, release, members, merkle_root }
+        Manifest { format_version: 1, bundle_id, created_at, release, members, merkle_root, deflate_streams: None }
+    }
+
+    /// Records the raw deflate streams of the members the archive will deflate (sorted here;
+    /// none leaves the field absent).
+    pub fn with_deflate_streams(mut self, mut streams: Vec<DeflateStream>) -> Self {
+        streams.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        self.deflate_streams = if streams.is_empty() { None } else { Some(streams) };
+        self
+    }
+
+    /// The signed raw deflate stream of a member, if the manifest says it is deflated.
+    pub fn deflate_stream(&self, path: &str) -> Option<&DeflateStream> {
+        let streams = self.deflate_streams.as_deref()?;
+        streams.binary_search_by(|s| s.path.as_bytes().cmp(path.as_bytes())).ok().map(|i| &streams[i])
     }
 
     /// RFC 8785 bytes.
@@ -217,6 +249,34 @@ impl Manifest {
                     Some(&m.path),
                     format!("collides with {prev:?} on case-insensitive or normalising filesystems"),
                 ));
+            }
+        }
+        if let Some(streams) = &self.deflate_streams {
+            if streams.is_empty() {
+                return Err(inv(
+                    "deflate-streams.empty",
+                    None,
+                    "deflateStreams is present but empty; omit it when no member is deflated".into(),
+                ));
+            }
+            for (i, s) in streams.iter().enumerate() {
+                if i > 0 && streams[i - 1].path.as_bytes() >= s.path.as_bytes() {
+                    return Err(inv(
+                        "deflate-streams.order",
+                        Some(&s.path),
+                        format!("deflateStreams must be sorted by path with no duplicates; follows {:?}", streams[i - 1].path),
+                    ));
+                }
+                if self.members.binary_search_by(|m| m.path.as_bytes().cmp(s.path.as_bytes())).is_err() {
+                    return Err(inv(
+                        "deflate-streams.unlisted",
+                        Some(&s.path),
+                        "deflateStreams names a path that members does not list".into(),
+                    ));
+                }
+                if s.size == 0 {
+                    return Err(inv("deflate-streams.size", Some(&s.path), "a deflate stream is at least one byte long".into()));
+                }
             }
         }
         Ok(())

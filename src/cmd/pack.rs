@@ -3,7 +3,7 @@
 
 use super::Ui;
 use crate::archive::write::{self, PlannedMember};
-use crate::bundle::manifest::{Member, Release};
+use crate::bundle::manifest::{DeflateStream, Member, Release};
 use crate::digest::{Sha256Digest, StreamHasher};
 use crate::keys::SecretKey;
 use crate::release::cavra::{self, CavraError};
@@ -106,7 +106,7 @@ pub struct Source {
 
 struct Input {
     member: Member,
-    deflate: bool,
+    stream: Option<DeflateStream>,
 }
 
 fn hash_reader(mut r: impl Read, want_sample: bool) -> Result<(Sha256Digest, u64, bool)> {
@@ -217,15 +217,26 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         }
         bar.inc(size);
         let deflate = format == crate::archive::Format::Zip && (compress == Compress::Deflate || worth);
-        inputs.push(Input { member: Member { path: s.path.clone(), size, digest, kind }, deflate });
+        // The manifest signs the exact deflate stream, so compress once here to learn it (the
+        // writer compresses again, identically; the self-check below proves it).
+        let stream = if deflate {
+            let (digest, size) = match &s.data {
+                Data::File(p) => write::deflate_stream_digest(File::open(p).with_context(|| format!("cannot open {}", p.display()))?)?,
+                Data::Bytes(b) => write::deflate_stream_digest(b.as_slice())?,
+            };
+            Some(DeflateStream { path: s.path.clone(), size, digest })
+        } else {
+            None
+        };
+        inputs.push(Input { member: Member { path: s.path.clone(), size, digest, kind }, stream });
     }
     bar.finish_and_clear();
     let members: Vec<Member> = inputs.iter().map(|i| i.member.clone()).collect();
     check_release_metadata(&sources, &members)?;
     let key_refs: Vec<&SecretKey> = keys.iter().collect();
-    let deflates: std::collections::HashMap<String, bool> = inputs.iter().map(|i| (i.member.path.clone(), i.deflate)).collect();
     let by_path: std::collections::HashMap<&str, &Data> = sources.iter().map(|s| (s.path.as_str(), &s.data)).collect();
-    let plan = pack::plan(release, created_at, members, &key_refs, &|m| deflates.get(&m.path).copied().unwrap_or(false))?;
+    let streams: Vec<DeflateStream> = inputs.into_iter().filter_map(|i| i.stream).collect();
+    let plan = pack::plan(release, created_at, members, &key_refs, streams)?;
     let mut members: Vec<PlannedMember> = plan.members.clone();
     if let Some(proof) = tlog_proof {
         let cp = crate::tlog::bundle::proof_matches_manifest(&plan.manifest, &plan.manifest_bytes, proof)

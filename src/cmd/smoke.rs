@@ -590,7 +590,7 @@ mod tests {
         };
         let key = SecretKey::from_seed(&[7; 32]);
         let release = Release { product: "t".into(), version: "1.0.0".into(), commit: None, channel: None };
-        let plan = crate::pack::plan(release, crate::time::Timestamp(0), vec![member.clone()], &[&key], &|_| false).unwrap();
+        let plan = crate::pack::plan(release, crate::time::Timestamp(0), vec![member.clone()], &[&key], Vec::new()).unwrap();
         let mut open = |n: &str| -> std::io::Result<Box<dyn Read>> {
             Ok(Box::new(std::io::Cursor::new(plan.control_bytes(n).map(<[u8]>::to_vec).unwrap_or_else(|| body.clone()))))
         };

@@ -6,10 +6,10 @@
 //! Sans-I/O: [`files`] returns names and bytes; `cargo xtask hostile` writes them and
 //! `tests/hostile.rs` fails when the committed folder is stale.
 
-use crate::archive::write::{PlannedMember, write_tar, write_zip};
+use crate::archive::write::{PlannedMember, deflate_stream_digest, write_tar, write_zip};
 use crate::archive::{ArchiveError, ArchiveIndex, Format, Limits};
 use crate::bundle::Kind;
-use crate::bundle::manifest::{Member, Release};
+use crate::bundle::manifest::{DeflateStream, Member, Release};
 use crate::digest::Sha256Digest;
 use crate::keys::SecretKey;
 use crate::pack::{self, Plan};
@@ -133,8 +133,14 @@ pub fn payload() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// A plan over `payload` signed with the test key.
+/// A plan over `payload` signed with the test key, every member stored.
 pub fn signed_plan(payload: &[(String, Vec<u8>)]) -> Plan {
+    signed_plan_deflating(payload, &|_| false)
+}
+
+/// A plan over `payload` signed with the test key, deflating (in a zip) the members `deflate`
+/// picks: their deflate streams ([`deflate_stream_digest`]) are signed in the manifest.
+pub fn signed_plan_deflating(payload: &[(String, Vec<u8>)], deflate: &dyn Fn(&str) -> bool) -> Plan {
     let members = payload
         .iter()
         .map(|(p, b)| Member {
@@ -144,9 +150,17 @@ pub fn signed_plan(payload: &[(String, Vec<u8>)]) -> Plan {
             kind: Kind::of_path(p).expect("payload path under a kind directory"),
         })
         .collect();
+    let streams = payload
+        .iter()
+        .filter(|(p, _)| deflate(p))
+        .map(|(p, b)| {
+            let (digest, size) = deflate_stream_digest(b.as_slice()).expect("in memory");
+            DeflateStream { path: p.clone(), size, digest }
+        })
+        .collect();
     let release = Release { product: "app".into(), version: "1.0.0".into(), commit: None, channel: None };
     let key = test_key();
-    pack::plan(release, CREATED, members, &[&key], &|_| false).expect("plannable payload")
+    pack::plan(release, CREATED, members, &[&key], streams).expect("plannable payload")
 }
 
 /// Archive members of a plan, in archive order, with their bytes.
@@ -164,24 +178,21 @@ pub fn plan_members(plan: &Plan, payload: &[(String, Vec<u8>)]) -> Vec<(String, 
         .collect()
 }
 
-/// Writes members with the library's own writers; with `deflate`, zip payload members of 64
-/// bytes or more are deflated (control members stay stored, as `airlock pack` writes them).
-pub fn write_with_library(format: Format, members: &[(String, Vec<u8>)], deflate: bool) -> Vec<u8> {
-    let planned: Vec<PlannedMember> = members
-        .iter()
-        .map(|(n, b)| PlannedMember {
-            name: n.clone(),
-            size: b.len() as u64,
-            deflate: deflate && b.len() >= 64 && !crate::bundle::CONTROL.contains(&n.as_str()),
-        })
-        .collect();
+/// Writes a plan with the library's own writers, as `airlock pack` would: in a zip the members
+/// the plan deflates are deflated; a tar stores everything (so plan a tar without deflating).
+pub fn write_plan(format: Format, plan: &Plan, payload: &[(String, Vec<u8>)]) -> Vec<u8> {
+    write_members(format, &plan.members, &plan_members(plan, payload))
+}
+
+/// Writes `planned` with the library's writers, the bytes of each taken from `bytes` by name.
+pub fn write_members(format: Format, planned: &[PlannedMember], bytes: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut open = |name: &str| -> std::io::Result<Box<dyn Read>> {
-        let b = members.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone()).unwrap_or_default();
+        let b = bytes.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone()).unwrap_or_default();
         Ok(Box::new(Cursor::new(b)))
     };
     match format {
-        Format::Zip => write_zip(Cursor::new(Vec::new()), &planned, CREATED, &mut open).expect("in-memory zip").into_inner(),
-        Format::Tar => write_tar(Vec::new(), &planned, CREATED, &mut open).expect("in-memory tar"),
+        Format::Zip => write_zip(Cursor::new(Vec::new()), planned, CREATED, &mut open).expect("in-memory zip").into_inner(),
+        Format::Tar => write_tar(Vec::new(), planned, CREATED, &mut open).expect("in-memory tar"),
     }
 }
 
@@ -577,19 +588,20 @@ pub fn cases() -> Vec<Case> {
     let se = signed_entries();
     let tm = signed_tar_members();
     let payload = payload();
-    let plan_m = plan_members(&signed_plan(&payload), &payload);
+    let stored_plan = signed_plan(&payload);
+    let deflating_plan = signed_plan_deflating(&payload, &|_| true);
 
     // Valid bundles: the walker must accept them and verify must pass.
     c.add("valid-signed-builder", "zip", zip_bytes(&se, &d), None, true, "the signed base bundle, laid out by the corpus zip builder");
     c.add(
         "valid-signed-writer",
         "zip",
-        write_with_library(Format::Zip, &plan_m, true),
+        write_plan(Format::Zip, &deflating_plan, &payload),
         None,
         true,
-        "the signed base bundle written by archive::write (deflated members)",
+        "the signed base bundle written by archive::write, payload deflated (streams signed in deflateStreams)",
     );
-    c.add("valid-signed", "tar", write_with_library(Format::Tar, &plan_m, false), None, true, "the signed base bundle as ustar");
+    c.add("valid-signed", "tar", write_plan(Format::Tar, &stored_plan, &payload), None, true, "the signed base bundle as ustar");
 
     // --- zip structure ---
     let mut no_eocd = zip_bytes(&se, &d);
@@ -1020,9 +1032,13 @@ pub fn cases() -> Vec<Case> {
     let mut tail_hidden = vec![deflated("other/x", &[b'z'; 4000])];
     tail_hidden[0].data.extend_from_slice(b"hidden after the deflate end");
     c.zip("data-after-deflate-end", &tail_hidden, &d, "data.inflate", "bytes after the end of the deflate stream, inside the stored size");
-    let mut padded = se.clone();
-    let app = padded.iter().position(|e| e.name == b"artifacts/app").expect("artifacts/app in the base bundle");
-    padded[app] = with_deflate_padding_bit(deflated("artifacts/app", &padded[app].data));
+    // The manifest signs artifacts/app's deflate stream; the archive carries it with one skipped
+    // bit set (the walker's rule; the signed stream digest differs too).
+    let app_plan = signed_plan_deflating(&payload, &|p| p == "artifacts/app");
+    let padded: Vec<ZEntry> = plan_members(&app_plan, &payload)
+        .iter()
+        .map(|(n, b)| if n == "artifacts/app" { with_deflate_padding_bit(deflated(n, b)) } else { stored(n, b) })
+        .collect();
     c.signed_zip(
         "signed-deflate-padding",
         &padded,

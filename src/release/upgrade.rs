@@ -409,7 +409,7 @@ mod tests {
             })
             .collect();
         let release = crate::bundle::manifest::Release { product: "app".into(), version: version.into(), commit: None, channel: None };
-        let plan = crate::pack::plan(release, crate::time::Timestamp(1_700_000_000), members, &[key], &|_| false).unwrap();
+        let plan = crate::pack::plan(release, crate::time::Timestamp(1_700_000_000), members, &[key], Vec::new()).unwrap();
         let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Read>> {
             let b = plan.control_bytes(name).map(<[u8]>::to_vec).unwrap_or_else(|| files.iter().find(|f| f.0 == name).unwrap().1.clone());
             Ok(Box::new(std::io::Cursor::new(b)))

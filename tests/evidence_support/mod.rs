@@ -60,7 +60,7 @@ pub fn zip_bundle(files: &[(String, Vec<u8>)], signers: &[&SecretKey]) -> Vec<u8
         })
         .collect();
     let release = Release { product: "app".into(), version: "1.2.0".into(), commit: Some("0123456789abcdef".into()), channel: None };
-    let plan = airlock::pack::plan(release, CREATED, members, signers, &|_| false).expect("plan");
+    let plan = airlock::pack::plan(release, CREATED, members, signers, Vec::new()).expect("plan");
     let by_name: BTreeMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Read>> {
         let b = plan.control_bytes(name).or_else(|| by_name.get(name).copied()).expect("planned member").to_vec();
