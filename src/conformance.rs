@@ -330,17 +330,10 @@ fn cases() -> Vec<Case> {
     // The signed deflate stream: the same SBOM bytes deflated another way (level 1 instead of
     // the signed level-6 stream) inflate to the signed content, CRC and digest, yet fail.
     let sbom = "sbom/tool.spdx.json";
-    let relevel = |name: &str, bytes: &[u8]| -> Option<Vec<u8>> {
-        (name == sbom).then(|| {
-            let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(1));
-            std::io::Write::write_all(&mut enc, bytes).expect("in memory");
-            enc.finish().expect("in memory")
-        })
-    };
     push(
         "deflate-reencoded",
         false,
-        zip_reencoded(&one, &files, &relevel),
+        zip_reencoded(&one, &files, sbom, 1),
         exp(
             "sbom/tool.spdx.json deflated at level 1; the manifest signs its level-6 stream (same inflated bytes)",
             "",
@@ -351,18 +344,25 @@ fn cases() -> Vec<Case> {
             None,
         ),
     );
+    push(
+        "deflate-signed-but-stored",
+        false,
+        zip_reencoded(&one, &files, "", 6),
+        exp(
+            "the manifest signs a deflate stream for sbom/tool.spdx.json, the archive stores it (same bytes)",
+            "",
+            &["a"],
+            1,
+            1,
+            &["member.deflate-stream"],
+            None,
+        ),
+    );
     let stored_plan = planned_stored(&files, &[&a]);
-    let level6 = |name: &str, bytes: &[u8]| -> Option<Vec<u8>> {
-        (name == sbom).then(|| {
-            let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
-            std::io::Write::write_all(&mut enc, bytes).expect("in memory");
-            enc.finish().expect("in memory")
-        })
-    };
     push(
         "deflate-unsigned",
         false,
-        zip_reencoded(&stored_plan, &files, &level6),
+        zip_reencoded(&stored_plan, &files, sbom, 6),
         exp(
             "sbom/tool.spdx.json is deflated but the manifest signs no deflate stream for it",
             "",
@@ -376,19 +376,22 @@ fn cases() -> Vec<Case> {
     out
 }
 
-/// A zip of a plan laid out by the corpus builder, with the members `deflate` answers for
-/// stored as that raw deflate stream and every other member stored.
-fn zip_reencoded(built: &Built, files: &[(&str, Vec<u8>)], deflate: &dyn Fn(&str, &[u8]) -> Option<Vec<u8>>) -> Vec<u8> {
+/// A zip of a plan laid out by the corpus builder: `deflated` stored as a raw deflate stream at
+/// `level` (whatever the plan signs), every other member stored.
+fn zip_reencoded(built: &Built, files: &[(&str, Vec<u8>)], deflated: &str, level: u32) -> Vec<u8> {
     let lookup: BTreeMap<&str, &Vec<u8>> = files.iter().map(|(p, b)| (*p, b)).collect();
     let entries: Vec<hostile::ZEntry> = built
         .members
         .iter()
         .map(|m| {
             let bytes = built.control.get(&m.name).or_else(|| lookup.get(m.name.as_str()).copied()).expect("planned bytes");
-            match deflate(&m.name, bytes) {
-                Some(stream) => hostile::ZEntry { data: stream, method: 8, needed: 20, made_by: 0x0314, ..hostile::stored(&m.name, bytes) },
-                None => hostile::stored(&m.name, bytes),
+            if m.name != deflated {
+                return hostile::stored(&m.name, bytes);
             }
+            let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
+            std::io::Write::write_all(&mut enc, bytes).expect("in memory");
+            let stream = enc.finish().expect("in memory");
+            hostile::ZEntry { data: stream, method: 8, needed: 20, made_by: 0x0314, ..hostile::stored(&m.name, bytes) }
         })
         .collect();
     hostile::zip_bytes(&entries, &Default::default())
