@@ -301,14 +301,22 @@ pub fn verify(
             SignatureFate::DuplicateKey(k) => {
                 Check::new("signature", true, "second signature by an already-counted key; counted once").subject(k.hex()).info()
             }
-            SignatureFate::Unverified => {
-                Check::new("signature", true, "no trusted key verifies this signature; ignored").subject(hint_s).info()
+            // A signature whose keyid names a key the verifier trusts, yet no trusted key
+            // verifies it, was altered or is over other bytes: evidence of tampering, not an
+            // unknown co-signer. Only signatures by keys outside the trust policy are ignored.
+            SignatureFate::Unverified if hint.as_deref().is_some_and(|h| trust.keys.iter().any(|k| k.keyid().hex() == h)) => {
+                Check::new("signature", false, "the keyid names a trusted key, but that key does not verify this signature over this manifest (altered, or made over other bytes)")
+                    .subject(hint_s)
+                    .values("a valid Ed25519 signature", "invalid")
             }
+            SignatureFate::Unverified => Check::new("signature", true, "by a key outside the trust policy (no trusted key verifies it); ignored")
+                .subject(hint_s)
+                .info(),
+            // A mislabelled signature: the envelope says one signer, the bytes another.
             SignatureFate::HintMismatch(k) => {
-                Check::new("signature", true, "verified by a trusted key but its keyid names another key; not counted")
+                Check::new("signature", false, "verified by a trusted key, but its keyid names another key (mislabelled signature); not counted")
                     .subject(k.hex())
                     .values(k.hex(), hint_s)
-                    .info()
             }
         });
     }

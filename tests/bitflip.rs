@@ -15,7 +15,10 @@
 //! (`deflateStreams`, bundle-v1 §4), so those flips fail `member.deflate-stream`. Nothing is
 //! excluded.
 
+mod tlog_support;
+
 use airlock::archive::Format;
+use airlock::archive::write::PlannedMember;
 use airlock::conformance::hostile;
 use airlock::report::Status;
 use airlock::verify::{self, Options, TrustPolicy, Verification};
@@ -214,4 +217,124 @@ fn the_binary_exits_1_or_2_on_flips() {
         seen.insert(code);
     }
     assert_eq!(seen.len(), 2, "expected both exit 1 and exit 2 among the flips: {seen:?}");
+}
+
+/// A bundle signed by two release keys, both trusted, threshold 1: the second signature is not
+/// needed, yet no flip in it passes. A signature whose keyid names a trusted key that does not
+/// verify it, or a trusted key's signature whose keyid names another key, fails `signature`
+/// (the envelope was altered, not co-signed); only signatures by keys outside the trust policy
+/// are ignored.
+#[test]
+fn every_bit_flip_of_a_two_signer_bundle_fails_at_threshold_one() {
+    let (a, b) = (airlock::keys::SecretKey::from_seed(&[0xa1; 32]), airlock::keys::SecretKey::from_seed(&[0xb2; 32]));
+    let payload = vec![("artifacts/a".to_string(), b"a\n".to_vec())];
+    let members = payload
+        .iter()
+        .map(|(p, bytes)| airlock::bundle::manifest::Member {
+            path: p.clone(),
+            size: bytes.len() as u64,
+            digest: airlock::digest::Sha256Digest::of(bytes),
+            kind: airlock::bundle::Kind::Artifact,
+        })
+        .collect();
+    let release = airlock::bundle::manifest::Release { product: "app".into(), version: "1.0.0".into(), commit: None, channel: None };
+    let plan = airlock::pack::plan(release, airlock::time::Timestamp(1_700_000_000), members, &[&a, &b], Vec::new()).unwrap();
+    let trust = TrustPolicy { keys: vec![a.public().clone(), b.public().clone()], threshold: 1, source: "test".into() };
+    let run = |bytes: &[u8]| match verify::verify(&bytes.to_vec(), &trust, &Options::default(), &|_| {}) {
+        Ok(Verification::Passed(..)) => 0,
+        Ok(Verification::Failed(_)) => 1,
+        Err(_) => 2,
+    };
+    for format in [Format::Zip, Format::Tar] {
+        let bundle = hostile::write_plan(format, &plan, &payload);
+        assert_eq!(run(&bundle), 0, "{format:?}: the unflipped bundle passes");
+        let index = airlock::archive::walk(&bundle, &Default::default()).unwrap();
+        let env = index.get(airlock::bundle::ENVELOPE).unwrap();
+        let passed: Vec<usize> = (0..bundle.len() * 8).filter(|&bit| run(&flip(&bundle, bit)) == 0).collect();
+        let where_: Vec<String> =
+            passed.iter().take(10).map(|&bit| format!("byte {} (envelope data starts at {})", bit / 8, env.data_offset)).collect();
+        assert!(passed.is_empty(), "{format:?}: {} flips passed: {where_:?}", passed.len());
+    }
+}
+
+/// A bundle carrying `tlog/manifest.tlog-proof`, its checkpoint signed by the log and cosigned
+/// by a witness. With the log and a policy requiring that witness trusted, no flip of the proof
+/// member passes: a known key's line that fails, a line a known key verifies under another name
+/// or key id, and a short checkpoint with a line in a trusted signer's name under an unknown key
+/// id are all refused (transparency-v1 §9.3). Without a trusted log the proof cannot be authenticated, but it must still
+/// hold together (its inclusion path leads from this manifest's entry to the root its
+/// checkpoint states), so flips in the index, the hashes, the size and the root fail too; the
+/// only flips that pass are in the checkpoint's origin and signature lines, which only a log key
+/// can check (transparency-v1 §9.3), and they leave the outcome `unverifiable`. (In a zip the
+/// member's CRC-32 catches every one of them as well.)
+#[test]
+fn every_bit_flip_of_a_transparency_proof_fails_or_stays_unverifiable() {
+    use airlock::tlog::LogTrust;
+    use tlog_support::*;
+    let payload = vec![("artifacts/app".to_string(), b"app\n".to_vec())];
+    let plan = hostile::signed_plan(&payload);
+    let entry = airlock::tlog::bundle::logged_entry(&plan.manifest, &plan.manifest_bytes);
+    let mut log = entries(3, None);
+    log.push(entry);
+    // Cosigned by a witness the policy requires: the witness line's flips are checked too.
+    let witness = airlock::keys::SecretKey::from_seed(&[0x77; 32]);
+    let note = checkpoint_note(&log, &[("w1.example", &witness)], COSIGNED_AT);
+    let proof = proof_of(&log, 3, &note);
+    let mut planned = plan.members.clone();
+    planned.insert(3, PlannedMember { name: airlock::bundle::TLOG_PROOF.into(), size: proof.len() as u64, deflate: false });
+    let mut bytes = hostile::plan_members(&plan, &payload);
+    bytes.push((airlock::bundle::TLOG_PROOF.into(), proof.clone()));
+    // A tar: no CRC-32 covers the proof member, so only the proof's own checks can catch a flip.
+    let bundle = hostile::write_members(Format::Tar, &planned, &bytes);
+
+    let wkey = airlock::tlog::note::VerifierKey::cosigner("w1.example", witness.public()).unwrap();
+    let policy = format!("log {}\nwitness w1 {wkey}\nquorum w1\n", vkey());
+    let log_trust = LogTrust::from_policy(airlock::tlog::policy::Policy::parse(policy.as_bytes()).unwrap(), "policy");
+    let run = |b: &[u8], trusted: bool| -> (u8, Option<String>) {
+        let mut opts = Options::default();
+        opts.transparency.trust = trusted.then_some(&log_trust);
+        match verify::verify(&b.to_vec(), &trust(), &opts, &|_| {}) {
+            Ok(Verification::Passed(_, r)) => (0, Some(r.transparency.outcome.to_string())),
+            Ok(Verification::Failed(r)) => (1, Some(r.transparency.outcome.to_string())),
+            Err(_) => (2, None),
+        }
+    };
+    assert_eq!(run(&bundle, true), (0, Some("verified".into())));
+    assert_eq!(run(&bundle, false), (0, Some("unverifiable".into())));
+
+    let index = airlock::archive::walk(&bundle, &Default::default()).unwrap();
+    let e = index.get(airlock::bundle::TLOG_PROOF).unwrap();
+    let start = e.data_offset as usize;
+    // What only a key can check: the checkpoint's origin line (no hash covers it) and its
+    // signature lines (after the note's blank line).
+    let note_at = start + proof.len() - note.len();
+    let origin_line = note_at..note_at + note.iter().position(|&b| b == b'\n').unwrap();
+    let sig_lines = note_at + note.windows(2).rposition(|w| w == b"\n\n").unwrap() + 2..start + proof.len();
+    let (mut failed_untrusted, mut unverifiable_untrusted) = (0, 0);
+    for bit in start * 8..(start + proof.len()) * 8 {
+        let flipped = flip(&bundle, bit);
+        let (code, outcome) = run(&flipped, true);
+        assert_ne!(
+            code,
+            0,
+            "proof byte {} flipped passed with the log trusted ({outcome:?}): {:?}",
+            bit / 8 - start,
+            String::from_utf8_lossy(&flipped[start..start + proof.len()])
+        );
+        match run(&flipped, false) {
+            (0, Some(o)) => {
+                assert_eq!(o, "unverifiable");
+                let at = bit / 8;
+                assert!(
+                    sig_lines.contains(&at) || origin_line.contains(&at),
+                    "proof byte {} flipped passed without log trust, outside the origin and signature lines",
+                    at - start
+                );
+                unverifiable_untrusted += 1;
+            }
+            _ => failed_untrusted += 1,
+        }
+    }
+    eprintln!("without log trust: {failed_untrusted} flips fail, {unverifiable_untrusted} (origin and signature lines) stay unverifiable");
+    assert!(failed_untrusted > unverifiable_untrusted, "the unauthenticated consistency check catches most flips");
 }

@@ -317,8 +317,13 @@ fn a_proof_for_another_manifest_or_altered_after_packing_is_refused() {
     let failed: Vec<&str> =
         r["checks"].as_array().unwrap().iter().filter(|c| c["status"] == "fail").map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(failed, ["transparency"]);
-    // Without a trusted log the altered proof cannot be checked at all: unverifiable, as any proof.
+    // Without a trusted log the proof cannot be authenticated, but an altered one does not even
+    // hold together (its path no longer leads to the root its checkpoint states): failed.
     let o = env.run(&["verify", "altered.zip", "--key", "release.pub", "--json"]);
+    assert_eq!((o.code, o.json()["transparency"]["outcome"].as_str()), (1, Some("failed")), "{}", o.stdout);
+    assert_eq!(check(&o.json(), "transparency")["subject"], "proof.inclusion");
+    // The intact proof without a trusted log: unverifiable (info), exit 0.
+    let o = env.run(&["verify", "lib.zip", "--key", "release.pub", "--json"]);
     assert_eq!((o.code, o.json()["transparency"]["outcome"].as_str()), (0, Some("unverifiable")));
     // A proof member that is not a tlog-proof at all fails whatever the trust.
     library_bundle(&env.p("garbage.zip"), b"not a proof\n");

@@ -256,16 +256,20 @@ pub fn check_bundle_transparency(
         Ok(p) => p,
         Err(e) => return failed(e),
     };
-    let Some(trust) = trust.filter(|t| !t.is_empty()) else {
-        return TransparencyOutcome::Unverifiable {
-            why: "no transparency log is trusted (trust root tlog role or --log-key); the proof cannot be checked".into(),
-        };
-    };
     let entry = logged_entry(manifest, manifest_bytes);
+    // A proof no trusted log speaks for is unverifiable, unless it does not even hold together
+    // (a damaged hash, index or root): then it fails, whoever is trusted.
+    let unverifiable = |why: String| match proof.check_unauthenticated(&entry) {
+        Ok(()) => TransparencyOutcome::Unverifiable { why },
+        Err(e) => failed(e),
+    };
+    let Some(trust) = trust.filter(|t| !t.is_empty()) else {
+        return unverifiable("no transparency log is trusted (trust root tlog role or --log-key); the proof cannot be checked".into());
+    };
     let verified = match proof.verify_entry(&entry, trust) {
         Ok(v) => v,
         Err(e @ (TlogError::UntrustedOrigin { .. } | TlogError::NotSignedByLog { .. } | TlogError::QuorumNotMet { .. })) => {
-            return TransparencyOutcome::Unverifiable { why: e.to_string() };
+            return unverifiable(e.to_string());
         }
         Err(e) => return failed(e),
     };

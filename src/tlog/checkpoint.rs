@@ -110,6 +110,12 @@ impl VerifiedCheckpoint {
 pub fn verify_checkpoint(bytes: &[u8], trust: &LogTrust) -> Result<VerifiedCheckpoint, TlogError> {
     let note = Note::parse(bytes)?;
     let checkpoint = Checkpoint::parse(&note.text)?;
+    // Every key this verifier trusts is a known key (C2SP signed-note): a line that names one and
+    // does not verify rejects the note, even before the origin is looked up, so an altered
+    // origin line cannot turn a bad signature by a trusted log into an "untrusted origin".
+    let known: Vec<&VerifierKey> =
+        trust.logs.iter().flat_map(|l| l.keys.iter()).chain(trust.policy.witnesses.iter().map(|w| &w.key)).collect();
+    note.verify(&known)?;
     let log = trust.log(&checkpoint.origin).ok_or_else(|| TlogError::UntrustedOrigin {
         origin: checkpoint.origin.clone(),
         known: if trust.logs.is_empty() {
@@ -134,6 +140,23 @@ pub fn verify_checkpoint(bytes: &[u8], trust: &LogTrust) -> Result<VerifiedCheck
         } else if let Some(ts) = ts {
             witnesses.push(WitnessSig { witness: trust.policy.witnesses[i - n_log].name.clone(), timestamp: *ts });
         }
+    }
+    // A note that falls short (no log signature, no quorum) while carrying a line in the name of
+    // this log or a policy witness that no key held for that name verifies is refused outright:
+    // an altered line is indistinguishable from a key rotated away from the one trusted, and
+    // either way the verifier's trust must change before this proof can count.
+    let short = log_keys.is_empty() || !trust.policy.quorum_met(&witnesses.iter().map(|w| w.witness.as_str()).collect::<Vec<_>>());
+    if short
+        && let Some(line) = note
+            .signatures
+            .iter()
+            .find(|sig| keys.iter().any(|k| k.name == sig.name) && !keys.iter().any(|k| k.name == sig.name && k.key_id == sig.key_id))
+    {
+        return Err(TlogError::UnverifiedKnownName {
+            name: line.name.clone(),
+            key_id: line.key_id,
+            held: keys.iter().filter(|k| k.name == line.name).map(|k| format!("{:08x}", k.key_id)).collect::<Vec<_>>().join(", "),
+        });
     }
     if log_keys.is_empty() {
         return Err(TlogError::NotSignedByLog {

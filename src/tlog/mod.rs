@@ -67,6 +67,35 @@ pub enum TlogError {
         /// Key id.
         key_id: u32,
     },
+    /// A signature line that a known key verifies under another name or key id: the line was
+    /// altered (a flipped name or key id would otherwise turn a trusted signature into an
+    /// "unknown signer" and hide the change).
+    #[error(
+        "signature line {name} ({key_id:08x}) is verified by known key {known} ({known_id:08x}), whose name or key id it does not carry; the note is rejected (rule note.signature-mislabelled)"
+    )]
+    MislabelledSignature {
+        /// Name on the line.
+        name: String,
+        /// Key id on the line.
+        key_id: u32,
+        /// The known key that verifies it.
+        known: String,
+        /// Its key id.
+        known_id: u32,
+    },
+    /// The checkpoint falls short of the trust policy (no log signature or no witness quorum)
+    /// and carries a line in the name of a trusted log or witness whose key id is not one held.
+    #[error(
+        "the checkpoint lacks a trusted log signature or the witness quorum, and its signature line {name} ({key_id:08x}) names a trusted signer under a key id this verifier does not hold (held: {held}); altered, or the signer rotated its key (then update the trust root's tlog role) (rule note.signature-unknown-key-for-known-name)"
+    )]
+    UnverifiedKnownName {
+        /// Name on the line.
+        name: String,
+        /// Key id on the line.
+        key_id: u32,
+        /// Key ids held for that name.
+        held: String,
+    },
     /// A verifier key string that is not `name+hex8+base64`.
     #[error("verifier key {key:?} is malformed: {detail} (rule vkey.format)")]
     VerifierKey {
@@ -269,6 +298,8 @@ impl TlogError {
             TlogError::SignatureLine { .. } => "note.signature-line",
             TlogError::TooManySignatures { .. } => "note.signature-count",
             TlogError::BadSignature { .. } => "note.signature-invalid",
+            TlogError::MislabelledSignature { .. } => "note.signature-mislabelled",
+            TlogError::UnverifiedKnownName { .. } => "note.signature-unknown-key-for-known-name",
             TlogError::VerifierKey { .. } => "vkey.format",
             TlogError::KeyIdMismatch { .. } => "vkey.key-id",
             TlogError::KeyType { .. } => "vkey.type",

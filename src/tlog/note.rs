@@ -116,11 +116,28 @@ impl Note {
 
     /// Verifies every signature line whose (name, key id) matches one of `keys`. Returns, for
     /// each verified line, the index into `keys` and the cosignature timestamp (type 0x04).
-    /// A matching line that fails rejects the note; unknown lines are ignored.
+    /// A matching line that fails rejects the note; unknown lines are ignored, except one that
+    /// shares a name or a key id with a known key that verifies it: a mislabelled line (an
+    /// altered name or key id) rejects the note too. (A key rotated under the same name signs
+    /// with other material, which the old key does not verify: still merely unknown.)
     pub fn verify(&self, keys: &[&VerifierKey]) -> Result<Vec<(usize, Option<u64>)>, TlogError> {
         let mut out = Vec::new();
         for sig in &self.signatures {
-            let Some(i) = keys.iter().position(|k| k.name == sig.name && k.key_id == sig.key_id) else { continue };
+            let Some(i) = keys.iter().position(|k| k.name == sig.name && k.key_id == sig.key_id) else {
+                let mislabel = keys
+                    .iter()
+                    .filter(|k| k.name == sig.name || k.key_id == sig.key_id)
+                    .find(|k| k.verify(self.text.as_bytes(), &sig.sig).ok().flatten().is_some());
+                if let Some(k) = mislabel {
+                    return Err(TlogError::MislabelledSignature {
+                        name: sig.name.clone(),
+                        key_id: sig.key_id,
+                        known: k.name.clone(),
+                        known_id: k.key_id,
+                    });
+                }
+                continue;
+            };
             match keys[i].verify(self.text.as_bytes(), &sig.sig)? {
                 Some(ts) => out.push((i, ts)),
                 None => return Err(TlogError::BadSignature { name: sig.name.clone(), key_id: sig.key_id }),

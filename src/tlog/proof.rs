@@ -123,6 +123,21 @@ impl TlogProof {
         Ok(VerifiedProof { checkpoint, index: self.index, leaf_hash: *leaf_hash })
     }
 
+    /// What can be checked without trusting any log: the checkpoint is a well-formed signed note
+    /// and checkpoint, and the inclusion proof puts `entry` at `index` under the root the
+    /// checkpoint states. It proves nothing about the log (anyone can write such a file), but a
+    /// proof that fails it was damaged or made for other bytes, whoever is trusted.
+    pub fn check_unauthenticated(&self, entry: &[u8]) -> Result<(), TlogError> {
+        let note = crate::tlog::note::Note::parse(&self.checkpoint)?;
+        let c = super::checkpoint::Checkpoint::parse(&note.text)?;
+        merkle::verify_inclusion(&merkle::leaf_hash(entry), self.index, c.size, &self.hashes, &c.root).map_err(|e| TlogError::Inclusion {
+            origin: c.origin.clone(),
+            index: self.index,
+            size: c.size,
+            detail: e.to_string(),
+        })
+    }
+
     /// Verifies for the entry bytes (leaf hash `SHA-256(0x00 || entry)`).
     pub fn verify_entry(&self, entry: &[u8], trust: &LogTrust) -> Result<VerifiedProof, TlogError> {
         self.verify(&merkle::leaf_hash(entry), trust)
