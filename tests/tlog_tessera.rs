@@ -149,6 +149,8 @@ fn every_single_byte_mutation_is_refused_with_its_rule() {
                 "note.format",
                 "note.signature-line",
                 "note.signature-invalid",
+                "note.signature-mislabelled",
+                "note.signature-unknown-key-for-known-name",
                 "checkpoint.format",
                 "checkpoint.origin-untrusted",
                 "checkpoint.unsigned",
@@ -178,8 +180,8 @@ fn every_single_byte_mutation_is_refused_with_its_rule() {
         }
     }
     assert!(count > 10_000, "{count} mutations");
-    // The signature, the body and the tiles each produced refusals.
-    for r in ["note.signature-invalid", "checkpoint.unsigned", "tree.root-mismatch", "entries.hash-mismatch", "entries.format"] {
+    // The signature, its line's name and key id, the body and the tiles each produced refusals.
+    for r in ["note.signature-invalid", "note.signature-mislabelled", "tree.root-mismatch", "entries.hash-mismatch", "entries.format"] {
         assert!(by_rule.get(r).copied().unwrap_or(0) > 0, "no mutation refused by {r}: {by_rule:?}");
     }
 }
