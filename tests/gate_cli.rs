@@ -261,3 +261,103 @@ fn roles_and_approvers_come_from_a_trust_root() {
     a.extend(["--break-glass", reason, "--break-glass-approval", "one.json", "--approver-key", "alice.pub", "--approver-threshold", "1"]);
     assert_eq!(airlock(&s, &a).status.code(), Some(2));
 }
+
+/// `airlock break-glass` signs what `gate` accepts: alice makes the approval, bob co-signs it,
+/// and the 2-of-2 approver role then lets the gate allow a bundle without transparency. A
+/// tampered bundle is never approved (exit 1, nothing written); an approval for another reason
+/// is not co-signed; an existing file is not overwritten.
+#[test]
+fn break_glass_command_makes_and_cosigns_an_approval_the_gate_accepts() {
+    let s = setup(&Spec::default());
+    let d = s.dir.path();
+    let k = keys();
+    write(d, "alice.key", &k.approver_a.to_file());
+    write(d, "bob.key", &k.approver_b.to_file());
+    let reason = "INC-42: log mirror offline";
+    let bundle = s.bundle.to_str().unwrap();
+    let approve = |extra: &[&str]| {
+        let mut a = vec!["break-glass", bundle, "--key", "release.pub", "--reason", reason];
+        a.extend_from_slice(extra);
+        airlock(&s, &a)
+    };
+    let o = approve(&["--sign-key", "alice.key", "--valid-for", "2h", "-o", "bg.dsse.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let env = airlock::dsse::Envelope::parse(&std::fs::read(d.join("bg.dsse.json")).unwrap()).unwrap();
+    let approval: Approval = serde_json::from_slice(&env.payload).unwrap();
+    assert_eq!((approval.bundle_id.as_str(), approval.reason.as_str()), (s.bundle_id.as_str(), reason));
+    assert_eq!(approval.expires_at.0 - approval.issued_at.0, 7200);
+    assert_eq!(env.signatures.len(), 1);
+
+    let policy = policy_json(serde_json::json!({}));
+    let gate_with = |file: &str| {
+        gate(
+            &s,
+            &policy,
+            &[
+                "--json",
+                "--break-glass",
+                reason,
+                "--break-glass-approval",
+                file,
+                "--approver-key",
+                "alice.pub",
+                "--approver-key",
+                "bob.pub",
+                "--approver-threshold",
+                "2",
+            ],
+        )
+    };
+    // One of two approvers: deny.
+    assert_eq!(gate_with("bg.dsse.json").status.code(), Some(1));
+    // The file exists: a new approval is not written over it.
+    let o = approve(&["--sign-key", "bob.key", "-o", "bg.dsse.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--cosign"), "{}", String::from_utf8_lossy(&o.stderr));
+    // Bob co-signs in place; signing twice with the same key adds nothing.
+    for _ in 0..2 {
+        let o = approve(&["--sign-key", "bob.key", "--cosign", "bg.dsse.json", "-o", "bg.dsse.json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let env = airlock::dsse::Envelope::parse(&std::fs::read(d.join("bg.dsse.json")).unwrap()).unwrap();
+    assert_eq!(env.signatures.len(), 2);
+    let o = gate_with("bg.dsse.json");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["decision"]["breakGlass"]["reason"], reason);
+    assert_eq!(doc["decision"]["breakGlass"]["approvers"].as_array().unwrap().len(), 2);
+
+    // Co-signing for another reason is refused.
+    let o = airlock(
+        &s,
+        &[
+            "break-glass",
+            bundle,
+            "--key",
+            "release.pub",
+            "--reason",
+            "other",
+            "--sign-key",
+            "bob.key",
+            "--cosign",
+            "bg.dsse.json",
+            "-o",
+            "x.json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("reason"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!d.join("x.json").exists());
+
+    // A tampered bundle is not approved and nothing is written.
+    let mut bytes = std::fs::read(&s.bundle).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x01;
+    write(d, "tampered.zip", &bytes);
+    let o = airlock(
+        &s,
+        &["break-glass", "tampered.zip", "--key", "release.pub", "--reason", reason, "--sign-key", "alice.key", "-o", "t.json"],
+    );
+    assert!(matches!(o.status.code(), Some(1) | Some(2)), "{:?}", o.status);
+    assert!(!d.join("t.json").exists(), "an approval was written for a bundle that did not verify");
+}

@@ -2,6 +2,7 @@
 //! Results go to stdout, diagnostics and progress to stderr. Exit codes: 0 passed,
 //! 1 a check failed, 2 could not check (usage, I/O, malformed or hostile input).
 
+pub mod breakglass;
 pub mod demo;
 pub mod docs;
 pub mod gate;
@@ -52,6 +53,8 @@ pub enum Command {
     Demo(demo::Args),
     /// Evaluate a verified bundle against a promotion-gate policy: allow or deny.
     Gate(gate::Args),
+    /// Sign (or co-sign) a break-glass approval for a verified bundle, as the approver role.
+    BreakGlass(breakglass::Args),
     /// Print a shell completion script.
     Completions(docs::CompletionsArgs),
     /// Print the man page.
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Smoke(a) => a.run(ui),
         Command::Demo(a) => a.run(ui),
         Command::Gate(a) => a.run(ui),
+        Command::BreakGlass(a) => a.run(ui),
         Command::Completions(a) => a.run(ui),
         Command::Man(a) => a.run(ui),
         Command::Trust(a) => a.run(ui),

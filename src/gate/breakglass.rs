@@ -173,3 +173,100 @@ pub fn check(
     });
     (checks, granted)
 }
+
+/// Why an approval could not be made or co-signed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    /// The reason is empty or too long.
+    #[error("the reason must be 1..{MAX_REASON} bytes of text; give the incident or change reference the gate operator will quote")]
+    Reason,
+    /// The validity is zero or overflows.
+    #[error(
+        "validity {0} s is not usable; give a positive duration such as 4h or 1d (the policy's breakGlass.maxValiditySeconds caps it, default 1d)"
+    )]
+    Validity(u64),
+    /// No signing key.
+    #[error("no approver key given; pass --key APPROVER.key at least once")]
+    NoKey,
+    /// The approval to co-sign is not one.
+    #[error("the approval to co-sign is malformed: {0}")]
+    Malformed(String),
+    /// The approval to co-sign is for something else.
+    #[error(
+        "the approval to co-sign does not match: {field} is {actual:?}, expected {expected:?}; co-sign only an approval for this bundle and reason"
+    )]
+    Mismatch {
+        /// Field.
+        field: &'static str,
+        /// What this bundle or request needs.
+        expected: String,
+        /// What the approval says.
+        actual: String,
+    },
+}
+
+/// Makes a break-glass approval for a verified bundle (an approver never approves a bundle that
+/// did not verify): the transparency override for `reason`, valid `valid_for` seconds from `now`,
+/// signed by `keys`. Returns the envelope and the approval it carries.
+pub fn approve(
+    bundle: &crate::verify::Verified<crate::verify::VerifiedBundle>,
+    reason: &str,
+    now: Timestamp,
+    valid_for: u64,
+    keys: &[&SecretKey],
+) -> Result<(Vec<u8>, Approval), ApproveError> {
+    if reason.trim().is_empty() || reason.len() > MAX_REASON {
+        return Err(ApproveError::Reason);
+    }
+    if keys.is_empty() {
+        return Err(ApproveError::NoKey);
+    }
+    let expires =
+        i64::try_from(valid_for).ok().filter(|v| *v > 0).and_then(|v| now.0.checked_add(v)).ok_or(ApproveError::Validity(valid_for))?;
+    let approval = Approval {
+        schema: SCHEMA.into(),
+        bundle_id: bundle.get().manifest.bundle_id.clone(),
+        reason: reason.into(),
+        issued_at: now,
+        expires_at: Timestamp(expires),
+        overrides: vec!["transparency".into()],
+    };
+    Ok((sign(&approval, keys), approval))
+}
+
+/// Adds signatures by `keys` to an existing approval for the same verified bundle and reason
+/// (k-of-n approvers sign one after another). A key that already signed is not added twice;
+/// signatures stay ordered by key id. Returns the new envelope and the approval it carries.
+pub fn cosign(
+    existing: &[u8],
+    bundle: &crate::verify::Verified<crate::verify::VerifiedBundle>,
+    reason: &str,
+    keys: &[&SecretKey],
+) -> Result<(Vec<u8>, Approval), ApproveError> {
+    if keys.is_empty() {
+        return Err(ApproveError::NoKey);
+    }
+    let mut env = Envelope::parse(existing).map_err(|e| ApproveError::Malformed(e.to_string()))?;
+    if env.payload_type != PAYLOAD_TYPE {
+        return Err(ApproveError::Malformed(format!("payloadType is {:?}, not {PAYLOAD_TYPE:?}", env.payload_type)));
+    }
+    let approval: Approval = json::parse_canonical(&env.payload)
+        .and_then(|v| serde_json::from_value(v).map_err(|e| json::JsonError::Schema(e.to_string())))
+        .map_err(|e| ApproveError::Malformed(format!("payload is not a canonical {SCHEMA} document: {e}")))?;
+    let want_id = &bundle.get().manifest.bundle_id;
+    if approval.bundle_id != *want_id {
+        return Err(ApproveError::Mismatch { field: "bundleId", expected: want_id.clone(), actual: approval.bundle_id });
+    }
+    if approval.reason != reason {
+        return Err(ApproveError::Mismatch { field: "reason", expected: reason.into(), actual: approval.reason });
+    }
+    let msg = crate::dsse::pae(&env.payload_type, &env.payload);
+    for k in keys {
+        let id = k.public().keyid().hex();
+        if !env.signatures.iter().any(|s| s.keyid.as_deref() == Some(id.as_str())) {
+            env.signatures.push(crate::dsse::RawSignature { keyid: Some(id), sig: k.sign(&msg).to_vec() });
+        }
+    }
+    env.signatures.sort_by(|a, b| a.keyid.cmp(&b.keyid));
+    Ok((env.to_bytes(), approval))
+}
