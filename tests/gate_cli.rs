@@ -361,3 +361,63 @@ fn break_glass_command_makes_and_cosigns_an_approval_the_gate_accepts() {
     assert!(matches!(o.status.code(), Some(1) | Some(2)), "{:?}", o.status);
     assert!(!d.join("t.json").exists(), "an approval was written for a bundle that did not verify");
 }
+
+/// A TOML policy file decides as its JSON twin and records the same policy digest.
+#[test]
+fn a_toml_policy_decides_like_its_json_twin() {
+    let s = setup(&Spec::default());
+    let d = s.dir.path();
+    let json = gate(&s, &no_transparency(), &["--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", String::from_utf8_lossy(&json.stderr));
+    let policy: serde_json::Value = serde_json::from_slice(&no_transparency()).unwrap();
+    let toml_text = to_toml(&policy);
+    write(d, "policy.toml", toml_text.as_bytes());
+    let toml = airlock(
+        &s,
+        &[
+            "gate",
+            s.bundle.to_str().unwrap(),
+            "--policy",
+            "policy.toml",
+            "--key",
+            "release.pub",
+            "--role-key",
+            "builder=builder.pub",
+            "--role-key",
+            "attestor=attestor.pub",
+            "--json",
+        ],
+    );
+    assert_eq!(toml.status.code(), Some(0), "{toml_text}\n{}", String::from_utf8_lossy(&toml.stderr));
+    let (a, b): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_slice(&json.stdout).unwrap(), serde_json::from_slice(&toml.stdout).unwrap());
+    assert_eq!(a["decision"]["policyDigest"], b["decision"]["policyDigest"]);
+    assert_eq!(a["decision"]["decision"], b["decision"]["decision"]);
+    // A misspelt field in TOML is refused like in JSON: could not evaluate.
+    write(d, "bad.toml", format!("{toml_text}\nrequiredEvidnce = []\n").as_bytes());
+    let o = airlock(&s, &["gate", s.bundle.to_str().unwrap(), "--policy", "bad.toml", "--key", "release.pub"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// TOML text for a JSON object of scalars, arrays of scalars and nested objects (as tables).
+fn to_toml(v: &serde_json::Value) -> String {
+    fn scalar(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Array(a) => format!("[{}]", a.iter().map(scalar).collect::<Vec<_>>().join(", ")),
+            other => other.to_string(),
+        }
+    }
+    fn table(prefix: &str, obj: &serde_json::Map<String, serde_json::Value>, out: &mut String) {
+        for (k, v) in obj.iter().filter(|(_, v)| !v.is_object()) {
+            out.push_str(&format!("{k} = {}\n", scalar(v)));
+        }
+        for (k, v) in obj.iter().filter(|(_, v)| v.is_object()) {
+            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            out.push_str(&format!("\n[{name}]\n"));
+            table(&name, v.as_object().unwrap(), out);
+        }
+    }
+    let mut out = String::new();
+    table("", v.as_object().unwrap(), &mut out);
+    out
+}

@@ -40,7 +40,7 @@ airlock gate app.zip --policy gate.json --key release.pub --break-glass \"INC-42
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,
-    /// The gate policy (JSON, schema airlock/gate-policy/v1).
+    /// The gate policy (schema airlock/gate-policy/v1): JSON, or TOML when the name ends in .toml.
     #[arg(long, value_name = "POLICY")]
     pub policy: PathBuf,
     /// Trust options, as for `verify`.
@@ -159,7 +159,9 @@ impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let policy_bytes = fsio::read_small(&self.policy, 1 << 20)?;
-        let policy = Policy::parse(&policy_bytes).with_context(|| format!("policy {}", self.policy.display()))?;
+        let toml = self.policy.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let policy = if toml { Policy::parse_toml(&policy_bytes) } else { Policy::parse(&policy_bytes) }
+            .with_context(|| format!("policy {}", self.policy.display()))?;
         let now = match &self.trust.at_time {
             Some(t) => Timestamp::parse(t)?,
             None => clock::now(),

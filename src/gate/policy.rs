@@ -1,5 +1,6 @@
-//! The gate policy: a strict JSON document (`format-spec/schemas/gate-policy-v1.schema.json`).
-//! Unknown fields are refused, so a misspelt rule never silently relaxes the gate.
+//! The gate policy: a strict JSON document (`format-spec/schemas/gate-policy-v1.schema.json`),
+//! or the same document written in TOML. Unknown fields are refused, so a misspelt rule never
+//! silently relaxes the gate.
 
 use crate::digest::Sha256Digest;
 use crate::evidence::slsa::Pins;
@@ -221,6 +222,18 @@ impl Policy {
         Ok(LoadedPolicy { policy, digest })
     }
 
+    /// Parses a policy written in TOML: the same document as the JSON form (same field names,
+    /// same rules), read through the strict JSON layer, so the digest of a TOML policy equals the
+    /// digest of the JSON policy with the same content. TOML itself refuses duplicate keys;
+    /// datetimes are refused (no field is a date).
+    pub fn parse_toml(bytes: &[u8]) -> Result<LoadedPolicy, PolicyError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| PolicyError::Invalid(format!("TOML policy is not UTF-8: {e}")))?;
+        let t: toml::Table = toml::from_str(text).map_err(|e| PolicyError::Invalid(format!("TOML policy does not parse: {e}")))?;
+        let v = serde_json::to_value(&t).map_err(|e| PolicyError::Invalid(format!("TOML policy: {e}")))?;
+        let json = serde_json::to_vec(&v).map_err(|e| PolicyError::Invalid(format!("TOML policy: {e}")))?;
+        Self::parse(&json)
+    }
+
     fn validate(&self) -> Result<(), PolicyError> {
         let s = &self.signers;
         for (what, r) in [("manifest", &s.manifest), ("provenance", &s.provenance), ("attestation", &s.attestation), ("layout", &s.layout)]
@@ -257,6 +270,35 @@ mod tests {
         // The digest does not depend on formatting.
         let q = Policy::parse(b"{ \"schema\" : \"airlock/gate-policy/v1\" }\n").unwrap();
         assert_eq!(p.digest, q.digest);
+    }
+
+    #[test]
+    fn toml_reads_like_json_with_the_same_digest() {
+        let json = br#"{"schema":"airlock/gate-policy/v1","requiredEvidence":["sbom","provenance"],
+            "transparency":{"required":true,"maxProofAgeSeconds":86400},"breakGlass":{"maxValiditySeconds":3600}}"#;
+        let toml = br#"
+schema = "airlock/gate-policy/v1"
+requiredEvidence = ["sbom", "provenance"]
+
+[transparency]
+required = true
+maxProofAgeSeconds = 86400
+
+[breakGlass]
+maxValiditySeconds = 3600
+"#;
+        let (j, t) = (Policy::parse(json).unwrap(), Policy::parse_toml(toml).unwrap());
+        assert_eq!(j.policy, t.policy);
+        assert_eq!(j.digest, t.digest);
+        for bad in [
+            "schema = \"airlock/gate-policy/v1\"\nrequiredEvidnce = []\n",
+            "schema = \"airlock/gate-policy/v1\"\nschema = \"airlock/gate-policy/v1\"\n",
+            "schema = \"airlock/gate-policy/v1\"\n[transparency]\nmaxProofAgeSeconds = 1979-05-27T07:32:00Z\n",
+            "schema = \"airlock/gate-policy/v1\"\n[transparency]\nmaxProofAgeSeconds = 9007199254740993\n",
+            "schema = \"airlock/gate-policy/v2\"\n",
+        ] {
+            assert!(Policy::parse_toml(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]
