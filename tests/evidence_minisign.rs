@@ -253,3 +253,89 @@ fn verify_minisign_key_checks_the_bundle_minisig_next_to_it() {
     std::fs::write(&key, b"not a key\n").unwrap();
     assert!(minisig::check(&bundle, &key).is_err());
 }
+
+/// Upstream's own signatures packed with their files: `verify --member-minisign-key` checks every
+/// member `X.minisig` (minisign, prehashed and legacy) and `X.sig` (signify) over its member X,
+/// streamed out of the bundle (deflated members too). A signature over other bytes, a wrong key
+/// and a bundle with no such pair each fail (exit 1).
+#[test]
+fn member_minisign_key_checks_signatures_packed_beside_their_members() {
+    if !have_tool("minisign", Command::new("minisign").arg("-v")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    minisign_keypair(d, "upstream");
+    minisign_keypair(d, "other");
+    let airlock = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .arg("--no-progress")
+            .args(args)
+            .current_dir(d)
+            .env("AIRLOCK_HOME", d.join("home"))
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap()
+    };
+    assert!(airlock(&["keygen", "-o", "release"]).status.success());
+    let art = d.join("in/artifacts");
+    std::fs::create_dir_all(&art).unwrap();
+    // Compressible, so `pack` deflates it and the check reads it through the inflater.
+    std::fs::write(art.join("tool.tar.gz"), "upstream tool release bytes\n".repeat(5000)).unwrap();
+    std::fs::write(art.join("notes.txt"), b"notes\n").unwrap();
+    sign(d, "upstream", "in/artifacts/tool.tar.gz", "in/artifacts/tool.tar.gz.minisig", false);
+    sign(d, "upstream", "in/artifacts/notes.txt", "in/artifacts/notes.txt.minisig", true);
+    let pack = |out: &str| {
+        let o = airlock(&["pack", "in", "-o", out, "--key", "release.key", "--product", "tool", "--version", "1.0.0"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    pack("good.zip");
+    let verify = |bundle: &str, key: &str| {
+        let o = airlock(&["verify", bundle, "--key", "release.pub", "--member-minisign-key", key]);
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).to_string())
+    };
+    let (code, out) = verify("good.zip", "upstream.pub");
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches("PASS minisign.member").count(), 2, "{out}");
+    assert!(out.contains("artifacts/tool.tar.gz.minisig over artifacts/tool.tar.gz"), "{out}");
+    let (code, out) = verify("good.zip", "other.pub");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL minisign.member"), "{out}");
+
+    // A signature over other bytes, validly packed and signed by the release key: exit 1.
+    std::fs::write(d.join("elsewhere"), b"not the tool\n").unwrap();
+    sign(d, "upstream", "elsewhere", "in/artifacts/tool.tar.gz.minisig", false);
+    pack("swapped.zip");
+    let (code, out) = verify("swapped.zip", "upstream.pub");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!((out.matches("FAIL minisign.member").count(), out.matches("PASS minisign.member").count()), (1, 1), "{out}");
+
+    // signify's `X.sig` beside its member, made by the real signify-openbsd.
+    if have_tool("signify-openbsd", Command::new("sh").args(["-c", "command -v signify-openbsd"])) {
+        run(Command::new("signify-openbsd").args(["-G", "-n", "-p"]).arg(d.join("sf.pub")).arg("-s").arg(d.join("sf.sec")));
+        std::fs::remove_file(art.join("tool.tar.gz.minisig")).unwrap();
+        std::fs::remove_file(art.join("notes.txt.minisig")).unwrap();
+        run(Command::new("signify-openbsd")
+            .args(["-S", "-s"])
+            .arg(d.join("sf.sec"))
+            .arg("-m")
+            .arg(art.join("tool.tar.gz"))
+            .arg("-x")
+            .arg(art.join("tool.tar.gz.sig")));
+        pack("signify.zip");
+        let (code, out) = verify("signify.zip", "sf.pub");
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.contains("PASS minisign.member") && out.contains("tool.tar.gz.sig over artifacts/tool.tar.gz"), "{out}");
+        std::fs::remove_file(art.join("tool.tar.gz.sig")).unwrap();
+    } else {
+        for f in ["tool.tar.gz.minisig", "notes.txt.minisig"] {
+            std::fs::remove_file(art.join(f)).unwrap();
+        }
+    }
+
+    // No signature member at all: the check the caller asked for fails.
+    pack("bare.zip");
+    let (code, out) = verify("bare.zip", "upstream.pub");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no member X.minisig or X.sig"), "{out}");
+}

@@ -1,6 +1,7 @@
 //! `airlock verify BUNDLE --minisign-key K.pub`: the detached `BUNDLE.minisig` (minisign, or a
 //! signify `.sig` renamed) next to the bundle, verified over the whole bundle file and reported
-//! as one more check of the verify report.
+//! as one more check of the verify report. `--member-minisign-key K.pub`: the signatures packed
+//! inside the bundle beside their members ([`minisign::member_checks`]).
 
 use crate::evidence::minisign;
 use crate::fsio;
@@ -49,6 +50,20 @@ pub fn check(bundle: &Path, key_path: &Path) -> Result<Check> {
         )
         .subject(sig_path.display().to_string()),
         Err(e) => fail(e.to_string()),
+    })
+}
+
+/// The `minisign.member` checks of the signatures packed inside `bundle`. `Err` means the key
+/// file is unusable or the bundle unreadable (exit 2). An archive the strict walker refuses
+/// yields no checks here: verification itself refuses it.
+pub fn member_checks(bundle: &Path, key_path: &Path) -> Result<Vec<Check>> {
+    let key_bytes = fsio::read_small(key_path, MAX_SIG_FILE)?;
+    let key =
+        minisign::MinisignPublicKey::parse(&key_bytes).with_context(|| format!("{} is not a minisign public key", key_path.display()))?;
+    let src = fsio::FileSource::open(bundle)?;
+    Ok(match crate::archive::walk(&src, &crate::archive::Limits::default()) {
+        Ok(index) => minisign::member_checks(&src, &index, &key),
+        Err(_) => Vec::new(),
     })
 }
 

@@ -30,7 +30,8 @@ malformed or hostile archive, unknown format version, no trust root).\n\n\
 Examples:\n  airlock verify app-1.2.0.zip                      # the pinned trust root's release role\n  \
 airlock verify app-1.2.0.zip --trust-root root-v3.json\n  \
 airlock verify app-1.2.0.zip --at-time 2026-03-01T00:00:00Z   # as of a stated time; rollback is report-only\n  \
-airlock verify app.tar --key a.pub --key b.pub --key c.pub --threshold 2 --json")]
+airlock verify app.tar --key a.pub --key b.pub --key c.pub --threshold 2 --json\n  \
+airlock verify app.zip --member-minisign-key upstream.pub   # artifacts/x.tar.gz.minisig over artifacts/x.tar.gz")]
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,
@@ -40,6 +41,10 @@ pub struct Args {
     /// Also check BUNDLE.minisig (minisign, or a renamed signify .sig) with this minisign public key.
     #[arg(long = "minisign-key", value_name = "PUB")]
     pub minisign_key: Option<PathBuf>,
+    /// Also check every member X.minisig (or signify X.sig) inside the bundle over its member X
+    /// with this minisign public key (e.g. upstream's signatures packed with their files).
+    #[arg(long = "member-minisign-key", value_name = "PUB")]
+    pub member_minisign_key: Option<PathBuf>,
     /// Print the versioned JSON report.
     #[arg(long)]
     pub json: bool,
@@ -393,10 +398,13 @@ impl TrustArgs {
 impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        let extra = match &self.minisign_key {
+        let mut extra = match &self.minisign_key {
             Some(k) => vec![super::minisig::check(&self.bundle, k)?],
             None => Vec::new(),
         };
+        if let Some(k) = &self.member_minisign_key {
+            extra.extend(super::minisig::member_checks(&self.bundle, k)?);
+        }
         match self.trust.check_with(&self.bundle, Recording::WhenStoreTrusted, ReleaseSigners::InForce, extra, ui)? {
             Ok(c) => {
                 let r = &c.report;
