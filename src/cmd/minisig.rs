@@ -37,20 +37,8 @@ pub fn check(bundle: &Path, key_path: &Path) -> Result<Check> {
         Err(e) => return Ok(fail(e.to_string())),
     };
     let src = fsio::FileSource::open(bundle)?;
-    Ok(match sig.verify_source(&key, &src) {
-        Ok(()) => Check::new(
-            "minisign.signature",
-            true,
-            format!(
-                "{} signature by key ID {} verifies over the bundle file{}",
-                sig.algorithm.tag(),
-                key.key_id_text(),
-                sig.trusted.as_ref().map(|t| format!("; trusted comment: {}", t.text)).unwrap_or_default()
-            ),
-        )
-        .subject(sig_path.display().to_string()),
-        Err(e) => fail(e.to_string()),
-    })
+    let subject = sig_path.display().to_string();
+    Ok(sig.outcome_check("minisign.signature", &subject, &key, "the bundle file", sig.verify_source(&key, &src)))
 }
 
 /// The `minisign.member` checks of the signatures packed inside `bundle`. `Err` means the key

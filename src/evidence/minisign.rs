@@ -284,6 +284,33 @@ impl MinisignSignature {
     }
 }
 
+impl MinisignSignature {
+    /// The report check for a verification `result` of this signature with `pk` over `what`.
+    pub fn outcome_check(
+        &self,
+        id: &'static str,
+        subject: &str,
+        pk: &MinisignPublicKey,
+        what: &str,
+        result: Result<(), MinisignError>,
+    ) -> crate::report::Check {
+        let check = match result {
+            Ok(()) => crate::report::Check::new(
+                id,
+                true,
+                format!(
+                    "{} signature by key ID {} verifies over {what}{}",
+                    self.algorithm.tag(),
+                    pk.key_id_text(),
+                    self.trusted.as_ref().map(|t| format!("; trusted comment: {}", t.text)).unwrap_or_default()
+                ),
+            ),
+            Err(e) => crate::report::Check::new(id, false, e.to_string()),
+        };
+        check.subject(subject)
+    }
+}
+
 /// Hands a message to a sink in chunks, in order.
 pub type Feed<'a> = dyn FnMut(&mut dyn FnMut(&[u8])) -> Result<(), MinisignError> + 'a;
 
@@ -321,20 +348,7 @@ pub fn member_checks(src: &dyn ByteSource, index: &crate::archive::ArchiveIndex,
             })
             .map_err(|e| MinisignError::Io(e.to_string()))
         };
-        out.push(match sig.verify_stream(pk, target.size, &mut feed) {
-            Ok(()) => Check::new(
-                "minisign.member",
-                true,
-                format!(
-                    "{} signature by key ID {} verifies over the member{}",
-                    sig.algorithm.tag(),
-                    pk.key_id_text(),
-                    sig.trusted.as_ref().map(|t| format!("; trusted comment: {}", t.text)).unwrap_or_default()
-                ),
-            )
-            .subject(subject.clone()),
-            Err(e) => fail(e.to_string()),
-        });
+        out.push(sig.outcome_check("minisign.member", &subject, pk, "the member", sig.verify_stream(pk, target.size, &mut feed)));
     }
     if out.is_empty() {
         out.push(Check::new(
