@@ -45,6 +45,19 @@ fn gate(s: &Setup, policy: &[u8], extra: &[&str]) -> Output {
     cmd.args(extra).current_dir(d).env("AIRLOCK_HOME", d.join("airlock-home")).output().unwrap()
 }
 
+/// A transparency break-glass for the set-up's bundle, issued a minute ago, valid for an hour.
+fn approval_for(s: &Setup, reason: &str) -> Approval {
+    let now = airlock::clock::now();
+    Approval {
+        schema: breakglass::SCHEMA.into(),
+        bundle_id: s.bundle_id.clone(),
+        reason: reason.into(),
+        issued_at: Timestamp(now.0 - 60),
+        expires_at: Timestamp(now.0 + 3600),
+        overrides: vec!["transparency".into()],
+    }
+}
+
 fn no_transparency() -> Vec<u8> {
     policy_json(serde_json::json!({"transparency": {"required": false}}))
 }
@@ -118,15 +131,7 @@ fn missing_transparency_denies_unless_a_signed_break_glass_is_given() {
 
     let k = keys();
     let reason = "CHG-2026-0042 log mirror not yet synced";
-    let now = airlock::clock::now();
-    let approval = Approval {
-        schema: breakglass::SCHEMA.into(),
-        bundle_id: s.bundle_id.clone(),
-        reason: reason.into(),
-        issued_at: Timestamp(now.0 - 60),
-        expires_at: Timestamp(now.0 + 3600),
-        overrides: vec!["transparency".into()],
-    };
+    let approval = approval_for(&s, reason);
     let d = s.dir.path();
     let signed = write(d, "bg.dsse.json", &breakglass::sign(&approval, &[&k.approver_a, &k.approver_b]));
     let args = |file: &Path, why: &str| -> Vec<String> {
@@ -235,15 +240,7 @@ fn roles_and_approvers_come_from_a_trust_root() {
     assert_eq!(doc["decision"]["reasons"], serde_json::json!([{"code": "transparency.missing"}]));
     // The root's approver role (2 of 2) decides the break-glass.
     let reason = "INC-9 log unreachable";
-    let now = airlock::clock::now();
-    let approval = Approval {
-        schema: breakglass::SCHEMA.into(),
-        bundle_id: s.bundle_id.clone(),
-        reason: reason.into(),
-        issued_at: Timestamp(now.0 - 60),
-        expires_at: Timestamp(now.0 + 3600),
-        overrides: vec!["transparency".into()],
-    };
+    let approval = approval_for(&s, reason);
     write(d, "two.json", &breakglass::sign(&approval, &[&k.approver_a, &k.approver_b]));
     write(d, "one.json", &breakglass::sign(&approval, &[&k.approver_a]));
     let with = |file: &str| {

@@ -4,6 +4,7 @@
 //! trust from a pinned root's `tlog` role, forks against the cache (evidence written and its
 //! path printed), and the gate's decision with and without the proof.
 
+mod cli_support;
 mod tlog_support;
 
 use airlock::archive::write::{PlannedMember, write_zip};
@@ -14,6 +15,7 @@ use airlock::keys::SecretKey;
 use airlock::time::Timestamp;
 use airlock::tlog::note::VerifierKey;
 use airlock::tlog::proof::TlogProof;
+use cli_support::{Out, run_airlock};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,18 +32,6 @@ struct Env {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
     home: PathBuf,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
-    }
 }
 
 fn release_key() -> SecretKey {
@@ -62,19 +52,8 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Out {
-        let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
-            .arg("--no-progress")
-            .args(args)
-            .current_dir(&self.dir)
-            .env("AIRLOCK_HOME", &self.home)
-            .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
-            .output()
-            .unwrap();
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into(),
-            stderr: String::from_utf8_lossy(&o.stderr).into(),
-        }
+        let a: Vec<&str> = std::iter::once("--no-progress").chain(args.iter().copied()).collect();
+        run_airlock(&self.dir, &self.home, &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())], &a)
     }
 
     fn ok(&self, args: &[&str]) -> Out {

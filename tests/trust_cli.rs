@@ -2,19 +2,15 @@
 //! pinning by fingerprint, rotation chains and each refusal rule, release-role verification,
 //! revoked and non-release signers, bundle rollback and a clock that went backwards.
 
+mod cli_support;
+
+use cli_support::{Out, run_airlock};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Env {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
     home: PathBuf,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 const FAR: &str = "2099-01-01T00:00:00Z";
@@ -32,13 +28,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Out {
-        let o =
-            Command::new(env!("CARGO_BIN_EXE_airlock")).current_dir(&self.dir).env("AIRLOCK_HOME", &self.home).args(args).output().unwrap();
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into(),
-            stderr: String::from_utf8_lossy(&o.stderr).into(),
-        }
+        run_airlock(&self.dir, &self.home, &[], args)
     }
 
     fn ok(&self, args: &[&str]) -> Out {
