@@ -260,6 +260,20 @@ fn rollback_of_targets_version() {
     two_phase("rollback_targets", "5.5.5");
 }
 
+/// Fast-forward recovery (TUF 5.3.11): a timestamp fast-forwarded to v1000 was trusted; the
+/// repository rotates the timestamp key in root v2 and publishes timestamp v2. The rotation makes
+/// the client forget the trusted timestamp and snapshot, so v2 is accepted (python-tuf agrees);
+/// without the rotation the same v2 is a rollback.
+#[test]
+fn fast_forward_attack_recovery_by_key_rotation() {
+    let Some(c) = build("fast_forward_recovery") else { return };
+    c.accepted(&c.import("repo"), 0);
+    let r = c.import("repo2");
+    c.accepted(&r, 1);
+    assert!(r.stderr.contains("TUF 5.3.11"), "{}", r.stderr);
+    two_phase("fast_forward_no_rotation", "5.4.3.1");
+}
+
 /// Importing the same mirror again keeps the trusted timestamp (equal versions) and succeeds.
 #[test]
 fn second_import_of_the_same_mirror() {

@@ -324,6 +324,25 @@ def main():
             r.files["timestamp.json"] = dump(r.ts)
         phase2 = os.path.join(out, "repo2")
         r.write(phase2)
+    elif scenario in ("fast_forward_recovery", "fast_forward_no_rotation"):
+        # Phase 1: an attacker holding the timestamp key fast-forwarded it to v1000; clients
+        # trusted it. Phase 2: the repository recovers by rotating the timestamp key in root v2
+        # and publishing an ordinary timestamp v2 (TUF 5.3.11: clients forget the trusted
+        # timestamp and snapshot when their keys rotate). Without the rotation, v2 is a rollback.
+        r.ts.signed.version = 1000
+        r.publish()
+        r.write(os.path.join(out, "repo"))
+        if scenario == "fast_forward_recovery":
+            old = r.signers["timestamp"][0].public_key.keyid
+            r.root.signed.revoke_key(old, "timestamp")
+            r.signers["timestamp"] = [p256(22)]
+            r.root.signed.add_key(r.signers["timestamp"][0].public_key, "timestamp")
+            r.root.signed.version += 1
+            r.sign_root(r.signers["root"])
+        r.ts.signed.version = 2
+        r.publish()
+        phase2 = os.path.join(out, "repo2")
+        r.write(phase2)
     else:
         sys.exit(f"unknown scenario {scenario}")
 
