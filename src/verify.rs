@@ -191,6 +191,10 @@ pub struct VerifyReport {
     /// Two authentic, inconsistent checkpoints (a split view), for the shell to write down.
     #[serde(skip)]
     pub fork_evidence: Option<tlog_bundle::ForkEvidence>,
+    /// The envelope as read, so that signatures by keys outside this verification's trust
+    /// (revoked, other roles) can be named without reading the archive again.
+    #[serde(skip)]
+    pub envelope: Envelope,
 }
 
 /// The transparency part of a report.
@@ -409,6 +413,7 @@ pub fn verify(
             TransparencyOutcome::Failed { fork, .. } => fork.clone(),
             _ => None,
         },
+        envelope,
     };
     Ok(match outcome {
         Outcome::Pass => Verification::Passed(

@@ -183,18 +183,6 @@ struct Trust {
     notes: Vec<Check>,
 }
 
-/// Reads the envelope again to name signatures by revoked or non-release keys.
-fn foreign_signatures(path: &Path, root: &TrustRoot) -> Vec<Check> {
-    let read = || -> Option<crate::dsse::Envelope> {
-        let src = fsio::FileSource::open(path).ok()?;
-        let index = crate::archive::walk(&src, &crate::archive::Limits::default()).ok()?;
-        let entry = index.get(crate::bundle::ENVELOPE)?;
-        let bytes = crate::archive::read_member(&src, entry, crate::bundle::MAX_CONTROL_SIZE).ok()?;
-        crate::dsse::Envelope::parse(&bytes).ok()
-    };
-    read().map(|env| crate::trust::foreign_signature_checks(root, &env)).unwrap_or_default()
-}
-
 /// A verification with trust freshness applied: the report holds every check (core, trust notes,
 /// foreign signatures, freshness) and the outcome over all of them.
 pub struct Checked {
@@ -367,7 +355,10 @@ impl TrustArgs {
             r.checks.push(c);
         }
         if let Some(root) = &trust.root {
-            r.checks.extend(foreign_signatures(bundle, root));
+            // Signatures by revoked or non-release keys of the root, named from the envelope
+            // verification already read.
+            let named = crate::trust::foreign_signature_checks(root, &r.envelope);
+            r.checks.extend(named);
         }
         let facts = created.map(|c| BundleFacts { release: &r.release, created_at: c, bundle_id: &r.bundle_id });
         let root_facts = trust.root.as_ref().map(|x| RootFacts { version: x.version(), expires: x.expires() });
