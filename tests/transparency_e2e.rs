@@ -320,6 +320,27 @@ fn trust_from_the_pinned_roots_tlog_role() {
     env.write("log.pub", &log_key().public().to_file());
     let wk = VerifierKey::cosigner("w1.example", witness_key().public()).unwrap();
     env.write("logs.tlog-policy", format!("log {vk}\nwitness w1 {wk}\nquorum w1\n").as_bytes());
+    // A policy that trusts a log key the tlog role does not list is refused: the role's keys
+    // are the logs the root's signers vouch for.
+    let o = env.run(&[
+        "trust",
+        "new",
+        "-o",
+        "bad-root.json",
+        "--expires",
+        "2099-01-01T00:00:00Z",
+        "--role",
+        "root:1:root.pub",
+        "--role",
+        "release:1:release.pub",
+        "--role",
+        "tlog:1:release.pub",
+        "--tlog-policy",
+        "logs.tlog-policy",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("which is not a key of the tlog role"), "{}", o.stderr);
+    assert!(!env.p("bad-root.json").exists());
     env.ok(&[
         "trust",
         "new",

@@ -690,8 +690,12 @@ impl NewArgs {
             signed.roles.values().flat_map(|r| r.keyids.iter()).chain(signed.revoked.iter()).collect();
         signed.keys = keys.iter().filter(|(id, _)| used.contains(id)).map(|(id, k)| (id.clone(), k.desc())).collect();
         let doc = root::unsigned(&signed);
-        if let Err(e) = TrustRoot::parse(&doc) {
-            return Ok(refused("trust new", &e));
+        match TrustRoot::parse(&doc) {
+            Err(e) => return Ok(refused("trust new", &e)),
+            // The tlog role's policy must trust only logs whose keys the role lists.
+            Ok(parsed) => {
+                crate::trust::root_log_trust(&parsed).context("trust new")?;
+            }
         }
         fsio::atomic_write(&self.output, &doc, 0o644)?;
         if !ui.quiet {

@@ -13,7 +13,6 @@ use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
 use crate::tlog::LogTrust;
 use crate::tlog::note::VerifierKey;
-use crate::tlog::policy::Policy;
 use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot};
 use crate::trust::state::{self, BundleFacts, EvalTime, Record, RootFacts};
 use crate::verify::{self, TrustPolicy, Verification, VerifyError, VerifyReport};
@@ -161,16 +160,9 @@ pub fn error_json(path: &Path, e: &VerifyError) -> serde_json::Value {
     })
 }
 
-/// The trust root's `tlog` role as log trust: its `policy.tlogPolicy`, a C2SP tlog-policy
-/// document (format-spec/transparency-v1.md §1). `None` when the root has no tlog role or the
-/// role carries no tlogPolicy; an error when it carries one that cannot be read.
+/// The trust root's `tlog` role as log trust ([`crate::trust::root_log_trust`]).
 pub fn root_log_trust(root: &TrustRoot) -> Result<Option<LogTrust>> {
-    let Some(text) = root.signed.roles.get("tlog").and_then(|r| r.policy.as_ref()).and_then(|p| p.get("tlogPolicy")) else {
-        return Ok(None);
-    };
-    let text = text.as_str().context("the trust root's tlog role policy.tlogPolicy is not a string")?;
-    let policy = Policy::parse(text.as_bytes()).context("the trust root's tlog role policy.tlogPolicy is not a C2SP tlog-policy")?;
-    Ok(Some(LogTrust::from_policy(policy, format!("trust root v{} tlog role", root.version()))))
+    Ok(crate::trust::root_log_trust(root)?)
 }
 
 /// Where trust came from.

@@ -121,3 +121,53 @@ pub fn foreign_signature_checks(root: &TrustRoot, envelope: &crate::dsse::Envelo
     }
     out
 }
+
+/// Why a trust root's `tlog` role cannot be used as log trust.
+#[derive(Debug, thiserror::Error)]
+pub enum TlogRoleError {
+    /// `policy.tlogPolicy` is not a string.
+    #[error("the trust root's tlog role policy.tlogPolicy is not a string; set it with `airlock trust new --tlog-policy FILE`")]
+    NotText,
+    /// `policy.tlogPolicy` is not a C2SP tlog-policy.
+    #[error("the trust root's tlog role policy.tlogPolicy is not a C2SP tlog-policy: {0}")]
+    Policy(#[from] crate::tlog::TlogError),
+    /// A `log` line trusts a key the role does not list.
+    #[error(
+        "the trust root's tlog role policy trusts log key {log}, which is not a key of the tlog role (role key ids: {role}); the role's keys are the logs the root's signers vouch for: list it (`--role tlog:1:log.pub`) or drop the log line"
+    )]
+    UnlistedLogKey {
+        /// The log key (`name+id`).
+        log: String,
+        /// The role's key ids.
+        role: String,
+    },
+}
+
+/// The trust root's `tlog` role as log trust: its `policy.tlogPolicy`, a C2SP tlog-policy
+/// (format-spec/transparency-v1.md §1), whose every `log` key must be one of the role's keys
+/// (same Ed25519 key, or same P-256 key for ECDSA logs): the role's key list is what the root's
+/// signers vouch for, the policy adds witnesses and the quorum. `None` when the root has no
+/// tlog role or the role carries no tlogPolicy.
+pub fn root_log_trust(root: &TrustRoot) -> Result<Option<crate::tlog::LogTrust>, TlogRoleError> {
+    use crate::tlog::note::{TYPE_ECDSA, TYPE_ED25519};
+    let Some(text) = root.signed.roles.get("tlog").and_then(|r| r.policy.as_ref()).and_then(|p| p.get("tlogPolicy")) else {
+        return Ok(None);
+    };
+    let text = text.as_str().ok_or(TlogRoleError::NotText)?;
+    let policy = crate::tlog::policy::Policy::parse(text.as_bytes())?;
+    let role = root.role("tlog").expect("the role holds the policy");
+    for log in &policy.logs {
+        let listed = role.keys.iter().any(|k| match (&k.key, log.sig_type) {
+            (TrustKey::Ed25519(pk), TYPE_ED25519) => pk.to_bytes().as_slice() == log.material.as_slice(),
+            (TrustKey::P256(pk), TYPE_ECDSA) => pk.spki_der() == log.material,
+            _ => false,
+        });
+        if !listed {
+            return Err(TlogRoleError::UnlistedLogKey {
+                log: format!("{}+{:08x}", log.name, log.key_id),
+                role: role.keys.iter().map(|k| k.keyid.clone()).collect::<Vec<_>>().join(", "),
+            });
+        }
+    }
+    Ok(Some(crate::tlog::LogTrust::from_policy(policy, format!("trust root v{} tlog role", root.version()))))
+}
