@@ -268,3 +268,34 @@ fn cli_import_status_prove_verify_and_fork() {
     assert_eq!(doc["origins"][0]["size"], 600);
     assert_eq!(doc["origins"][0]["forkEvidence"].as_array().unwrap().len(), 1);
 }
+
+/// Extending the cache replaces superseded partial tiles: after importing 300 entries then 600,
+/// `tile/0/001.p/` and `tile/entries/001.p/` are gone (tile 001 is full now), the new partial
+/// `002.p/88` is there, and the older tree (size 300) is still provable from the full tiles.
+#[test]
+fn extending_the_cache_replaces_superseded_partial_tiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = TlogStore::at(&tmp.path().join("cache"));
+    let all = entries(600, None);
+    let (m300, m600) = (tmp.path().join("m300"), tmp.path().join("m600"));
+    write_log(&m300, &all[..300], &[]);
+    write_log(&m600, &all, &[]);
+    store.import(&m300, &trust(), NOW).unwrap().unwrap();
+    let odir = store.origin_dir(LOG);
+    assert!(odir.join("tile/0/001.p/44").is_file() && odir.join("tile/entries/001.p/44").is_file());
+    store.import(&m600, &trust(), NOW).unwrap().unwrap();
+    for gone in ["tile/0/001.p", "tile/entries/001.p"] {
+        assert!(!odir.join(gone).exists(), "{gone} should have been replaced by the full tile");
+    }
+    for kept in ["tile/0/001", "tile/entries/001", "tile/0/002.p/88", "tile/entries/002.p/88"] {
+        assert!(odir.join(kept).is_file(), "{kept} missing");
+    }
+    // Size 300 is still provable: its partial tile is served as a prefix of the full one.
+    let leaves: Vec<airlock::merkle::Hash> = all[..300].iter().map(|e| airlock::merkle::leaf_hash(e)).collect();
+    let root300 = airlock::merkle::root(&leaves);
+    let tiles = store.tiles(LOG);
+    let tree = TiledTree::new(&tiles, 300, Exactness::Prefix);
+    assert_eq!(tree.root().unwrap(), root300);
+    let proof = tree.inclusion_proof(270).unwrap();
+    airlock::merkle::verify_inclusion(&leaves[270], 270, 300, &proof, &root300).unwrap();
+}

@@ -119,6 +119,37 @@ impl TileReader for DirTiles {
     }
 }
 
+/// Removes the partial tiles and entry bundles that the newly committed ones supersede: for a
+/// full tile its whole `.p/` directory, for a partial of width `w` the narrower partials of the
+/// same index. The cache reader serves a partial from the full tile or a wider partial (a
+/// partial tile is a prefix of every wider one, tlog-tiles), so older tree sizes stay provable.
+fn prune_partials(odir: &Path, committed: &[String]) -> Result<()> {
+    for rel in committed {
+        let Ok((kind, id)) = crate::tlog::tiles::TileId::parse(rel) else { continue };
+        let full = odir.join(id.full().path_of(kind));
+        let mut partials = full.into_os_string();
+        partials.push(".p");
+        let partials = PathBuf::from(partials);
+        if id.is_full() {
+            match fs::remove_dir_all(&partials) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove superseded partial tiles {}", partials.display())),
+            }
+        } else {
+            for w in 1..id.width {
+                let p = partials.join(w.to_string());
+                match fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).with_context(|| format!("cannot remove superseded partial tile {}", p.display())),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The cache.
 pub struct TlogStore {
     root: PathBuf,
@@ -468,6 +499,8 @@ impl TlogStore {
         bytes.push(b'\n');
         fs::create_dir_all(odir).with_context(|| format!("cannot create {}", odir.display()))?;
         fsio::atomic_write(&odir.join("state.json"), &bytes, 0o644)?;
+        // After the commit (a crash before this leaves extra files, never missing ones).
+        prune_partials(odir, &staged)?;
         Ok(Ok((sum, staged.len() as u64)))
     }
 
