@@ -206,3 +206,51 @@ fn from_cavra_refuses_an_unlisted_file_or_a_checksum_mismatch_naming_it() {
     assert!(t.contains(&format!("cavra-runtime_v0.2.0_{os}_{arch}: checksum mismatch")) && t.contains(&sha256_hex(&b)), "{t}");
     assert!(!w.dir.join("x.zip").exists());
 }
+
+/// CAVRA writes release-evidence.json and .md after its checksums.txt, so a real package holds
+/// them unlisted: refused by default with the way out named; packed with `--accept-unlisted`
+/// (named on stderr, bound by the airlock manifest, the evidence read for the metadata is the
+/// evidence packed); a typo in `--accept-unlisted` is refused.
+#[test]
+fn from_cavra_packs_files_written_after_checksums_only_when_accepted_by_name() {
+    let w = work();
+    let pkg = cavra_package(&w.dir, b"\x7fELF cavra stand-in\n");
+    // As CAVRA's packager leaves it: the evidence files are not in checksums.txt.
+    let sums = fs::read_to_string(pkg.join("checksums.txt")).unwrap();
+    let kept: String = sums.lines().filter(|l| !l.ends_with("  release-evidence.json")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(kept, sums, "the fixture lists release-evidence.json");
+    fs::write(pkg.join("checksums.txt"), kept).unwrap();
+    fs::write(pkg.join("release-evidence.md"), b"# cavra-runtime v0.2.0 release evidence\n").unwrap();
+    let p = pkg.to_str().unwrap();
+    let o = airlock(&w.dir, &["pack", "--from-cavra", p, "-o", "x.zip", "--key", "a.key"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--accept-unlisted"), "{}", text(&o));
+    assert!(!w.dir.join("x.zip").exists());
+    let o = airlock(&w.dir, &["pack", "--from-cavra", p, "-o", "x.zip", "--key", "a.key", "--accept-unlisted", "release-evidence.jsn"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = airlock(
+        &w.dir,
+        &[
+            "pack",
+            "--from-cavra",
+            p,
+            "-o",
+            "x.zip",
+            "--key",
+            "a.key",
+            "--accept-unlisted",
+            "release-evidence.json",
+            "--accept-unlisted",
+            "release-evidence.md",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("does not list, on your authority (--accept-unlisted): release-evidence.json, release-evidence.md"),
+        "{}",
+        text(&o)
+    );
+    let o = airlock(&w.dir, &["verify", "x.zip", "--key", "a.pub"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(member(&w.dir.join("x.zip"), "other/cavra/release-evidence.md"), b"# cavra-runtime v0.2.0 release evidence\n");
+}

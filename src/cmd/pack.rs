@@ -57,6 +57,11 @@ pub struct Args {
     /// the way; unlisted files and checksum mismatches refused).
     #[arg(long, value_name = "PKG")]
     pub from_cavra: Option<PathBuf>,
+    /// With --from-cavra: pack this package file although CAVRA's checksums.txt does not list
+    /// it (CAVRA writes release-evidence.json and .md after its checksums); repeat. Its digest
+    /// comes from this pack, on your authority, and pack names it.
+    #[arg(long, value_name = "FILE", requires = "from_cavra")]
+    pub accept_unlisted: Vec<String>,
     /// Attach a C2SP tlog-proof of this bundle's manifest (made on the connected side from the
     /// entry `airlock tlog entry` prints); it must prove exactly the manifest being packed.
     #[arg(long, value_name = "FILE")]
@@ -310,7 +315,7 @@ impl Args {
         let created = clock::creation_time()?;
         let (mut sources, release) = match (&self.from_cavra, &self.dir) {
             (Some(pkg), _) => {
-                let (sources, mut release) = cavra_sources(pkg)?;
+                let (sources, mut release) = cavra_sources(pkg, &self.accept_unlisted, ui)?;
                 release.product = self.product.clone().unwrap_or(release.product);
                 release.version = self.release_version.clone().unwrap_or(release.version);
                 release.commit = self.commit.clone().or(release.commit);
@@ -379,7 +384,7 @@ pub fn load_secret(p: &Path) -> Result<SecretKey> {
 /// Plans a CAVRA package: lists it, reads its checksums and JSON documents, and returns the
 /// members (each file with the digest checksums.txt gives it; hashing in `pack_sources` checks
 /// them) plus the generated release metadata.
-fn cavra_sources(pkg: &Path) -> Result<(Vec<Source>, Release)> {
+fn cavra_sources(pkg: &Path, accept_unlisted: &[String], ui: Ui) -> Result<(Vec<Source>, Release)> {
     let tree = fsio::collect_tree(pkg)?;
     let files: Vec<String> = tree.iter().map(|t| t.0.clone()).collect();
     let read = |name: &str| -> Result<Option<Vec<u8>>> {
@@ -393,11 +398,19 @@ fn cavra_sources(pkg: &Path) -> Result<(Vec<Source>, Release)> {
             docs.insert(d.to_string(), b);
         }
     }
-    let plan = cavra::plan(&files, sums.as_deref(), &docs).with_context(|| format!("mapping CAVRA package {}", pkg.display()))?;
+    let plan =
+        cavra::plan(&files, sums.as_deref(), &docs, accept_unlisted).with_context(|| format!("mapping CAVRA package {}", pkg.display()))?;
+    if !plan.unlisted.is_empty() && !ui.quiet {
+        eprintln!(
+            "packing {} file(s) that CAVRA's checksums.txt does not list, on your authority (--accept-unlisted): {}",
+            plan.unlisted.len(),
+            plan.unlisted.join(", ")
+        );
+    }
     let mut sources: Vec<Source> = plan
         .files
         .iter()
-        .map(|(rel, member, digest)| Source { path: member.clone(), data: Data::File(pkg.join(rel)), expect: Some(*digest) })
+        .map(|(rel, member, digest)| Source { path: member.clone(), data: Data::File(pkg.join(rel)), expect: *digest })
         .collect();
     sources.push(Source {
         path: format!("{}/{}", cavra::CARRY_DIR, cavra::CHECKSUMS),

@@ -4,7 +4,10 @@
 //! member and builds the release metadata. `format-spec/release-metadata-v1.md` §8 has the table.
 //!
 //! CAVRA's own `checksums.txt` check ignores unlisted files; here every file except
-//! `checksums.txt` itself must be listed, and every listed file must exist.
+//! `checksums.txt` itself must be listed, and every listed file must exist, unless the packer
+//! names an unlisted file explicitly (CAVRA writes `release-evidence.json` and `.md` after its
+//! `checksums.txt`): such a file is packed on the packer's own authority, its digest taken when
+//! packing, and reported.
 
 use super::{Channel, DeploymentTarget, InstallerTarget, METADATA_SCHEMA, Probe, ReleaseMetadata, Ring, Surface, is_ident};
 use crate::bundle::checksums;
@@ -49,8 +52,13 @@ pub enum CavraError {
     #[error("checksums.txt lists {0} twice")]
     Duplicate(String),
     /// A file present but not listed.
-    #[error("{0} is in the package but not listed in checksums.txt; unlisted files are refused (list it, or remove it)")]
+    #[error(
+        "{0} is in the package but not listed in checksums.txt; unlisted files are refused (list it, remove it, or pass --accept-unlisted {0} to pack it on your own authority)"
+    )]
     Unlisted(String),
+    /// `--accept-unlisted` names a file the package does not hold unlisted.
+    #[error("--accept-unlisted {0}: the package holds no such unlisted file")]
+    NotUnlisted(String),
     /// A listed file that is absent.
     #[error("checksums.txt lists {0}, which the package does not hold")]
     Missing(String),
@@ -92,8 +100,11 @@ pub enum CavraError {
 pub struct CavraPlan {
     /// Release identity (product `cavra-runtime` unless overridden by the caller).
     pub release: Release,
-    /// `(package path, member path, digest from checksums.txt)`, sorted by package path.
-    pub files: Vec<(String, String, Sha256Digest)>,
+    /// `(package path, member path, digest from checksums.txt)`, sorted by package path; the
+    /// digest is `None` for a file accepted unlisted.
+    pub files: Vec<(String, String, Option<Sha256Digest>)>,
+    /// Package files accepted although checksums.txt does not list them.
+    pub unlisted: Vec<String>,
     /// Release metadata for `release/airlock-release.json`.
     pub metadata: ReleaseMetadata,
 }
@@ -185,7 +196,13 @@ fn parse_json(file: &'static str, docs: &BTreeMap<String, Vec<u8>>) -> Result<Op
 
 /// Plans the mapping. `files` are the package's regular files (relative, `/`-separated);
 /// `docs` holds the bytes of those [`DOCUMENTS`] that exist.
-pub fn plan(files: &[String], checksums_txt: Option<&[u8]>, docs: &BTreeMap<String, Vec<u8>>) -> Result<CavraPlan, CavraError> {
+/// `accept_unlisted` names files the packer accepts although checksums.txt does not list them.
+pub fn plan(
+    files: &[String],
+    checksums_txt: Option<&[u8]>,
+    docs: &BTreeMap<String, Vec<u8>>,
+    accept_unlisted: &[String],
+) -> Result<CavraPlan, CavraError> {
     let sums = checksums_txt.ok_or(CavraError::NoChecksums)?;
     let mut listed: BTreeMap<String, Sha256Digest> = BTreeMap::new();
     for line in checksums::parse(sums) {
@@ -200,8 +217,12 @@ pub fn plan(files: &[String], checksums_txt: Option<&[u8]>, docs: &BTreeMap<Stri
         }
     }
     let present: BTreeSet<&str> = files.iter().map(String::as_str).filter(|f| *f != CHECKSUMS).collect();
-    if let Some(f) = present.iter().find(|f| !listed.contains_key(**f)) {
-        return Err(CavraError::Unlisted(f.to_string()));
+    let unlisted: Vec<String> = present.iter().filter(|f| !listed.contains_key(**f)).map(|f| f.to_string()).collect();
+    if let Some(f) = unlisted.iter().find(|f| !accept_unlisted.contains(f)) {
+        return Err(CavraError::Unlisted(f.clone()));
+    }
+    if let Some(a) = accept_unlisted.iter().find(|a| !unlisted.contains(a)) {
+        return Err(CavraError::NotUnlisted(a.clone()));
     }
     if let Some(f) = listed.keys().find(|f| !present.contains(f.as_str())) {
         return Err(CavraError::Missing(f.clone()));
@@ -360,10 +381,15 @@ pub fn plan(files: &[String], checksums_txt: Option<&[u8]>, docs: &BTreeMap<Stri
         }
     }
 
-    let files = listed.iter().map(|(p, d)| (p.clone(), member_path(p), *d)).collect();
+    let mut files: Vec<(String, String, Option<Sha256Digest>)> =
+        listed.iter().map(|(p, d)| (p.clone(), member_path(p), Some(*d))).collect();
+    // An unlisted document must still be packed as the bytes this plan read it as.
+    files.extend(unlisted.iter().map(|p| (p.clone(), member_path(p), docs.get(p).map(|b| Sha256Digest::of(b)))));
+    files.sort();
     Ok(CavraPlan {
         release: Release { product: "cavra-runtime".into(), version, commit, channel: None },
         files,
+        unlisted,
         metadata: ReleaseMetadata { schema: METADATA_SCHEMA.into(), installers, deployments, channels, controls },
     })
 }
@@ -398,17 +424,24 @@ mod tests {
     #[test]
     fn maps_and_refuses_unlisted_or_missing() {
         let (files, sums, docs) = pkg();
-        let p = plan(&files, Some(&sums), &docs).unwrap();
+        let p = plan(&files, Some(&sums), &docs, &[]).unwrap();
         assert_eq!(p.release.version, "0.2.0");
         assert_eq!(p.metadata.installers[0].binary, "artifacts/cavra-runtime_v0.2.0_linux_amd64");
         assert_eq!(p.metadata.controls, ["spdx-sbom", "slsa-provenance"]);
         let mut extra = files.clone();
         extra.push("notes.txt".into());
-        assert!(matches!(plan(&extra, Some(&sums), &docs), Err(CavraError::Unlisted(f)) if f == "notes.txt"));
+        assert!(matches!(plan(&extra, Some(&sums), &docs, &[]), Err(CavraError::Unlisted(f)) if f == "notes.txt"));
+        // Accepted explicitly: packed without a CAVRA digest, and reported.
+        let p = plan(&extra, Some(&sums), &docs, &["notes.txt".to_string()]).unwrap();
+        assert_eq!(p.unlisted, ["notes.txt"]);
+        assert!(p.files.contains(&("notes.txt".to_string(), "other/cavra/notes.txt".to_string(), None)));
+        assert!(
+            matches!(plan(&files, Some(&sums), &docs, &["notes.txt".to_string()]), Err(CavraError::NotUnlisted(f)) if f == "notes.txt")
+        );
         let fewer: Vec<String> = files.iter().filter(|f| !f.starts_with("bin/")).cloned().collect();
-        assert!(matches!(plan(&fewer, Some(&sums), &docs), Err(CavraError::Missing(_))));
-        assert!(matches!(plan(&files, None, &docs), Err(CavraError::NoChecksums)));
+        assert!(matches!(plan(&fewer, Some(&sums), &docs, &[]), Err(CavraError::Missing(_))));
+        assert!(matches!(plan(&files, None, &docs, &[]), Err(CavraError::NoChecksums)));
         let bad = [sums.as_slice(), b"zz  x\n"].concat();
-        assert!(matches!(plan(&files, Some(&bad), &docs), Err(CavraError::ChecksumLine { line: 4, .. })));
+        assert!(matches!(plan(&files, Some(&bad), &docs, &[]), Err(CavraError::ChecksumLine { line: 4, .. })));
     }
 }
