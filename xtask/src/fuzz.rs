@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`).
-pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest", "deflate_end"];
+pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest", "deflate_end", "verify"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -18,8 +18,9 @@ fn works(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-/// Seeds for one target: hostile corpus files of its flavour, manifest/envelope bytes, or the
-/// deflate streams of the corpus' deflated members (after a split byte).
+/// Seeds for one target: hostile corpus files of its flavour (all of them for `verify`, whose
+/// validly signed cases are the interesting ones), manifest/envelope bytes, or the deflate
+/// streams of the corpus' deflated members (after a split byte).
 fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
     use airlock::conformance::hostile;
     let mut out = Vec::new();
@@ -43,7 +44,11 @@ fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
         }
         _ => {
             let dir = root().join("tests/data/hostile");
-            let want: &[&str] = if target == "zip_walk" { &["zip", "bin"] } else { &["tar", "bin"] };
+            let want: &[&str] = match target {
+                "zip_walk" => &["zip", "bin"],
+                "tar_walk" => &["tar", "bin"],
+                _ => &["zip", "tar", "bin"],
+            };
             for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
                 let p = e?.path();
                 if p.extension().and_then(|x| x.to_str()).is_some_and(|x| want.contains(&x)) {
