@@ -67,6 +67,9 @@ impl Args {
             s.push_str(&format!("members    {}\n", m.members.len()));
             for mem in &m.members {
                 s.push_str(&format!("  {:<11} {:>12}  {}  {}\n", mem.kind.name(), mem.size, mem.digest, mem.path));
+                if let Some(d) = m.deflate_stream(&mem.path) {
+                    s.push_str(&format!("  {:<11} {:>12}  {}  (signed deflate stream)\n", "", d.size, d.digest));
+                }
             }
             super::out(&s)?;
         }
