@@ -2,6 +2,7 @@
 //! small ones), then times, in the same run and over the same member bytes, `airlock verify`
 //! (one and two hashing threads) against `openssl dgst -sha256`, `sha256sum`, and
 //! `unzip -p | sha256sum` (the path CAVRA's users take). Prints ratios and airlock's peak RSS.
+//! Then the same for compressible members packed with `--compress deflate`.
 
 use crate::{dist, root};
 use anyhow::{Context, Result, bail};
@@ -88,7 +89,7 @@ fn best_of(n: usize, label: &str, script: &str) -> Result<(f64, u64)> {
 
 /// Runs the benchmark.
 pub fn bench() -> Result<()> {
-    for tool in ["openssl", "sha256sum", "unzip", "/usr/bin/time"] {
+    for tool in ["openssl", "sha256sum", "unzip", "gzip", "/usr/bin/time"] {
         if Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {tool}"))
@@ -161,6 +162,74 @@ pub fn bench() -> Result<()> {
         "peak RSS airlock verify: {:.1} MiB (1 thread), {:.1} MiB (2 threads)  (goal <= 64 MiB)",
         rss1 as f64 / 1024.0,
         rss2 as f64 / 1024.0
+    );
+    deflated(&bin, &work, &keys)
+}
+
+/// Compressible members, deflated: verify inflates, walks the deflate bits and hashes both the
+/// content and the signed stream, against `unzip -p | sha256sum` and `gzip -dc | sha256sum`
+/// over the same content.
+fn deflated(bin: &Path, work: &Path, keys: &Path) -> Result<()> {
+    let input = work.join("text-input");
+    std::fs::create_dir_all(input.join("artifacts"))?;
+    let mut total = 0u64;
+    let words = ["alpha", "beta", "gamma", "delta", "release", "airlock", "verify", "bundle", "member", "digest"];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for i in 0..2 {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(input.join(format!("artifacts/log-{i}.txt")))?);
+        let mut b = [0u8; 8];
+        for line in 0..1_600_000u64 {
+            let mut text = String::with_capacity(80);
+            for _ in 0..8 {
+                rng.fill(&mut b);
+                text.push_str(words[b[0] as usize % words.len()]);
+                text.push(' ');
+            }
+            text.push_str(&format!("{line}\n"));
+            f.write_all(text.as_bytes())?;
+            total += text.len() as u64;
+        }
+        f.flush()?;
+    }
+    let bundle = work.join("text.zip");
+    crate::run(
+        Command::new(bin)
+            .args(["pack", "--no-progress", "--compress", "deflate", "--product", "text", "--version", "1.0.0", "-o"])
+            .arg(&bundle)
+            .arg("--key")
+            .arg(keys.with_extension("key"))
+            .arg(&input)
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    )?;
+    let gz = work.join("text-gz");
+    std::fs::create_dir_all(&gz)?;
+    timed(
+        "gzip",
+        &format!("for f in {}/artifacts/*.txt; do gzip -6 -c \"$f\" > {}/$(basename \"$f\").gz; done", input.display(), gz.display()),
+    )?;
+    println!(
+        "deflated text: {:.3} GB of member bytes in a {:.3} GB bundle, best of 3:",
+        total as f64 / 1e9,
+        std::fs::metadata(&bundle)?.len() as f64 / 1e9
+    );
+    let verify = |threads: usize| {
+        format!(
+            "/usr/bin/time -f %M -o \"$RSS_FILE\" {} verify --no-progress --threads {threads} --key {} {}",
+            bin.display(),
+            keys.with_extension("pub").display(),
+            bundle.display()
+        )
+    };
+    let (unz, _) = best_of(3, "unzip -p | sha256sum", &format!("unzip -p {} | sha256sum", bundle.display()))?;
+    let (gzd, _) = best_of(3, "gzip -dc | sha256sum", &format!("cat {}/*.gz | gzip -dc | sha256sum", gz.display()))?;
+    let (v1, rss1) = best_of(3, "airlock verify --threads 1", &verify(1))?;
+    let (v2, _) = best_of(3, "airlock verify --threads 2", &verify(2))?;
+    println!(
+        "ratio airlock(1 thread)/unzip|sha256sum = {:.2}, /gzip|sha256sum = {:.2}; 2 threads/unzip|sha256sum = {:.2}; peak RSS {:.1} MiB",
+        v1 / unz,
+        v1 / gzd,
+        v2 / unz,
+        rss1 as f64 / 1024.0
     );
     Ok(())
 }
