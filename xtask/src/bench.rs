@@ -87,6 +87,16 @@ fn best_of(n: usize, label: &str, script: &str) -> Result<(f64, u64)> {
     Ok(best)
 }
 
+/// `airlock verify` of `bundle` with `threads` hashing threads, its peak RSS to `$RSS_FILE`.
+fn verify_script(bin: &Path, pubkey: &Path, bundle: &Path, threads: usize) -> String {
+    format!(
+        "/usr/bin/time -f %M -o \"$RSS_FILE\" {} verify --no-progress --threads {threads} --key {} {}",
+        bin.display(),
+        pubkey.display(),
+        bundle.display()
+    )
+}
+
 /// Runs the benchmark.
 pub fn bench() -> Result<()> {
     for tool in ["openssl", "sha256sum", "unzip", "gzip", "/usr/bin/time"] {
@@ -130,14 +140,7 @@ pub fn bench() -> Result<()> {
     );
     let files = format!("find {} -type f -print0", input.display());
     let pubkey = keys.with_extension("pub");
-    let verify = |threads: usize| {
-        format!(
-            "/usr/bin/time -f %M -o \"$RSS_FILE\" {} verify --no-progress --threads {threads} --key {} {}",
-            bin.display(),
-            pubkey.display(),
-            bundle.display()
-        )
-    };
+    let verify = |threads: usize| verify_script(&bin, &pubkey, &bundle, threads);
     // Warm the page cache for every reader.
     timed("warm", &format!("cat {} > /dev/null; {files} | xargs -0 cat > /dev/null", bundle.display()))?;
     println!("same bytes, best of 3, page cache warm:");
@@ -212,14 +215,7 @@ fn deflated(bin: &Path, work: &Path, keys: &Path) -> Result<()> {
         total as f64 / 1e9,
         std::fs::metadata(&bundle)?.len() as f64 / 1e9
     );
-    let verify = |threads: usize| {
-        format!(
-            "/usr/bin/time -f %M -o \"$RSS_FILE\" {} verify --no-progress --threads {threads} --key {} {}",
-            bin.display(),
-            keys.with_extension("pub").display(),
-            bundle.display()
-        )
-    };
+    let verify = |threads: usize| verify_script(bin, &keys.with_extension("pub"), &bundle, threads);
     let (unz, _) = best_of(3, "unzip -p | sha256sum", &format!("unzip -p {} | sha256sum", bundle.display()))?;
     let (gzd, _) = best_of(3, "gzip -dc | sha256sum", &format!("cat {}/*.gz | gzip -dc | sha256sum", gz.display()))?;
     let (v1, rss1) = best_of(3, "airlock verify --threads 1", &verify(1))?;
