@@ -358,6 +358,20 @@ fn cases() -> Vec<Case> {
             None,
         ),
     );
+    push(
+        "control-deflated",
+        false,
+        zip_reencoded(&one, &files, bundle::MANIFEST, 6),
+        exp(
+            "manifest.json is deflated (same bytes); nothing signs a control member's stored form, so it must be stored",
+            "",
+            &["a"],
+            1,
+            2,
+            &[],
+            Some("bundle.compressed-control"),
+        ),
+    );
     let stored_plan = planned_stored(&files, &[&a]);
     push(
         "deflate-unsigned",
