@@ -602,6 +602,49 @@ mod tests {
 
     const FAR: &str = "2099-01-01T00:00:00Z";
 
+    /// A P-256 trust key from a scalar.
+    fn p256_key(n: u8) -> TrustKey {
+        let sk = p256::ecdsa::SigningKey::from_slice(&[n; 32]).unwrap();
+        TrustKey::P256(super::super::key::P256Key::from_sec1(sk.verifying_key().to_sec1_point(false).as_bytes()).unwrap())
+    }
+
+    /// The tlog role binds its policy: an ECDSA (Rekor-style) and an Ed25519 log, each trusted by
+    /// the policy only when the role lists the same key.
+    #[test]
+    fn tlog_policy_logs_must_be_tlog_role_keys() {
+        use crate::tlog::note::{TYPE_ECDSA, VerifierKey};
+        let a = sk(1);
+        let ecdsa_log = p256_key(7);
+        let TrustKey::P256(pk) = &ecdsa_log else { unreachable!() };
+        let ecdsa_vkey = VerifierKey::from_parts("rekor.example", TYPE_ECDSA, &pk.spki_der()).unwrap();
+        let ed_log = sk(9);
+        let ed_vkey = VerifierKey::ed25519("log.example", ed_log.public()).unwrap();
+        let root_with = |role_keys: &[TrustKey], policy: String| {
+            let mut s = signed(1, &[&a], 1, FAR);
+            let mut ids = Vec::new();
+            for k in role_keys {
+                s.keys.insert(k.keyid().hex(), k.desc());
+                ids.push(k.keyid().hex());
+            }
+            let policy = serde_json::json!({ "tlogPolicy": policy });
+            s.roles.insert("tlog".into(), RoleDesc { keyids: ids, threshold: 1, policy: Some(policy) });
+            make(&s, &[&a])
+        };
+        let both = format!("log {ecdsa_vkey}\nlog {ed_vkey}\nquorum none\n");
+        let ok = root_with(&[ecdsa_log.clone(), TrustKey::Ed25519(ed_log.public().clone())], both.clone());
+        let trust = crate::trust::root_log_trust(&ok).unwrap().expect("a tlog policy");
+        assert_eq!(trust.logs.len(), 2);
+        // The Ed25519 log's key is not in the role: refused, naming it.
+        let missing = root_with(&[ecdsa_log.clone()], both);
+        let e = crate::trust::root_log_trust(&missing).unwrap_err();
+        assert!(e.to_string().contains("log.example+"), "{e}");
+        // Another P-256 key in the role does not stand for the policy's.
+        let other = root_with(&[p256_key(8)], format!("log {ecdsa_vkey}\nquorum none\n"));
+        assert!(matches!(crate::trust::root_log_trust(&other), Err(crate::trust::TlogRoleError::UnlistedLogKey { .. })));
+        // No tlog role: no log trust.
+        assert!(crate::trust::root_log_trust(&make(&signed(1, &[&a], 1, FAR), &[&a])).unwrap().is_none());
+    }
+
     #[test]
     fn chain_applies_and_rules_are_named() {
         let (a, b, c, d) = (sk(1), sk(2), sk(3), sk(4));
