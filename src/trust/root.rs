@@ -635,7 +635,7 @@ mod tests {
         let trust = crate::trust::root_log_trust(&ok).unwrap().expect("a tlog policy");
         assert_eq!(trust.logs.len(), 2);
         // The Ed25519 log's key is not in the role: refused, naming it.
-        let missing = root_with(&[ecdsa_log.clone()], both);
+        let missing = root_with(std::slice::from_ref(&ecdsa_log), both);
         let e = crate::trust::root_log_trust(&missing).unwrap_err();
         assert!(e.to_string().contains("log.example+"), "{e}");
         // Another P-256 key in the role does not stand for the policy's.
