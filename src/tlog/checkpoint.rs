@@ -202,4 +202,34 @@ mod tests {
             assert_eq!(Checkpoint::parse(&bad).unwrap_err().rule(), "checkpoint.format", "{bad:?}");
         }
     }
+
+    /// Log key rotation under one name, as signed-note intends it: a note signed by the old and
+    /// the new key verifies for a verifier holding only the old one (the new line is unknown);
+    /// a note signed by the new key alone is refused for that verifier with the rule that says
+    /// "update your trust" (not left unverifiable); a line whose key id was altered but whose
+    /// signature the known key verifies is mislabelled.
+    #[test]
+    fn rotation_under_one_name_and_altered_lines() {
+        use crate::keys::SecretKey;
+        use crate::tlog::note::VerifierKey;
+        let (old, new) = (SecretKey::from_seed(&[1; 32]), SecretKey::from_seed(&[2; 32]));
+        let cp = Checkpoint { origin: "log.example".into(), size: 1, root: [7; 32], extensions: vec![] };
+        let mut trust = LogTrust::empty("test");
+        trust.add_log_key(VerifierKey::ed25519("log.example", old.public()).unwrap(), None);
+        let by_old = cp.sign("log.example", &old);
+        let by_new = cp.sign("log.example", &new);
+        let mut both = by_old.clone();
+        both.signatures.extend(by_new.signatures.clone());
+        let v = verify_checkpoint(&both.to_bytes(), &trust).unwrap();
+        assert_eq!((v.log_keys.len(), v.ignored), (1, 1));
+        let e = verify_checkpoint(&by_new.to_bytes(), &trust).unwrap_err();
+        assert_eq!(e.rule(), "note.signature-unknown-key-for-known-name", "{e}");
+        assert!(e.to_string().contains("update the trust root"), "{e}");
+        let mut relabelled = by_old.clone();
+        relabelled.signatures[0].key_id ^= 1;
+        assert_eq!(verify_checkpoint(&relabelled.to_bytes(), &trust).unwrap_err().rule(), "note.signature-mislabelled");
+        let mut renamed = by_old;
+        renamed.signatures[0].name = "log.exampla".into();
+        assert_eq!(verify_checkpoint(&renamed.to_bytes(), &trust).unwrap_err().rule(), "note.signature-mislabelled");
+    }
 }
