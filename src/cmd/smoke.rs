@@ -13,7 +13,7 @@
 //!    output. Other platforms are reported as not executed.
 
 use super::Ui;
-use super::upgrade_validate::{read_metadata, render_checks, write_out};
+use super::upgrade_validate::{finish_report, read_metadata, render_checks, write_out};
 use super::verify::{Recording, TrustArgs};
 use crate::archive::{self, ByteSource, Entry};
 use crate::digest::{Sha256Digest, StreamHasher};
@@ -344,15 +344,7 @@ struct Outcome2 {
 
 impl Args {
     fn finish(&self, doc: &Value, text: &str, code: u8) -> Result<u8> {
-        if let Some(dir) = &self.out {
-            write_out(dir, "smoke-report", doc)?;
-        }
-        if self.json {
-            super::out_json(doc)?;
-        } else {
-            super::out(text)?;
-        }
-        Ok(code)
+        finish_report(self.out.as_deref(), "smoke-report", self.json, doc, text, code)
     }
 
     fn error(&self, kind: &str, message: String, hint: &str) -> Result<u8> {

@@ -148,6 +148,20 @@ pub fn write_out(dir: &Path, name: &str, doc: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Ends a reporting command: the report (and its checksum file) into `--out DIR` when given,
+/// then JSON or text on stdout; returns `code`.
+pub fn finish_report(out_dir: Option<&Path>, name: &str, json: bool, doc: &Value, text: &str, code: u8) -> Result<u8> {
+    if let Some(dir) = out_dir {
+        write_out(dir, name, doc)?;
+    }
+    if json {
+        super::out_json(doc)?;
+    } else {
+        super::out(text)?;
+    }
+    Ok(code)
+}
+
 /// Reads the release metadata member back from a verified bundle file. `None` when the
 /// manifest lists none. The bytes are bound to the manifest digest by [`BoundMetadata::bind`].
 pub fn read_metadata(path: &Path, v: &Verified<VerifiedBundle>) -> Result<Option<Vec<u8>>> {
@@ -186,15 +200,7 @@ fn release_error(path: &Path, e: &ReleaseError) -> Value {
 
 impl Args {
     fn finish(&self, doc: &Value, text: &str, code: u8) -> Result<u8> {
-        if let Some(dir) = &self.out {
-            write_out(dir, "upgrade-report", doc)?;
-        }
-        if self.json {
-            super::out_json(doc)?;
-        } else {
-            super::out(text)?;
-        }
-        Ok(code)
+        finish_report(self.out.as_deref(), "upgrade-report", self.json, doc, text, code)
     }
 
     fn fail_early(&self, doc: Value) -> Result<u8> {

@@ -87,14 +87,24 @@ fn best_of(n: usize, label: &str, script: &str) -> Result<(f64, u64)> {
     Ok(best)
 }
 
-/// `airlock verify` of `bundle` with `threads` hashing threads, its peak RSS to `$RSS_FILE`.
-fn verify_script(bin: &Path, pubkey: &Path, bundle: &Path, threads: usize) -> String {
-    format!(
-        "/usr/bin/time -f %M -o \"$RSS_FILE\" {} verify --no-progress --threads {threads} --key {} {}",
-        bin.display(),
-        pubkey.display(),
-        bundle.display()
-    )
+/// Seconds and peak RSS (KiB) of one timed command.
+type Timing = (f64, u64);
+
+/// Best of 3 of `unzip -p BUNDLE | sha256sum` (seconds), then of `airlock verify` with 1 and 2
+/// hashing threads.
+fn unzip_then_verify(bin: &Path, pubkey: &Path, bundle: &Path) -> Result<(f64, Timing, Timing)> {
+    let verify = |threads: usize| {
+        format!(
+            "/usr/bin/time -f %M -o \"$RSS_FILE\" {} verify --no-progress --threads {threads} --key {} {}",
+            bin.display(),
+            pubkey.display(),
+            bundle.display()
+        )
+    };
+    let (unz, _) = best_of(3, "unzip -p | sha256sum", &format!("unzip -p {} | sha256sum", bundle.display()))?;
+    let one = best_of(3, "airlock verify --threads 1", &verify(1))?;
+    let two = best_of(3, "airlock verify --threads 2", &verify(2))?;
+    Ok((unz, one, two))
 }
 
 /// Runs the benchmark.
@@ -140,15 +150,12 @@ pub fn bench() -> Result<()> {
     );
     let files = format!("find {} -type f -print0", input.display());
     let pubkey = keys.with_extension("pub");
-    let verify = |threads: usize| verify_script(&bin, &pubkey, &bundle, threads);
     // Warm the page cache for every reader.
     timed("warm", &format!("cat {} > /dev/null; {files} | xargs -0 cat > /dev/null", bundle.display()))?;
     println!("same bytes, best of 3, page cache warm:");
     let (sha, _) = best_of(3, "sha256sum (coreutils)", &format!("{files} | xargs -0 sha256sum"))?;
     let (ossl, _) = best_of(3, "openssl dgst -sha256", &format!("{files} | xargs -0 openssl dgst -sha256"))?;
-    let (unz, _) = best_of(3, "unzip -p | sha256sum", &format!("unzip -p {} | sha256sum", bundle.display()))?;
-    let (v1, rss1) = best_of(3, "airlock verify --threads 1", &verify(1))?;
-    let (v2, rss2) = best_of(3, "airlock verify --threads 2", &verify(2))?;
+    let (unz, (v1, rss1), (v2, rss2)) = unzip_then_verify(&bin, &pubkey, &bundle)?;
     println!(
         "throughput (GB/s): sha256sum {:.2}, openssl {:.2}, unzip|sha256sum {:.2}, airlock 1 thread {:.2}, 2 threads {:.2}",
         gb / sha,
@@ -215,11 +222,8 @@ fn deflated(bin: &Path, work: &Path, keys: &Path) -> Result<()> {
         total as f64 / 1e9,
         std::fs::metadata(&bundle)?.len() as f64 / 1e9
     );
-    let verify = |threads: usize| verify_script(bin, &keys.with_extension("pub"), &bundle, threads);
-    let (unz, _) = best_of(3, "unzip -p | sha256sum", &format!("unzip -p {} | sha256sum", bundle.display()))?;
     let (gzd, _) = best_of(3, "gzip -dc | sha256sum", &format!("cat {}/*.gz | gzip -dc | sha256sum", gz.display()))?;
-    let (v1, rss1) = best_of(3, "airlock verify --threads 1", &verify(1))?;
-    let (v2, _) = best_of(3, "airlock verify --threads 2", &verify(2))?;
+    let (unz, (v1, rss1), (v2, _)) = unzip_then_verify(bin, &keys.with_extension("pub"), &bundle)?;
     println!(
         "ratio airlock(1 thread)/unzip|sha256sum = {:.2}, /gzip|sha256sum = {:.2}; 2 threads/unzip|sha256sum = {:.2}; peak RSS {:.1} MiB",
         v1 / unz,
