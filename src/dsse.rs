@@ -142,8 +142,11 @@ pub enum SignatureFate {
     Counted(KeyId),
     /// Valid, but by a key already counted (a duplicate does not add to the threshold).
     DuplicateKey(KeyId),
-    /// No trusted key verifies it.
+    /// No trusted key verifies it, and its keyid names none of them: a signer outside the trust.
     Unverified,
+    /// Its keyid names this trusted key, but no trusted key verifies it: altered, or made over
+    /// other bytes. Not counted; a verifier treats it as tampering, not as an unknown co-signer.
+    Invalid(KeyId),
     /// Verified by this trusted key, but its keyid names another key: not counted.
     HintMismatch(KeyId),
 }
@@ -212,7 +215,10 @@ pub fn count_valid_signatures<K: SignatureKey>(trusted: &[K], sigs: &[RawSignatu
                 valid_keys.push(k.identity());
                 SignatureFate::Counted(k.identity())
             }
-            None => SignatureFate::Unverified,
+            None => match hint.and_then(|h| trusted.iter().find(|k| k.matches_hint(h))) {
+                Some(named) => SignatureFate::Invalid(named.identity()),
+                None => SignatureFate::Unverified,
+            },
         };
         signatures.push((s.keyid.clone(), fate));
     }

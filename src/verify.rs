@@ -308,7 +308,7 @@ pub fn verify(
             // A signature whose keyid names a key the verifier trusts, yet no trusted key
             // verifies it, was altered or is over other bytes: evidence of tampering, not an
             // unknown co-signer. Only signatures by keys outside the trust policy are ignored.
-            SignatureFate::Unverified if hint.as_deref().is_some_and(|h| trust.keys.iter().any(|k| k.keyid().hex() == h)) => {
+            SignatureFate::Invalid(_) => {
                 Check::new("signature", false, "the keyid names a trusted key, but that key does not verify this signature over this manifest (altered, or made over other bytes)")
                     .subject(hint_s)
                     .values("a valid Ed25519 signature", "invalid")

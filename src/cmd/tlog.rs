@@ -49,7 +49,7 @@ impl TrustArgs {
             let store = TrustStore::open()?;
             let state = store.load_state()?;
             if let Some(root) = store.load_root(&state)?
-                && let Some(t) = super::verify::root_log_trust(&root)?
+                && let Some(t) = crate::trust::root_log_trust(&root)?
             {
                 return Ok(t);
             }

@@ -160,11 +160,6 @@ pub fn error_json(path: &Path, e: &VerifyError) -> serde_json::Value {
     })
 }
 
-/// The trust root's `tlog` role as log trust ([`crate::trust::root_log_trust`]).
-pub fn root_log_trust(root: &TrustRoot) -> Result<Option<LogTrust>> {
-    Ok(crate::trust::root_log_trust(root)?)
-}
-
 /// Where trust came from.
 struct Trust {
     policy: TrustPolicy,
@@ -232,7 +227,7 @@ impl TrustArgs {
             return Ok(Some(t));
         }
         match root {
-            Some(root) => root_log_trust(root),
+            Some(root) => Ok(crate::trust::root_log_trust(root)?),
             None => Ok(None),
         }
     }

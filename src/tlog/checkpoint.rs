@@ -104,18 +104,21 @@ impl VerifiedCheckpoint {
     }
 }
 
-/// Verifies a checkpoint note under `trust`: parse; the origin must be a trusted log; every
-/// line from a known key (that log's keys, the policy's witnesses) must verify; at least one
-/// log key must have signed; the witness quorum must hold.
+/// Verifies a checkpoint note under `trust` (transparency-v1 §3): parse; every line from a
+/// known key (any trusted log's keys, the policy's witnesses) must verify and none may be
+/// mislabelled; the origin must be a trusted log; at least one of its keys must have signed; the
+/// witness quorum must hold; a short note with a line in a trusted signer's name under an
+/// unknown key id is refused.
 pub fn verify_checkpoint(bytes: &[u8], trust: &LogTrust) -> Result<VerifiedCheckpoint, TlogError> {
     let note = Note::parse(bytes)?;
     let checkpoint = Checkpoint::parse(&note.text)?;
     // Every key this verifier trusts is a known key (C2SP signed-note): a line that names one and
     // does not verify rejects the note, even before the origin is looked up, so an altered
     // origin line cannot turn a bad signature by a trusted log into an "untrusted origin".
+    // One verification; each verified line is then attributed to this origin's log or a witness.
     let known: Vec<&VerifierKey> =
         trust.logs.iter().flat_map(|l| l.keys.iter()).chain(trust.policy.witnesses.iter().map(|w| &w.key)).collect();
-    note.verify(&known)?;
+    let verified = note.verify(&known)?;
     let log = trust.log(&checkpoint.origin).ok_or_else(|| TlogError::UntrustedOrigin {
         origin: checkpoint.origin.clone(),
         known: if trust.logs.is_empty() {
@@ -124,38 +127,42 @@ pub fn verify_checkpoint(bytes: &[u8], trust: &LogTrust) -> Result<VerifiedCheck
             trust.logs.iter().map(|l| format!("{:?}", l.origin)).collect::<Vec<_>>().join(", ")
         },
     })?;
-    let mut keys: Vec<&VerifierKey> = log.keys.iter().collect();
-    let n_log = keys.len();
-    keys.extend(trust.policy.witnesses.iter().map(|w| &w.key));
-    let verified = note.verify(&keys)?;
     let mut log_keys: Vec<String> = Vec::new();
     let mut witnesses: Vec<WitnessSig> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
+    let mut counted = 0;
     for (i, ts) in &verified {
+        let key = known[*i];
+        let witness = trust.policy.witnesses.iter().find(|w| w.key == *key);
+        if !log.keys.contains(key) && witness.is_none() {
+            continue; // another trusted log's key: verified, but says nothing about this origin
+        }
+        counted += 1;
         if !seen.insert(*i) {
             continue;
         }
-        if *i < n_log {
-            log_keys.push(format!("{}+{:08x}", keys[*i].name, keys[*i].key_id));
-        } else if let Some(ts) = ts {
-            witnesses.push(WitnessSig { witness: trust.policy.witnesses[i - n_log].name.clone(), timestamp: *ts });
+        if log.keys.contains(key) {
+            log_keys.push(format!("{}+{:08x}", key.name, key.key_id));
+        } else if let (Some(w), Some(ts)) = (witness, ts) {
+            witnesses.push(WitnessSig { witness: w.name.clone(), timestamp: *ts });
         }
     }
+    let names: Vec<&str> = witnesses.iter().map(|w| w.witness.as_str()).collect();
+    let quorum = trust.policy.quorum_met(&names);
     // A note that falls short (no log signature, no quorum) while carrying a line in the name of
     // this log or a policy witness that no key held for that name verifies is refused outright:
     // an altered line is indistinguishable from a key rotated away from the one trusted, and
     // either way the verifier's trust must change before this proof can count.
-    let short = log_keys.is_empty() || !trust.policy.quorum_met(&witnesses.iter().map(|w| w.witness.as_str()).collect::<Vec<_>>());
-    if short
-        && let Some(line) = note
-            .signatures
-            .iter()
-            .find(|sig| keys.iter().any(|k| k.name == sig.name) && !keys.iter().any(|k| k.name == sig.name && k.key_id == sig.key_id))
+    let relevant: Vec<&VerifierKey> = log.keys.iter().chain(trust.policy.witnesses.iter().map(|w| &w.key)).collect();
+    if (log_keys.is_empty() || !quorum)
+        && let Some(line) = note.signatures.iter().find(|sig| {
+            relevant.iter().any(|k| k.name == sig.name) && !relevant.iter().any(|k| k.name == sig.name && k.key_id == sig.key_id)
+        })
     {
         return Err(TlogError::UnverifiedKnownName {
             name: line.name.clone(),
             key_id: line.key_id,
-            held: keys.iter().filter(|k| k.name == line.name).map(|k| format!("{:08x}", k.key_id)).collect::<Vec<_>>().join(", "),
+            held: relevant.iter().filter(|k| k.name == line.name).map(|k| format!("{:08x}", k.key_id)).collect::<Vec<_>>().join(", "),
         });
     }
     if log_keys.is_empty() {
@@ -164,15 +171,14 @@ pub fn verify_checkpoint(bytes: &[u8], trust: &LogTrust) -> Result<VerifiedCheck
             keys: log.keys.iter().map(|k| format!("{}+{:08x}", k.name, k.key_id)).collect::<Vec<_>>().join(", "),
         });
     }
-    let names: Vec<&str> = witnesses.iter().map(|w| w.witness.as_str()).collect();
-    if !trust.policy.quorum_met(&names) {
+    if !quorum {
         return Err(TlogError::QuorumNotMet {
             origin: checkpoint.origin.clone(),
             quorum: trust.policy.quorum_name(),
             got: names.join(", "),
         });
     }
-    let ignored = note.signatures.len() - verified.len();
+    let ignored = note.signatures.len() - counted;
     Ok(VerifiedCheckpoint { checkpoint, note, bytes: bytes.to_vec(), log_keys, witnesses, ignored })
 }
 
