@@ -57,7 +57,9 @@ pub enum CavraError {
     )]
     Unlisted(String),
     /// `--accept-unlisted` names a file the package does not hold unlisted.
-    #[error("--accept-unlisted {0}: the package holds no such unlisted file")]
+    #[error(
+        "--accept-unlisted {0}: the package holds no such unlisted file; give the path relative to the package as checksums.txt would list it (e.g. release-evidence.json)"
+    )]
     NotUnlisted(String),
     /// A listed file that is absent.
     #[error("checksums.txt lists {0}, which the package does not hold")]
