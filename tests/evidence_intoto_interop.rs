@@ -133,6 +133,6 @@ fn python_in_toto_layout_and_link_reach_the_gate() {
     roles.0.insert("layout-owner".into(), vec![key(42).public().clone()]);
     let ctx = Context { roles, ..ctx };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
-    let codes: Vec<&str> = r.decision.reasons.iter().map(|x| x.code).collect();
+    let codes: Vec<&str> = r.decision.reasons.iter().map(|x| x.code.as_ref()).collect();
     assert_eq!(codes, ["evidence.missing", "intoto.no-layout", "signer.threshold"], "{codes:?}");
 }

@@ -225,7 +225,7 @@ pub fn approve(
         i64::try_from(valid_for).ok().filter(|v| *v > 0).and_then(|v| now.0.checked_add(v)).ok_or(ApproveError::Validity(valid_for))?;
     let approval = Approval {
         schema: SCHEMA.into(),
-        bundle_id: bundle.get().manifest.bundle_id.clone(),
+        bundle_id: bundle.get().manifest().bundle_id.clone(),
         reason: reason.into(),
         issued_at: now,
         expires_at: Timestamp(expires),
@@ -253,7 +253,7 @@ pub fn cosign(
     let approval: Approval = json::parse_canonical(&env.payload)
         .and_then(|v| serde_json::from_value(v).map_err(|e| json::JsonError::Schema(e.to_string())))
         .map_err(|e| ApproveError::Malformed(format!("payload is not a canonical {SCHEMA} document: {e}")))?;
-    let want_id = &bundle.get().manifest.bundle_id;
+    let want_id = &bundle.get().manifest().bundle_id;
     if approval.bundle_id != *want_id {
         return Err(ApproveError::Mismatch { field: "bundleId", expected: want_id.clone(), actual: approval.bundle_id });
     }

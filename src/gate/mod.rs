@@ -229,7 +229,7 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Reason {
     /// Stable reason code (the check id).
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     /// What it is about (member path, role, evidence kind).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -292,7 +292,7 @@ pub fn evidence_score(manifest: &Manifest, artifact: &ArtifactRef) -> String {
 }
 
 fn read_verified(src: &dyn ByteSource, vb: &VerifiedBundle, path: &str, digest: &Sha256Digest) -> Result<Vec<u8>, GateError> {
-    let e = vb.index.get(path).ok_or_else(|| GateError::Read {
+    let e = vb.index().get(path).ok_or_else(|| GateError::Read {
         member: path.into(),
         source: ArchiveError::Io(std::io::Error::other("member absent from the verified index")),
     })?;
@@ -346,7 +346,7 @@ pub fn evaluate(
     ctx: &Context,
 ) -> Result<GateResult, GateError> {
     let vb = verified.get();
-    let manifest = &vb.manifest;
+    let manifest = &vb.manifest();
     let p = &policy.policy;
     let artifacts = Artifacts::of(manifest);
     let artifact = choose_artifact(&artifacts, p, ctx)?;
@@ -354,7 +354,7 @@ pub fn evaluate(
         vec![Check::new("gate.artifact", true, format!("gating {} ({})", artifact.path, artifact.digest)).subject(&artifact.path)];
 
     // Manifest signers by role.
-    checks.push(signer_check("manifest.dsse.json", &p.signers.manifest, &vb.signers, &ctx.roles));
+    checks.push(signer_check("manifest.dsse.json", &p.signers.manifest, vb.signers(), &ctx.roles));
 
     // Read and parse every evidence member.
     let mut sboms: Vec<(String, Sbom)> = Vec::new();
@@ -655,10 +655,9 @@ pub fn evaluate(
     // Transparency. proofRef must name proof material carried by this bundle: a manifest tlog/
     // member, or the tlog-proof member that proves the manifest (outside the member set).
     let mut proof_digests: BTreeSet<Sha256Digest> = manifest.members.iter().filter(|m| m.kind == Kind::Tlog).map(|m| m.digest).collect();
-    if let Some(e) = vb.index.get(crate::tlog::bundle::PROOF_MEMBER) {
-        let bytes = archive::read_member(src, e, crate::tlog::bundle::MAX_PROOF_MEMBER)
-            .map_err(|source| GateError::Read { member: crate::tlog::bundle::PROOF_MEMBER.into(), source })?;
-        proof_digests.insert(Sha256Digest::of(&bytes));
+    // The proof member verification read (its digest, not a second read of the file).
+    if let crate::tlog::bundle::TransparencyOutcome::Verified(v) = vb.transparency() {
+        proof_digests.insert(v.proof_digest);
     }
     let mut transparency_section = None;
     let status = ctx.transparency.status();
@@ -741,7 +740,7 @@ pub fn evaluate(
         evidence: EvidenceSection {
             evidence_score: evidence_score(manifest, &artifact),
             bundle_id: manifest.bundle_id.clone(),
-            bundle_digest: Sha256Digest::of(&vb.manifest_bytes),
+            bundle_digest: Sha256Digest::of(vb.manifest_bytes()),
         },
         sbom: sbom_section,
         attestations,
@@ -751,14 +750,17 @@ pub fn evaluate(
     };
 
     // Decision.
-    let failed: BTreeSet<Reason> =
-        checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| Reason { code: c.id, subject: c.subject.clone() }).collect();
-    let only_transparency = !failed.is_empty() && failed.iter().all(|r| OVERRIDABLE.contains(&r.code));
+    let failed: BTreeSet<Reason> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .map(|c| Reason { code: c.id.clone(), subject: c.subject.clone() })
+        .collect();
+    let only_transparency = !failed.is_empty() && failed.iter().all(|r| OVERRIDABLE.contains(&r.code.as_ref()));
     let mut granted = None;
     if let Some((req, approvers)) = &ctx.break_glass {
         if !p.break_glass.allowed {
             checks.push(Check::new("break-glass.disallowed", false, "the policy does not allow break-glass"));
-        } else if !failed.iter().any(|r| OVERRIDABLE.contains(&r.code)) {
+        } else if !failed.iter().any(|r| OVERRIDABLE.contains(&r.code.as_ref())) {
             checks.push(Check::new("break-glass.unused", true, "break-glass given but transparency held; not applied").info());
         } else {
             let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, ctx.now);
@@ -766,12 +768,15 @@ pub fn evaluate(
             granted = g;
         }
     }
-    let all_failed: BTreeSet<Reason> =
-        checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| Reason { code: c.id, subject: c.subject.clone() }).collect();
+    let all_failed: BTreeSet<Reason> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .map(|c| Reason { code: c.id.clone(), subject: c.subject.clone() })
+        .collect();
     let (reasons, overridden): (Vec<Reason>, Vec<Reason>) = if granted.is_some() && only_transparency {
         (
-            all_failed.iter().filter(|r| !OVERRIDABLE.contains(&r.code)).cloned().collect(),
-            all_failed.iter().filter(|r| OVERRIDABLE.contains(&r.code)).cloned().collect(),
+            all_failed.iter().filter(|r| !OVERRIDABLE.contains(&r.code.as_ref())).cloned().collect(),
+            all_failed.iter().filter(|r| OVERRIDABLE.contains(&r.code.as_ref())).cloned().collect(),
         )
     } else {
         (all_failed.into_iter().collect(), vec![])
