@@ -77,7 +77,7 @@ impl Args {
         let key_refs: Vec<&SecretKey> = keys.iter().collect();
         let now = match &self.trust.at_time {
             Some(t) => Timestamp::parse(t)?,
-            None => clock::now(),
+            None => clock::now_or_refuse()?,
         };
         let existing = match &self.cosign {
             Some(p) => Some(fsio::read_small(p, 1 << 20)?),

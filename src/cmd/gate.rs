@@ -164,7 +164,7 @@ impl Args {
             .with_context(|| format!("policy {}", self.policy.display()))?;
         let now = match &self.trust.at_time {
             Some(t) => Timestamp::parse(t)?,
-            None => clock::now(),
+            None => clock::now_or_refuse()?,
         };
         let checked = match self.trust.check(&self.bundle, Recording::Never, ui)? {
             Ok(c) => c,

@@ -185,7 +185,7 @@ fn write_out(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
 impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        let now = clock::now();
+        let now = clock::now_or_refuse()?;
         match self.command {
             Cmd::Import { mirror, trust, json } => {
                 let trust = trust.require()?;

@@ -208,8 +208,14 @@ fn refused(what: &str, e: &RootError) -> u8 {
     if e.is_refusal() { 1 } else { 2 }
 }
 
+/// The state after observing the clock: exit 2 when the clock cannot be read (before 1970), 1
+/// when it went backwards.
 fn observe_clock(state: &State) -> Result<State, u8> {
-    state.observe_clock(clock::now()).map_err(|e| {
+    let now = clock::now().map_err(|e| {
+        eprintln!("error: {e}\nhint: {}", e.hint());
+        2
+    })?;
+    state.observe_clock(now).map_err(|e| {
         eprintln!("error: {e}\nhint: set the system clock right; the trust store never trusts a clock that went backwards");
         1
     })
@@ -381,7 +387,7 @@ impl UpdateArgs {
 
 impl ShowArgs {
     fn run(self) -> Result<u8> {
-        let now = clock::now();
+        let now = clock::now_or_refuse()?;
         let (root, source) = match &self.file {
             Some(p) => match read_root(p)? {
                 (_, Ok(r)) => (r, p.display().to_string()),
@@ -416,7 +422,7 @@ impl ShowArgs {
 
 impl StatusArgs {
     fn run(self) -> Result<u8> {
-        let now = clock::now();
+        let now = clock::now_or_refuse()?;
         let store = TrustStore::open()?;
         let state = store.load_state()?;
         let root = store.load_root(&state)?;

@@ -302,7 +302,7 @@ impl TrustArgs {
     ) -> Result<Result<Checked, VerifyError>> {
         let time = match &self.at_time {
             Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
-            None => EvalTime::Clock(clock::now()),
+            None => EvalTime::Clock(clock::now_or_refuse()?),
         };
         let store = TrustStore::open()?;
         let st = store.load_state()?;
