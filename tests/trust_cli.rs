@@ -253,6 +253,24 @@ fn verify_refuses_revoked_and_non_release_signers() {
 }
 
 #[test]
+fn a_damaged_history_file_is_an_error_not_a_shorter_history() {
+    let e = Env::new();
+    v1(&e);
+    e.init("v1.json");
+    e.root("v2.json", &["--from", "v1.json", "--role", "release:1:r2.pub", "--expires", FAR], &["a.key"]);
+    e.ok(&["trust", "update", "v2.json"]);
+    e.bundle("good.zip", "2.0.0", &["r2.key"]);
+    assert_eq!(e.verify(&["good.zip"]).0.code, 0);
+    let history = e.home.join("trust/history/1.root.json");
+    std::fs::write(&history, b"{\"signed\": tru").unwrap();
+    let state = std::fs::read(e.home.join("trust/state.json")).unwrap();
+    let (o, _) = e.verify(&["good.zip"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("trust history") && o.stderr.contains("1.root.json") && o.stderr.contains("damaged"), "{}", o.stderr);
+    assert_eq!(std::fs::read(e.home.join("trust/state.json")).unwrap(), state, "nothing recorded when the store is damaged");
+}
+
+#[test]
 fn older_bundle_for_the_same_product_and_channel_fails_closed() {
     let e = Env::new();
     v1(&e);

@@ -260,7 +260,7 @@ impl TrustArgs {
                 None => return Ok(None),
             },
         };
-        let history = store.history(&root);
+        let history = store.history(&root)?;
         let (policy, skipped) = match signers {
             ReleaseSigners::AnyVersion if history.len() > 1 => {
                 let (first, last) = (history[0].version(), root.version());
