@@ -381,7 +381,10 @@ impl Args {
             None => Vec::new(),
         };
         if let Some(k) = &self.member_minisign_key {
-            extra.extend(super::minisig::member_checks(&self.bundle, k)?);
+            match super::minisig::member_checks(&self.bundle, k)? {
+                Ok(checks) => extra.extend(checks),
+                Err(refused) => return self.could_not_verify(&VerifyError::Archive(refused)),
+            }
         }
         match self.trust.check_with(&self.bundle, Recording::WhenStoreTrusted, ReleaseSigners::InForce, extra, ui)? {
             Ok(c) => {
@@ -395,13 +398,16 @@ impl Args {
                 }
                 Ok(r.outcome.exit_code())
             }
-            Err(e) => {
-                if self.json {
-                    super::out_json(&error_json(&self.bundle, &e))?;
-                }
-                eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
-                Ok(2)
-            }
+            Err(e) => self.could_not_verify(&e),
         }
+    }
+
+    /// Exit 2 with the error document (`--json`) and the error and hint on stderr.
+    fn could_not_verify(&self, e: &VerifyError) -> Result<u8> {
+        if self.json {
+            super::out_json(&error_json(&self.bundle, e))?;
+        }
+        eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
+        Ok(2)
     }
 }
