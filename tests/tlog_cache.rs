@@ -72,6 +72,14 @@ fn fork_same_size_and_inconsistent_newer_are_refused_with_evidence() {
         assert_eq!(now_files, before);
     }
     assert_eq!(store.forks(LOG).unwrap().len(), 2);
+    // Fork evidence that cannot be listed is an error, never "no forks".
+    let forks = store.origin_dir(LOG).join("forks");
+    std::fs::rename(&forks, tmp.path().join("forks-moved")).unwrap();
+    std::fs::write(&forks, b"not a directory").unwrap();
+    let e = store.forks(LOG).unwrap_err();
+    assert!(format!("{e:#}").contains("cannot list fork evidence"), "{e:#}");
+    std::fs::remove_file(&forks).unwrap();
+    std::fs::rename(tmp.path().join("forks-moved"), &forks).unwrap();
     // A consistent newer log still imports after that.
     let c = tmp.path().join("c");
     write_log(&c, &entries(777, None), &[]);

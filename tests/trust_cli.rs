@@ -271,6 +271,18 @@ fn a_damaged_history_file_is_an_error_not_a_shorter_history() {
 }
 
 #[test]
+fn a_store_path_that_cannot_be_checked_is_an_error_not_an_empty_store() {
+    let e = Env::new();
+    std::fs::create_dir_all(&e.home).unwrap();
+    // `trust` is a file: `trust/state.json` cannot even be looked up.
+    std::fs::write(e.home.join("trust"), b"not a directory").unwrap();
+    let o = e.run(&["trust", "status", "--json"]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stderr.contains("cannot check whether") && o.stderr.contains("state.json"), "{}", o.stderr);
+    assert!(o.stdout.is_empty(), "no status shown for a store that cannot be read: {}", o.stdout);
+}
+
+#[test]
 fn older_bundle_for_the_same_product_and_channel_fails_closed() {
     let e = Env::new();
     v1(&e);

@@ -61,7 +61,7 @@ impl TrustStore {
     /// own root-role signatures, and not older than the highest version installed.
     pub fn load_root(&self, state: &State) -> Result<Option<TrustRoot>> {
         let p = self.root_path();
-        if !p.exists() {
+        if !fsio::present(&p)? {
             return Ok(None);
         }
         let bytes = fsio::read_small(&p, MAX_ROOT_SIZE)?;
@@ -97,7 +97,7 @@ impl TrustStore {
     /// damaged store is reported, never read as a shorter history).
     pub fn history_root(&self, version: u64) -> Result<Option<TrustRoot>> {
         let p = self.dir.join("history").join(format!("{version}.root.json"));
-        if !p.try_exists().with_context(|| format!("cannot read trust history {}", p.display()))? {
+        if !fsio::present(&p)? {
             return Ok(None);
         }
         let bytes = fsio::read_small(&p, MAX_ROOT_SIZE).with_context(|| format!("cannot read trust history {}", p.display()))?;
@@ -128,7 +128,7 @@ impl TrustStore {
     /// The anti-rollback state (default when absent).
     pub fn load_state(&self) -> Result<State> {
         let p = self.state_path();
-        if !p.exists() {
+        if !fsio::present(&p)? {
             return Ok(State::default());
         }
         let bytes = fsio::read_small(&p, MAX_STATE_SIZE)?;
@@ -173,7 +173,7 @@ impl TrustStore {
         let d = self.tuf_dir(pinned);
         let read = |n: &str| -> Result<Option<Vec<u8>>> {
             let p = d.join(n);
-            if p.exists() { Ok(Some(fsio::read_small(&p, 8 << 20)?)) } else { Ok(None) }
+            if fsio::present(&p)? { Ok(Some(fsio::read_small(&p, 8 << 20)?)) } else { Ok(None) }
         };
         let Some(root) = read("root.json")? else { return Ok(None) };
         Ok(Some(tuf::Persisted { root, timestamp: read("timestamp.json")?, snapshot: read("snapshot.json")? }))
