@@ -15,6 +15,8 @@
 //! (`deflateStreams`, bundle-v1 §4), so those flips fail `member.deflate-stream`. Nothing is
 //! excluded.
 
+mod cli_support;
+
 mod tlog_support;
 
 use airlock::archive::Format;
@@ -205,7 +207,7 @@ fn the_binary_exits_1_or_2_on_flips() {
         let bit = (i * 7919 * 8 + i) % (b.len() * 8);
         let p = dir.path().join(format!("f{i}.zip"));
         std::fs::write(&p, flip(b, bit)).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        let out = cli_support::command(&dir.path().join("airlock-home"))
             .args(["--no-progress", "verify"])
             .arg(&p)
             .arg("--key")

@@ -1,6 +1,8 @@
 //! `airlock gate` end to end through the binary: RFC 8785 output checked with the Python
 //! `rfc8785` package, byte-identical across runs, exit codes 0 / 1 / 2, and break-glass from files.
 
+mod cli_support;
+
 mod evidence_support;
 
 use airlock::gate::breakglass::{self, Approval};
@@ -38,11 +40,11 @@ fn setup(spec: &Spec) -> Setup {
 fn gate(s: &Setup, policy: &[u8], extra: &[&str]) -> Output {
     let d = s.dir.path();
     let policy_path = write(d, "policy.json", policy);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    let mut cmd = cli_support::command(&d.join("airlock-home"));
     cmd.arg("--no-progress").arg("gate").arg(&s.bundle).arg("--policy").arg(policy_path).arg("--key").arg(d.join("release.pub"));
     cmd.arg("--role-key").arg(format!("builder={}", d.join("builder.pub").display()));
     cmd.arg("--role-key").arg(format!("attestor={}", d.join("attestor.pub").display()));
-    cmd.args(extra).current_dir(d).env("AIRLOCK_HOME", d.join("airlock-home")).output().unwrap()
+    cmd.args(extra).current_dir(d).output().unwrap()
 }
 
 /// A transparency break-glass for the set-up's bundle, issued a minute ago, valid for an hour.
@@ -190,13 +192,7 @@ fn evidence_score_by_hand_with_jq_matches() {
 
 fn airlock(s: &Setup, args: &[&str]) -> Output {
     let d = s.dir.path();
-    Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .arg("--no-progress")
-        .args(args)
-        .current_dir(d)
-        .env("AIRLOCK_HOME", d.join("airlock-home"))
-        .output()
-        .unwrap()
+    cli_support::command(&d.join("airlock-home")).arg("--no-progress").args(args).current_dir(d).output().unwrap()
 }
 
 #[test]

@@ -2,12 +2,13 @@
 //! any file it does not know, and runs every case through the library and the real binary.
 //! A second test regenerates the vectors in memory and fails when the committed files are stale.
 
+mod cli_support;
+
 use airlock::conformance::{self, Expectation};
 use airlock::keys::PublicKey;
 use airlock::verify::{self, TrustPolicy, Verification};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/bundle-v1")
@@ -56,7 +57,8 @@ fn every_vector_behaves_as_it_says() {
             ),
         }
         // The binary agrees on the exit code.
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = cli_support::command(home.path());
         cmd.args(["verify", "--no-progress", "--json"]).arg(p.join(&exp.bundle)).arg("--threshold").arg(exp.threshold.to_string());
         for k in &exp.keys {
             cmd.arg("--key").arg(dir().join(format!("keys/{k}.pub")));
