@@ -218,10 +218,18 @@ fn verify_usage_errors_exit_2() {
     assert!(pack(&f, "b.zip", &["a.key"]).status.success());
     let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.pub", "--threshold", "2"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("threshold 2 cannot be met by 1 trusted keys"), "{}", text(&o));
     let o = airlock(&f.dir, &["verify", "nope.zip", "--key", "a.pub"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot open nope.zip"), "{}", text(&o));
     let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.key"]);
     assert_eq!(o.status.code(), Some(2), "secret key given as a public key: {}", text(&o));
+    assert!(text(&o).contains("a.key is not an airlock public key") && text(&o).contains("airlock-secret-key/v1"), "{}", text(&o));
+    // With --json, the cause is in the error document too.
+    let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.pub", "--threshold", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!((doc["outcome"].as_str(), doc["error"]["kind"].as_str()), (Some("error"), Some("trust.unusable")), "{doc}");
     fs::write(f.dir.join("junk.zip"), b"not an archive at all").unwrap();
     let o = airlock(&f.dir, &["verify", "junk.zip", "--key", "a.pub"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -123,7 +123,9 @@ fn init_refuses_a_wrong_fingerprint_and_accepts_the_right_one() {
         assert!(o.stdout.contains(shown), "init shows {shown:?}: {}", o.stdout);
     }
     // A second init is refused without --force.
-    assert_eq!(e.run(&["trust", "init", "v1.json", "--fingerprint", &fp]).code, 2);
+    let o = e.run(&["trust", "init", "v1.json", "--fingerprint", &fp]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("a trust root is already pinned"), "{}", o.stderr);
 }
 
 #[test]
@@ -211,6 +213,7 @@ fn verify_uses_the_release_role_threshold() {
     e.bundle("two.zip", "1.0.0", &["r1.key", "r2.key"]);
     let (o, _) = e.verify(&["two.zip"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("no trust root is pinned"), "{}", o.stderr);
     let (o, _) = e.verify(&["two.zip", "--key", "r1.pub"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(!e.home.join("trust/state.json").exists(), "ad-hoc --key verification records nothing");

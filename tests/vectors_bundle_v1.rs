@@ -68,6 +68,21 @@ fn every_vector_behaves_as_it_says() {
         let report: serde_json::Value =
             serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name}: --json output is not JSON: {e}"));
         assert_eq!(report["schema"], "airlock/verify-report/v1");
+        // The cause, not just the code: the error kind, or the checks that failed.
+        match exp.exit {
+            2 => assert_eq!(report["error"]["kind"].as_str(), exp.error_kind.as_deref(), "{name}: binary error kind: {report}"),
+            1 => {
+                let failed: BTreeSet<&str> = report["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["status"] == "fail")
+                    .map(|c| c["id"].as_str().unwrap())
+                    .collect();
+                assert_eq!(failed, exp.failed_checks.iter().map(String::as_str).collect(), "{name}: binary failed checks");
+            }
+            _ => assert_eq!(report["outcome"], "pass", "{name}"),
+        }
         ran += 1;
     }
     assert!(ran >= 13, "only {ran} vectors found");
