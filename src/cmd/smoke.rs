@@ -347,7 +347,7 @@ fn probe_checks(id: &str, p: &Probe, r: &Run) -> Vec<Check> {
     out
 }
 
-struct Outcome2 {
+struct Findings {
     checks: Vec<Check>,
     installers: Vec<Value>,
 }
@@ -430,7 +430,7 @@ impl Args {
             }
         };
         let result = match &bound {
-            None => Outcome2 {
+            None => Findings {
                 checks: vec![
                     Check::new("release.metadata", false, format!("{}; there is nothing to smoke-test", ReleaseError::Missing))
                         .values("present", "absent"),
@@ -474,7 +474,7 @@ impl Args {
         self.finish(&doc, &text, outcome.exit_code())
     }
 
-    fn smoke(&self, m: &BoundMetadata<'_>, copy: &Path, work: &Path, host: &str) -> Result<Outcome2> {
+    fn smoke(&self, m: &BoundMetadata<'_>, copy: &Path, work: &Path, host: &str) -> Result<Findings> {
         let bundle = m.bundle().get();
         let meta = m.metadata();
         let mut checks = validate(meta, &bundle.manifest.members);
@@ -585,7 +585,7 @@ impl Args {
             }
             installers.push(rec);
         }
-        Ok(Outcome2 { checks, installers })
+        Ok(Findings { checks, installers })
     }
 }
 
