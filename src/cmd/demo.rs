@@ -3,7 +3,6 @@
 use super::Ui;
 use super::pack::{Compress, Job, pack_dir};
 use super::verify::{render_text, verify_file};
-use crate::archive::{self, Limits};
 use crate::bundle::manifest::Release;
 use crate::keys::SecretKey;
 use crate::verify::{TrustPolicy, Verification};
@@ -110,9 +109,7 @@ impl Args {
         let tampered = dir.join("hello-1.0.0-tampered.zip");
         fs::copy(&bundle, &tampered)?;
         let target = "artifacts/hello-linux-amd64";
-        let src_file = fsio::FileSource::open(&tampered)?;
-        let entry = archive::walk(&src_file, &Limits::default())?.get(target).cloned().context("demo member present")?;
-        drop(src_file);
+        let entry = super::unverified::UnverifiedBundle::open_or_refuse(&tampered)?.entry(target)?.clone();
         let f = fs::OpenOptions::new().read(true).write(true).open(&tampered)?;
         let mut b = [0u8; 1];
         let at = entry.data_offset + 10;

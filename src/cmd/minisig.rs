@@ -49,8 +49,7 @@ pub fn member_checks(bundle: &Path, key_path: &Path) -> Result<Result<Vec<Check>
     let key_bytes = fsio::read_small(key_path, MAX_SIG_FILE)?;
     let key =
         minisign::MinisignPublicKey::parse(&key_bytes).with_context(|| format!("{} is not a minisign public key", key_path.display()))?;
-    let src = fsio::FileSource::open(bundle)?;
-    Ok(crate::archive::walk(&src, &crate::archive::Limits::default()).map(|index| minisign::member_checks(&src, &index, &key)))
+    Ok(super::unverified::UnverifiedBundle::open(bundle)?.map(|b| minisign::member_checks(&b.src, &b.index, &key)))
 }
 
 /// Adds the check to a verification: a failed check turns a pass into a failure.

@@ -13,6 +13,7 @@ pub mod pack;
 pub mod smoke;
 pub mod tlog;
 pub mod trust;
+pub mod unverified;
 pub mod upgrade_validate;
 pub mod verify;
 

@@ -379,11 +379,7 @@ impl Args {
                 Ok(0)
             }
             Cmd::Entry { bundle, output } => {
-                let src = fsio::FileSource::open(&bundle)?;
-                let index = crate::archive::walk(&src, &crate::archive::Limits::default())?;
-                let e = index.get(crate::bundle::MANIFEST).with_context(|| format!("{} has no manifest.json", bundle.display()))?;
-                let bytes = crate::archive::read_member(&src, e, crate::bundle::MAX_CONTROL_SIZE)?;
-                let m = crate::bundle::manifest::Manifest::parse(&bytes)?;
+                let (bytes, m) = super::unverified::UnverifiedBundle::open_or_refuse(&bundle)?.manifest()?;
                 write_out(&output, &logged_entry(&m, &bytes))?;
                 Ok(0)
             }
