@@ -51,7 +51,6 @@ fn sample_release(dir: &Path) -> Result<()> {
 }
 
 impl Args {
-    /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let work = match &self.keep {
             Some(d) => {

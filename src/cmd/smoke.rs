@@ -372,7 +372,8 @@ impl Args {
         Ok(2)
     }
 
-    /// Runs.
+    /// Copies, verifies, validates and (for this host) runs; exit 0 passed, 1 a check failed, 2
+    /// could not check.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let parent = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let work = PrivateDir::create(&parent, "airlock-smoke")?;

@@ -150,7 +150,8 @@ fn prune_partials(odir: &Path, committed: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The cache.
+/// The transparency-log cache directory: per origin, its verified checkpoint state, tiles and
+/// fork evidence.
 pub struct TlogStore {
     root: PathBuf,
 }
