@@ -438,7 +438,10 @@ impl Args {
                 ],
                 installers: vec![],
             },
-            Some(m) => self.smoke(m, &copy, &work.0, &host)?,
+            Some(m) => match self.smoke(m, &copy, &work.0, &host) {
+                Ok(f) => f,
+                Err(e) => return self.error("io", format!("{e:#}"), "check the local copy's medium and --work-dir, then run smoke again"),
+            },
         };
         let outcome = Outcome::of(&result.checks);
         doc["outcome"] = json!(outcome);
