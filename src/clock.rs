@@ -2,11 +2,49 @@
 
 use crate::time::Timestamp;
 
-/// Now, from the system clock.
+/// A clock that cannot give a usable time: nothing that depends on the time is decided.
+#[derive(Debug, thiserror::Error)]
+pub enum ClockError {
+    /// The system clock reads a time before 1970-01-01T00:00:00Z.
+    #[error("the system clock reads {behind_secs} s before 1970-01-01T00:00:00Z; expected a time after the Unix epoch")]
+    BeforeEpoch {
+        /// How far before the epoch, in whole seconds.
+        behind_secs: u64,
+    },
+    /// The system clock reads a time past what a timestamp holds.
+    #[error("the system clock reads {secs} s after the Unix epoch; expected at most {}", i64::MAX)]
+    TooFar {
+        /// Seconds since the epoch.
+        secs: u64,
+    },
+}
+
+impl crate::report::Diagnostic for ClockError {
+    fn id(&self) -> std::borrow::Cow<'static, str> {
+        "clock.unusable".into()
+    }
+    fn hint(&self) -> std::borrow::Cow<'static, str> {
+        "set the system clock right, or pass --at-time RFC3339 where the command takes it".into()
+    }
+}
+
+/// Now, from the system clock; a clock before 1970 (or past what a timestamp holds) is an error,
+/// never a silent 1970.
 #[allow(clippy::disallowed_methods)]
-pub fn now() -> Timestamp {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    Timestamp(d)
+pub fn now() -> Result<Timestamp, ClockError> {
+    since_epoch(std::time::SystemTime::now())
+}
+
+fn since_epoch(t: std::time::SystemTime) -> Result<Timestamp, ClockError> {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).map(Timestamp).map_err(|_| ClockError::TooFar { secs: d.as_secs() }),
+        Err(e) => Err(ClockError::BeforeEpoch { behind_secs: e.duration().as_secs() }),
+    }
+}
+
+/// [`now`] for the shell's `anyhow` edge (the typed error names itself in the error document).
+pub fn now_or_refuse() -> anyhow::Result<Timestamp> {
+    Ok(now()?)
 }
 
 /// Creation time for reproducible output: `SOURCE_DATE_EPOCH` when set (reproducible-builds.org
@@ -18,6 +56,22 @@ pub fn creation_time() -> anyhow::Result<Timestamp> {
             anyhow::ensure!((0..=253_402_300_799).contains(&secs), "SOURCE_DATE_EPOCH={secs} is outside 1970..9999");
             Ok(Timestamp(secs))
         }
-        Err(_) => Ok(now()),
+        Err(std::env::VarError::NotUnicode(s)) => anyhow::bail!("SOURCE_DATE_EPOCH={s:?} is not a decimal number of seconds"),
+        Err(std::env::VarError::NotPresent) => now_or_refuse(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_clock_before_1970_is_an_error_not_the_epoch() {
+        let e = since_epoch(UNIX_EPOCH - Duration::from_secs(90)).unwrap_err();
+        assert!(matches!(e, ClockError::BeforeEpoch { behind_secs: 90 }), "{e:?}");
+        assert!(e.to_string().contains("before 1970"), "{e}");
+        assert_eq!(since_epoch(UNIX_EPOCH).unwrap(), Timestamp(0));
+        assert_eq!(since_epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000)).unwrap(), Timestamp(1_700_000_000));
     }
 }

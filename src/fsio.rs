@@ -9,6 +9,13 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Whether `path` exists: `false` only when it is absent. A path that cannot be checked (a
+/// permission error, a file where a directory should be) is an error, never taken as absent:
+/// state read as "absent" would reset what it records.
+pub fn present(path: &Path) -> Result<bool> {
+    path.try_exists().with_context(|| format!("cannot check whether {} exists", path.display()))
+}
+
 /// A file as a [`ByteSource`] (pread: safe to share between hashing threads).
 pub struct FileSource {
     file: File,

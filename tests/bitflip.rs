@@ -9,11 +9,13 @@
 //!
 //! Deflate skips bits (the high bits of a stream's last byte, the alignment before a stored
 //! block's length) that change nothing in the inflated bytes: the deflate bit walker
-//! (`archive::deflate_end`) finds them and a set one fails `member.deflate-padding`. Deflate also
+//! (`archive::deflate_walk`) finds them and a set one fails `member.deflate-padding`. Deflate also
 //! lets an encoder pick among encodings of the same content (an equivalent distance, code lengths
 //! coded another way); the manifest signs each deflated member's exact stream
 //! (`deflateStreams`, bundle-v1 §4), so those flips fail `member.deflate-stream`. Nothing is
 //! excluded.
+
+mod cli_support;
 
 mod tlog_support;
 
@@ -69,7 +71,7 @@ fn deflate_padding_bits(bytes: &[u8]) -> Vec<(String, Vec<usize>)> {
         .filter(|e| e.method == airlock::archive::Method::Deflate)
         .map(|e| {
             let stream = &bytes[e.data_offset as usize..(e.data_offset + e.stored_size) as usize];
-            let mut w = airlock::archive::deflate_end::DeflateWalker::new();
+            let mut w = airlock::archive::deflate_walk::DeflateWalker::new();
             w.feed(stream).expect("a valid stream");
             let end = w.finish().expect("a complete stream");
             assert_eq!(end.len(), e.stored_size);
@@ -134,7 +136,7 @@ fn every_deflate_padding_flip_fails_member_deflate_padding() {
 /// the content fail exactly `member.deflate-stream`. Highly repetitive members have many of them.
 #[test]
 fn every_flip_inside_a_deflate_stream_fails() {
-    use airlock::archive::deflate_end::{ChoiceKind, DeflateWalker};
+    use airlock::archive::deflate_walk::{ChoiceKind, DeflateWalker};
     let text: Vec<u8> =
         (0..300u32).flat_map(|i| format!("line {} of the app: echo 'app 1.0.0' {}\n", i % 17, i * 7 % 5).into_bytes()).collect();
     let payloads: [(&str, Vec<u8>); 4] =
@@ -205,7 +207,7 @@ fn the_binary_exits_1_or_2_on_flips() {
         let bit = (i * 7919 * 8 + i) % (b.len() * 8);
         let p = dir.path().join(format!("f{i}.zip"));
         std::fs::write(&p, flip(b, bit)).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        let out = cli_support::command(&dir.path().join("airlock-home"))
             .args(["--no-progress", "verify"])
             .arg(&p)
             .arg("--key")

@@ -1,16 +1,18 @@
 //! End-to-end tests of the binary for bundle format v1: keygen, pack, inspect, verify, demo.
 
+mod cli_support;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs airlock in `dir`, with its state in `dir/airlock-home`.
 fn airlock(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airlock"))
+    cli_support::command(&dir.join("airlock-home"))
         .current_dir(dir)
         .args(args)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("NO_COLOR", "1")
         .output()
         .expect("run airlock")
 }
@@ -216,10 +218,18 @@ fn verify_usage_errors_exit_2() {
     assert!(pack(&f, "b.zip", &["a.key"]).status.success());
     let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.pub", "--threshold", "2"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("threshold 2 cannot be met by 1 trusted keys"), "{}", text(&o));
     let o = airlock(&f.dir, &["verify", "nope.zip", "--key", "a.pub"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot open nope.zip"), "{}", text(&o));
     let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.key"]);
     assert_eq!(o.status.code(), Some(2), "secret key given as a public key: {}", text(&o));
+    assert!(text(&o).contains("a.key is not an airlock public key") && text(&o).contains("airlock-secret-key/v1"), "{}", text(&o));
+    // With --json, the cause is in the error document too.
+    let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.pub", "--threshold", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!((doc["outcome"].as_str(), doc["error"]["kind"].as_str()), (Some("error"), Some("trust.unusable")), "{doc}");
     fs::write(f.dir.join("junk.zip"), b"not an archive at all").unwrap();
     let o = airlock(&f.dir, &["verify", "junk.zip", "--key", "a.pub"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -246,7 +256,8 @@ fn pack_refuses_symlinks_and_files_outside_kind_dirs_writing_nothing() {
 #[test]
 fn demo_catches_the_tampered_bundle() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_airlock")).args(["demo", "--no-progress"]).env("TMPDIR", tmp.path()).output().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let o = cli_support::command(home.path()).args(["demo", "--no-progress"]).env("TMPDIR", tmp.path()).output().unwrap();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("VERIFIED") && t.contains("NOT VERIFIED") && t.contains("FAIL member.digest"), "{t}");
@@ -262,4 +273,34 @@ fn man_page_and_completions_come_from_the_binary() {
     assert!(t.contains(".TH airlock 1") && t.contains(".TH airlock-verify"), "man page covers subcommands");
     let o = airlock(tmp.path(), &["completions", "bash"]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("airlock"));
+}
+
+/// A test that runs the binary or opens the store some other way reads the machine's real
+/// `$AIRLOCK_HOME` (or `~/.local/share/airlock`) and passes or fails with it: every run goes
+/// through `cli_support::command`, which gives it a scratch home.
+#[test]
+fn every_binary_run_goes_through_cli_support() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let support = tests.join("cli_support/mod.rs");
+    // Spelled in pieces so that this file does not match itself.
+    let banned = [
+        concat!("CARGO_BIN_", "EXE_airlock"),
+        concat!("TrustStore::", "open()"),
+        concat!("TlogStore::", "open_default"),
+        concat!("store::", "home("),
+    ];
+    let mut offenders = Vec::new();
+    let mut stack = vec![tests.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") && p != support {
+                let text = fs::read_to_string(&p).unwrap();
+                offenders.extend(banned.iter().filter(|b| text.contains(*b)).map(|b| format!("{}: {b}", p.display())));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "run the binary with cli_support::command(home) instead:\n{}", offenders.join("\n"));
 }

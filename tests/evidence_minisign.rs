@@ -3,6 +3,8 @@
 //! `ED` and legacy `Ed` verify; a tampered file, a wrong key, and an S+L malleation of either the
 //! signature or the global signature fail in every implementation.
 
+mod cli_support;
+
 mod evidence_support;
 
 use airlock::evidence::minisign::{Bytes, MinisignError, MinisignPublicKey, MinisignSignature, verify_detached};
@@ -224,13 +226,12 @@ fn verify_minisign_key_checks_the_bundle_minisig_next_to_it() {
     // Through the binary: `verify --minisign-key` adds the check; a missing .minisig fails (exit 1).
     std::fs::write(d.join("airlock.pub"), k.release.public().to_file()).unwrap();
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_airlock"))
+        cli_support::command(&d.join("home"))
             .args(["verify", "--no-progress", "--key"])
             .arg(d.join("airlock.pub"))
             .arg("--minisign-key")
             .arg(&key)
             .arg(&bundle)
-            .env("AIRLOCK_HOME", d.join("home"))
             .output()
             .unwrap()
     };
@@ -270,11 +271,10 @@ fn member_minisign_key_checks_signatures_packed_beside_their_members() {
     minisign_keypair(d, "upstream");
     minisign_keypair(d, "other");
     let airlock = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_airlock"))
+        cli_support::command(&d.join("home"))
             .arg("--no-progress")
             .args(args)
             .current_dir(d)
-            .env("AIRLOCK_HOME", d.join("home"))
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .output()
             .unwrap()

@@ -1,6 +1,8 @@
 //! `airlock gate` end to end through the binary: RFC 8785 output checked with the Python
 //! `rfc8785` package, byte-identical across runs, exit codes 0 / 1 / 2, and break-glass from files.
 
+mod cli_support;
+
 mod evidence_support;
 
 use airlock::gate::breakglass::{self, Approval};
@@ -38,16 +40,16 @@ fn setup(spec: &Spec) -> Setup {
 fn gate(s: &Setup, policy: &[u8], extra: &[&str]) -> Output {
     let d = s.dir.path();
     let policy_path = write(d, "policy.json", policy);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    let mut cmd = cli_support::command(&d.join("airlock-home"));
     cmd.arg("--no-progress").arg("gate").arg(&s.bundle).arg("--policy").arg(policy_path).arg("--key").arg(d.join("release.pub"));
     cmd.arg("--role-key").arg(format!("builder={}", d.join("builder.pub").display()));
     cmd.arg("--role-key").arg(format!("attestor={}", d.join("attestor.pub").display()));
-    cmd.args(extra).current_dir(d).env("AIRLOCK_HOME", d.join("airlock-home")).output().unwrap()
+    cmd.args(extra).current_dir(d).output().unwrap()
 }
 
 /// A transparency break-glass for the set-up's bundle, issued a minute ago, valid for an hour.
 fn approval_for(s: &Setup, reason: &str) -> Approval {
-    let now = airlock::clock::now();
+    let now = airlock::clock::now().expect("the test machine's clock reads after 1970");
     Approval {
         schema: breakglass::SCHEMA.into(),
         bundle_id: s.bundle_id.clone(),
@@ -164,6 +166,8 @@ fn missing_transparency_denies_unless_a_signed_break_glass_is_given() {
     // --break-glass without approver keys: usage error.
     let o = gate(&s, &policy, &["--break-glass", reason, "--break-glass-approval", signed.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--break-glass needs the approver role"), "{err}");
 }
 
 #[test]
@@ -190,13 +194,7 @@ fn evidence_score_by_hand_with_jq_matches() {
 
 fn airlock(s: &Setup, args: &[&str]) -> Output {
     let d = s.dir.path();
-    Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .arg("--no-progress")
-        .args(args)
-        .current_dir(d)
-        .env("AIRLOCK_HOME", d.join("airlock-home"))
-        .output()
-        .unwrap()
+    cli_support::command(&d.join("airlock-home")).arg("--no-progress").args(args).current_dir(d).output().unwrap()
 }
 
 #[test]
@@ -256,7 +254,10 @@ fn roles_and_approvers_come_from_a_trust_root() {
     // Ad-hoc approver keys cannot stand in for the root's approver role.
     let mut a = base.to_vec();
     a.extend(["--break-glass", reason, "--break-glass-approval", "one.json", "--approver-key", "alice.pub", "--approver-threshold", "1"]);
-    assert_eq!(airlock(&s, &a).status.code(), Some(2));
+    let o = airlock(&s, &a);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--role-key and --approver-key are for ad-hoc --key trust"), "{err}");
 }
 
 /// `airlock break-glass` signs what `gate` accepts: alice makes the approval, bob co-signs it,
@@ -356,6 +357,11 @@ fn break_glass_command_makes_and_cosigns_an_approval_the_gate_accepts() {
         &["break-glass", "tampered.zip", "--key", "release.pub", "--reason", reason, "--sign-key", "alice.key", "-o", "t.json"],
     );
     assert!(matches!(o.status.code(), Some(1) | Some(2)), "{:?}", o.status);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    match o.status.code() {
+        Some(1) => assert!(out.contains("NOT VERIFIED") && out.contains("FAIL member."), "{out}"),
+        _ => assert!(err.contains("refused by rule"), "{err}"),
+    }
     assert!(!d.join("t.json").exists(), "an approval was written for a bundle that did not verify");
 }
 
@@ -394,6 +400,8 @@ fn a_toml_policy_decides_like_its_json_twin() {
     write(d, "bad.toml", format!("{toml_text}\nrequiredEvidnce = []\n").as_bytes());
     let o = airlock(&s, &["gate", s.bundle.to_str().unwrap(), "--policy", "bad.toml", "--key", "release.pub"]);
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("policy bad.toml") && err.contains("unknown field `requiredEvidnce`"), "{err}");
 }
 
 /// TOML text for a JSON object of scalars, arrays of scalars and nested objects (as tables).

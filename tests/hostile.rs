@@ -3,12 +3,13 @@
 //! cases pass), that every walker rule has a case, and runs the real `airlock verify` on every
 //! case: the exit code must match and nothing may be written.
 
+mod cli_support;
+
 use airlock::archive::Rule;
 use airlock::conformance::hostile::{self, KEY_FILE};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile")
@@ -126,7 +127,7 @@ fn airlock_verify_exit_codes_and_writes_nothing() {
     let mut ran = 0;
     for (name, _, expect) in load() {
         let Some(want) = expect["verify_exit"].as_u64() else { continue };
-        let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        let out = cli_support::command(&tmp.path().join("airlock-home"))
             .args(["--no-progress", "verify", "--json", "--threads", "2"])
             .arg(dir().join(&name))
             .arg("--key")
@@ -134,7 +135,6 @@ fn airlock_verify_exit_codes_and_writes_nothing() {
             .current_dir(work.path())
             .env("TMPDIR", tmp.path())
             .env("HOME", tmp.path())
-            .env("AIRLOCK_HOME", tmp.path().join("airlock-home"))
             .output()
             .unwrap();
         ran += 1;

@@ -73,12 +73,14 @@ rings = [{{ name = "pilot", maxPercent = 1, soakHours = 12 }}]
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("release.install-path"), "{}", text(&o));
-    fs::write(w.dir.join("dup.toml"), format!("{toml}\ncontrols = []\n")).unwrap();
+    // (At the top level: appended at the end it would land in the last [[channels]] table.)
+    fs::write(w.dir.join("dup.toml"), toml.replacen("controls = [\"sbom\"]\n", "controls = [\"sbom\"]\ncontrols = []\n", 1)).unwrap();
     let o = airlock(
         &w.dir,
         &["pack", "rel", "-o", "bad.zip", "--product", "app", "--version", "1.0.0", "--key", "a.key", "--release", "dup.toml"],
     );
     assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("release metadata TOML is invalid") && text(&o).contains("duplicate key"), "{}", text(&o));
     assert!(!w.dir.join("bad.zip").exists());
 }
 
@@ -228,6 +230,7 @@ fn from_cavra_packs_files_written_after_checksums_only_when_accepted_by_name() {
     assert!(!w.dir.join("x.zip").exists());
     let o = airlock(&w.dir, &["pack", "--from-cavra", p, "-o", "x.zip", "--key", "a.key", "--accept-unlisted", "release-evidence.jsn"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("release-evidence.json is in the package but not listed"), "{}", text(&o));
     let o = airlock(
         &w.dir,
         &[

@@ -1,11 +1,12 @@
 //! The JSON Schemas in format-spec/schemas/ describe what airlock actually writes: validated with
 //! Python's `jsonschema` (an independent implementation) against real output.
 
+mod cli_support;
+
 mod schema_support;
 
 use schema_support::{python_has, validate};
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn written_documents_match_their_schemas() {
@@ -27,7 +28,7 @@ fn written_documents_match_their_schemas() {
     validate("secret-key-v1.schema.json", &[&vectors.join("keys/a.key")]);
     let mut reports = Vec::new();
     for (i, case) in ["valid-zip", "tampered-member", "unknown-version"].iter().enumerate() {
-        let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        let o = cli_support::command(&d.join("airlock-home"))
             .args(["verify", "--json", "--no-progress", "--key"])
             .arg(vectors.join("keys/a.pub"))
             .arg(vectors.join(case).join("bundle.zip"))

@@ -2,6 +2,8 @@
 //! keys): fork refusal with evidence, witness quorum, bundle transparency outcomes, and the CLI
 //! end to end (exit codes, evidence path printed, nothing written on refusal).
 
+mod cli_support;
+
 mod tlog_support;
 
 use airlock::bundle::Kind;
@@ -18,7 +20,6 @@ use airlock::tlog::policy::Policy;
 use airlock::tlog::proof::TlogProof;
 use airlock::tlog::tiles::{Exactness, MemTiles, TiledTree, build_tiles};
 use std::path::Path;
-use std::process::Command;
 use tlog_support::*;
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
@@ -72,6 +73,14 @@ fn fork_same_size_and_inconsistent_newer_are_refused_with_evidence() {
         assert_eq!(now_files, before);
     }
     assert_eq!(store.forks(LOG).unwrap().len(), 2);
+    // Fork evidence that cannot be listed is an error, never "no forks".
+    let forks = store.origin_dir(LOG).join("forks");
+    std::fs::rename(&forks, tmp.path().join("forks-moved")).unwrap();
+    std::fs::write(&forks, b"not a directory").unwrap();
+    let e = store.forks(LOG).unwrap_err();
+    assert!(format!("{e:#}").contains("cannot list fork evidence"), "{e:#}");
+    std::fs::remove_file(&forks).unwrap();
+    std::fs::rename(tmp.path().join("forks-moved"), &forks).unwrap();
     // A consistent newer log still imports after that.
     let c = tmp.path().join("c");
     write_log(&c, &entries(777, None), &[]);
@@ -216,7 +225,7 @@ fn bundle_transparency_outcomes() {
 }
 
 fn airlock(home: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_airlock")).args(args).env("AIRLOCK_HOME", home).output().unwrap();
+    let out = cli_support::command(home).args(args).output().unwrap();
     (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

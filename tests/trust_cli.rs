@@ -123,7 +123,9 @@ fn init_refuses_a_wrong_fingerprint_and_accepts_the_right_one() {
         assert!(o.stdout.contains(shown), "init shows {shown:?}: {}", o.stdout);
     }
     // A second init is refused without --force.
-    assert_eq!(e.run(&["trust", "init", "v1.json", "--fingerprint", &fp]).code, 2);
+    let o = e.run(&["trust", "init", "v1.json", "--fingerprint", &fp]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("a trust root is already pinned"), "{}", o.stderr);
 }
 
 #[test]
@@ -211,6 +213,7 @@ fn verify_uses_the_release_role_threshold() {
     e.bundle("two.zip", "1.0.0", &["r1.key", "r2.key"]);
     let (o, _) = e.verify(&["two.zip"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("no trust root is pinned"), "{}", o.stderr);
     let (o, _) = e.verify(&["two.zip", "--key", "r1.pub"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(!e.home.join("trust/state.json").exists(), "ad-hoc --key verification records nothing");
@@ -250,6 +253,42 @@ fn verify_refuses_revoked_and_non_release_signers() {
     assert!(check(&r, "signature.not-release")[0]["detail"].as_str().unwrap().contains("role(s) root"));
     e.bundle("good.zip", "2.0.2", &["r2.key"]);
     assert_eq!(e.verify(&["good.zip"]).0.code, 0);
+}
+
+#[test]
+fn a_damaged_history_file_is_an_error_not_a_shorter_history() {
+    let e = Env::new();
+    v1(&e);
+    e.init("v1.json");
+    e.root("v2.json", &["--from", "v1.json", "--role", "release:1:r2.pub", "--expires", FAR], &["a.key"]);
+    e.ok(&["trust", "update", "v2.json"]);
+    e.bundle("good.zip", "2.0.0", &["r2.key"]);
+    assert_eq!(e.verify(&["good.zip"]).0.code, 0);
+    let history = e.home.join("trust/history/1.root.json");
+    std::fs::write(&history, b"{\"signed\": tru").unwrap();
+    let state = std::fs::read(e.home.join("trust/state.json")).unwrap();
+    let (o, _) = e.verify(&["good.zip"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("trust history") && o.stderr.contains("1.root.json") && o.stderr.contains("damaged"), "{}", o.stderr);
+    assert_eq!(std::fs::read(e.home.join("trust/state.json")).unwrap(), state, "nothing recorded when the store is damaged");
+}
+
+#[test]
+fn a_store_path_that_cannot_be_checked_is_an_error_not_an_empty_store() {
+    let e = Env::new();
+    std::fs::create_dir_all(&e.home).unwrap();
+    // `trust` is a file: `trust/state.json` cannot even be looked up.
+    std::fs::write(e.home.join("trust"), b"not a directory").unwrap();
+    let o = e.run(&["trust", "status", "--json"]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stderr.contains("cannot check whether") && o.stderr.contains("state.json"), "{}", o.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.stdout));
+    assert_eq!(
+        (doc["outcome"].as_str(), doc["error"]["kind"].as_str()),
+        (Some("error"), Some("io")),
+        "no status shown for a store that cannot be read, only the error document: {doc}"
+    );
+    assert!(doc.get("root").is_none() && doc.get("bundles").is_none(), "{doc}");
 }
 
 #[test]

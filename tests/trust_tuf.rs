@@ -6,6 +6,8 @@
 //! Needs python3 with `tuf` and `cryptography` (`cargo xtask setup`). Missing tools: a loud SKIP,
 //! or a failure when AIRLOCK_REQUIRE_INTEROP=1.
 
+mod cli_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,8 +48,7 @@ fn build(scenario: &str) -> Option<Case> {
 impl Case {
     fn import(&self, mirror: &str) -> Run {
         let out = self.dir.join(format!("out-{mirror}.json"));
-        let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
-            .env("AIRLOCK_HOME", &self.home)
+        let o = cli_support::command(&self.home)
             .args(["trust", "import-tuf", "--repo"])
             .arg(self.dir.join(mirror))
             .arg("--root")

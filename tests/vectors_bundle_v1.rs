@@ -2,12 +2,13 @@
 //! any file it does not know, and runs every case through the library and the real binary.
 //! A second test regenerates the vectors in memory and fails when the committed files are stale.
 
+mod cli_support;
+
 use airlock::conformance::{self, Expectation};
 use airlock::keys::PublicKey;
 use airlock::verify::{self, TrustPolicy, Verification};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/bundle-v1")
@@ -56,7 +57,8 @@ fn every_vector_behaves_as_it_says() {
             ),
         }
         // The binary agrees on the exit code.
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = cli_support::command(home.path());
         cmd.args(["verify", "--no-progress", "--json"]).arg(p.join(&exp.bundle)).arg("--threshold").arg(exp.threshold.to_string());
         for k in &exp.keys {
             cmd.arg("--key").arg(dir().join(format!("keys/{k}.pub")));
@@ -66,6 +68,21 @@ fn every_vector_behaves_as_it_says() {
         let report: serde_json::Value =
             serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name}: --json output is not JSON: {e}"));
         assert_eq!(report["schema"], "airlock/verify-report/v1");
+        // The cause, not just the code: the error kind, or the checks that failed.
+        match exp.exit {
+            2 => assert_eq!(report["error"]["kind"].as_str(), exp.error_kind.as_deref(), "{name}: binary error kind: {report}"),
+            1 => {
+                let failed: BTreeSet<&str> = report["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["status"] == "fail")
+                    .map(|c| c["id"].as_str().unwrap())
+                    .collect();
+                assert_eq!(failed, exp.failed_checks.iter().map(String::as_str).collect(), "{name}: binary failed checks");
+            }
+            _ => assert_eq!(report["outcome"], "pass", "{name}"),
+        }
         ran += 1;
     }
     assert!(ran >= 13, "only {ran} vectors found");

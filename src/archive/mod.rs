@@ -4,7 +4,7 @@
 //!
 //! Reading is ours; writing ([`write`]) uses the `zip` and `tar` crates with fixed settings.
 
-pub mod deflate_end;
+pub mod deflate_walk;
 pub mod name;
 pub mod tar;
 pub mod write;
@@ -471,7 +471,7 @@ impl Drop for Scratch {
 
 /// Streams a member's uncompressed bytes to `sink` in chunks, enforcing the declared size (never
 /// more, never less), deflate stream end at exactly the stored size, the declared CRC-32, and
-/// zero bits wherever deflate skips bits ([`deflate_end`]). `sink` returns `false` to stop early
+/// zero bits wherever deflate skips bits ([`deflate_walk`]). `sink` returns `false` to stop early
 /// (then nothing is checked further).
 pub fn stream_member(src: &dyn ByteSource, e: &Entry, sink: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), ArchiveError> {
     stream_member_with_raw(src, e, &mut |_| {}, sink)
@@ -517,7 +517,7 @@ pub fn stream_member_with_raw(
             use flate2::{Decompress, FlushDecompress, Status};
             let mut d = Decompress::new(false);
             // Walks the same chunks for the bit where the stream ends (zlib does not say).
-            let mut walker = deflate_end::DeflateWalker::new();
+            let mut walker = deflate_walk::DeflateWalker::new();
             let (mut in_scratch, mut out_scratch) = (Scratch::take(), Scratch::take());
             let inbuf = in_scratch.slice((256 << 10).min(e.stored_size as usize).max(1));
             let outbuf = out_scratch.slice(256 << 10);

@@ -56,8 +56,33 @@ struct Central {
     time: u32,
 }
 
-/// Walks a zip archive.
+/// Walks a zip archive: the head (no tar polyglot), the end records (ZIP64 when needed), the
+/// central directory's place and size, every central directory entry, then the local headers,
+/// which must tile `[0, cd_offset)` exactly.
 pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, ArchiveError> {
+    check_head(src)?;
+    let end = end_records(src)?;
+    check_directory_bounds(src, &end, limits)?;
+    let centrals = central_directory(src, &end, limits)?;
+    local_entries(src, &centrals, end.cd_offset)
+}
+
+/// Where the central directory lies, from the end records.
+struct EndRecords {
+    /// Offset of the end-of-central-directory record.
+    eocd_at: u64,
+    /// Entries declared.
+    entries: u64,
+    /// Central directory size.
+    cd_size: u64,
+    /// Central directory offset.
+    cd_offset: u64,
+    /// Where the central directory must end: the ZIP64 end record, else the end record.
+    cd_end_limit: u64,
+}
+
+/// Long enough for an end record, and not also a tar archive.
+fn check_head(src: &dyn ByteSource) -> Result<(), ArchiveError> {
     let size = src.size();
     if size < EOCD_LEN {
         return Err(refuse(Rule::ZipEocdMissing, None, None, "too short to hold an end-of-central-directory record"));
@@ -70,6 +95,13 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             "the first 512 bytes also form a tar header with a valid checksum: tar readers would read another archive",
         ));
     }
+    Ok(())
+}
+
+/// The end-of-central-directory record ending the file (no comment, one disk) and, when its
+/// locator sits right before it, the ZIP64 end record.
+fn end_records(src: &dyn ByteSource) -> Result<EndRecords, ArchiveError> {
+    let size = src.size();
     let eocd_at = size - EOCD_LEN;
     let eocd = read(src, eocd_at, EOCD_LEN as usize)?;
     if u32le(&eocd, 0) != SIG_EOCD {
@@ -86,39 +118,49 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
     if n16 != n16_total {
         return Err(refuse(Rule::ZipMultiDisk, None, Some(eocd_at), "entries on this disk differ from total entries"));
     }
-
-    // ZIP64 end record and locator, if the locator signature sits right before the EOCD.
     let has_loc64 = eocd_at >= LOC64_LEN && u32le(&read(src, eocd_at - LOC64_LEN, 4)?, 0) == SIG_LOC64;
-    let (entries, cd_size, cd_offset, cd_end_limit) = if has_loc64 {
-        let loc = read(src, eocd_at - LOC64_LEN, LOC64_LEN as usize)?;
-        let rec_at = u64le(&loc, 8);
-        if u32le(&loc, 4) != 0 || u32le(&loc, 16) != 1 {
-            return Err(refuse(Rule::ZipMultiDisk, None, Some(eocd_at - LOC64_LEN), "ZIP64 locator names another disk"));
-        }
-        if eocd_at < LOC64_LEN + EOCD64_LEN || rec_at != eocd_at - LOC64_LEN - EOCD64_LEN {
-            return Err(refuse(Rule::ZipZip64, None, Some(eocd_at - LOC64_LEN), "ZIP64 end record is not immediately before its locator"));
-        }
-        let rec = read(src, rec_at, EOCD64_LEN as usize)?;
-        if u32le(&rec, 0) != SIG_EOCD64 || u64le(&rec, 4) != EOCD64_LEN - 12 {
-            return Err(refuse(Rule::ZipZip64, None, Some(rec_at), "ZIP64 end record has a bad signature or carries extensible data"));
-        }
-        if u32le(&rec, 16) != 0 || u32le(&rec, 20) != 0 || u64le(&rec, 24) != u64le(&rec, 32) {
-            return Err(refuse(Rule::ZipMultiDisk, None, Some(rec_at), "ZIP64 end record spans disks"));
-        }
-        let (n, cs, co) = (u64le(&rec, 32), u64le(&rec, 40), u64le(&rec, 48));
-        if n <= M16 && cs <= M32 && co <= M32 {
-            return Err(refuse(Rule::ZipZip64, None, Some(rec_at), "ZIP64 end record present although no count, size or offset needs it"));
-        }
-        if n16 != n.min(M16) || (cd_size32 != M32 && cd_size32 != cs) || cd_off32 != co.min(M32) {
-            return Err(refuse(Rule::ZipZip64, None, Some(eocd_at), "end-of-central-directory fields disagree with the ZIP64 end record"));
-        }
-        (n, cs, co, rec_at)
-    } else {
-        if n16 == M16 || cd_size32 == M32 || cd_off32 == M32 {
-            return Err(refuse(Rule::ZipZip64, None, Some(eocd_at), "ZIP64 marker values without a ZIP64 end record"));
-        }
-        (n16, cd_size32, cd_off32, eocd_at)
-    };
+    if has_loc64 {
+        return zip64_end_records(src, eocd_at, (n16, cd_size32, cd_off32));
+    }
+    if n16 == M16 || cd_size32 == M32 || cd_off32 == M32 {
+        return Err(refuse(Rule::ZipZip64, None, Some(eocd_at), "ZIP64 marker values without a ZIP64 end record"));
+    }
+    Ok(EndRecords { eocd_at, entries: n16, cd_size: cd_size32, cd_offset: cd_off32, cd_end_limit: eocd_at })
+}
+
+/// The ZIP64 locator and end record before the end record at `eocd_at`, whose 16/32-bit
+/// (count, directory size, directory offset) must agree with it; present only when needed.
+fn zip64_end_records(src: &dyn ByteSource, eocd_at: u64, (n16, cd_size32, cd_off32): (u64, u64, u64)) -> Result<EndRecords, ArchiveError> {
+    let loc = read(src, eocd_at - LOC64_LEN, LOC64_LEN as usize)?;
+    let rec_at = u64le(&loc, 8);
+    if u32le(&loc, 4) != 0 || u32le(&loc, 16) != 1 {
+        return Err(refuse(Rule::ZipMultiDisk, None, Some(eocd_at - LOC64_LEN), "ZIP64 locator names another disk"));
+    }
+    if eocd_at < LOC64_LEN + EOCD64_LEN || rec_at != eocd_at - LOC64_LEN - EOCD64_LEN {
+        return Err(refuse(Rule::ZipZip64, None, Some(eocd_at - LOC64_LEN), "ZIP64 end record is not immediately before its locator"));
+    }
+    let rec = read(src, rec_at, EOCD64_LEN as usize)?;
+    if u32le(&rec, 0) != SIG_EOCD64 || u64le(&rec, 4) != EOCD64_LEN - 12 {
+        return Err(refuse(Rule::ZipZip64, None, Some(rec_at), "ZIP64 end record has a bad signature or carries extensible data"));
+    }
+    if u32le(&rec, 16) != 0 || u32le(&rec, 20) != 0 || u64le(&rec, 24) != u64le(&rec, 32) {
+        return Err(refuse(Rule::ZipMultiDisk, None, Some(rec_at), "ZIP64 end record spans disks"));
+    }
+    let (n, cs, co) = (u64le(&rec, 32), u64le(&rec, 40), u64le(&rec, 48));
+    if n <= M16 && cs <= M32 && co <= M32 {
+        return Err(refuse(Rule::ZipZip64, None, Some(rec_at), "ZIP64 end record present although no count, size or offset needs it"));
+    }
+    if n16 != n.min(M16) || (cd_size32 != M32 && cd_size32 != cs) || cd_off32 != co.min(M32) {
+        return Err(refuse(Rule::ZipZip64, None, Some(eocd_at), "end-of-central-directory fields disagree with the ZIP64 end record"));
+    }
+    Ok(EndRecords { eocd_at, entries: n, cd_size: cs, cd_offset: co, cd_end_limit: rec_at })
+}
+
+/// The central directory ends exactly where the end records begin, declares at most
+/// `limits.max_members` entries, and is no larger than that many acceptable entries can be
+/// (sizes are checked before anything is allocated from them).
+fn check_directory_bounds(src: &dyn ByteSource, end: &EndRecords, limits: &Limits) -> Result<(), ArchiveError> {
+    let EndRecords { eocd_at, entries, cd_size, cd_offset, cd_end_limit } = *end;
     let cd_end = cd_offset
         .checked_add(cd_size)
         .ok_or_else(|| refuse(Rule::ZipCentralDirectory, None, Some(eocd_at), "central directory offset overflows"))?;
@@ -143,8 +185,8 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             format!("{entries} entries declared; at most {}", limits.max_members),
         ));
     }
-    // Never allocate from a declared size: a central directory header is at most 46 bytes, a
-    // checked name and a ZIP64 extra field (no comments, no other extras are accepted).
+    // A central directory header is at most 46 bytes, a checked name and a ZIP64 extra field
+    // (no comments, no other extras are accepted).
     let max_cd = entries.saturating_mul(46 + super::name::MAX_PATH_LEN as u64 + 1 + 4 + 24);
     if cd_size > max_cd {
         return Err(refuse(
@@ -154,154 +196,188 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             format!("central directory of {cd_size} bytes is larger than {entries} acceptable entries can be ({max_cd})"),
         ));
     }
+    Ok(())
+}
 
-    // Central directory.
-    let cd = read(src, cd_offset, cd_size as usize)?;
+/// Every central directory entry, checked, in directory order (which must be the order of the
+/// local headers); exactly as many as the end record declares.
+fn central_directory(src: &dyn ByteSource, end: &EndRecords, limits: &Limits) -> Result<Vec<Central>, ArchiveError> {
+    let cd = read(src, end.cd_offset, end.cd_size as usize)?;
     let mut centrals: Vec<Central> = Vec::new();
     let mut p = 0usize;
     while p < cd.len() {
-        let at = cd_offset + p as u64;
+        let at = end.cd_offset + p as u64;
         if cd.len() - p < 46 || u32le(&cd, p) != SIG_CENTRAL {
             return Err(refuse(Rule::ZipCentralDirectory, None, Some(at), "expected a central directory header"));
         }
-        if centrals.len() as u64 >= entries {
-            return Err(refuse(Rule::ZipEntryCount, None, Some(at), format!("more central directory entries than the {entries} declared")));
-        }
-        let h = &cd[p..p + 46];
-        let (nlen, elen, clen) = (u16le(h, 28) as usize, u16le(h, 30) as usize, u16le(h, 32) as usize);
-        if cd.len() - p < 46 + nlen + elen + clen {
-            return Err(refuse(Rule::ZipCentralDirectory, None, Some(at), "central directory header runs past the directory"));
-        }
-        let raw_name = cd[p + 46..p + 46 + nlen].to_vec();
-        let extra = &cd[p + 46 + nlen..p + 46 + nlen + elen];
-        let shown = String::from_utf8_lossy(&raw_name).into_owned();
-        let flags = u16le(h, 8);
-        check_flags(flags, &shown, at)?;
-        if clen != 0 {
-            return Err(refuse(Rule::ZipEntryComment, Some(&shown), Some(at), "entry comment is not empty"));
-        }
-        if u16le(h, 34) != 0 {
-            return Err(refuse(Rule::ZipMultiDisk, Some(&shown), Some(at), "entry starts on another disk"));
-        }
-        if !raw_name.is_ascii() && flags & (1 << 11) == 0 {
+        if centrals.len() as u64 >= end.entries {
             return Err(refuse(
-                Rule::ZipNonUtf8Flag,
-                Some(&shown),
+                Rule::ZipEntryCount,
+                None,
                 Some(at),
-                "non-ASCII name without the UTF-8 flag (bit 11): other tools read it as CP437",
+                format!("more central directory entries than the {} declared", end.entries),
             ));
         }
-        let method = u16le(h, 10);
-        let (mut usize_, mut csize, mut offset) = (u32le(h, 24) as u64, u32le(h, 20) as u64, u32le(h, 42) as u64);
-        let z64 = parse_extra(extra, &shown, at)?;
-        if let Some(z) = z64 {
-            let mut vals = z.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")));
-            for field in [&mut usize_, &mut csize, &mut offset] {
-                if *field == M32 {
-                    *field = vals.next().ok_or_else(|| {
-                        refuse(Rule::ZipZip64, Some(&shown), Some(at), "ZIP64 extra field is missing a value its header marks")
-                    })?;
-                    if *field < M32 {
-                        return Err(refuse(Rule::ZipZip64, Some(&shown), Some(at), "ZIP64 value used for a number that fits in 32 bits"));
-                    }
-                }
-            }
-            if vals.next().is_some() || z.len() % 8 != 0 {
-                return Err(refuse(Rule::ZipZip64, Some(&shown), Some(at), "ZIP64 extra field carries values its header does not mark"));
-            }
-        } else if usize_ == M32 || csize == M32 || offset == M32 {
-            return Err(refuse(Rule::ZipZip64, Some(&shown), Some(at), "ZIP64 marker without a ZIP64 extra field"));
-        }
-        let is_dir = raw_name.last() == Some(&b'/');
-        let name_bytes = if is_dir { &raw_name[..raw_name.len() - 1] } else { &raw_name[..] };
-        let name = checked_name(name_bytes, at)?;
-        check_type(h, is_dir, &name, at)?;
-        check_versions(h, u16le(h, 6), method, z64.is_some(), is_dir, &name, at)?;
-        if u16le(h, 36) != 0 {
-            return Err(refuse(
-                Rule::ZipAttributes,
-                Some(&name),
-                Some(at),
-                format!("internal attributes {:#06x}; must be 0", u16le(h, 36)),
-            ));
-        }
-        if is_dir && (usize_ != 0 || csize != 0 || method != 0) {
-            return Err(refuse(Rule::MemberType, Some(&name), Some(at), "directory entry with content"));
-        }
-        match method {
-            0 if csize != usize_ => {
-                return Err(refuse(
-                    Rule::ZipCentralDirectory,
-                    Some(&name),
-                    Some(at),
-                    format!("stored entry with compressed size {csize} != size {usize_}"),
-                ));
-            }
-            0 | 8 => {}
-            m => {
-                return Err(refuse(
-                    Rule::ZipMethod,
-                    Some(&name),
-                    Some(at),
-                    format!("compression method {m}; only 0 (stored) and 8 (deflate) are accepted"),
-                ));
-            }
-        }
-        if usize_ > limits.max_member_size {
-            return Err(refuse(
-                Rule::MemberTooLarge,
-                Some(&name),
-                Some(at),
-                format!("declares {usize_} bytes; at most {}", limits.max_member_size),
-            ));
-        }
-        if method == 8 && usize_ > (1 << 20) && usize_ / csize.max(1) > limits.max_ratio {
-            return Err(refuse(
-                Rule::CompressionRatio,
-                Some(&name),
-                Some(at),
-                format!("{usize_} bytes from {csize} compressed: ratio above {}", limits.max_ratio),
-            ));
-        }
+        let (c, len) = central_entry(&cd[p..], at, limits)?;
         if let Some(prev) = centrals.last()
-            && offset < prev.offset
+            && c.offset < prev.offset
         {
             return Err(refuse(
                 Rule::ZipCentralDirectory,
-                Some(&name),
+                Some(&c.name),
                 Some(at),
-                format!("central directory order differs from the order of local headers (offset {offset} after {})", prev.offset),
+                format!("central directory order differs from the order of local headers (offset {} after {})", c.offset, prev.offset),
             ));
         }
-        centrals.push(Central {
-            name,
-            raw_name,
-            flags,
-            method,
-            crc: u32le(h, 16),
-            csize,
-            usize: usize_,
-            offset,
-            is_dir,
-            version_needed: u16le(h, 6),
-            time: u32le(h, 12),
-        });
-        p += 46 + nlen + elen + clen;
+        centrals.push(c);
+        p += len;
     }
-    if centrals.len() as u64 != entries {
+    if centrals.len() as u64 != end.entries {
         return Err(refuse(
             Rule::ZipEntryCount,
             None,
-            Some(eocd_at),
-            format!("end record declares {entries} entries, central directory holds {}", centrals.len()),
+            Some(end.eocd_at),
+            format!("end record declares {} entries, central directory holds {}", end.entries, centrals.len()),
         ));
     }
+    Ok(centrals)
+}
 
-    // Local headers must tile [0, cd_offset) exactly.
+/// One central directory entry at the start of `rest` (at offset `at`; at least the 46 fixed
+/// bytes and the right signature): the entry and its length in the directory.
+fn central_entry(rest: &[u8], at: u64, limits: &Limits) -> Result<(Central, usize), ArchiveError> {
+    let h = &rest[..46];
+    let (nlen, elen, clen) = (u16le(h, 28) as usize, u16le(h, 30) as usize, u16le(h, 32) as usize);
+    if rest.len() < 46 + nlen + elen + clen {
+        return Err(refuse(Rule::ZipCentralDirectory, None, Some(at), "central directory header runs past the directory"));
+    }
+    let raw_name = rest[46..46 + nlen].to_vec();
+    let extra = &rest[46 + nlen..46 + nlen + elen];
+    let shown = String::from_utf8_lossy(&raw_name).into_owned();
+    let flags = u16le(h, 8);
+    check_flags(flags, &shown, at)?;
+    if clen != 0 {
+        return Err(refuse(Rule::ZipEntryComment, Some(&shown), Some(at), "entry comment is not empty"));
+    }
+    if u16le(h, 34) != 0 {
+        return Err(refuse(Rule::ZipMultiDisk, Some(&shown), Some(at), "entry starts on another disk"));
+    }
+    if !raw_name.is_ascii() && flags & (1 << 11) == 0 {
+        return Err(refuse(
+            Rule::ZipNonUtf8Flag,
+            Some(&shown),
+            Some(at),
+            "non-ASCII name without the UTF-8 flag (bit 11): other tools read it as CP437",
+        ));
+    }
+    let method = u16le(h, 10);
+    let mut sizes = [u32le(h, 24) as u64, u32le(h, 20) as u64, u32le(h, 42) as u64];
+    let z64 = parse_extra(extra, &shown, at)?;
+    apply_zip64(&mut sizes, z64, &shown, at)?;
+    let [usize_, csize, offset] = sizes;
+    let is_dir = raw_name.last() == Some(&b'/');
+    let name_bytes = if is_dir { &raw_name[..raw_name.len() - 1] } else { &raw_name[..] };
+    let name = checked_name(name_bytes, at)?;
+    check_type(h, is_dir, &name, at)?;
+    check_versions(h, u16le(h, 6), method, z64.is_some(), is_dir, &name, at)?;
+    if u16le(h, 36) != 0 {
+        return Err(refuse(Rule::ZipAttributes, Some(&name), Some(at), format!("internal attributes {:#06x}; must be 0", u16le(h, 36))));
+    }
+    check_content(method, usize_, csize, is_dir, limits, &name, at)?;
+    let c = Central {
+        name,
+        raw_name,
+        flags,
+        method,
+        crc: u32le(h, 16),
+        csize,
+        usize: usize_,
+        offset,
+        is_dir,
+        version_needed: u16le(h, 6),
+        time: u32le(h, 12),
+    };
+    Ok((c, 46 + nlen + elen + clen))
+}
+
+/// Replaces each of (size, compressed size, offset) marked 0xFFFFFFFF by the next ZIP64 extra
+/// value; the extra must carry exactly the marked values, each too large for 32 bits.
+fn apply_zip64(fields: &mut [u64; 3], z64: Option<&[u8]>, name: &str, at: u64) -> Result<(), ArchiveError> {
+    let Some(z) = z64 else {
+        if fields.contains(&M32) {
+            return Err(refuse(Rule::ZipZip64, Some(name), Some(at), "ZIP64 marker without a ZIP64 extra field"));
+        }
+        return Ok(());
+    };
+    let mut vals = z.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")));
+    for field in fields.iter_mut() {
+        if *field == M32 {
+            *field = vals
+                .next()
+                .ok_or_else(|| refuse(Rule::ZipZip64, Some(name), Some(at), "ZIP64 extra field is missing a value its header marks"))?;
+            if *field < M32 {
+                return Err(refuse(Rule::ZipZip64, Some(name), Some(at), "ZIP64 value used for a number that fits in 32 bits"));
+            }
+        }
+    }
+    if vals.next().is_some() || z.len() % 8 != 0 {
+        return Err(refuse(Rule::ZipZip64, Some(name), Some(at), "ZIP64 extra field carries values its header does not mark"));
+    }
+    Ok(())
+}
+
+/// Directories are empty; methods are stored (sizes equal) or deflate; sizes and compression
+/// ratios within `limits`.
+fn check_content(method: u16, usize_: u64, csize: u64, is_dir: bool, limits: &Limits, name: &str, at: u64) -> Result<(), ArchiveError> {
+    if is_dir && (usize_ != 0 || csize != 0 || method != 0) {
+        return Err(refuse(Rule::MemberType, Some(name), Some(at), "directory entry with content"));
+    }
+    match method {
+        0 if csize != usize_ => {
+            return Err(refuse(
+                Rule::ZipCentralDirectory,
+                Some(name),
+                Some(at),
+                format!("stored entry with compressed size {csize} != size {usize_}"),
+            ));
+        }
+        0 | 8 => {}
+        m => {
+            return Err(refuse(
+                Rule::ZipMethod,
+                Some(name),
+                Some(at),
+                format!("compression method {m}; only 0 (stored) and 8 (deflate) are accepted"),
+            ));
+        }
+    }
+    if usize_ > limits.max_member_size {
+        return Err(refuse(
+            Rule::MemberTooLarge,
+            Some(name),
+            Some(at),
+            format!("declares {usize_} bytes; at most {}", limits.max_member_size),
+        ));
+    }
+    if method == 8 && usize_ > (1 << 20) && usize_ / csize.max(1) > limits.max_ratio {
+        return Err(refuse(
+            Rule::CompressionRatio,
+            Some(name),
+            Some(at),
+            format!("{usize_} bytes from {csize} compressed: ratio above {}", limits.max_ratio),
+        ));
+    }
+    Ok(())
+}
+
+/// The local entries, in file order: each local header where the previous entry's data ends
+/// (the first at 0), agreeing with its central directory entry, the last data ending exactly at
+/// the central directory.
+fn local_entries(src: &dyn ByteSource, centrals: &[Central], cd_offset: u64) -> Result<ArchiveIndex, ArchiveError> {
     let mut order: Vec<usize> = (0..centrals.len()).collect();
     order.sort_by_key(|&i| centrals[i].offset);
     let mut expect_at = 0u64;
-    let mut entries_out = Vec::new();
+    let mut entries = Vec::new();
     let mut dirs = Vec::new();
     for &i in &order {
         let c = &centrals[i];
@@ -320,74 +396,7 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
                 format!("{what}: local header at {}, previous entry ends at {expect_at}", c.offset),
             ));
         }
-        let lh = read(src, c.offset, 30)?;
-        if u32le(&lh, 0) != SIG_LOCAL {
-            return Err(refuse(
-                Rule::ZipLocalHeaderMismatch,
-                Some(&c.name),
-                Some(c.offset),
-                "no local file header where the central directory points",
-            ));
-        }
-        let (nlen, elen) = (u16le(&lh, 26) as u64, u16le(&lh, 28) as u64);
-        let var = read(src, c.offset + 30, (nlen + elen) as usize)?;
-        let mismatch = |what: &str| {
-            refuse(
-                Rule::ZipLocalHeaderMismatch,
-                Some(&c.name),
-                Some(c.offset),
-                format!("local header {what} differs from the central directory"),
-            )
-        };
-        if var[..nlen as usize] != c.raw_name[..] {
-            return Err(mismatch(&format!("name {:?}", String::from_utf8_lossy(&var[..nlen as usize]))));
-        }
-        if u16le(&lh, 4) != c.version_needed {
-            return Err(mismatch("version needed to extract"));
-        }
-        if u32le(&lh, 10) != c.time {
-            return Err(mismatch("modification time"));
-        }
-        if u16le(&lh, 6) != c.flags {
-            return Err(mismatch("flags"));
-        }
-        if u16le(&lh, 8) != c.method {
-            return Err(mismatch("method"));
-        }
-        if u32le(&lh, 14) != c.crc {
-            return Err(mismatch("CRC-32"));
-        }
-        let (lc, lu) = (u32le(&lh, 18) as u64, u32le(&lh, 22) as u64);
-        let local_z64 = parse_extra(&var[nlen as usize..], &c.name, c.offset)?;
-        match local_z64 {
-            Some(z) => {
-                if lc != M32 || lu != M32 || z.len() != 16 {
-                    return Err(refuse(
-                        Rule::ZipZip64,
-                        Some(&c.name),
-                        Some(c.offset),
-                        "local ZIP64 extra must carry exactly both sizes, with both header fields marked",
-                    ));
-                }
-                if u64le(z, 0) != c.usize || u64le(z, 8) != c.csize {
-                    return Err(mismatch("ZIP64 sizes"));
-                }
-                if c.usize < M32 && c.csize < M32 {
-                    return Err(refuse(
-                        Rule::ZipZip64,
-                        Some(&c.name),
-                        Some(c.offset),
-                        "local ZIP64 sizes used for sizes that fit in 32 bits",
-                    ));
-                }
-            }
-            None => {
-                if lc != c.csize || lu != c.usize {
-                    return Err(mismatch(&format!("sizes ({lc}/{lu} vs {}/{})", c.csize, c.usize)));
-                }
-            }
-        }
-        let data_offset = c.offset + 30 + nlen + elen;
+        let data_offset = local_header(src, c)?;
         let end = data_offset
             .checked_add(c.csize)
             .ok_or_else(|| refuse(Rule::ZipCentralDirectory, Some(&c.name), Some(c.offset), "size overflows"))?;
@@ -398,7 +407,7 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         if c.is_dir {
             dirs.push(c.name.clone());
         } else {
-            entries_out.push(Entry {
+            entries.push(Entry {
                 name: c.name.clone(),
                 header_offset: c.offset,
                 data_offset,
@@ -411,19 +420,87 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
     }
     if expect_at != cd_offset {
         let what = if centrals.is_empty() { Rule::ZipPrependedBytes } else { Rule::ZipGap };
-        let rule = if expect_at < cd_offset && read(src, expect_at, 4).map(|b| u32le(&b, 0) == SIG_DD).unwrap_or(false) {
-            Rule::ZipDataDescriptor
-        } else {
-            what
-        };
+        let descriptor = expect_at < cd_offset
+            && match read(src, expect_at, 4) {
+                Ok(b) => u32le(&b, 0) == SIG_DD,
+                Err(e @ ArchiveError::Io(_)) => return Err(e),
+                Err(_) => false,
+            };
         return Err(refuse(
-            rule,
+            if descriptor { Rule::ZipDataDescriptor } else { what },
             None,
             Some(expect_at),
             format!("{} unaccounted bytes before the central directory", cd_offset - expect_at),
         ));
     }
-    Ok(ArchiveIndex { format: Format::Zip, entries: entries_out, dirs })
+    Ok(ArchiveIndex { format: Format::Zip, entries, dirs })
+}
+
+/// The local header of `c` agrees with it field by field (name, versions, time, flags, method,
+/// CRC-32, sizes, a ZIP64 extra only when the sizes need it); returns where its data starts.
+fn local_header(src: &dyn ByteSource, c: &Central) -> Result<u64, ArchiveError> {
+    let lh = read(src, c.offset, 30)?;
+    if u32le(&lh, 0) != SIG_LOCAL {
+        return Err(refuse(
+            Rule::ZipLocalHeaderMismatch,
+            Some(&c.name),
+            Some(c.offset),
+            "no local file header where the central directory points",
+        ));
+    }
+    let (nlen, elen) = (u16le(&lh, 26) as u64, u16le(&lh, 28) as u64);
+    let var = read(src, c.offset + 30, (nlen + elen) as usize)?;
+    let mismatch = |what: &str| {
+        refuse(
+            Rule::ZipLocalHeaderMismatch,
+            Some(&c.name),
+            Some(c.offset),
+            format!("local header {what} differs from the central directory"),
+        )
+    };
+    if var[..nlen as usize] != c.raw_name[..] {
+        return Err(mismatch(&format!("name {:?}", String::from_utf8_lossy(&var[..nlen as usize]))));
+    }
+    if u16le(&lh, 4) != c.version_needed {
+        return Err(mismatch("version needed to extract"));
+    }
+    if u32le(&lh, 10) != c.time {
+        return Err(mismatch("modification time"));
+    }
+    if u16le(&lh, 6) != c.flags {
+        return Err(mismatch("flags"));
+    }
+    if u16le(&lh, 8) != c.method {
+        return Err(mismatch("method"));
+    }
+    if u32le(&lh, 14) != c.crc {
+        return Err(mismatch("CRC-32"));
+    }
+    let (lc, lu) = (u32le(&lh, 18) as u64, u32le(&lh, 22) as u64);
+    match parse_extra(&var[nlen as usize..], &c.name, c.offset)? {
+        Some(z) => {
+            if lc != M32 || lu != M32 || z.len() != 16 {
+                return Err(refuse(
+                    Rule::ZipZip64,
+                    Some(&c.name),
+                    Some(c.offset),
+                    "local ZIP64 extra must carry exactly both sizes, with both header fields marked",
+                ));
+            }
+            if u64le(z, 0) != c.usize || u64le(z, 8) != c.csize {
+                return Err(mismatch("ZIP64 sizes"));
+            }
+            if c.usize < M32 && c.csize < M32 {
+                return Err(refuse(Rule::ZipZip64, Some(&c.name), Some(c.offset), "local ZIP64 sizes used for sizes that fit in 32 bits"));
+            }
+        }
+        None => {
+            if lc != c.csize || lu != c.usize {
+                return Err(mismatch(&format!("sizes ({lc}/{lu} vs {}/{})", c.csize, c.usize)));
+            }
+        }
+    }
+    Ok(c.offset + 30 + nlen + elen)
 }
 
 fn check_flags(flags: u16, name: &str, at: u64) -> Result<(), ArchiveError> {

@@ -3,7 +3,6 @@
 use super::Ui;
 use super::pack::{Compress, Job, pack_dir};
 use super::verify::{render_text, verify_file};
-use crate::archive::{self, Limits};
 use crate::bundle::manifest::Release;
 use crate::keys::SecretKey;
 use crate::trust::state::EvalTime;
@@ -53,7 +52,6 @@ fn sample_release(dir: &Path) -> Result<()> {
 }
 
 impl Args {
-    /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let work = match &self.keep {
             Some(d) => {
@@ -102,7 +100,7 @@ impl Args {
 
         let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "demo key".into() };
         say("== 3. verify the bundle as packed\n".into())?;
-        let now = EvalTime::Clock(clock::now());
+        let now = EvalTime::Clock(clock::now()?);
         let good = verify_file(&bundle, &trust, now, ui)?;
         say(render_text(&bundle, good.report()))?;
         if !matches!(good, Verification::Passed(..)) {
@@ -112,9 +110,7 @@ impl Args {
         let tampered = dir.join("hello-1.0.0-tampered.zip");
         fs::copy(&bundle, &tampered)?;
         let target = "artifacts/hello-linux-amd64";
-        let src_file = fsio::FileSource::open(&tampered)?;
-        let entry = archive::walk(&src_file, &Limits::default())?.get(target).cloned().context("demo member present")?;
-        drop(src_file);
+        let entry = super::unverified::UnverifiedBundle::open_or_refuse(&tampered)?.entry(target)?.clone();
         let f = fs::OpenOptions::new().read(true).write(true).open(&tampered)?;
         let mut b = [0u8; 1];
         let at = entry.data_offset + 10;

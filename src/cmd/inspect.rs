@@ -1,12 +1,8 @@
 //! `airlock inspect BUNDLE [--json]`: what the bundle claims, with nothing trusted.
 
 use super::Ui;
-use crate::archive::{self, ByteSource, Limits};
-use crate::bundle::manifest::Manifest;
-use crate::bundle::{ENVELOPE, MANIFEST, MAX_CONTROL_SIZE};
-use crate::dsse::Envelope;
-use crate::fsio;
-use anyhow::{Context, Result};
+use super::unverified::UnverifiedBundle;
+use anyhow::Result;
 use std::path::PathBuf;
 
 /// Show a bundle's claims without verifying them.
@@ -23,22 +19,19 @@ pub struct Args {
 }
 
 impl Args {
-    /// Runs.
+    /// Prints the claims (text or `--json`); exit 0, or 2 when the bundle cannot be read.
     pub fn run(self, _ui: Ui) -> Result<u8> {
-        let src = fsio::FileSource::open(&self.bundle)?;
-        let index = archive::walk(&src, &Limits::default())
-            .with_context(|| format!("{} was refused by the strict archive reader", self.bundle.display()))?;
-        let get = |n: &str| index.get(n).with_context(|| format!("{} has no {n}", self.bundle.display()));
-        let env = Envelope::parse(&archive::read_member(&src, get(ENVELOPE)?, MAX_CONTROL_SIZE)?)?;
-        let manifest_bytes = archive::read_member(&src, get(MANIFEST)?, MAX_CONTROL_SIZE)?;
-        let m = Manifest::parse(&manifest_bytes)?;
+        let bundle = UnverifiedBundle::open_or_refuse(&self.bundle)?;
+        let env = bundle.envelope()?;
+        let (_, m) = bundle.manifest()?;
+        let index = &bundle.index;
         let sigs: Vec<serde_json::Value> =
             env.signatures.iter().map(|s| serde_json::json!({"keyid": s.keyid, "sigBytes": s.sig.len()})).collect();
         if self.json {
             super::out_json(&serde_json::json!({
                 "schema": "airlock/inspect/v1",
                 "bundle": self.bundle,
-                "archive": {"format": index.format, "size": src.size(), "entries": index.entries.len()},
+                "archive": {"format": index.format, "size": bundle.size(), "entries": index.entries.len()},
                 "payloadType": env.payload_type,
                 "signatures": sigs,
                 "manifest": m,
@@ -49,7 +42,7 @@ impl Args {
                 "bundle     {} ({:?}, {} bytes) -- NOT VERIFIED, nothing here is trusted\nformat     v{} ({})\nbundleId   {}\nrelease    {} {}{}{}\ncreatedAt  {}\nmerkleRoot {}\nsignatures {}\n",
                 self.bundle.display(),
                 index.format,
-                src.size(),
+                bundle.size(),
                 m.format_version,
                 env.payload_type,
                 m.bundle_id,

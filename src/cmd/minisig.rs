@@ -3,6 +3,7 @@
 //! as one more check of the verify report. `--member-minisign-key K.pub`: the signatures packed
 //! inside the bundle beside their members ([`minisign::member_checks`]).
 
+use crate::archive::ArchiveError;
 use crate::evidence::minisign;
 use crate::fsio;
 use crate::report::Check;
@@ -41,15 +42,35 @@ pub fn check(bundle: &Path, key_path: &Path) -> Result<Check> {
 }
 
 /// The `minisign.member` checks of the signatures packed inside `bundle`. `Err` means the key
-/// file is unusable or the bundle unreadable (exit 2). An archive the strict walker refuses
-/// yields no checks here: verification itself refuses it.
-pub fn member_checks(bundle: &Path, key_path: &Path) -> Result<Vec<Check>> {
+/// file is unusable or the bundle unreadable (exit 2); `Ok(Err)` an archive the strict walker
+/// refuses (exit 2 with verification's error document), never an empty list of checks.
+pub fn member_checks(bundle: &Path, key_path: &Path) -> Result<Result<Vec<Check>, ArchiveError>> {
     let key_bytes = fsio::read_small(key_path, MAX_SIG_FILE)?;
     let key =
         minisign::MinisignPublicKey::parse(&key_bytes).with_context(|| format!("{} is not a minisign public key", key_path.display()))?;
-    let src = fsio::FileSource::open(bundle)?;
-    Ok(match crate::archive::walk(&src, &crate::archive::Limits::default()) {
-        Ok(index) => minisign::member_checks(&src, &index, &key),
-        Err(_) => Vec::new(),
-    })
+    Ok(super::unverified::UnverifiedBundle::open(bundle)?.map(|b| minisign::member_checks(&b.src, &b.index, &key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn a_refused_archive_is_a_refusal_not_an_empty_list_of_checks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sk = crate::keys::SecretKey::from_seed(&[3; 32]);
+        let mut raw = b"Ed".to_vec();
+        raw.extend_from_slice(&[1; 8]);
+        raw.extend_from_slice(&sk.public().to_bytes());
+        let key = tmp.path().join("k.pub");
+        std::fs::write(&key, format!("untrusted comment: test key\n{}\n", base64::engine::general_purpose::STANDARD.encode(raw))).unwrap();
+        // An end-of-central-directory record with nothing before it: refused by the walker.
+        let bundle = tmp.path().join("b.zip");
+        let mut eocd = b"PK\x05\x06".to_vec();
+        eocd.resize(22, 0);
+        std::fs::write(&bundle, &eocd).unwrap();
+        let refused = member_checks(&bundle, &key).unwrap().unwrap_err();
+        assert_eq!(refused.rule(), Some(crate::archive::Rule::ZipPrependedBytes), "{refused}");
+    }
 }

@@ -13,6 +13,7 @@ pub mod pack;
 pub mod smoke;
 pub mod tlog;
 pub mod trust;
+pub mod unverified;
 pub mod upgrade_validate;
 pub mod verify;
 
@@ -275,6 +276,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::archive::ArchiveError,
             crate::json::JsonError,
             crate::trust::state::ClockWentBackwards,
+            crate::clock::ClockError,
         );
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ("io".into(), "check the path, that the file exists and is readable, and the free space".into());

@@ -131,6 +131,9 @@ fn copy_in(src: &Path, dir: &Path) -> Result<(PathBuf, u64, Sha256Digest)> {
 pub enum Extracted {
     /// The bytes equal the manifest's; the binary is at this path, mode 0755.
     Ready(PathBuf),
+    /// The archive reader refused the member on this read (a CRC, size or deflate error: the
+    /// local copy changed after verification); the file was deleted.
+    Refused(archive::ArchiveError),
     /// The bytes differ; the file was deleted.
     Differs {
         /// Manifest digest.
@@ -143,7 +146,8 @@ pub enum Extracted {
 }
 
 /// Streams one member into `dir/name` (create-new), hashing on the way; deletes it unless its
-/// digest and size equal `expected`/`size`.
+/// digest and size equal `expected`/`size`. A read error is an `Err` (could not check); a
+/// refusal by the archive reader is [`Extracted::Refused`], not a digest difference.
 pub fn extract(src: &dyn ByteSource, entry: &Entry, expected: &Sha256Digest, size: u64, dir: &Path, name: &str) -> Result<Extracted> {
     let path = dir.join(name);
     let mut f = create_new(&path, 0o700)?;
@@ -167,7 +171,13 @@ pub fn extract(src: &dyn ByteSource, entry: &Entry, expected: &Sha256Digest, siz
     if streamed.is_err() || actual != *expected || len != size {
         drop(f);
         fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        return Ok(Extracted::Differs { expected: *expected, actual, size: len });
+        return match streamed {
+            Err(e @ archive::ArchiveError::Io(_)) => {
+                Err(e).with_context(|| format!("cannot read member {} of the local copy for extraction", entry.name))
+            }
+            Err(e) => Ok(Extracted::Refused(e)),
+            Ok(()) => Ok(Extracted::Differs { expected: *expected, actual, size: len }),
+        };
     }
     f.set_permissions(fs::Permissions::from_mode(0o755))?;
     f.sync_all()?;
@@ -340,7 +350,7 @@ fn probe_checks(id: &str, p: &Probe, r: &Run) -> Vec<Check> {
     out
 }
 
-struct Outcome2 {
+struct Findings {
     checks: Vec<Check>,
     installers: Vec<Value>,
 }
@@ -354,7 +364,8 @@ impl Args {
         fail_report(e, "smoke", SMOKE_REPORT_SCHEMA, self.json, self.out.as_deref(), "smoke-report")
     }
 
-    /// Runs.
+    /// Copies, verifies, validates and (for this host) runs; exit 0 passed, 1 a check failed, 2
+    /// could not check.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let parent = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let work = PrivateDir::create(&parent, "airlock-smoke")?;
@@ -405,14 +416,17 @@ impl Args {
             Some(Err(e)) => return self.fail(e.about(&self.bundle)),
         };
         let result = match &bound {
-            None => Outcome2 {
+            None => Findings {
                 checks: vec![
                     Check::new("release.metadata", false, format!("{}; there is nothing to smoke-test", ReleaseError::Missing))
                         .values("present", "absent"),
                 ],
                 installers: vec![],
             },
-            Some(m) => self.smoke(m, &copy, &work.0, &host)?,
+            Some(m) => match self.smoke(m, &copy, &work.0, &host) {
+                Ok(f) => f,
+                Err(e) => return self.fail(e),
+            },
         };
         let outcome = Outcome::of(&result.checks);
         doc["outcome"] = json!(outcome);
@@ -449,7 +463,7 @@ impl Args {
         self.finish(&doc, &text, outcome.exit_code())
     }
 
-    fn smoke(&self, m: &BoundMetadata<'_>, copy: &Path, work: &Path, host: &str) -> Result<Outcome2> {
+    fn smoke(&self, m: &BoundMetadata<'_>, copy: &Path, work: &Path, host: &str) -> Result<Findings> {
         let bundle = m.bundle().get();
         let meta = m.metadata();
         let mut checks = validate(meta, &bundle.manifest().members);
@@ -490,6 +504,21 @@ impl Args {
             let name = i.binary.rsplit('/').next().unwrap_or("binary");
             let src = fsio::FileSource::open(copy)?;
             match extract(&src, entry, &member.digest, member.size, &run_dir.0, name)? {
+                Extracted::Refused(e) => {
+                    checks.push(
+                        Check::new(
+                            "smoke.extract",
+                            false,
+                            format!(
+                                "the local copy's member was refused on extraction (rule {}); deleted, not executed",
+                                e.rule().map_or("?", |r| r.id())
+                            ),
+                        )
+                        .subject(&i.id)
+                        .values(format!("bytes equal to the signed manifest ({})", member.digest.prefixed()), e.to_string()),
+                    );
+                    rec["reason"] = json!(format!("extraction refused: {e}"));
+                }
                 Extracted::Differs { expected, actual, size } => {
                     checks.push(
                         Check::new(
@@ -545,7 +574,7 @@ impl Args {
             }
             installers.push(rec);
         }
-        Ok(Outcome2 { checks, installers })
+        Ok(Findings { checks, installers })
     }
 }
 
@@ -556,25 +585,38 @@ mod tests {
     use crate::keys::SecretKey;
     use crate::verify::{self, TrustPolicy, Verification};
 
-    #[test]
-    fn bytes_that_differ_from_the_manifest_are_deleted_not_kept() {
-        let body = b"#!/bin/sh\ntouch marker\n".to_vec();
+    const BODY: &[u8] = b"#!/bin/sh\ntouch marker\n";
+
+    /// A bundle holding `artifacts/tool` (stored), as tar or zip, its verified entry and member.
+    fn bundle(zip: bool) -> (Vec<u8>, Entry, Member) {
         let member = Member {
             path: "artifacts/tool".into(),
-            size: body.len() as u64,
-            digest: Sha256Digest::of(&body),
+            size: BODY.len() as u64,
+            digest: Sha256Digest::of(BODY),
             kind: crate::bundle::Kind::Artifact,
         };
         let key = SecretKey::from_seed(&[7; 32]);
         let release = Release { product: "t".into(), version: "1.0.0".into(), commit: None, channel: None };
         let plan = crate::pack::plan(release, crate::time::Timestamp(0), vec![member.clone()], &[&key], Vec::new()).unwrap();
         let mut open = |n: &str| -> std::io::Result<Box<dyn Read>> {
-            Ok(Box::new(std::io::Cursor::new(plan.control_bytes(n).map(<[u8]>::to_vec).unwrap_or_else(|| body.clone()))))
+            Ok(Box::new(std::io::Cursor::new(plan.control_bytes(n).map(<[u8]>::to_vec).unwrap_or_else(|| BODY.to_vec()))))
         };
-        let bytes = crate::archive::write::write_tar(Vec::new(), &plan.members, crate::time::Timestamp(0), &mut open).unwrap();
+        let t = crate::time::Timestamp(0);
+        let bytes = if zip {
+            crate::archive::write::write_zip(std::io::Cursor::new(Vec::new()), &plan.members, t, &mut open).unwrap().into_inner()
+        } else {
+            crate::archive::write::write_tar(Vec::new(), &plan.members, t, &mut open).unwrap()
+        };
         let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "t".into() };
         let Verification::Passed(v, _) = verify::verify(&bytes, &trust, &verify::Options::default(), &|_| {}).unwrap() else { panic!() };
-        let entry = v.get().index().get("artifacts/tool").unwrap();
+        let entry = v.get().index().get("artifacts/tool").unwrap().clone();
+        (bytes, entry, member)
+    }
+
+    #[test]
+    fn bytes_that_differ_from_the_manifest_are_deleted_not_kept() {
+        let (bytes, entry, member) = bundle(false);
+        let entry = &entry;
         let tmp = tempfile::tempdir().unwrap();
         // The medium changes after verification: the same entry now holds other bytes.
         let mut changed = bytes.clone();
@@ -592,5 +634,44 @@ mod tests {
         assert!(extract(&bytes, entry, &member.digest, member.size, tmp.path(), "tool").is_err());
         std::os::unix::fs::symlink("/tmp/elsewhere", tmp.path().join("link")).unwrap();
         assert!(extract(&bytes, entry, &member.digest, member.size, tmp.path(), "link").is_err());
+    }
+
+    #[test]
+    fn a_crc_error_on_extraction_is_a_refusal_not_a_digest_difference() {
+        let (bytes, entry, member) = bundle(true);
+        let tmp = tempfile::tempdir().unwrap();
+        let mut changed = bytes.clone();
+        changed[entry.data_offset as usize + 11] ^= 0x20;
+        match extract(&changed, &entry, &member.digest, member.size, tmp.path(), "tool").unwrap() {
+            Extracted::Refused(e) => assert_eq!(e.rule(), Some(archive::Rule::Crc), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!tmp.path().join("tool").exists(), "a refused binary must not be left behind");
+    }
+
+    /// The bytes of a bundle whose reads fail (not end early) from `from` on.
+    struct FailingFrom(Vec<u8>, u64);
+
+    impl ByteSource for FailingFrom {
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+            if offset >= self.1 {
+                return Err(std::io::Error::other("input/output error on the medium"));
+            }
+            self.0.as_slice().read_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn a_read_error_on_extraction_is_an_error_not_a_digest_difference() {
+        let (bytes, entry, member) = bundle(true);
+        let tmp = tempfile::tempdir().unwrap();
+        let src = FailingFrom(bytes, entry.data_offset);
+        let e = extract(&src, &entry, &member.digest, member.size, tmp.path(), "tool").unwrap_err();
+        let text = format!("{e:#}");
+        assert!(text.contains("cannot read member artifacts/tool") && text.contains("input/output error"), "{text}");
+        assert!(!tmp.path().join("tool").exists(), "nothing left behind on a read error");
     }
 }

@@ -4,8 +4,9 @@
 //! else the pinned trust root's `tlog` role; every report names the trust used.
 
 use super::Ui;
-use crate::store::tlog::{DirTiles, ImportRelation, TlogStore};
+use crate::store::tlog::{DirTiles, ImportRelation, ImportReport, OriginState, TlogStore};
 use crate::store::trust::TrustStore;
+use crate::time::Timestamp;
 use crate::tlog::bundle::{CacheCheck, CacheRelation, InclusionPath, check_against_cache, logged_entry};
 use crate::tlog::checkpoint::verify_checkpoint;
 use crate::tlog::note::VerifierKey;
@@ -16,7 +17,7 @@ use crate::tlog::{LogTrust, TlogError, b64};
 use crate::{clock, fsio, merkle};
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Transparency-log cache: import mirrors, show state, produce and verify proofs.
 #[derive(clap::Args, Debug)]
@@ -25,7 +26,6 @@ Examples:\n  airlock tlog import /media/usb/log-mirror --log-key 'example.com/lo
 airlock tlog status --json\n  airlock tlog prove --origin example.com/log --index 12 -o entry12.tlog-proof\n  \
 airlock tlog verify-proof entry12.tlog-proof --entry entry12.bin --log-key 'example.com/log+33d7b496+AeHT...'")]
 pub struct Args {
-    /// The subcommand.
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -85,14 +85,12 @@ impl TrustArgs {
     }
 }
 
-/// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Import a tlog-tiles mirror directory (checkpoint, tile/...) into the cache.
     Import {
         /// The mirror directory.
         mirror: PathBuf,
-        /// Trust.
         #[command(flatten)]
         trust: TrustArgs,
         /// Print JSON.
@@ -130,7 +128,6 @@ pub enum Cmd {
         /// The logged entry's bytes.
         #[arg(long, value_name = "ENTRY_FILE")]
         entry: PathBuf,
-        /// Trust.
         #[command(flatten)]
         trust: TrustArgs,
         /// Print JSON.
@@ -198,209 +195,215 @@ impl Args {
         }
     }
 
-    /// Runs.
+    /// Runs the subcommand; the clock is read once, by the subcommands that compare times.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        let now = clock::now();
         match self.command {
-            Cmd::Import { mirror, trust, json } => {
-                let trust = trust.require()?;
-                let store = TlogStore::open_default()?;
-                match store.import(&mirror, &trust, now)? {
-                    Err(r) => refusal(&format!("import of {}", mirror.display()), r.error, r.evidence.as_ref(), json, "tlog import"),
-                    Ok(rep) => {
-                        if json {
-                            let mut v = serde_json::to_value(&rep)?;
-                            v["schema"] = "airlock/tlog-import/v1".into();
-                            v["outcome"] = "pass".into();
-                            super::out_json(&v)?;
-                        } else if !ui.quiet {
-                            let rel = match &rep.relation {
-                                ImportRelation::First => "first checkpoint of this origin".to_string(),
-                                ImportRelation::Same => "same as cached".to_string(),
-                                ImportRelation::Extends { from } => format!("consistent with cached size {from}, replaces it"),
-                                ImportRelation::Older { cached } => format!("older than cached size {cached}, consistent; cache unchanged"),
-                            };
-                            super::out(&format!(
-                                "imported  {} size {} ({rel})\nroot      {}\nsigned by {}\nwitnesses {}\ntiles     {} hash tiles, {} entry bundles verified ({} level-0 tiles without entries); {} files written\ntrust     {}\n",
-                                rep.origin,
-                                rep.size,
-                                rep.root,
-                                rep.log_keys.join(", "),
-                                if rep.witnesses.is_empty() {
-                                    format!("none (quorum {})", trust.policy.quorum_name())
-                                } else {
-                                    rep.witnesses.join(", ")
-                                },
-                                rep.tiles,
-                                rep.entry_bundles,
-                                rep.entry_bundles_missing,
-                                rep.written,
-                                rep.trust
-                            ))?;
-                        }
-                        Ok(0)
-                    }
-                }
-            }
-            Cmd::Status { trust, json } => {
-                let trust = trust.load()?;
-                let store = TlogStore::open_default()?;
-                let mut rows = Vec::new();
-                let mut text = format!("trust: {}\n", trust.source);
-                for s in store.origins()? {
-                    let forks = store.forks(&s.origin)?;
-                    let verifies =
-                        (!trust.is_empty()).then(|| verify_checkpoint(s.checkpoint.as_bytes(), &trust).map_err(|e| e.to_string()));
-                    let age = now.0 - s.imported_at.0;
-                    text.push_str(&format!(
-                        "{}\n  size {}  root {}\n  imported {} ({} s ago) under {}\n  witnesses {}\n  forks {}{}\n",
-                        s.origin,
-                        s.size,
-                        s.root,
-                        s.imported_at.rfc3339(),
-                        age,
-                        s.trust_source,
-                        if s.witnesses.is_empty() {
-                            "none".into()
-                        } else {
-                            s.witnesses
-                                .iter()
-                                .map(|w| format!("{} ({} s ago)", w.name, now.0 - w.timestamp as i64))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        },
-                        forks.len(),
-                        match &verifies {
-                            None => String::new(),
-                            Some(Ok(_)) => "\n  verifies under the given trust".into(),
-                            Some(Err(e)) => format!("\n  DOES NOT VERIFY under the given trust: {e}"),
-                        }
-                    ));
-                    rows.push(serde_json::json!({
-                        "origin": s.origin, "size": s.size, "root": s.root, "importedAt": s.imported_at, "ageSecs": age,
-                        "witnesses": s.witnesses.iter().map(|w| serde_json::json!({"name": w.name, "timestamp": w.timestamp})).collect::<Vec<_>>(),
-                        "logKeys": s.log_keys, "importedUnder": s.trust_source, "forkEvidence": forks,
-                        "verifies": verifies.as_ref().map(|r| r.is_ok()),
-                    }));
-                }
-                let bad = rows
-                    .iter()
-                    .any(|r| r["verifies"] == serde_json::json!(false) || !r["forkEvidence"].as_array().is_none_or(|a| a.is_empty()));
-                if json {
-                    super::out_json(&serde_json::json!({"schema": "airlock/tlog-status/v1", "trust": trust.source, "origins": rows}))?;
-                } else {
-                    if rows.is_empty() {
-                        text.push_str("no cached logs; import a mirror with `airlock tlog import DIR --log-key VKEY`\n");
-                    }
-                    super::out(&text)?;
-                }
-                Ok(if bad { 1 } else { 0 })
-            }
-            Cmd::Prove { origin, index, output, trust } => {
-                let trust = trust.load()?;
-                let store = TlogStore::open_default()?;
-                let s = store
-                    .state(&origin)?
-                    .with_context(|| format!("the cache holds no checkpoint for {origin:?}; import a mirror first"))?;
-                if !trust.is_empty()
-                    && let Err(e) = verify_checkpoint(s.checkpoint.as_bytes(), &trust)
-                {
-                    return refusal("cached checkpoint", e, None, false, "tlog prove");
-                }
-                let tiles = DirTiles::cache(&store.origin_dir(&origin));
-                let tree = TiledTree::new(&tiles, s.size, Exactness::Prefix);
-                let proof = match tree.inclusion_proof(index).and_then(|p| tree.leaf_hash(index).map(|l| (p, l))) {
-                    Ok(p) => p,
-                    Err(e) => return refusal("proof", e, None, false, "tlog prove"),
-                };
-                let root = crate::tlog::unb64_hash(&s.root).context("cached root is not base64 of 32 bytes: the cache is corrupt")?;
-                merkle::verify_inclusion(&proof.1, index, s.size, &proof.0, &root)
-                    .map_err(|e| anyhow::anyhow!("the cache produced a proof that does not verify ({e}): the cache is corrupt"))?;
-                let tp = TlogProof { extra: None, index, hashes: proof.0, checkpoint: s.checkpoint.into_bytes() };
-                write_out(&output, &tp.to_bytes())?;
-                if !ui.quiet {
-                    eprintln!(
-                        "proof of entry {index} in {origin} at size {} (leaf {}){}; checkpoint {}",
-                        s.size,
-                        b64(&proof.1),
-                        output.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default(),
-                        if trust.is_empty() {
-                            "not re-verified (no --log-key/--policy)".to_string()
-                        } else {
-                            format!("re-verified under {}", trust.source)
-                        }
-                    );
-                }
-                Ok(0)
-            }
-            Cmd::VerifyProof { file, entry, trust, json } => {
-                let trust = trust.require()?;
-                let proof_bytes = fsio::read_small(&file, MAX_PROOF_SIZE as u64)?;
-                let entry_bytes = fsio::read_small(&entry, 16 << 20)?;
-                let proof = match TlogProof::parse(&proof_bytes) {
-                    Ok(p) => p,
-                    Err(e) => return refusal(&file.display().to_string(), e, None, json, "tlog verify-proof"),
-                };
-                let v = match proof.verify_entry(&entry_bytes, &trust) {
-                    Ok(v) => v,
-                    Err(e) => return refusal(&file.display().to_string(), e, None, json, "tlog verify-proof"),
-                };
-                let store = TlogStore::open_default()?;
-                let path = InclusionPath { index: v.index, leaf: v.leaf_hash, hashes: &proof.hashes };
-                let relation = match check_against_cache(&v.checkpoint, Some(&path), &trust, &store) {
-                    CacheCheck::Related(r) => r,
-                    CacheCheck::Fork(e, ev) => {
-                        let p = store.write_fork_evidence(&ev, now)?;
-                        return refusal(&file.display().to_string(), e, Some(&p), json, "tlog verify-proof");
-                    }
-                    CacheCheck::Unverifiable(why) => {
-                        return Err(anyhow::Error::new(super::ShellError::CacheUnusable(why)).context(super::About(file.clone())));
-                    }
-                };
-                let c = &v.checkpoint.checkpoint;
-                if json {
-                    super::out_json(&serde_json::json!({
-                        "schema": "airlock/tlog-report/v1", "outcome": "pass", "origin": c.origin, "index": v.index,
-                        "checkpointSize": c.size, "root": b64(&c.root), "leafHash": b64(&v.leaf_hash),
-                        "logKeys": v.checkpoint.log_keys,
-                        "witnesses": v.checkpoint.witnesses.iter().map(|w| serde_json::json!({"name": w.witness, "timestamp": w.timestamp})).collect::<Vec<_>>(),
-                        "cache": relation, "trust": trust.source,
-                    }))?;
-                } else {
-                    let cache = match &relation {
-                        CacheRelation::NotCached => "origin not cached: consistency not checked".to_string(),
-                        CacheRelation::Consistent { cached_size, .. } => format!("consistent with cached checkpoint of size {cached_size}"),
-                        CacheRelation::ProofNewer { cached_size, shared_hashes } => format!(
-                            "newer than cached size {cached_size}: agrees with the cached tree on {shared_hashes} shared hash(es), full consistency not checked"
-                        ),
-                        CacheRelation::Unusable { why } => format!("cached checkpoint not used: {why}"),
-                    };
-                    super::out(&format!(
-                        "PASS entry {} included in {} at size {}\nroot      {}\nsigned by {}\nwitnesses {}\ncache     {cache}\ntrust     {}\n",
-                        v.index,
-                        c.origin,
-                        c.size,
-                        b64(&c.root),
-                        v.checkpoint.log_keys.join(", "),
-                        if v.checkpoint.witnesses.is_empty() {
-                            format!("none (quorum {})", trust.policy.quorum_name())
-                        } else {
-                            v.checkpoint.witnesses.iter().map(|w| w.witness.clone()).collect::<Vec<_>>().join(", ")
-                        },
-                        trust.source
-                    ))?;
-                }
-                Ok(0)
-            }
+            Cmd::Import { mirror, trust, json } => import(&mirror, &trust, json, ui),
+            Cmd::Status { trust, json } => status(&trust, json),
+            Cmd::Prove { origin, index, output, trust } => prove(&origin, index, &output, &trust, ui),
+            Cmd::VerifyProof { file, entry, trust, json } => verify_proof(&file, &entry, &trust, json),
             Cmd::Entry { bundle, output } => {
-                let src = fsio::FileSource::open(&bundle)?;
-                let index = crate::archive::walk(&src, &crate::archive::Limits::default())?;
-                let e = index.get(crate::bundle::MANIFEST).with_context(|| format!("{} has no manifest.json", bundle.display()))?;
-                let bytes = crate::archive::read_member(&src, e, crate::bundle::MAX_CONTROL_SIZE)?;
-                let m = crate::bundle::manifest::Manifest::parse(&bytes)?;
+                let (bytes, m) = super::unverified::UnverifiedBundle::open_or_refuse(&bundle)?.manifest()?;
                 write_out(&output, &logged_entry(&m, &bytes))?;
                 Ok(0)
             }
         }
     }
+}
+
+/// `tlog import`: verifies the mirror and commits it to the cache, or refuses (fork evidence
+/// written on a fork).
+fn import(mirror: &Path, trust: &TrustArgs, json: bool, ui: Ui) -> Result<u8> {
+    let trust = trust.require()?;
+    let now = clock::now_or_refuse()?;
+    let store = TlogStore::open_default()?;
+    let rep = match store.import(mirror, &trust, now)? {
+        Err(r) => return refusal(&format!("import of {}", mirror.display()), r.error, r.evidence.as_ref(), json, "tlog import"),
+        Ok(rep) => rep,
+    };
+    if json {
+        let mut v = serde_json::to_value(&rep)?;
+        v["schema"] = "airlock/tlog-import/v1".into();
+        v["outcome"] = "pass".into();
+        super::out_json(&v)?;
+    } else if !ui.quiet {
+        super::out(&import_text(&rep, &trust))?;
+    }
+    Ok(0)
+}
+
+fn import_text(rep: &ImportReport, trust: &LogTrust) -> String {
+    let rel = match &rep.relation {
+        ImportRelation::First => "first checkpoint of this origin".to_string(),
+        ImportRelation::Same => "same as cached".to_string(),
+        ImportRelation::Extends { from } => format!("consistent with cached size {from}, replaces it"),
+        ImportRelation::Older { cached } => format!("older than cached size {cached}, consistent; cache unchanged"),
+    };
+    format!(
+        "imported  {} size {} ({rel})\nroot      {}\nsigned by {}\nwitnesses {}\ntiles     {} hash tiles, {} entry bundles verified ({} level-0 tiles without entries); {} files written\ntrust     {}\n",
+        rep.origin,
+        rep.size,
+        rep.root,
+        rep.log_keys.join(", "),
+        if rep.witnesses.is_empty() { format!("none (quorum {})", trust.policy.quorum_name()) } else { rep.witnesses.join(", ") },
+        rep.tiles,
+        rep.entry_bundles,
+        rep.entry_bundles_missing,
+        rep.written,
+        rep.trust
+    )
+}
+
+/// `tlog status`: every cached origin, re-verified when trust is given; exit 1 when one does
+/// not verify or has fork evidence.
+fn status(trust: &TrustArgs, json: bool) -> Result<u8> {
+    let trust = trust.load()?;
+    let now = clock::now_or_refuse()?;
+    let store = TlogStore::open_default()?;
+    let mut rows = Vec::new();
+    let mut text = format!("trust: {}\n", trust.source);
+    for s in store.origins()? {
+        let forks = store.forks(&s.origin)?;
+        let verifies = (!trust.is_empty()).then(|| verify_checkpoint(s.checkpoint.as_bytes(), &trust).map_err(|e| e.to_string()));
+        text.push_str(&status_text(&s, forks.len(), verifies.as_ref(), now));
+        rows.push(serde_json::json!({
+            "origin": s.origin, "size": s.size, "root": s.root, "importedAt": s.imported_at, "ageSecs": now.0 - s.imported_at.0,
+            "witnesses": s.witnesses.iter().map(|w| serde_json::json!({"name": w.name, "timestamp": w.timestamp})).collect::<Vec<_>>(),
+            "logKeys": s.log_keys, "importedUnder": s.trust_source, "forkEvidence": forks,
+            "verifies": verifies.as_ref().map(|r| r.is_ok()),
+        }));
+    }
+    let bad = rows.iter().any(|r| r["verifies"] == serde_json::json!(false) || !r["forkEvidence"].as_array().is_none_or(|a| a.is_empty()));
+    if json {
+        super::out_json(&serde_json::json!({"schema": "airlock/tlog-status/v1", "trust": trust.source, "origins": rows}))?;
+    } else {
+        if rows.is_empty() {
+            text.push_str("no cached logs; import a mirror with `airlock tlog import DIR --log-key VKEY`\n");
+        }
+        super::out(&text)?;
+    }
+    Ok(if bad { 1 } else { 0 })
+}
+
+fn status_text<T>(s: &OriginState, forks: usize, verifies: Option<&Result<T, String>>, now: Timestamp) -> String {
+    format!(
+        "{}\n  size {}  root {}\n  imported {} ({} s ago) under {}\n  witnesses {}\n  forks {forks}{}\n",
+        s.origin,
+        s.size,
+        s.root,
+        s.imported_at.rfc3339(),
+        now.0 - s.imported_at.0,
+        s.trust_source,
+        if s.witnesses.is_empty() {
+            "none".into()
+        } else {
+            s.witnesses.iter().map(|w| format!("{} ({} s ago)", w.name, now.0 - w.timestamp as i64)).collect::<Vec<_>>().join(", ")
+        },
+        match verifies {
+            None => String::new(),
+            Some(Ok(_)) => "\n  verifies under the given trust".into(),
+            Some(Err(e)) => format!("\n  DOES NOT VERIFY under the given trust: {e}"),
+        }
+    )
+}
+
+/// `tlog prove`: an inclusion proof for entry `index` from the cached tiles, checked against
+/// the cached root before it is written.
+fn prove(origin: &str, index: u64, output: &Option<PathBuf>, trust: &TrustArgs, ui: Ui) -> Result<u8> {
+    let trust = trust.load()?;
+    let store = TlogStore::open_default()?;
+    let s = store.state(origin)?.with_context(|| format!("the cache holds no checkpoint for {origin:?}; import a mirror first"))?;
+    if !trust.is_empty()
+        && let Err(e) = verify_checkpoint(s.checkpoint.as_bytes(), &trust)
+    {
+        return refusal("cached checkpoint", e, None, false, "tlog prove");
+    }
+    let tiles = DirTiles::cache(&store.origin_dir(origin));
+    let tree = TiledTree::new(&tiles, s.size, Exactness::Prefix);
+    let (hashes, leaf) = match tree.inclusion_proof(index).and_then(|p| tree.leaf_hash(index).map(|l| (p, l))) {
+        Ok(p) => p,
+        Err(e) => return refusal("proof", e, None, false, "tlog prove"),
+    };
+    let root = crate::tlog::unb64_hash(&s.root).context("cached root is not base64 of 32 bytes: the cache is corrupt")?;
+    merkle::verify_inclusion(&leaf, index, s.size, &hashes, &root)
+        .map_err(|e| anyhow::anyhow!("the cache produced a proof that does not verify ({e}): the cache is corrupt"))?;
+    let size = s.size;
+    let tp = TlogProof { extra: None, index, hashes, checkpoint: s.checkpoint.into_bytes() };
+    write_out(output, &tp.to_bytes())?;
+    if !ui.quiet {
+        eprintln!(
+            "proof of entry {index} in {origin} at size {size} (leaf {}){}; checkpoint {}",
+            b64(&leaf),
+            output.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default(),
+            if trust.is_empty() {
+                "not re-verified (no --log-key/--policy)".to_string()
+            } else {
+                format!("re-verified under {}", trust.source)
+            }
+        );
+    }
+    Ok(0)
+}
+
+/// `tlog verify-proof`: the proof for the entry's bytes under the trusted logs, then its
+/// relation to the cache (fork evidence written on a fork).
+fn verify_proof(file: &Path, entry: &Path, trust: &TrustArgs, json: bool) -> Result<u8> {
+    let trust = trust.require()?;
+    let proof_bytes = fsio::read_small(file, MAX_PROOF_SIZE as u64)?;
+    let entry_bytes = fsio::read_small(entry, 16 << 20)?;
+    let what = file.display().to_string();
+    let proof = match TlogProof::parse(&proof_bytes) {
+        Ok(p) => p,
+        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof"),
+    };
+    let v = match proof.verify_entry(&entry_bytes, &trust) {
+        Ok(v) => v,
+        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof"),
+    };
+    let store = TlogStore::open_default()?;
+    let path = InclusionPath { index: v.index, leaf: v.leaf_hash, hashes: &proof.hashes };
+    let relation = match check_against_cache(&v.checkpoint, Some(&path), &trust, &store) {
+        CacheCheck::Related(r) => r,
+        CacheCheck::Fork(e, ev) => {
+            let p = store.write_fork_evidence(&ev, clock::now_or_refuse()?)?;
+            return refusal(&what, e, Some(&p), json, "tlog verify-proof");
+        }
+        CacheCheck::Unverifiable(why) => {
+            return Err(anyhow::Error::new(super::ShellError::CacheUnusable(why)).context(super::About(what.into())));
+        }
+    };
+    let c = &v.checkpoint.checkpoint;
+    if json {
+        super::out_json(&serde_json::json!({
+            "schema": "airlock/tlog-report/v1", "outcome": "pass", "origin": c.origin, "index": v.index,
+            "checkpointSize": c.size, "root": b64(&c.root), "leafHash": b64(&v.leaf_hash),
+            "logKeys": v.checkpoint.log_keys,
+            "witnesses": v.checkpoint.witnesses.iter().map(|w| serde_json::json!({"name": w.witness, "timestamp": w.timestamp})).collect::<Vec<_>>(),
+            "cache": relation, "trust": trust.source,
+        }))?;
+        return Ok(0);
+    }
+    let cache = match &relation {
+        CacheRelation::NotCached => "origin not cached: consistency not checked".to_string(),
+        CacheRelation::Consistent { cached_size, .. } => format!("consistent with cached checkpoint of size {cached_size}"),
+        CacheRelation::ProofNewer { cached_size, shared_hashes } => format!(
+            "newer than cached size {cached_size}: agrees with the cached tree on {shared_hashes} shared hash(es), full consistency not checked"
+        ),
+        CacheRelation::Unusable { why } => format!("cached checkpoint not used: {why}"),
+    };
+    super::out(&format!(
+        "PASS entry {} included in {} at size {}\nroot      {}\nsigned by {}\nwitnesses {}\ncache     {cache}\ntrust     {}\n",
+        v.index,
+        c.origin,
+        c.size,
+        b64(&c.root),
+        v.checkpoint.log_keys.join(", "),
+        if v.checkpoint.witnesses.is_empty() {
+            format!("none (quorum {})", trust.policy.quorum_name())
+        } else {
+            v.checkpoint.witnesses.iter().map(|w| w.witness.clone()).collect::<Vec<_>>().join(", ")
+        },
+        trust.source
+    ))?;
+    Ok(0)
 }

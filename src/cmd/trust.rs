@@ -224,9 +224,11 @@ fn refused(what: &str, e: RootError) -> anyhow::Error {
     if refusal { super::refusal(e) } else { e }
 }
 
-/// The command's one clock reading, refused when earlier than the latest known time.
+/// The command's one clock reading: could not check (exit 2) when the clock cannot be read,
+/// refused (exit 1) when it is earlier than the latest known time.
 fn observe_clock(state: &State) -> Result<State> {
-    state.observe_clock(clock::now()).map_err(super::refusal)
+    let now = clock::now()?;
+    state.observe_clock(now).map_err(super::refusal)
 }
 
 /// A JSON description of a root.
@@ -378,7 +380,7 @@ impl UpdateArgs {
 
 impl ShowArgs {
     fn run(self) -> Result<u8> {
-        let now = clock::now();
+        let now = clock::now_or_refuse()?;
         let (root, source) = match &self.file {
             Some(p) => match read_root(p)? {
                 (_, Ok(r)) => (r, p.display().to_string()),
@@ -410,7 +412,7 @@ impl ShowArgs {
 
 impl StatusArgs {
     fn run(self) -> Result<u8> {
-        let now = clock::now();
+        let now = clock::now_or_refuse()?;
         let store = TrustStore::open()?;
         let state = store.load_state()?;
         let root = store.load_root(&state)?;

@@ -208,7 +208,7 @@ impl TrustArgs {
     pub fn eval_time(&self) -> Result<EvalTime> {
         Ok(match &self.at_time {
             Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
-            None => EvalTime::Clock(clock::now()),
+            None => EvalTime::Clock(clock::now()?),
         })
     }
 
@@ -255,7 +255,7 @@ impl TrustArgs {
                 None => return Ok(None),
             },
         };
-        let history = store.history(&root);
+        let history = store.history(&root)?;
         let (policy, skipped) = match signers {
             ReleaseSigners::AnyVersion if history.len() > 1 => {
                 let (first, last) = (history[0].version(), root.version());
@@ -328,7 +328,10 @@ impl Args {
             None => Vec::new(),
         };
         if let Some(k) = &self.member_minisign_key {
-            extra.extend(super::minisig::member_checks(&self.bundle, k)?);
+            match super::minisig::member_checks(&self.bundle, k)? {
+                Ok(checks) => extra.extend(checks),
+                Err(refused) => return Err(VerifyError::Archive(refused).about(&self.bundle)),
+            }
         }
         let checked =
             self.trust.check(&self.bundle, time, CheckAs { extra, ..CheckAs::accepting() }, ui)?.map_err(|e| e.about(&self.bundle))?;

@@ -283,7 +283,7 @@ pub fn deflated(name: &str, data: &[u8]) -> ZEntry {
 
 /// `e` (deflated) with the first bit after its final deflate block set: no decoder reads it.
 fn with_deflate_padding_bit(mut e: ZEntry) -> ZEntry {
-    let mut w = crate::archive::deflate_end::DeflateWalker::new();
+    let mut w = crate::archive::deflate_walk::DeflateWalker::new();
     w.feed(&e.data).expect("a valid deflate stream");
     let end = w.finish().expect("a complete deflate stream").end_bit;
     assert!(!end.is_multiple_of(8), "the stream ends inside a byte");

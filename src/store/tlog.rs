@@ -150,7 +150,8 @@ fn prune_partials(odir: &Path, committed: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The cache.
+/// The transparency-log cache directory: per origin, its verified checkpoint state, tiles and
+/// fork evidence.
 pub struct TlogStore {
     root: PathBuf,
 }
@@ -278,7 +279,7 @@ impl TlogStore {
     /// The committed state of `origin`, if any.
     pub fn state(&self, origin: &str) -> Result<Option<OriginState>> {
         let p = self.origin_dir(origin).join("state.json");
-        if !p.exists() {
+        if !fsio::present(&p)? {
             return Ok(None);
         }
         let s = Self::read_state(&p)?;
@@ -306,8 +307,13 @@ impl TlogStore {
             r => r.with_context(|| format!("cannot list {}", self.root.display()))?,
         };
         for ent in rd {
-            let p = ent?.path().join("state.json");
-            if p.exists() {
+            let ent = ent.with_context(|| format!("cannot list {}", self.root.display()))?;
+            // Origins are directories; the cache's lock file sits beside them.
+            if !ent.file_type().with_context(|| format!("cannot stat {}", ent.path().display()))?.is_dir() {
+                continue;
+            }
+            let p = ent.path().join("state.json");
+            if fsio::present(&p)? {
                 out.push(Self::read_state(&p)?);
             }
         }
@@ -319,10 +325,12 @@ impl TlogStore {
     pub fn forks(&self, origin: &str) -> Result<Vec<PathBuf>> {
         let d = self.origin_dir(origin).join("forks");
         let mut out = Vec::new();
-        if let Ok(rd) = fs::read_dir(&d) {
-            for ent in rd {
-                out.push(ent?.path());
-            }
+        let rd = match fs::read_dir(&d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            r => r.with_context(|| format!("cannot list fork evidence in {}", d.display()))?,
+        };
+        for ent in rd {
+            out.push(ent.with_context(|| format!("cannot list fork evidence in {}", d.display()))?.path());
         }
         out.sort();
         Ok(out)
@@ -439,7 +447,7 @@ impl TlogStore {
             let rel = id.path_of(kind);
             let dest = odir.join(&rel);
             let r = (|| -> Result<bool> {
-                if dest.exists() {
+                if fsio::present(&dest)? {
                     let have = fs::read(&dest).with_context(|| format!("cannot read {}", dest.display()))?;
                     if have != bytes {
                         bail!("cached {} differs from the verified tile of the same path: the cache is corrupt", dest.display());

@@ -61,7 +61,7 @@ impl TrustStore {
     /// own root-role signatures, and not older than the highest version installed.
     pub fn load_root(&self, state: &State) -> Result<Option<TrustRoot>> {
         let p = self.root_path();
-        if !p.exists() {
+        if !fsio::present(&p)? {
             return Ok(None);
         }
         let bytes = fsio::read_small(&p, MAX_ROOT_SIZE)?;
@@ -92,24 +92,43 @@ impl TrustStore {
         Ok(f)
     }
 
-    /// The stored root of `version` (`history/N.root.json`), if present and well-formed; `None`
-    /// otherwise (an absent or damaged file ends the history, see
-    /// [`crate::trust::root::linked_history`], which also checks every link's signatures).
-    pub fn history_root(&self, version: u64) -> Option<TrustRoot> {
+    /// The stored root of `version` (`history/N.root.json`): `None` when absent (the history
+    /// ends there), an error when the file cannot be read or is not a trust-root document (a
+    /// damaged store is reported, never read as a shorter history).
+    pub fn history_root(&self, version: u64) -> Result<Option<TrustRoot>> {
         let p = self.dir.join("history").join(format!("{version}.root.json"));
-        let bytes = fsio::read_small(&p, MAX_ROOT_SIZE).ok()?;
-        TrustRoot::parse(&bytes).ok()
+        if !fsio::present(&p)? {
+            return Ok(None);
+        }
+        let bytes = fsio::read_small(&p, MAX_ROOT_SIZE).with_context(|| format!("cannot read trust history {}", p.display()))?;
+        let root = TrustRoot::parse(&bytes).with_context(|| {
+            format!("trust history {} is damaged; expected the v{version} trust-root document\nhint: restore it from offline media, or re-pin with `airlock trust init --force`", p.display())
+        })?;
+        Ok(Some(root))
     }
 
-    /// The verified history leading to `root` (oldest first, `root` last) from the stored roots.
-    pub fn history(&self, root: &TrustRoot) -> Vec<TrustRoot> {
-        crate::trust::root::linked_history(root, |v| self.history_root(v))
+    /// The verified history leading to `root` (oldest first, `root` last) from the stored roots
+    /// (see [`crate::trust::root::linked_history`], which also checks every link's signatures
+    /// and stops at a root that does not chain). A damaged history file is an error.
+    pub fn history(&self, root: &TrustRoot) -> Result<Vec<TrustRoot>> {
+        let mut damaged = None;
+        let history = crate::trust::root::linked_history(root, |v| match self.history_root(v) {
+            Ok(r) => r,
+            Err(e) => {
+                damaged = Some(e);
+                None
+            }
+        });
+        match damaged {
+            Some(e) => Err(e),
+            None => Ok(history),
+        }
     }
 
     /// The anti-rollback state (default when absent).
     pub fn load_state(&self) -> Result<State> {
         let p = self.state_path();
-        if !p.exists() {
+        if !fsio::present(&p)? {
             return Ok(State::default());
         }
         let bytes = fsio::read_small(&p, MAX_STATE_SIZE)?;
@@ -154,7 +173,7 @@ impl TrustStore {
         let d = self.tuf_dir(pinned);
         let read = |n: &str| -> Result<Option<Vec<u8>>> {
             let p = d.join(n);
-            if p.exists() { Ok(Some(fsio::read_small(&p, 8 << 20)?)) } else { Ok(None) }
+            if fsio::present(&p)? { Ok(Some(fsio::read_small(&p, 8 << 20)?)) } else { Ok(None) }
         };
         let Some(root) = read("root.json")? else { return Ok(None) };
         Ok(Some(tuf::Persisted { root, timestamp: read("timestamp.json")?, snapshot: read("snapshot.json")? }))

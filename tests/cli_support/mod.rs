@@ -22,18 +22,34 @@ impl Out {
     }
 }
 
+/// The one way a test builds an `airlock` command (a test under `tests/` that names the binary
+/// anywhere else fails `every_binary_run_goes_through_cli_support`): its state lives in `home`,
+/// never the machine's real store, and nothing the binary reads from the environment is
+/// inherited from the machine (`XDG_DATA_HOME`, `SOURCE_DATE_EPOCH`; `NO_COLOR` is set). Tests
+/// that need `SOURCE_DATE_EPOCH` set it on the returned command.
+pub fn command(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    c.env("AIRLOCK_HOME", home).env_remove("XDG_DATA_HOME").env_remove("SOURCE_DATE_EPOCH").env("NO_COLOR", "1");
+    c
+}
+
 /// Runs `airlock ARGS` in `dir` with `AIRLOCK_HOME=home` and `env` set.
 pub fn run_airlock(dir: &Path, home: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
+    let o = command(home)
         .args(args)
         .current_dir(dir)
-        .env("AIRLOCK_HOME", home)
         .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run airlock {args:?}: {e}"));
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into(),
-        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    Out::from(o)
+}
+
+impl From<std::process::Output> for Out {
+    fn from(o: std::process::Output) -> Self {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     }
 }

@@ -2,6 +2,9 @@
 //! test program with `cc`, write release metadata and pack bundles.
 #![allow(dead_code)]
 
+#[path = "../cli_support/mod.rs"]
+mod cli_support;
+
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,13 +12,11 @@ use std::process::{Command, Output};
 
 /// Runs airlock in `dir`, with its state (trust store, proof cache) in `dir/airlock-home`.
 pub fn airlock(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airlock"))
+    cli_support::command(&dir.join("airlock-home"))
         .current_dir(dir)
         .args(args)
         .arg("--no-progress")
-        .env("AIRLOCK_HOME", dir.join("airlock-home"))
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("NO_COLOR", "1")
         .output()
         .expect("run airlock")
 }

@@ -106,7 +106,7 @@ pub fn run() -> Result<()> {
         let stream = enc.finish()?;
         let mb = stream.len() as f64 / 1e6;
         let (t_walk, end) = best(|| {
-            let mut w = airlock::archive::deflate_end::DeflateWalker::new();
+            let mut w = airlock::archive::deflate_walk::DeflateWalker::new();
             for c in stream.chunks(CHUNK) {
                 w.feed(c).expect("valid");
             }

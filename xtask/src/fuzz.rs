@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`).
-pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest", "deflate_end", "verify"];
+pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest", "deflate_walk", "verify"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -31,7 +31,7 @@ fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
             out.push(("manifest.json".into(), plan.manifest_bytes.clone()));
             out.push(("manifest.dsse.json".into(), plan.envelope_bytes.clone()));
         }
-        "deflate_end" => {
+        "deflate_walk" => {
             for (name, zip) in seeds("zip_walk")? {
                 let Ok(index) = airlock::archive::walk(&zip, &airlock::archive::Limits::default()) else { continue };
                 for e in index.entries.iter().filter(|e| e.method == airlock::archive::Method::Deflate) {

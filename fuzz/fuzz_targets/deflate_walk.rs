@@ -5,7 +5,7 @@
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&split, stream)) = data.split_first() else { return };
     let cut = split as usize * stream.len() / 255;
-    let mut w = airlock::archive::deflate_end::DeflateWalker::new();
+    let mut w = airlock::archive::deflate_walk::DeflateWalker::new();
     let walked = w.feed(&stream[..cut]).and_then(|()| w.feed(&stream[cut..])).and_then(|()| w.finish());
     let mut d = flate2::Decompress::new(false);
     let mut out = vec![0u8; 1 << 16];
