@@ -3,7 +3,7 @@
 //! The crate is split into a **sans-I/O core** and a **thin shell**:
 //!
 //! * core — [`digest`], [`json`], [`time`], [`keys`], [`dsse`], [`merkle`], [`bundle`],
-//!   [`archive`], [`verify`], [`pack`], [`report`], [`conformance`], [`tlog`], [`evidence`],
+//!   [`archive`], [`verify`], [`pack`], [`report`], [`signed`], [`conformance`], [`tlog`], [`evidence`],
 //!   [`gate`]: take bytes, values and positional byte sources and return values. They never open a file, read the clock or the
 //!   environment, or touch the terminal.
 //! * shell — [`cmd`], [`clock`], [`fsio`], [`progress`]: the only code that touches files,
@@ -25,6 +25,7 @@ pub mod merkle;
 pub mod pack;
 pub mod release;
 pub mod report;
+pub mod signed;
 pub mod time;
 pub mod tlog;
 pub mod trust;

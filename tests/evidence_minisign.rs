@@ -215,7 +215,7 @@ fn verify_minisign_key_checks_the_bundle_minisig_next_to_it() {
     let c = minisig::check(&bundle, &key).unwrap();
     assert_eq!(c.status, airlock::report::Status::Pass, "{}", c.detail);
     // The verification stays passed with a passing check and turns failed with a failing one.
-    let trust = airlock::verify::TrustPolicy { keys: vec![k.release.public().clone()], threshold: 1, source: "t".into() };
+    let trust = airlock::verify::TrustPolicy::ed25519([k.release.public().clone()], 1, "t");
     let v = airlock::verify::verify(&bytes, &trust, &Default::default(), &|_| {}).unwrap();
     assert!(matches!(minisig::apply(v, c), airlock::verify::Verification::Passed(..)));
     // Through the binary: `verify --minisign-key` adds the check; a missing .minisig fails (exit 1).

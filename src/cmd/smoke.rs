@@ -587,7 +587,7 @@ mod tests {
             Ok(Box::new(std::io::Cursor::new(plan.control_bytes(n).map(<[u8]>::to_vec).unwrap_or_else(|| body.clone()))))
         };
         let bytes = crate::archive::write::write_tar(Vec::new(), &plan.members, crate::time::Timestamp(0), &mut open).unwrap();
-        let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "t".into() };
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "t");
         let Verification::Passed(v, _) = verify::verify(&bytes, &trust, &verify::Options::default(), &|_| {}).unwrap() else { panic!() };
         let entry = v.get().index.get("artifacts/tool").unwrap();
         let tmp = tempfile::tempdir().unwrap();

@@ -241,11 +241,11 @@ impl Args {
             Err(doc) => return self.fail_early(doc),
         };
         if let (Some(a), Some(b)) = (&cur.root, &next.root)
-            && a.fingerprint != b.fingerprint
+            && a.fingerprint() != b.fingerprint()
         {
             return self.fail_early(error_doc(
                 "trust.changed",
-                format!("the trust root changed between the two verifications ({} then {})", a.fingerprint, b.fingerprint),
+                format!("the trust root changed between the two verifications ({} then {})", a.fingerprint(), b.fingerprint()),
                 "run upgrade-validate again once the trust store is no longer being updated",
                 None,
             ));

@@ -13,7 +13,7 @@ use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
 use crate::tlog::LogTrust;
 use crate::tlog::note::VerifierKey;
-use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot};
+use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot, VerifiedRoot};
 use crate::trust::state::{self, BundleFacts, EvalTime, Record, RootFacts};
 use crate::verify::{self, TrustPolicy, Verification, VerifyError, VerifyReport};
 use crate::{clock, fsio, progress};
@@ -163,11 +163,10 @@ pub fn error_json(path: &Path, e: &VerifyError) -> serde_json::Value {
 /// Where trust came from.
 struct Trust {
     policy: TrustPolicy,
-    root: Option<TrustRoot>,
+    root: Option<VerifiedRoot>,
     /// Verified trust-root history ending with `root` (empty without a root).
     history: Vec<TrustRoot>,
     record: Record,
-    notes: Vec<Check>,
 }
 
 /// A verification with trust freshness applied: the report holds every check (core, trust notes,
@@ -177,7 +176,7 @@ pub struct Checked {
     /// The full report.
     pub report: VerifyReport,
     /// The trust root used, if trust came from one.
-    pub root: Option<TrustRoot>,
+    pub root: Option<VerifiedRoot>,
     /// The verified trust-root history that leads to `root`, oldest first, `root` last: the
     /// stored roots (`history/N.root.json`) from which `root` follows by valid rotations.
     /// Empty when trust came from `--key`.
@@ -218,7 +217,7 @@ pub enum ReleaseSigners {
 impl TrustArgs {
     /// Trusted logs: `--log-key` keys, else the trust root's `tlog` role policy (a C2SP
     /// tlog-policy document under `policy.tlogPolicy`), else none.
-    fn log_trust(&self, root: Option<&TrustRoot>) -> Result<Option<LogTrust>> {
+    fn log_trust(&self, root: Option<&VerifiedRoot>) -> Result<Option<LogTrust>> {
         if !self.log_keys.is_empty() {
             let mut t = LogTrust::empty("--log-key");
             for k in &self.log_keys {
@@ -237,31 +236,31 @@ impl TrustArgs {
             let keys = load_keys(&self.keys)?;
             let threshold = self.threshold.unwrap_or(keys.len());
             return Ok(Some(Trust {
-                policy: TrustPolicy { keys, threshold, source: "--key".into() },
+                policy: TrustPolicy::ed25519(keys, threshold, "--key"),
                 root: None,
                 history: vec![],
                 record: Record::ReadOnly,
-                notes: vec![],
             }));
         }
         let (root, source, record) = match &self.trust_root {
             Some(p) => {
                 let bytes = fsio::read_small(p, MAX_ROOT_SIZE)?;
                 let root = TrustRoot::parse(&bytes).with_context(|| format!("{} is not a usable trust root", p.display()))?;
-                root.verify_self().with_context(|| format!("{} is not signed by its own root role", p.display()))?;
-                let src = format!("--trust-root {} v{} ({})", p.display(), root.version(), root.fingerprint.prefixed());
+                let root =
+                    VerifiedRoot::self_signed(root).with_context(|| format!("{} is not signed by its own root role", p.display()))?;
+                let src = format!("--trust-root {} v{} ({})", p.display(), root.version(), root.fingerprint().prefixed());
                 (root, src, Record::ReadOnly)
             }
             None => match store.load_root(st)? {
                 Some(root) => {
-                    let src = format!("trust store root v{} ({})", root.version(), root.fingerprint.prefixed());
+                    let src = format!("trust store root v{} ({})", root.version(), root.fingerprint().prefixed());
                     (root, src, Record::Store)
                 }
                 None => return Ok(None),
             },
         };
         let history = store.history(&root);
-        let (policy, skipped) = match signers {
+        let policy = match signers {
             ReleaseSigners::AnyVersion if history.len() > 1 => {
                 let (first, last) = (history[0].version(), root.version());
                 crate::trust::release_policy_any_version(&history, format!("{source}; release role of any version v{first}..v{last}"))
@@ -269,13 +268,7 @@ impl TrustArgs {
             _ => crate::trust::release_policy(&root, source),
         }
         .context("the trust root has no release role")?;
-        let notes = skipped
-            .into_iter()
-            .map(|id| {
-                Check::new("trust.release-key", true, "release key is not Ed25519 and cannot verify bundle signatures").subject(id).info()
-            })
-            .collect();
-        Ok(Some(Trust { policy, root: Some(root), history, record, notes }))
+        Ok(Some(Trust { policy, root: Some(root), history, record }))
     }
 
     /// Verifies `bundle` with these trust options and the anti-rollback state. `Ok(Err(_))`
@@ -330,7 +323,6 @@ impl TrustArgs {
             Verification::Passed(b, _) => Some(b.get().manifest.created_at),
             Verification::Failed(_) => None,
         };
-        r.checks.extend(trust.notes.iter().cloned());
         let mut verified = matches!(v, Verification::Passed(..)) && extra.iter().all(|c| c.status != Status::Fail);
         r.checks.extend(extra);
         if let Verification::Passed(b, _) = &v
