@@ -243,7 +243,16 @@ impl<T> Parsed<T> {
 }
 
 /// A document a role accepted: at least its threshold of distinct keys signed the exact payload
-/// bytes, no signature failed the fate policy, and the payload parsed.
+/// bytes, no signature failed the fate policy, and the payload parsed. Only
+/// [`Parsed::verify`] makes one:
+///
+/// ```compile_fail
+/// use airlock::signed::{Parsed, SignedDocument};
+/// fn forge(p: Parsed<String>) -> SignedDocument<String> {
+///     let (envelope, payload) = p.into_unverified();
+///     SignedDocument { envelope, payload, signatures: todo!() }
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct SignedDocument<T> {
     envelope: Envelope,

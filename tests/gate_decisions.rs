@@ -315,3 +315,41 @@ fn a_failed_proof_denies_even_with_break_glass_and_undated_proofs_fail_an_age_li
     };
     assert_eq!(codes(&run(&Spec::default(), serde_json::json!({}), undated, None)), ["transparency.proof-age"]);
 }
+
+/// An attestation whose signature under the attestor's keyid was altered is refused by the one
+/// signature-fate policy, even though another attestor signature meets the threshold; so is a
+/// break-glass approval carrying an altered approver signature.
+#[test]
+fn altered_signatures_under_trusted_keyids_deny() {
+    let k = keys();
+    let mut files = standard_files(&k, &Spec::default());
+    let test = statement(&[("app", hex(APP_BYTES))], "https://example.com/p", serde_json::json!({}));
+    let mut env = airlock::dsse::Envelope::parse(&dsse(&test, &[&k.attestor])).unwrap();
+    let mut altered = env.signatures[0].clone();
+    altered.sig[0] ^= 1;
+    env.signatures.push(altered);
+    files.push(("attestations/altered.intoto.json".into(), env.to_bytes()));
+    let bytes = zip_bundle(&files, &[&k.release]);
+    let v = verified(&bytes, &[&k.release]);
+    let policy = Policy::parse(&policy_json(serde_json::json!({}))).unwrap();
+    let params = GateParams { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
+    let r = evaluate(&v, &bytes, &policy, &params).unwrap();
+    assert_eq!(
+        r.decision.reasons.iter().map(|x| (x.code, x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
+        [("signer.signature", "attestations/altered.intoto.json")]
+    );
+
+    let reason = "INC-9";
+    let approvers = RoleKeys::ed25519([k.approver_a.public().clone(), k.approver_b.public().clone()], 1);
+    let mut bg = airlock::dsse::Envelope::parse(&breakglass::sign(
+        &approval(&bundle_id(), reason, NOW.0 - 60, NOW.0 + 3600),
+        &[&k.approver_a, &k.approver_b],
+    ))
+    .unwrap();
+    bg.signatures[1].sig[0] ^= 1;
+    let req = Request { reason: reason.into(), approval: bg.to_bytes() };
+    let r = run(&Spec::default(), serde_json::json!({}), Transparency::Missing, Some((req, approvers)));
+    assert_eq!(r.decision.decision, Verdict::Deny);
+    assert!(codes(&r).contains(&"break-glass.signature"), "{:?}", codes(&r));
+    assert!(r.decision.break_glass.is_none());
+}

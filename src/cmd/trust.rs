@@ -644,6 +644,7 @@ impl NewArgs {
             let (Some(name), Some(k), Some(list)) = (parts.next(), parts.next(), parts.next()) else {
                 bail!("--role {spec:?} is not NAME:THRESHOLD:KEY[,KEY...]");
             };
+            let name = RoleName::parse(name).with_context(|| format!("--role {spec:?}"))?;
             let threshold: u64 = k.parse().map_err(|_| anyhow!("--role {spec:?}: threshold {k:?} is not a number"))?;
             let mut ids = Vec::new();
             for p in list.split(',') {
@@ -653,7 +654,7 @@ impl NewArgs {
                 ids.push(id);
             }
             // A role given again keeps its consumer parameters (e.g. the tlog policy) unless replaced below.
-            let policy = signed.roles.get(name).and_then(|r| r.policy.clone());
+            let policy = signed.roles.get(name.as_str()).and_then(|r| r.policy.clone());
             signed.roles.insert(name.to_string(), RoleDesc { keyids: ids, threshold, policy });
         }
         if let Some(file) = &self.tlog_policy {

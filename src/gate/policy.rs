@@ -312,5 +312,11 @@ maxValiditySeconds = 3600
             Policy::parse(br#"{"schema":"airlock/gate-policy/v1","requiredEvidence":["sbom","sbom"]}"#),
             Err(PolicyError::Invalid(_))
         ));
+        // A role name the trust-root format could never define.
+        for bad in ["", "Builder", "build_er"] {
+            let doc = format!(r#"{{"schema":"airlock/gate-policy/v1","signers":{{"provenance":{{"role":"{bad}","threshold":1}}}}}}"#);
+            let e = Policy::parse(doc.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("role name"), "{e}");
+        }
     }
 }

@@ -411,7 +411,14 @@ impl TrustRoot {
 /// A trust root whose signatures were checked: self-signed by a threshold of its own root role
 /// ([`Self::self_signed`]), or reached from a verified root by a valid rotation
 /// ([`verify_rotation`], [`apply_chain`]). The only values anything takes trust from (release
-/// keys, log keys, approvers, operators); fields are private and nothing else constructs it.
+/// keys, log keys, approvers, operators); fields are private and nothing else constructs it:
+///
+/// ```compile_fail
+/// use airlock::trust::root::{TrustRoot, VerifiedRoot};
+/// fn forge(root: TrustRoot) -> VerifiedRoot {
+///     VerifiedRoot { root, signers: Vec::new() }
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct VerifiedRoot {
     root: TrustRoot,
@@ -719,6 +726,33 @@ mod tests {
         // No tlog role: no log trust.
         let plain = VerifiedRoot::self_signed(make(&signed(1, &[&a], 1, FAR), &[&a])).unwrap();
         assert!(crate::trust::root_log_trust(&plain).unwrap().is_none());
+    }
+
+    /// A P-256 `release` key counts for a bundle manifest's DSSE signatures like an Ed25519 one.
+    #[test]
+    fn a_p256_release_key_counts_for_bundle_signatures() {
+        use p256::ecdsa::signature::Signer as _;
+        let a = sk(1);
+        let p256_sk = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let release = p256_key(7);
+        let mut s = signed(1, &[&a], 1, FAR);
+        s.keys.insert(release.keyid().hex(), release.desc());
+        s.roles.insert("release".into(), RoleDesc { keyids: vec![release.keyid().hex()], threshold: 1, policy: None });
+        let root = VerifiedRoot::self_signed(make(&s, &[&a])).unwrap();
+        let policy = crate::trust::release_policy(&root, "test".into()).unwrap();
+        assert_eq!(policy.role.keyids(), [release.keyid()]);
+        let payload_type = crate::bundle::PAYLOAD_TYPE_V1;
+        let sig: p256::ecdsa::Signature = p256_sk.sign(&dsse::pae(payload_type, b"{}"));
+        let env = dsse::Envelope {
+            payload_type: payload_type.into(),
+            payload: b"{}".to_vec(),
+            signatures: vec![RawSignature { keyid: Some(release.keyid().hex()), sig: sig.to_der().as_bytes().to_vec() }],
+        };
+        let sigs = crate::signed::Signatures::check(&env, &policy.role);
+        assert!(sigs.accepted());
+        // The Ed25519 root key is not a release key: its signature is information, not a count.
+        let by_root = dsse::Envelope::sign(payload_type, b"{}", &[&a]);
+        assert!(!crate::signed::Signatures::check(&by_root, &policy.role).meets_threshold());
     }
 
     #[test]
