@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod bundle;
 pub mod conformance;
+pub mod diagnostic;
 pub mod digest;
 pub mod dsse;
 pub mod evidence;

@@ -355,7 +355,7 @@ mod tests {
             signers: "trusted keys".into(),
             subject: None,
         };
-        let ids: Vec<&str> = doc.signatures().checks(&labels).iter().map(|c| c.id).collect();
+        let ids: Vec<String> = doc.signatures().checks(&labels).iter().map(|c| c.id.to_string()).collect();
         assert_eq!(ids, ["signature", "signature", "signature.threshold"]);
     }
 
@@ -391,7 +391,7 @@ mod tests {
         assert!(matches!(s.tally().signatures[1].1, SignatureFate::Invalid(_)));
         let labels =
             Labels { signature: "x.sig", threshold: "x.n", document: "it".into(), signers: "keys".into(), subject: Some("m".into()) };
-        let failed: Vec<&str> = s.checks(&labels).into_iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+        let failed: Vec<String> = s.checks(&labels).into_iter().filter(|c| c.status == Status::Fail).map(|c| c.id.to_string()).collect();
         assert_eq!(failed, ["x.sig"]);
     }
 

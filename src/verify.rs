@@ -14,7 +14,9 @@ use crate::time::Timestamp;
 use crate::tlog::LogTrust;
 use crate::tlog::bundle::{self as tlog_bundle, CheckpointCache, PROOF_MEMBER, TransparencyOutcome};
 use crate::trust::role::RoleKeys;
-use serde::Serialize;
+use crate::trust::root::{TrustRoot, VerifiedRoot};
+use crate::trust::state::{self, BundleFacts, BundleRole, EvalTime, Record, RootFacts, State};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,102 +130,252 @@ fn manifest_labels() -> Labels {
 }
 
 /// Options.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Options<'a> {
     /// Archive caps.
     pub limits: Limits,
     /// Hashing threads (0 or 1 = sequential).
     pub threads: usize,
+    /// The command's one evaluation time: the clock read once, or a time the operator fixed.
+    /// Proof age, root expiry and anti-rollback are all judged at it.
+    pub time: EvalTime,
     /// What transparency evidence is checked against.
-    pub transparency: Transparency<'a>,
+    pub transparency: TransparencyInputs<'a>,
+}
+
+impl Default for Options<'_> {
+    /// Default caps, one thread, no transparency trust, evaluated at a fixed time of 0 (the
+    /// epoch): library callers that judge time set [`Options::time`].
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            threads: 1,
+            time: EvalTime::OperatorFixed(Timestamp(0)),
+            transparency: TransparencyInputs::default(),
+        }
+    }
 }
 
 /// Inputs of the transparency check (format-spec/transparency-v1.md §9).
 #[derive(Clone, Default)]
-pub struct Transparency<'a> {
+pub struct TransparencyInputs<'a> {
     /// Trusted logs and witness policy; `None`: no log is trusted, a proof is `unverifiable`.
     pub trust: Option<&'a LogTrust>,
     /// The local checkpoint cache, for consistency with a newer cached checkpoint.
     pub cache: Option<&'a dyn CheckpointCache>,
-    /// Now, for proof age.
-    pub now: Timestamp,
     /// `--require-transparency`: missing or unverifiable evidence fails verification.
     pub require: bool,
 }
 
-/// A value only [`verify`] constructs.
+/// A value only this module constructs: the bundle passed every check that decides, the
+/// freshness and anti-rollback checks included when they were evaluated (see [`Basis`]).
+///
+/// Nothing outside the core can make one:
+///
+/// ```compile_fail
+/// use airlock::verify::{Basis, Verified, VerifiedBundle};
+/// fn forge(value: VerifiedBundle, basis: Basis) -> Verified<VerifiedBundle> {
+///     Verified { value, basis }
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use airlock::verify::VerifiedBundle;
+/// fn forge(manifest: airlock::bundle::manifest::Manifest) -> VerifiedBundle {
+///     VerifiedBundle { manifest, ..todo!() }
+/// }
+/// ```
 #[derive(Debug)]
-pub struct Verified<T>(T);
+pub struct Verified<T> {
+    value: T,
+    basis: Basis,
+}
 
 impl<T> Verified<T> {
     /// The verified value.
     pub fn get(&self) -> &T {
-        &self.0
+        &self.value
     }
+
+    /// What the verification was checked under.
+    pub fn basis(&self) -> &Basis {
+        &self.basis
+    }
+
+    /// The time the verification was evaluated at (the command's one clock read, or `--at-time`).
+    pub fn evaluated_at(&self) -> Timestamp {
+        self.basis.time.instant()
+    }
+}
+
+/// The trust a verification was checked under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum TrustBasis {
+    /// A trust root's release role.
+    #[serde(rename_all = "camelCase")]
+    Root {
+        /// Root version.
+        version: u64,
+        /// SHA-256 of the root file.
+        fingerprint: Sha256Digest,
+    },
+    /// Keys given ad hoc (`--key`), by key id, and the threshold.
+    Keys {
+        /// Trusted key ids.
+        keyids: Vec<String>,
+        /// Distinct keys required.
+        threshold: usize,
+    },
+}
+
+/// Whether the freshness and anti-rollback checks were part of a verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreshnessBasis {
+    /// Evaluated against the anti-rollback state (the clock, root expiry and version, bundle
+    /// order), and passed.
+    Evaluated,
+    /// Not evaluated: a library verification without a trust store (a packer checking its own
+    /// output, a test). Commands always evaluate.
+    NotEvaluated,
+}
+
+/// What a [`Verified`] value was checked under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Basis {
+    /// The trust.
+    pub trust: TrustBasis,
+    /// The evaluation time and whether the operator fixed it (`--at-time`).
+    pub time: EvalTime,
+    /// Whether freshness and anti-rollback were evaluated.
+    pub freshness: FreshnessBasis,
 }
 
 /// What a passed verification established.
 #[derive(Debug)]
 pub struct VerifiedBundle {
-    /// The signed manifest.
-    pub manifest: Manifest,
-    /// The exact manifest bytes that were signed.
-    pub manifest_bytes: Vec<u8>,
-    /// Trusted keys whose signatures counted.
-    pub signers: Vec<KeyId>,
-    /// Where each member lives in the archive.
-    pub index: ArchiveIndex,
-    /// Whether the signed manifest was proven logged.
-    pub transparency: TransparencyOutcome,
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+    signers: Vec<KeyId>,
+    index: ArchiveIndex,
+    transparency: TransparencyOutcome,
 }
 
-/// The report of one verification.
-#[derive(Clone, Debug, Serialize)]
+impl VerifiedBundle {
+    /// The signed manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// The exact manifest bytes that were signed.
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+    /// Trusted keys whose signatures counted.
+    pub fn signers(&self) -> &[KeyId] {
+        &self.signers
+    }
+    /// Where each member lives in the archive.
+    pub fn index(&self) -> &ArchiveIndex {
+        &self.index
+    }
+    /// Whether the signed manifest was proven logged, with the digest of the proof member
+    /// verification read (the one read of it).
+    pub fn transparency(&self) -> &TransparencyOutcome {
+        &self.transparency
+    }
+}
+
+/// The report of one verification. Owned and round-trippable: what `--json` prints reads back
+/// into the same value. Its fields are read through accessors; only this module changes them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerifyReport {
+    schema: String,
+    /// The bundle file as the caller named it (a path), when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bundle: Option<String>,
+    outcome: Outcome,
+    format: Format,
+    format_version: u64,
+    bundle_id: String,
+    release: manifest::Release,
+    merkle_root: Sha256Digest,
+    trust: TrustSummary,
+    transparency: TransparencySummary,
+    checks: Vec<Check>,
+}
+
+impl VerifyReport {
     /// [`crate::report::VERIFY_REPORT_SCHEMA`].
-    pub schema: &'static str,
-    /// Pass / fail.
-    pub outcome: Outcome,
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+    /// The same report naming the bundle file it is about (a label; it decides nothing).
+    pub fn named(mut self, bundle: impl Into<String>) -> Self {
+        self.bundle = Some(bundle.into());
+        self
+    }
+    /// The bundle file, when named.
+    pub fn bundle(&self) -> Option<&str> {
+        self.bundle.as_deref()
+    }
+    /// Pass or fail over every check.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
     /// Archive flavour.
-    pub format: Format,
-    /// Format version.
-    #[serde(rename = "formatVersion")]
-    pub format_version: u64,
+    pub fn format(&self) -> Format {
+        self.format
+    }
     /// Bundle id from the manifest.
-    #[serde(rename = "bundleId")]
-    pub bundle_id: String,
+    pub fn bundle_id(&self) -> &str {
+        &self.bundle_id
+    }
     /// Release identity.
-    pub release: manifest::Release,
+    pub fn release(&self) -> &manifest::Release {
+        &self.release
+    }
     /// Manifest Merkle root.
-    #[serde(rename = "merkleRoot")]
-    pub merkle_root: Sha256Digest,
-    /// Trust used.
-    pub trust: TrustSummary,
-    /// Transparency outcome: `verified`, `missing`, `unverifiable` or `failed`.
-    pub transparency: TransparencySummary,
+    pub fn merkle_root(&self) -> &Sha256Digest {
+        &self.merkle_root
+    }
+    /// The trust used.
+    pub fn trust(&self) -> &TrustSummary {
+        &self.trust
+    }
+    /// The transparency outcome.
+    pub fn transparency(&self) -> &TransparencySummary {
+        &self.transparency
+    }
     /// Every check in verification order.
-    pub checks: Vec<Check>,
-    /// Two authentic, inconsistent checkpoints (a split view), for the shell to write down.
-    #[serde(skip)]
-    pub fork_evidence: Option<tlog_bundle::ForkEvidence>,
-    /// The envelope as read, so that signatures by keys outside this verification's trust
-    /// (revoked, other roles) can be named without reading the archive again.
-    #[serde(skip)]
-    pub envelope: Envelope,
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+    /// The checks that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.failed())
+    }
+
+    fn push(&mut self, more: impl IntoIterator<Item = Check>) {
+        self.checks.extend(more);
+        self.outcome = Outcome::of(&self.checks);
+    }
 }
 
 /// The transparency part of a report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TransparencySummary {
     /// `verified` | `missing` | `unverifiable` | `failed`.
-    pub outcome: &'static str,
+    pub outcome: String,
     /// Log, index, checkpoint size, age, cache relation when verified.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<tlog_bundle::TransparencyVerified>,
 }
 
 /// The trust part of a report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrustSummary {
     /// Where keys came from.
     pub source: String,
@@ -250,6 +402,142 @@ impl Verification {
             Verification::Passed(_, r) | Verification::Failed(r) => r,
         }
     }
+
+    /// The witness, when every check passed.
+    pub fn verified(&self) -> Option<&Verified<VerifiedBundle>> {
+        match self {
+            Verification::Passed(v, _) => Some(v),
+            Verification::Failed(_) => None,
+        }
+    }
+}
+
+/// Which `release` keys of a trust root may sign the bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseSigners {
+    /// The release role of the root in force, at its threshold (`verify`, `gate`, `smoke`, NEXT
+    /// in `upgrade-validate`).
+    InForce,
+    /// The release role of any version of the verified history, at that version's threshold,
+    /// keys revoked by the root in force not counting (CURRENT in `upgrade-validate`: it may
+    /// have been signed before a rotation). Checked as `trust.release-history`.
+    AnyVersion,
+}
+
+/// The trust root a verification's keys came from, for the checks that depend on it.
+#[derive(Clone, Copy, Debug)]
+pub struct RootContext<'a> {
+    /// The root in force, verified.
+    pub root: &'a VerifiedRoot,
+    /// The verified history, oldest first, the root in force last (at least the root itself).
+    pub history: &'a [TrustRoot],
+    /// Which release keys may have signed.
+    pub signers: ReleaseSigners,
+}
+
+/// The anti-rollback inputs of a verification.
+#[derive(Clone, Debug)]
+pub struct FreshnessInputs {
+    /// The state as it is now (read under the store's lock by a recording caller).
+    pub state: State,
+    /// Whether a passing bundle and the clock are recorded into the next state.
+    pub record: Record,
+    /// Whether the bundle is a candidate for acceptance or the release being replaced.
+    pub role: BundleRole,
+}
+
+/// Everything besides the bundle that decides a verification: checked by [`Examined::conclude`].
+#[derive(Clone, Debug, Default)]
+pub struct Conclusion<'a> {
+    /// The root the trust came from, if any.
+    pub root: Option<RootContext<'a>>,
+    /// The anti-rollback state; `None` only for library verifications without a store.
+    pub freshness: Option<FreshnessInputs>,
+    /// Checks made outside the bundle's own bytes that decide too (a detached `.minisig`, a
+    /// member signature by an upstream key, a trust note, fork evidence written).
+    pub checks: Vec<Check>,
+}
+
+/// A concluded verification and the state to persist.
+pub struct Concluded {
+    /// The verdict.
+    pub verification: Verification,
+    /// The next anti-rollback state, when something is to be recorded.
+    pub next_state: Option<State>,
+}
+
+/// The bundle's own checks, done; the verdict waits for [`Examined::conclude`]. Yields no
+/// witness.
+pub struct Examined {
+    report: VerifyReport,
+    passed: Option<VerifiedBundle>,
+    created_at: Timestamp,
+    envelope: Envelope,
+    signers: Vec<KeyId>,
+    fork: Option<tlog_bundle::ForkEvidence>,
+    time: EvalTime,
+    keys: TrustBasis,
+}
+
+impl Examined {
+    /// The report so far.
+    pub fn report(&self) -> &VerifyReport {
+        &self.report
+    }
+
+    /// Two authentic, inconsistent checkpoints (a split view), for the shell to write down.
+    pub fn fork_evidence(&self) -> Option<&tlog_bundle::ForkEvidence> {
+        self.fork.as_ref()
+    }
+
+    /// The envelope as read.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// Adds the checks that depend on the trust root, the anti-rollback state and what the
+    /// caller checked outside the bundle, and decides. The only place a [`Verified`] is made.
+    pub fn conclude(self, c: Conclusion<'_>) -> Concluded {
+        let Examined { mut report, passed, created_at, envelope, signers, fork: _, time, keys } = self;
+        report.push(c.checks);
+        let mut trust = keys;
+        let mut root_facts = None;
+        if let Some(rc) = c.root {
+            let root = rc.root;
+            if rc.signers == ReleaseSigners::AnyVersion && rc.history.len() > 1 && passed.is_some() {
+                report.push([crate::trust::release_history_check(rc.history, &signers)]);
+            }
+            // Signatures by revoked or non-release keys of the root, named from the envelope read.
+            report.push(crate::trust::foreign_signature_checks(root, &envelope));
+            trust = TrustBasis::Root { version: root.version(), fingerprint: root.fingerprint() };
+            root_facts = Some(RootFacts { version: root.version(), expires: root.expires() });
+        }
+        let mut next_state = None;
+        let freshness = match &c.freshness {
+            Some(f) => {
+                // Bundle order is judged only for a bundle whose own checks passed.
+                let facts = passed.as_ref().map(|_| BundleFacts {
+                    release: &report.release,
+                    created_at,
+                    bundle_id: &report.bundle_id,
+                    role: f.role,
+                });
+                let ok_so_far = passed.is_some() && report.outcome == Outcome::Pass;
+                let fresh = state::evaluate(&f.state, root_facts, facts.as_ref(), time, ok_so_far, f.record);
+                next_state = fresh.next;
+                report.push(fresh.checks);
+                FreshnessBasis::Evaluated
+            }
+            None => FreshnessBasis::NotEvaluated,
+        };
+        let verification = match passed {
+            Some(value) if report.outcome == Outcome::Pass => {
+                Verification::Passed(Box::new(Verified { value, basis: Basis { trust, time, freshness } }), report)
+            }
+            _ => Verification::Failed(report),
+        };
+        Concluded { verification, next_state }
+    }
 }
 
 fn control<'a>(index: &'a ArchiveIndex, name: &'static str) -> Result<&'a Entry, VerifyError> {
@@ -264,13 +552,26 @@ fn stored_only(e: &Entry) -> Result<&Entry, VerifyError> {
     }
 }
 
-/// Verifies a bundle.
+/// Verifies a bundle with no trust root and no anti-rollback state: [`examine`] then
+/// [`Examined::conclude`] with nothing more. The witness says freshness was not evaluated.
 pub fn verify(
     src: &dyn ByteSource,
     trust: &TrustPolicy,
     opts: &Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Verification, VerifyError> {
+    Ok(examine(src, trust, opts, progress)?.conclude(Conclusion::default()).verification)
+}
+
+/// Checks a bundle's own bytes in the order of bundle-v1 §8: archive, envelope and version,
+/// signatures, manifest, member set, `checksums.txt`, member digests, transparency. The verdict
+/// waits for [`Examined::conclude`].
+pub fn examine(
+    src: &dyn ByteSource,
+    trust: &TrustPolicy,
+    opts: &Options,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Examined, VerifyError> {
     trust.check()?;
     // 1. Strict archive walk.
     let index = archive::walk(src, &opts.limits)?;
@@ -362,12 +663,14 @@ pub fn verify(
         None => None,
     };
     let t = &opts.transparency;
-    let transparency = tlog_bundle::check_bundle_transparency(&manifest, &envelope.payload, proof.as_deref(), t.trust, t.cache, t.now);
+    let transparency =
+        tlog_bundle::check_bundle_transparency(&manifest, &envelope.payload, proof.as_deref(), t.trust, t.cache, opts.time.instant());
     checks.push(transparency.to_check(t.require));
 
     let outcome = Outcome::of(&checks);
     let report = VerifyReport {
-        schema: crate::report::VERIFY_REPORT_SCHEMA,
+        schema: crate::report::VERIFY_REPORT_SCHEMA.into(),
+        bundle: None,
         outcome,
         format: index.format,
         format_version: manifest.format_version,
@@ -381,26 +684,28 @@ pub fn verify(
             signers: signatures.signers().iter().map(KeyId::hex).collect(),
         },
         transparency: TransparencySummary {
-            outcome: transparency.name(),
+            outcome: transparency.name().into(),
             proof: match &transparency {
                 TransparencyOutcome::Verified(v) => Some(v.clone()),
                 _ => None,
             },
         },
         checks,
-        fork_evidence: match &transparency {
-            TransparencyOutcome::Failed { fork, .. } => fork.clone(),
-            _ => None,
-        },
-        envelope,
     };
-    Ok(match outcome {
-        Outcome::Pass => Verification::Passed(
-            Box::new(Verified(VerifiedBundle { manifest, manifest_bytes, signers: signatures.signers().to_vec(), index, transparency })),
-            report,
-        ),
-        _ => Verification::Failed(report),
-    })
+    let fork = match &transparency {
+        TransparencyOutcome::Failed { fork, .. } => fork.clone(),
+        _ => None,
+    };
+    let keys = TrustBasis::Keys { keyids: report.trust.keys.clone(), threshold: trust.role.threshold() };
+    let created_at = manifest.created_at;
+    let passed = (outcome == Outcome::Pass).then(|| VerifiedBundle {
+        manifest,
+        manifest_bytes,
+        signers: signatures.signers().to_vec(),
+        index,
+        transparency,
+    });
+    Ok(Examined { report, passed, created_at, envelope, signers: signatures.signers().to_vec(), fork, time: opts.time, keys })
 }
 
 fn fmt_format(f: Format) -> &'static str {

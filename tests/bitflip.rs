@@ -118,7 +118,7 @@ fn every_deflate_padding_flip_fails_member_deflate_padding() {
                 Ok(Verification::Passed(..)) => panic!("{member}: padding bit {bit} flipped passed"),
                 Err(e) => panic!("{member}: padding bit {bit} flipped: refused ({e}), expected a failed check"),
             };
-            let failed: Vec<&str> = report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+            let failed: Vec<&str> = report.checks().iter().filter(|c| c.status == Status::Fail).map(|c| c.id.as_ref()).collect();
             // The walker's rule, and the signed stream's digest, each catch it.
             assert_eq!(failed, ["member.deflate-padding", "member.deflate-stream"], "{member}: padding bit {bit}");
             flipped += 1;
@@ -158,7 +158,7 @@ fn every_flip_inside_a_deflate_stream_fails() {
                 Ok(Verification::Failed(report)) => report,
                 Err(_) => continue,
             };
-            let failed: Vec<&str> = report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+            let failed: Vec<&str> = report.checks().iter().filter(|c| c.status == Status::Fail).map(|c| c.id.as_ref()).collect();
             if failed == ["member.deflate-stream"] {
                 let at = (bit - start * 8) as u64;
                 let kind = w.choices().iter().find(|c| c.bits.contains(&at)).map(|c| c.kind);
@@ -294,8 +294,8 @@ fn every_bit_flip_of_a_transparency_proof_fails_or_stays_unverifiable() {
         let mut opts = Options::default();
         opts.transparency.trust = trusted.then_some(&log_trust);
         match verify::verify(&b.to_vec(), &trust(), &opts, &|_| {}) {
-            Ok(Verification::Passed(_, r)) => (0, Some(r.transparency.outcome.to_string())),
-            Ok(Verification::Failed(r)) => (1, Some(r.transparency.outcome.to_string())),
+            Ok(Verification::Passed(_, r)) => (0, Some(r.transparency().outcome.to_string())),
+            Ok(Verification::Failed(r)) => (1, Some(r.transparency().outcome.to_string())),
             Err(_) => (2, None),
         }
     };

@@ -140,6 +140,6 @@ fn python_in_toto_layout_and_link_reach_the_gate() {
     roles.insert(role("layout-owner"), RoleKeys::ed25519([key(42).public().clone()], 1));
     let ctx = GateParams { roles, ..ctx };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
-    let codes: Vec<&str> = r.decision.reasons.iter().map(|x| x.code).collect();
+    let codes: Vec<&str> = r.decision.reasons.iter().map(|x| x.code.as_ref()).collect();
     assert_eq!(codes, ["evidence.missing", "intoto.no-layout", "signer.threshold"], "{codes:?}");
 }

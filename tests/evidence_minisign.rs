@@ -210,14 +210,17 @@ fn verify_minisign_key_checks_the_bundle_minisig_next_to_it() {
     let key = d.join("release.pub");
     // No signature yet: a failed check, not a crash.
     let c = minisig::check(&bundle, &key).unwrap();
-    assert_eq!((c.id, c.status), ("minisign.signature", airlock::report::Status::Fail));
+    assert_eq!((c.id.as_ref(), c.status), ("minisign.signature", airlock::report::Status::Fail));
     sign(d, "release", "app-1.2.0.zip", "app-1.2.0.zip.minisig", false);
     let c = minisig::check(&bundle, &key).unwrap();
     assert_eq!(c.status, airlock::report::Status::Pass, "{}", c.detail);
     // The verification stays passed with a passing check and turns failed with a failing one.
     let trust = airlock::verify::TrustPolicy::ed25519([k.release.public().clone()], 1, "t");
-    let v = airlock::verify::verify(&bytes, &trust, &Default::default(), &|_| {}).unwrap();
-    assert!(matches!(minisig::apply(v, c), airlock::verify::Verification::Passed(..)));
+    let with = |c: airlock::report::Check| {
+        let examined = airlock::verify::examine(&bytes, &trust, &Default::default(), &|_| {}).unwrap();
+        examined.conclude(airlock::verify::Conclusion { checks: vec![c], ..Default::default() }).verification
+    };
+    assert!(matches!(with(c), airlock::verify::Verification::Passed(..)));
     // Through the binary: `verify --minisign-key` adds the check; a missing .minisig fails (exit 1).
     std::fs::write(d.join("airlock.pub"), k.release.public().to_file()).unwrap();
     let run = || {
@@ -247,8 +250,7 @@ fn verify_minisign_key_checks_the_bundle_minisig_next_to_it() {
     std::fs::write(&bundle, &t).unwrap();
     let c = minisig::check(&bundle, &key).unwrap();
     assert_eq!(c.status, airlock::report::Status::Fail);
-    let v = airlock::verify::verify(&bytes, &trust, &Default::default(), &|_| {}).unwrap();
-    assert!(matches!(minisig::apply(v, c), airlock::verify::Verification::Failed(..)));
+    assert!(matches!(with(c), airlock::verify::Verification::Failed(..)));
     // An unusable key file is "could not verify" (Err), not a failed check.
     std::fs::write(&key, b"not a key\n").unwrap();
     assert!(minisig::check(&bundle, &key).is_err());

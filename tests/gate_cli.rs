@@ -25,7 +25,7 @@ fn setup(spec: &Spec) -> Setup {
     let k = keys();
     let dir = tempfile::tempdir().unwrap();
     let bytes = zip_bundle(&standard_files(&k, spec), &[&k.release]);
-    let bundle_id = verified(&bytes, &[&k.release]).get().manifest.bundle_id.clone();
+    let bundle_id = verified(&bytes, &[&k.release]).get().manifest().bundle_id.clone();
     let bundle = write(dir.path(), "app-1.2.0.zip", &bytes);
     for (name, key) in
         [("release", &k.release), ("builder", &k.builder), ("attestor", &k.attestor), ("alice", &k.approver_a), ("bob", &k.approver_b)]
@@ -177,7 +177,7 @@ fn evidence_score_by_hand_with_jq_matches() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let k = keys();
     let bytes = std::fs::read(&s.bundle).unwrap();
-    let manifest = verified(&bytes, &[&k.release]).get().manifest.to_bytes();
+    let manifest = verified(&bytes, &[&k.release]).get().manifest().to_bytes();
     let mpath = write(s.dir.path(), "manifest.json", &manifest);
     let filter = r#"{artifact: (.members[] | select(.path == $a) | {digest, path}),
         evidence: [.members[] | select(.kind | IN("sbom","provenance","attestation","vex","tlog")) | {digest, kind, path}]}"#;

@@ -38,8 +38,8 @@ fn run(spec: &Spec, policy_extra: serde_json::Value, t: Transparency, bg: Option
     evaluate(&v, &bytes, &policy, &ctx).expect("evaluates")
 }
 
-fn codes(r: &GateResult) -> Vec<&'static str> {
-    r.decision.reasons.iter().map(|x| x.code).collect()
+fn codes(r: &GateResult) -> Vec<&str> {
+    r.decision.reasons.iter().map(|x| x.code.as_ref()).collect()
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn an_untrusted_attestation_signer_denies() {
     let ctx = GateParams { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     assert_eq!(
-        r.decision.reasons.iter().map(|x| (x.code, x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
+        r.decision.reasons.iter().map(|x| (x.code.as_ref(), x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
         [("signer.threshold", "attestations/rogue.intoto.json")]
     );
 }
@@ -165,7 +165,7 @@ fn approval(bundle_id: &str, reason: &str, issued: i64, expires: i64) -> Approva
 fn bundle_id() -> String {
     let k = keys();
     let bytes = zip_bundle(&standard_files(&k, &Spec::default()), &[&k.release]);
-    verified(&bytes, &[&k.release]).get().manifest.bundle_id.clone()
+    verified(&bytes, &[&k.release]).get().manifest().bundle_id.clone()
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn missing_transparency_denies_unless_break_glass_is_signed() {
     assert_eq!(bg.reason, reason);
     assert_eq!(bg.approvers.len(), 2);
     assert_eq!(bg.approval_digest, Sha256Digest::of(&good));
-    assert_eq!(r.decision.overridden.iter().map(|x| x.code).collect::<Vec<_>>(), ["transparency.missing"]);
+    assert_eq!(r.decision.overridden.iter().map(|x| x.code.as_ref()).collect::<Vec<_>>(), ["transparency.missing"]);
 
     // Each flaw in the approval keeps the deny, with its own code.
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
@@ -261,7 +261,7 @@ fn evidence_score_is_reproducible_from_the_manifest_alone() {
     let k = keys();
     let bytes = zip_bundle(&standard_files(&k, &Spec::default()), &[&k.release]);
     let v = verified(&bytes, &[&k.release]);
-    let m = &v.get().manifest;
+    let m = &v.get().manifest();
     let mut doc = String::from("{\"artifact\":{\"digest\":\"");
     doc.push_str(&format!("sha256:{}\",\"path\":\"{APP}\"}},\"evidence\":[", hex(APP_BYTES)));
     let recs: Vec<String> = m
@@ -335,7 +335,7 @@ fn altered_signatures_under_trusted_keyids_deny() {
     let params = GateParams { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
     let r = evaluate(&v, &bytes, &policy, &params).unwrap();
     assert_eq!(
-        r.decision.reasons.iter().map(|x| (x.code, x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
+        r.decision.reasons.iter().map(|x| (x.code.as_ref(), x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
         [("signer.signature", "attestations/altered.intoto.json")]
     );
 

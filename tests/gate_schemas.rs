@@ -58,7 +58,7 @@ fn outputs_and_inputs_match_the_published_schemas() {
     let allow = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     let approval = Approval {
         schema: breakglass::SCHEMA.into(),
-        bundle_id: v.get().manifest.bundle_id.clone(),
+        bundle_id: v.get().manifest().bundle_id.clone(),
         reason: "INC-1".into(),
         issued_at: Timestamp(NOW.0 - 1),
         expires_at: Timestamp(NOW.0 + 60),

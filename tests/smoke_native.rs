@@ -230,7 +230,7 @@ fn trust_root_options_verify_the_copy_and_are_reported() {
     // The pinned store is the default; without one (and without --key) nothing can be checked.
     let (code, r, _) = run(&["smoke", "app.zip", "--json"]);
     assert_eq!(code, Some(2));
-    assert_eq!(r["error"]["kind"], "trust.unusable");
+    assert_eq!(r["error"]["kind"], "trust.none");
     pin(d, "good.json");
     let (code, r, t) = run(&["smoke", "app.zip", "--json", "--skip-execution"]);
     assert_eq!(code, Some(0), "{t}");

@@ -294,6 +294,6 @@ fn without_a_trust_root_or_keys_nothing_can_be_checked() {
     pack_pair(&w.dir, &["a"], &["a"]);
     let (code, r, t) = validate(&w.dir, &[]);
     assert_eq!(code, Some(2), "{t}");
-    assert_eq!(r["error"]["kind"], "trust.unusable");
+    assert_eq!(r["error"]["kind"], "trust.none");
     assert!(t.contains("no trust root is pinned"), "{t}");
 }

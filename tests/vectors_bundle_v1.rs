@@ -39,7 +39,7 @@ fn every_vector_behaves_as_it_says() {
             (Ok(Verification::Passed(..)), 0) => {}
             (Ok(Verification::Failed(r)), 1) => {
                 let failed: BTreeSet<String> =
-                    r.checks.iter().filter(|c| c.status == airlock::report::Status::Fail).map(|c| c.id.to_string()).collect();
+                    r.checks().iter().filter(|c| c.status == airlock::report::Status::Fail).map(|c| c.id.to_string()).collect();
                 assert_eq!(failed, exp.failed_checks.iter().cloned().collect(), "{name}: failed checks");
             }
             (Err(e), 2) => assert_eq!(Some(e.kind()), exp.error_kind, "{name}: error kind ({e})"),
@@ -49,7 +49,7 @@ fn every_vector_behaves_as_it_says() {
                     Ok(Verification::Passed(..)) => "pass".to_string(),
                     Ok(Verification::Failed(r)) => format!(
                         "fail {:?}",
-                        r.checks.iter().filter(|c| c.status == airlock::report::Status::Fail).map(|c| c.id).collect::<Vec<_>>()
+                        r.checks().iter().filter(|c| c.status == airlock::report::Status::Fail).map(|c| c.id.as_ref()).collect::<Vec<_>>()
                     ),
                     Err(e) => format!("error {e}"),
                 }

@@ -7,13 +7,13 @@
 //! never approved. With k-of-n approvers, the first makes the approval and each next one adds a
 //! signature with `--cosign` (same bundle, same reason, checked).
 
+use super::AboutExt;
 use super::Ui;
 use super::pack::load_secret;
-use super::verify::{Recording, TrustArgs, render_text};
+use super::verify::{CheckAs, TrustArgs, render_text};
+use crate::fsio;
 use crate::gate::breakglass;
 use crate::keys::SecretKey;
-use crate::time::Timestamp;
-use crate::{clock, fsio};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 
@@ -75,10 +75,7 @@ impl Args {
     pub fn run(self, ui: Ui) -> Result<u8> {
         let keys: Vec<SecretKey> = self.sign_keys.iter().map(|p| load_secret(p)).collect::<Result<_>>()?;
         let key_refs: Vec<&SecretKey> = keys.iter().collect();
-        let now = match &self.trust.at_time {
-            Some(t) => Timestamp::parse(t)?,
-            None => clock::now(),
-        };
+        let time = self.trust.eval_time()?;
         let existing = match &self.cosign {
             Some(p) => Some(fsio::read_small(p, 1 << 20)?),
             None => None,
@@ -91,21 +88,15 @@ impl Args {
             bail!("{} exists; choose a new file, or pass it as --cosign to add signatures to it", self.output.display());
         }
         let valid_for = parse_duration(&self.valid_for)?;
-        let checked = match self.trust.check(&self.bundle, Recording::Never, ui)? {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
-                return Ok(2);
-            }
-        };
+        let checked = self.trust.check(&self.bundle, time, CheckAs::looking(), ui)?.map_err(|e| e.about(&self.bundle))?;
         let Some(verified) = checked.verified() else {
-            super::out(&render_text(&self.bundle, &checked.report))?;
+            super::out(&render_text(&self.bundle, checked.report()))?;
             eprintln!("break-glass: {} did not verify; nothing approved, nothing written", self.bundle.display());
             return Ok(1);
         };
         let (bytes, approval) = match &existing {
             Some(prev) => breakglass::cosign(prev, verified, &self.reason, &key_refs)?,
-            None => breakglass::approve(verified, &self.reason, now, valid_for, &key_refs)?,
+            None => breakglass::approve(verified, &self.reason, verified.evaluated_at(), valid_for, &key_refs)?,
         };
         if replacing {
             fsio::atomic_write(&self.output, &bytes, 0o644)?;
@@ -118,8 +109,8 @@ impl Args {
                 "wrote {}: break-glass for bundle {} ({} {}), reason {:?}, valid {} .. {}, {} signature(s)",
                 self.output.display(),
                 approval.bundle_id,
-                verified.get().manifest.release.product,
-                verified.get().manifest.release.version,
+                verified.get().manifest().release.product,
+                verified.get().manifest().release.version,
                 approval.reason,
                 approval.issued_at,
                 approval.expires_at,

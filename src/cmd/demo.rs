@@ -6,6 +6,7 @@ use super::verify::{render_text, verify_file};
 use crate::archive::{self, Limits};
 use crate::bundle::manifest::Release;
 use crate::keys::SecretKey;
+use crate::trust::state::EvalTime;
 use crate::verify::{TrustPolicy, Verification};
 use crate::{clock, fsio};
 use anyhow::{Context, Result, bail};
@@ -101,7 +102,8 @@ impl Args {
 
         let trust = TrustPolicy::ed25519([key.public().clone()], 1, "demo key");
         say("== 3. verify the bundle as packed\n".into())?;
-        let good = verify_file(&bundle, &trust, 2, ui)?;
+        let now = EvalTime::Clock(clock::now());
+        let good = verify_file(&bundle, &trust, now, ui)?;
         say(render_text(&bundle, good.report()))?;
         if !matches!(good, Verification::Passed(..)) {
             bail!("the freshly packed demo bundle did not verify");
@@ -122,7 +124,7 @@ impl Args {
         f.sync_all()?;
         say(format!("\n== 4. tamper: flipped one bit of {target} (archive offset {at}) in {}\n", tampered.display()))?;
         say("== 5. verify the tampered bundle\n".into())?;
-        let bad = verify_file(&tampered, &trust, 2, ui)?;
+        let bad = verify_file(&tampered, &trust, now, ui)?;
         say(render_text(&tampered, bad.report()))?;
         match bad {
             Verification::Failed(_) => {

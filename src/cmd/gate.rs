@@ -8,16 +8,16 @@
 //! `--approver-key` supply the others. `--json` prints the RFC 8785 result document and nothing else
 //! on stdout (no trailing newline, so the bytes are exactly canonical).
 
+use super::AboutExt;
 use super::Ui;
-use super::verify::{Recording, TrustArgs, load_keys, render_text};
+use super::verify::{CheckAs, TrustArgs, load_keys, render_text};
+use crate::fsio;
 use crate::gate::breakglass::Request;
 use crate::gate::policy::Policy;
 use crate::gate::transparency::Transparency;
 use crate::gate::{self, GateParams, GateResult, Roles, Verdict};
 use crate::report::{Check, Status};
-use crate::time::Timestamp;
 use crate::trust::role::{RoleKeys, RoleName};
-use crate::{clock, fsio};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -102,7 +102,7 @@ pub fn render(path: &Path, r: &GateResult) -> String {
             bg.reason,
             bg.approvers.join(", "),
             bg.expires_at,
-            d.overridden.iter().map(|r| r.code).collect::<Vec<_>>().join(", ")
+            d.overridden.iter().map(|r| r.code.as_ref()).collect::<Vec<_>>().join(", ")
         ));
     }
     match d.decision {
@@ -141,20 +141,11 @@ impl Args {
         let toml = self.policy.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
         let policy = if toml { Policy::parse_toml(&policy_bytes) } else { Policy::parse(&policy_bytes) }
             .with_context(|| format!("policy {}", self.policy.display()))?;
-        let now = match &self.trust.at_time {
-            Some(t) => Timestamp::parse(t)?,
-            None => clock::now(),
-        };
-        let checked = match self.trust.check(&self.bundle, Recording::Never, ui)? {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
-                return Ok(2);
-            }
-        };
+        let time = self.trust.eval_time()?;
+        let checked = self.trust.check(&self.bundle, time, CheckAs::looking(), ui)?.map_err(|e| e.about(&self.bundle))?;
         let mut roles = Roles::default();
         let mut approvers = None;
-        match &checked.root {
+        match checked.root() {
             Some(root) => {
                 if !self.role_keys.is_empty() || !self.approver_keys.is_empty() {
                     bail!("--role-key and --approver-key are for ad-hoc --key trust; with a trust root, roles come from the root");
@@ -185,7 +176,7 @@ impl Args {
             }
             _ => None,
         };
-        let report = &checked.report;
+        let report = checked.report();
         let Some(verified) = checked.verified() else {
             if self.json {
                 let doc = serde_json::json!({
@@ -204,30 +195,18 @@ impl Args {
             eprintln!(
                 "verified {} with {}: {} checks passed, manifest signed by {} of {} trusted keys",
                 self.bundle.display(),
-                report.trust.source,
-                report.checks.iter().filter(|c| c.status == Status::Pass).count(),
-                report.trust.signers.len(),
-                report.trust.keys.len()
+                report.trust().source,
+                report.checks().iter().filter(|c| c.status == Status::Pass).count(),
+                report.trust().signers.len(),
+                report.trust().keys.len()
             );
         }
         let src = fsio::FileSource::open(&self.bundle)?;
-        let transparency = {
-            let b = verified.get();
-            let proof = match b.index.get(crate::tlog::bundle::PROOF_MEMBER) {
-                Some(e) => Some(crate::archive::read_member(&src, e, crate::tlog::bundle::MAX_PROOF_MEMBER)?),
-                None => None,
-            };
-            let entry = crate::tlog::bundle::logged_entry(&b.manifest, &b.manifest_bytes);
-            Transparency::from_tlog(&b.transparency, &entry, proof.as_deref(), now)
-        };
-        let params = GateParams { roles, transparency, now, artifact: self.artifact.clone(), break_glass };
-        let result = match gate::evaluate(verified, &src, &policy, &params) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {}: {e}", self.bundle.display());
-                return Ok(2);
-            }
-        };
+        // The transparency outcome and the time are the verification's: the proof was read
+        // once, by verify, and the clock once, by this command.
+        let transparency = Transparency::from_tlog(verified.get().transparency());
+        let params = GateParams { roles, transparency, now: verified.evaluated_at(), artifact: self.artifact.clone(), break_glass };
+        let result = gate::evaluate(verified, &src, &policy, &params).map_err(|e| e.about(&self.bundle))?;
         if self.json {
             super::out(&String::from_utf8(result.to_bytes()).expect("JSON is UTF-8"))?;
         } else {

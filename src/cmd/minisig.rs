@@ -5,8 +5,7 @@
 
 use crate::evidence::minisign;
 use crate::fsio;
-use crate::report::{Check, Outcome};
-use crate::verify::Verification;
+use crate::report::Check;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -53,24 +52,4 @@ pub fn member_checks(bundle: &Path, key_path: &Path) -> Result<Vec<Check>> {
         Ok(index) => minisign::member_checks(&src, &index, &key),
         Err(_) => Vec::new(),
     })
-}
-
-/// Adds the check to a verification: a failed check turns a pass into a failure.
-pub fn apply(v: Verification, check: Check) -> Verification {
-    let failed = check.status == crate::report::Status::Fail;
-    match v {
-        Verification::Passed(w, mut r) => {
-            r.checks.push(check);
-            if failed {
-                r.outcome = Outcome::Fail;
-                Verification::Failed(r)
-            } else {
-                Verification::Passed(w, r)
-            }
-        }
-        Verification::Failed(mut r) => {
-            r.checks.push(check);
-            Verification::Failed(r)
-        }
-    }
 }

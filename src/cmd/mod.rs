@@ -16,8 +16,11 @@ pub mod trust;
 pub mod upgrade_validate;
 pub mod verify;
 
+use crate::report::{Diagnostic, ErrorBody, ErrorDoc};
 use clap::{Parser, Subcommand};
+use std::borrow::Cow;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Offline verification appliance and evidence bundle format.
 #[derive(Parser, Debug)]
@@ -74,9 +77,31 @@ pub struct Ui {
     pub progress: bool,
 }
 
+impl Command {
+    /// For a command run with `--json`: its name and the schema of its report, under which the
+    /// exit-2 error document is printed.
+    fn json_output(&self) -> Option<(&'static str, &'static str)> {
+        use crate::release::report::{SMOKE_REPORT_SCHEMA, UPGRADE_REPORT_SCHEMA};
+        use crate::report::{ERROR_SCHEMA, VERIFY_REPORT_SCHEMA};
+        match self {
+            Command::Verify(a) if a.json => Some(("verify", VERIFY_REPORT_SCHEMA)),
+            Command::UpgradeValidate(a) if a.json => Some(("upgrade-validate", UPGRADE_REPORT_SCHEMA)),
+            Command::Smoke(a) if a.json => Some(("smoke", SMOKE_REPORT_SCHEMA)),
+            Command::Gate(a) if a.json => Some(("gate", crate::gate::GATE_RESULT_SCHEMA)),
+            Command::Inspect(a) if a.json => Some(("inspect", ERROR_SCHEMA)),
+            Command::Keygen(a) if a.json => Some(("keygen", ERROR_SCHEMA)),
+            Command::Pack(a) if a.json => Some(("pack", ERROR_SCHEMA)),
+            Command::Trust(a) => a.json_output(),
+            Command::Tlog(a) => a.json_output(),
+            _ => None,
+        }
+    }
+}
+
 /// Runs a command and returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     let ui = Ui { quiet: cli.quiet, progress: !cli.no_progress && !cli.quiet };
+    let json = cli.command.json_output();
     let result = match cli.command {
         Command::Keygen(a) => a.run(ui),
         Command::Pack(a) => a.run(ui),
@@ -95,18 +120,149 @@ pub fn run(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            report_error(&e);
-            2
+            let doc = error_doc(&e, json.map(|j| j.0).unwrap_or(""), json.map(|j| j.1).unwrap_or(crate::report::ERROR_SCHEMA));
+            if json.is_some() {
+                let _ = out_json(&doc);
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {}\nhint: {}", doc.error.message, doc.error.hint);
+            doc.outcome.exit_code()
         }
     }
 }
 
-/// Prints an error chain and, when attached, the hint line.
-pub fn report_error(e: &anyhow::Error) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {e}");
-    for cause in e.chain().skip(1) {
-        let _ = writeln!(err, "  caused by: {cause}");
+/// Marks an error as a refusal by a rule (exit 1, outcome `fail`) rather than a failure to
+/// check (exit 2), for commands whose only output on refusal is the error document.
+#[derive(Debug, thiserror::Error)]
+#[error("refused")]
+pub struct Refusal;
+
+/// Turns an error into a refusal (exit 1).
+pub fn refusal(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    e.into().context(Refusal)
+}
+
+/// Errors of the shell itself: what the commands refuse before any layer below is asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// No trust was given and none is pinned.
+    #[error("no trust root is pinned and neither --trust-root nor --key was given")]
+    NoTrustRoot,
+    /// An option or an argument cannot be used as given.
+    #[error("{0}")]
+    Usage(String),
+    /// A file's SHA-256 is not the fingerprint given for it.
+    #[error("{file}: fingerprint mismatch: expected {expected}, the file's SHA-256 is {actual}; nothing was pinned")]
+    FingerprintMismatch {
+        /// The file.
+        file: String,
+        /// `--fingerprint`.
+        expected: String,
+        /// The file's digest.
+        actual: String,
+    },
+    /// The local tlog cache cannot answer (unreadable, or no proof from it).
+    #[error("the local transparency-log cache cannot be used: {0}")]
+    CacheUnusable(String),
+    /// `trust init` over a pinned root without `--force`.
+    #[error("a trust root is already pinned in {0}")]
+    AlreadyPinned(String),
+}
+
+impl Diagnostic for ShellError {
+    fn id(&self) -> Cow<'static, str> {
+        match self {
+            ShellError::NoTrustRoot => "trust.none".into(),
+            ShellError::Usage(_) => "usage".into(),
+            ShellError::FingerprintMismatch { .. } => "trust.fingerprint".into(),
+            ShellError::AlreadyPinned(_) => "trust.already-pinned".into(),
+            ShellError::CacheUnusable(_) => "tlog.cache-unusable".into(),
+        }
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        match self {
+            ShellError::NoTrustRoot => {
+                "pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB".into()
+            }
+            ShellError::Usage(_) => "`airlock help <command>` lists the options and examples".into(),
+            ShellError::FingerprintMismatch { .. } => {
+                "obtain the file again from offline media and compare its fingerprint with the one published out of band".into()
+            }
+            ShellError::AlreadyPinned(_) => "use `airlock trust update` to rotate, or --force to re-pin from offline media".into(),
+            ShellError::CacheUnusable(_) => "import the log's tiles again with `airlock tlog import MIRROR`".into(),
+        }
+    }
+}
+
+/// A file the error is about: the context an error gets when it concerns one input (the
+/// bundle), so that the message starts with its path and the error document names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.display())]
+pub struct About(pub PathBuf);
+
+/// Wraps an error with the file it is about.
+pub trait AboutExt {
+    /// `path: error`, the path kept for the error document.
+    fn about(self, path: &Path) -> anyhow::Error;
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> AboutExt for E {
+    fn about(self, path: &Path) -> anyhow::Error {
+        anyhow::Error::new(self).context(About(path.to_path_buf()))
+    }
+}
+
+/// The stable id and hint of an error: those of the outermost error in its chain that names
+/// itself ([`Diagnostic`]); an I/O error is `io`; anything else is the command line's.
+pub fn diagnose(e: &anyhow::Error) -> (String, String) {
+    macro_rules! try_types {
+        ($cause:expr, $($t:ty),+ $(,)?) => {
+            $(if let Some(d) = $cause.downcast_ref::<$t>() {
+                return (Diagnostic::id(d).into_owned(), Diagnostic::hint(d).into_owned());
+            })+
+        };
+    }
+    for cause in e.chain() {
+        try_types!(
+            cause,
+            ShellError,
+            crate::verify::VerifyError,
+            crate::trust::root::RootError,
+            crate::trust::tuf::TufError,
+            crate::trust::tuf::FetchError,
+            crate::trust::TlogRoleError,
+            crate::tlog::TlogError,
+            crate::gate::GateError,
+            crate::gate::policy::PolicyError,
+            crate::gate::breakglass::ApproveError,
+            crate::release::ReleaseError,
+            crate::release::cavra::CavraError,
+            crate::pack::PackError,
+            crate::keys::KeyError,
+            crate::evidence::minisign::MinisignError,
+            crate::archive::ArchiveError,
+            crate::json::JsonError,
+            crate::trust::state::ClockWentBackwards,
+        );
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return ("io".into(), "check the path, that the file exists and is readable, and the free space".into());
+        }
+    }
+    ("invalid-input".into(), "check the command line and the files it names; `airlock help <command>` lists the options".into())
+}
+
+/// The exit-2 document of a command: see [`ErrorDoc`].
+pub fn error_doc(e: &anyhow::Error, command: &str, schema: &str) -> ErrorDoc {
+    let (kind, hint) = diagnose(e);
+    let bundle = e.chain().find_map(|c| c.downcast_ref::<About>()).map(|a| a.0.display().to_string());
+    let refused = e.chain().any(|c| c.is::<Refusal>());
+    let message = e.chain().filter(|c| !c.is::<Refusal>()).map(ToString::to_string).collect::<Vec<_>>().join(": ");
+    ErrorDoc {
+        schema: schema.into(),
+        command: command.into(),
+        bundle,
+        outcome: if refused { crate::report::Outcome::Fail } else { crate::report::Outcome::Error },
+        error: ErrorBody { kind, message, hint },
     }
 }
 

@@ -291,7 +291,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         Verification::Passed(..) => {}
         Verification::Failed(r) => {
             let failed: Vec<String> = r
-                .checks
+                .checks()
                 .iter()
                 .filter(|c| c.status == crate::report::Status::Fail)
                 .map(|c| format!("{} {}", c.id, c.subject.clone().unwrap_or_default()))

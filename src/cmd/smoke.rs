@@ -12,14 +12,17 @@
 //!    (`unshare -n` when permitted; the report says whether it was), and checks exit code and
 //!    output. Other platforms are reported as not executed.
 
+use super::AboutExt;
 use super::Ui;
-use super::upgrade_validate::{finish_report, read_metadata, render_checks, write_out};
-use super::verify::{Recording, TrustArgs};
+use super::upgrade_validate::{fail_report, finish_report, read_metadata};
+use super::verify::CheckAs;
+use super::verify::TrustArgs;
 use crate::archive::{self, ByteSource, Entry};
 use crate::digest::{Sha256Digest, StreamHasher};
 use crate::fsio;
 use crate::release::report::{SMOKE_REPORT_SCHEMA, verify_summary};
 use crate::release::{BoundMetadata, InstallerTarget, Probe, ReleaseError, go_platform, validate};
+use crate::report::render_checks;
 use crate::report::{Check, Outcome, Status};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -347,41 +350,28 @@ impl Args {
         finish_report(self.out.as_deref(), "smoke-report", self.json, doc, text, code)
     }
 
-    fn error(&self, kind: &str, message: String, hint: &str) -> Result<u8> {
-        let doc = json!({
-            "schema": SMOKE_REPORT_SCHEMA, "outcome": "error", "bundle": self.bundle,
-            "error": {"kind": kind, "message": message, "hint": hint},
-        });
-        eprintln!("error: {message}\nhint: {hint}");
-        if let Some(dir) = &self.out {
-            write_out(dir, "smoke-report", &doc)?;
-        }
-        if self.json {
-            super::out_json(&doc)?;
-        }
-        Ok(2)
+    fn fail(&self, e: anyhow::Error) -> Result<u8> {
+        fail_report(e, "smoke", SMOKE_REPORT_SCHEMA, self.json, self.out.as_deref(), "smoke-report")
     }
 
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let parent = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let work = PrivateDir::create(&parent, "airlock-smoke")?;
+        let time = match self.trust.eval_time() {
+            Ok(t) => t,
+            Err(e) => return self.fail(e),
+        };
         let (copy, copy_size, copy_digest) = match copy_in(&self.bundle, &work.0) {
             Ok(c) => c,
-            Err(e) => return self.error("io", format!("{e:#}"), "check the path and that the file is readable"),
+            Err(e) => return self.fail(e.context(super::About(self.bundle.clone()))),
         };
-        let checked = match self.trust.check(&copy, Recording::Never, ui) {
+        let checked = match self.trust.check(&copy, time, CheckAs::looking(), ui) {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return self.error(&e.kind(), format!("{}: {e}", self.bundle.display()), e.hint()),
-            Err(e) => {
-                return self.error(
-                    "trust.unusable",
-                    format!("{e:#}"),
-                    "pin a trust root with `airlock trust init`, or pass --trust-root FILE or --key PUB",
-                );
-            }
+            Ok(Err(e)) => return self.fail(e.about(&self.bundle)),
+            Err(e) => return self.fail(e),
         };
-        let report = &checked.report;
+        let report = checked.report();
         let (os, arch) = go_platform(std::env::consts::OS, std::env::consts::ARCH);
         let host = format!("{os}/{arch}");
         let mut doc = json!({
@@ -395,14 +385,14 @@ impl Args {
         let verified = match checked.verified() {
             Some(b) => b,
             None => {
-                let failed: Vec<Check> = report.checks.iter().filter(|c| c.status == Status::Fail).cloned().collect();
+                let failed: Vec<Check> = report.failed().cloned().collect();
                 doc["outcome"] = json!(Outcome::Fail);
                 doc["checks"] = json!([]);
                 doc["installers"] = json!([]);
                 let text = format!(
                     "bundle   {} (local copy verified)\ntrust    {}\n{}\nNOT VERIFIED: nothing was extracted or executed\n",
                     self.bundle.display(),
-                    report.trust.source,
+                    report.trust().source,
                     render_checks(&failed)
                 );
                 return self.finish(&doc, &text, 1);
@@ -412,12 +402,7 @@ impl Args {
         let bound = match meta_bytes.as_deref().map(|b| BoundMetadata::bind(verified, b)) {
             None => None,
             Some(Ok(m)) => Some(m),
-            Some(Err(e @ ReleaseError::Digest { .. })) => {
-                return self.error("release.metadata-changed", e.to_string(), "obtain the bundle again");
-            }
-            Some(Err(e)) => {
-                return self.error("release.metadata-malformed", e.to_string(), "re-pack the bundle with `airlock pack --release`");
-            }
+            Some(Err(e)) => return self.fail(e.about(&self.bundle)),
         };
         let result = match &bound {
             None => Outcome2 {
@@ -433,15 +418,15 @@ impl Args {
         doc["outcome"] = json!(outcome);
         doc["installers"] = json!(result.installers);
         doc["checks"] = serde_json::to_value(&result.checks)?;
-        let r = &verified.get().manifest.release;
+        let r = &verified.get().manifest().release;
         let mut text = format!(
             "bundle   {} ({} {}), local copy verified\ntrust    {} ({} key(s), threshold {})\nhost     {host}\n\n",
             self.bundle.display(),
             r.product,
             r.version,
-            report.trust.source,
-            report.trust.keys.len(),
-            report.trust.threshold
+            report.trust().source,
+            report.trust().keys.len(),
+            report.trust().threshold
         );
         text.push_str(&render_checks(&result.checks));
         for i in &result.installers {
@@ -467,7 +452,7 @@ impl Args {
     fn smoke(&self, m: &BoundMetadata<'_>, copy: &Path, work: &Path, host: &str) -> Result<Outcome2> {
         let bundle = m.bundle().get();
         let meta = m.metadata();
-        let mut checks = validate(meta, &bundle.manifest.members);
+        let mut checks = validate(meta, &bundle.manifest().members);
         let mut installers = Vec::new();
         let host_targets: Vec<&InstallerTarget> = meta.installers.iter().filter(|i| i.platform() == host).collect();
         if !self.skip_execution && host_targets.is_empty() {
@@ -499,8 +484,8 @@ impl Args {
                 continue;
             }
             let probe = i.probe.as_ref().expect("statically_ok implies a probe");
-            let member = bundle.manifest.members.iter().find(|mm| mm.path == i.binary).expect("statically_ok implies a member");
-            let entry = bundle.index.get(&i.binary).context("verified member missing from the index")?;
+            let member = bundle.manifest().members.iter().find(|mm| mm.path == i.binary).expect("statically_ok implies a member");
+            let entry = bundle.index().get(&i.binary).context("verified member missing from the index")?;
             let run_dir = PrivateDir::create(work, "run")?;
             let name = i.binary.rsplit('/').next().unwrap_or("binary");
             let src = fsio::FileSource::open(copy)?;
@@ -589,7 +574,7 @@ mod tests {
         let bytes = crate::archive::write::write_tar(Vec::new(), &plan.members, crate::time::Timestamp(0), &mut open).unwrap();
         let trust = TrustPolicy::ed25519([key.public().clone()], 1, "t");
         let Verification::Passed(v, _) = verify::verify(&bytes, &trust, &verify::Options::default(), &|_| {}).unwrap() else { panic!() };
-        let entry = v.get().index.get("artifacts/tool").unwrap();
+        let entry = v.get().index().get("artifacts/tool").unwrap();
         let tmp = tempfile::tempdir().unwrap();
         // The medium changes after verification: the same entry now holds other bytes.
         let mut changed = bytes.clone();

@@ -158,20 +158,24 @@ pub fn exit_for(e: &TlogError) -> u8 {
     }
 }
 
-fn refusal(what: &str, e: &TlogError, evidence: Option<&PathBuf>, json: bool) -> Result<u8> {
-    let code = exit_for(e);
-    if json {
-        super::out_json(&serde_json::json!({
-            "schema": "airlock/tlog-report/v1", "outcome": if code == 1 { "fail" } else { "error" },
-            "error": {"rule": e.rule(), "message": e.to_string(), "hint": e.hint()},
-            "forkEvidence": evidence,
-        }))?;
+fn refusal(what: &str, e: TlogError, evidence: Option<&PathBuf>, json: bool, command: &str) -> Result<u8> {
+    let code = exit_for(&e);
+    let e = anyhow::Error::new(e).context(super::About(what.into()));
+    if code == 2 && evidence.is_none() {
+        return Err(e);
     }
-    eprintln!("error: {what}: {e}");
+    let mut doc = super::error_doc(&if code == 1 { super::refusal(e) } else { e }, command, TLOG_REPORT_SCHEMA);
+    doc.outcome = if code == 1 { crate::report::Outcome::Fail } else { crate::report::Outcome::Error };
+    if json {
+        let mut v = serde_json::to_value(&doc)?;
+        v["forkEvidence"] = serde_json::json!(evidence);
+        super::out_json(&v)?;
+    }
+    eprintln!("error: {}", doc.error.message);
     if let Some(p) = evidence {
         eprintln!("fork evidence written to {}", p.display());
     }
-    eprintln!("hint: {}", e.hint());
+    eprintln!("hint: {}", doc.error.hint);
     Ok(code)
 }
 
@@ -182,7 +186,20 @@ fn write_out(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Schema id of the reports of `tlog` subcommands.
+pub const TLOG_REPORT_SCHEMA: &str = "airlock/tlog-report/v1";
+
 impl Args {
+    /// With `--json`: the subcommand's name and report schema.
+    pub fn json_output(&self) -> Option<(&'static str, &'static str)> {
+        match &self.command {
+            Cmd::Import { json: true, .. } => Some(("tlog import", TLOG_REPORT_SCHEMA)),
+            Cmd::Status { json: true, .. } => Some(("tlog status", TLOG_REPORT_SCHEMA)),
+            Cmd::VerifyProof { json: true, .. } => Some(("tlog verify-proof", TLOG_REPORT_SCHEMA)),
+            _ => None,
+        }
+    }
+
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let now = clock::now();
@@ -191,7 +208,7 @@ impl Args {
                 let trust = trust.require()?;
                 let store = TlogStore::open_default()?;
                 match store.import(&mirror, &trust, now)? {
-                    Err(r) => refusal(&format!("import of {}", mirror.display()), &r.error, r.evidence.as_ref(), json),
+                    Err(r) => refusal(&format!("import of {}", mirror.display()), r.error, r.evidence.as_ref(), json, "tlog import"),
                     Ok(rep) => {
                         if json {
                             let mut v = serde_json::to_value(&rep)?;
@@ -290,13 +307,13 @@ impl Args {
                 if !trust.is_empty()
                     && let Err(e) = verify_checkpoint(s.checkpoint.as_bytes(), &trust)
                 {
-                    return refusal("cached checkpoint", &e, None, false);
+                    return refusal("cached checkpoint", e, None, false, "tlog prove");
                 }
                 let tiles = DirTiles::cache(&store.origin_dir(&origin));
                 let tree = TiledTree::new(&tiles, s.size, Exactness::Prefix);
                 let proof = match tree.inclusion_proof(index).and_then(|p| tree.leaf_hash(index).map(|l| (p, l))) {
                     Ok(p) => p,
-                    Err(e) => return refusal("proof", &e, None, false),
+                    Err(e) => return refusal("proof", e, None, false, "tlog prove"),
                 };
                 let root = crate::tlog::unb64_hash(&s.root).context("cached root is not base64 of 32 bytes: the cache is corrupt")?;
                 merkle::verify_inclusion(&proof.1, index, s.size, &proof.0, &root)
@@ -324,11 +341,11 @@ impl Args {
                 let entry_bytes = fsio::read_small(&entry, 16 << 20)?;
                 let proof = match TlogProof::parse(&proof_bytes) {
                     Ok(p) => p,
-                    Err(e) => return refusal(&file.display().to_string(), &e, None, json),
+                    Err(e) => return refusal(&file.display().to_string(), e, None, json, "tlog verify-proof"),
                 };
                 let v = match proof.verify_entry(&entry_bytes, &trust) {
                     Ok(v) => v,
-                    Err(e) => return refusal(&file.display().to_string(), &e, None, json),
+                    Err(e) => return refusal(&file.display().to_string(), e, None, json, "tlog verify-proof"),
                 };
                 let store = TlogStore::open_default()?;
                 let path = InclusionPath { index: v.index, leaf: v.leaf_hash, hashes: &proof.hashes };
@@ -336,11 +353,10 @@ impl Args {
                     CacheCheck::Related(r) => r,
                     CacheCheck::Fork(e, ev) => {
                         let p = store.write_fork_evidence(&ev, now)?;
-                        return refusal(&file.display().to_string(), &e, Some(&p), json);
+                        return refusal(&file.display().to_string(), e, Some(&p), json, "tlog verify-proof");
                     }
                     CacheCheck::Unverifiable(why) => {
-                        eprintln!("error: {}: {why}", file.display());
-                        return Ok(2);
+                        return Err(anyhow::Error::new(super::ShellError::CacheUnusable(why)).context(super::About(file.clone())));
                     }
                 };
                 let c = &v.checkpoint.checkpoint;

@@ -2,7 +2,7 @@
 //! media by fingerprint, rotate it, inspect it, author roots, and bring a target in from a TUF
 //! repository mirror on disk. Exit codes: 0 done, 1 refused by a trust rule, 2 could not check.
 
-use super::Ui;
+use super::{ShellError, Ui};
 use crate::digest::Sha256Digest;
 use crate::keys::{PublicKey, SecretKey};
 use crate::store::trust::TrustStore;
@@ -178,6 +178,19 @@ pub struct SignArgs {
 }
 
 impl Args {
+    /// With `--json`: the subcommand's name and report schema.
+    pub fn json_output(&self) -> Option<(&'static str, &'static str)> {
+        let (name, json) = match &self.command {
+            TrustCommand::Init(a) => ("trust init", a.json),
+            TrustCommand::Update(a) => ("trust update", a.json),
+            TrustCommand::Show(a) => ("trust show", a.json),
+            TrustCommand::Status(a) => ("trust status", a.json),
+            TrustCommand::ImportTuf(a) => ("trust import-tuf", a.json),
+            TrustCommand::New(_) | TrustCommand::Sign(_) => return None,
+        };
+        json.then_some((name, TRUST_REPORT_SCHEMA))
+    }
+
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         match self.command {
@@ -203,17 +216,17 @@ fn read_root(path: &Path) -> Result<(Vec<u8>, std::result::Result<TrustRoot, Roo
     Ok((bytes, parsed))
 }
 
-/// Prints a rule refusal and returns its exit code.
-fn refused(what: &str, e: &RootError) -> u8 {
-    eprintln!("error: {what}: {e}\nhint: {}", e.hint());
-    if e.is_refusal() { 1 } else { 2 }
+/// A trust-root error about `what`: a refusal (exit 1) when a trust rule refused a readable
+/// document, else could not check (exit 2).
+fn refused(what: &str, e: RootError) -> anyhow::Error {
+    let refusal = e.is_refusal();
+    let e = anyhow::Error::new(e).context(super::About(what.into()));
+    if refusal { super::refusal(e) } else { e }
 }
 
-fn observe_clock(state: &State) -> Result<State, u8> {
-    state.observe_clock(clock::now()).map_err(|e| {
-        eprintln!("error: {e}\nhint: set the system clock right; the trust store never trusts a clock that went backwards");
-        1
-    })
+/// The command's one clock reading, refused when earlier than the latest known time.
+fn observe_clock(state: &State) -> Result<State> {
+    state.observe_clock(clock::now()).map_err(super::refusal)
 }
 
 /// A JSON description of a root.
@@ -271,31 +284,20 @@ impl InitArgs {
         let (bytes, parsed) = read_root(&self.root)?;
         let got = Sha256Digest::of(&bytes);
         if got != want {
-            eprintln!(
-                "error: {}: fingerprint mismatch: expected {}, the file's SHA-256 is {}; nothing was pinned\nhint: obtain the root again from offline media and compare its fingerprint with the one published out of band",
-                self.root.display(),
-                want.prefixed(),
-                got.prefixed()
-            );
-            return Ok(2);
+            return Err(ShellError::FingerprintMismatch {
+                file: self.root.display().to_string(),
+                expected: want.prefixed(),
+                actual: got.prefixed(),
+            }
+            .into());
         }
-        let root = match parsed.and_then(VerifiedRoot::self_signed) {
-            Ok(r) => r,
-            Err(e) => return Ok(refused(&self.root.display().to_string(), &e)),
-        };
+        let root = parsed.and_then(VerifiedRoot::self_signed).map_err(|e| refused(&self.root.display().to_string(), e))?;
         let store = TrustStore::open()?;
         let state = store.load_state()?;
         if store.load_root(&State::default())?.is_some() && !self.force {
-            eprintln!(
-                "error: a trust root is already pinned in {}\nhint: use `airlock trust update` to rotate, or --force to re-pin from offline media",
-                store.dir().display()
-            );
-            return Ok(2);
+            return Err(ShellError::AlreadyPinned(store.dir().display().to_string()).into());
         }
-        let state = match observe_clock(&state) {
-            Ok(s) => s,
-            Err(code) => return Ok(code),
-        };
+        let state = observe_clock(&state)?;
         let now = state.latest_known_time.expect("observed");
         // A forced re-pin starts the root-version history over; bundle history is kept.
         let base = if self.force { State { highest_root_version: 0, ..state } } else { state };
@@ -318,11 +320,10 @@ impl UpdateArgs {
         let store = TrustStore::open()?;
         let state = store.load_state()?;
         let Some(current) = store.load_root(&state)? else {
-            eprintln!("error: no trust root is pinned\nhint: run `airlock trust init ROOT.json --fingerprint SHA256` first");
-            return Ok(2);
+            return Err(ShellError::NoTrustRoot.into());
         };
         if self.roots.len() > root::MAX_ROTATIONS_PER_RUN {
-            return Ok(refused("trust update", &RootError::TooManyRotations { count: self.roots.len(), max: root::MAX_ROTATIONS_PER_RUN }));
+            return Err(refused("trust update", RootError::TooManyRotations { count: self.roots.len(), max: root::MAX_ROTATIONS_PER_RUN }));
         }
         let mut chain = Vec::new();
         let mut raw: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
@@ -333,19 +334,16 @@ impl UpdateArgs {
                     raw.insert(r.version(), bytes);
                     chain.push(r);
                 }
-                Err(e) => return Ok(refused(&p.display().to_string(), &e)),
+                Err(e) => return Err(refused(&p.display().to_string(), e)),
             }
         }
-        let state = match observe_clock(&state) {
-            Ok(s) => s,
-            Err(code) => return Ok(code),
-        };
+        let state = observe_clock(&state)?;
         let now = state.latest_known_time.expect("observed");
         let steps = match root::apply_chain(&current, chain, now, root::MAX_ROTATIONS_PER_RUN) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("note: nothing was installed; the pinned root stays v{}", current.version());
-                return Ok(refused("trust update", &e));
+                return Err(refused("trust update", e));
             }
         };
         let installs: Vec<(&[u8], u64)> = steps.iter().map(|s| (raw[&s.root.version()].as_slice(), s.root.version())).collect();
@@ -383,16 +381,13 @@ impl ShowArgs {
         let (root, source) = match &self.file {
             Some(p) => match read_root(p)? {
                 (_, Ok(r)) => (r, p.display().to_string()),
-                (_, Err(e)) => return Ok(refused(&p.display().to_string(), &e)),
+                (_, Err(e)) => return Err(refused(&p.display().to_string(), e)),
             },
             None => {
                 let store = TrustStore::open()?;
                 match store.load_root(&store.load_state()?)? {
                     Some(r) => (r.root().clone(), format!("trust store {}", store.dir().display())),
-                    None => {
-                        eprintln!("error: no trust root is pinned\nhint: run `airlock trust init ROOT.json --fingerprint SHA256`");
-                        return Ok(2);
-                    }
+                    None => return Err(ShellError::NoTrustRoot.into()),
                 }
             }
         };
@@ -514,20 +509,21 @@ impl ImportTufArgs {
         if let Some(f) = &self.fingerprint
             && parse_fingerprint(f)? != fp
         {
-            eprintln!("error: {}: fingerprint mismatch: expected {f}, the file's SHA-256 is {}", self.root.display(), fp.prefixed());
-            return Ok(2);
+            return Err(ShellError::FingerprintMismatch {
+                file: self.root.display().to_string(),
+                expected: f.clone(),
+                actual: fp.prefixed(),
+            }
+            .into());
         }
         let store = TrustStore::open()?;
-        let state = match observe_clock(&store.load_state()?) {
-            Ok(s) => s,
-            Err(code) => return Ok(code),
-        };
+        let state = observe_clock(&store.load_state()?)?;
         let now = state.latest_known_time.expect("observed");
         let persisted = store.load_tuf(&fp.hex())?.unwrap_or(tuf::Persisted { root: pinned, timestamp: None, snapshot: None });
         let repo = DirRepo { dir: self.repo.clone() };
         let mut client = match tuf::Client::new(&persisted, now, tuf::Limits::default()) {
             Ok(c) => c,
-            Err(e) => return Ok(tuf_failed(&e, None)),
+            Err(e) => return Err(tuf_failed(e, None)),
         };
         let result = client.refresh(&repo).and_then(|_| {
             let info = client.find_target(&repo, &self.target)?;
@@ -539,7 +535,7 @@ impl ImportTufArgs {
         store.save_state(&state)?;
         let (info, bytes) = match result {
             Ok(x) => x,
-            Err(e) => return Ok(tuf_failed(&e, Some(&client))),
+            Err(e) => return Err(tuf_failed(e, Some(&client))),
         };
         fsio::atomic_write(&self.output, &bytes, 0o644)?;
         let (ts, sn, tg) = client.versions();
@@ -581,7 +577,9 @@ impl ImportTufArgs {
     }
 }
 
-fn tuf_failed(e: &tuf::TufError, client: Option<&tuf::Client>) -> u8 {
+/// A TUF client failure: a refusal (exit 1) when the mirror broke a rule, else could not check
+/// (exit 2). Nothing was written.
+fn tuf_failed(e: tuf::TufError, client: Option<&tuf::Client>) -> anyhow::Error {
     if let Some(c) = client {
         eprintln!(
             "note: root walked {}; {}",
@@ -589,13 +587,10 @@ fn tuf_failed(e: &tuf::TufError, client: Option<&tuf::Client>) -> u8 {
             if c.trail.root_stop.is_empty() { "root walk did not finish" } else { &c.trail.root_stop }
         );
     }
-    let hint = if e.is_refusal() {
-        "the mirror does not verify: do not use it; obtain a fresh copy of the repository and report the rule above"
-    } else {
-        "check the --repo directory holds metadata/ and targets/ from the TUF repository"
-    };
-    eprintln!("error: {e}\nhint: {hint}\nnothing was written");
-    if e.is_refusal() { 1 } else { 2 }
+    eprintln!("note: nothing was written");
+    let refusal = e.is_refusal();
+    let e = anyhow::Error::new(e);
+    if refusal { super::refusal(e) } else { e }
 }
 
 fn load_any_public(path: &Path) -> Result<TrustKey> {
@@ -690,7 +685,7 @@ impl NewArgs {
         signed.keys = keys.iter().filter(|(id, _)| used.contains(id)).map(|(id, k)| (id.clone(), k.desc())).collect();
         let doc = root::unsigned(&signed);
         match TrustRoot::parse(&doc) {
-            Err(e) => return Ok(refused("trust new", &e)),
+            Err(e) => return Err(refused("trust new", e)),
             // The tlog role's policy must trust only logs whose keys the role lists (checked as
             // the signed root will be; the unsigned draft is not trusted for anything else).
             Ok(parsed) => {
@@ -719,7 +714,7 @@ impl SignArgs {
         let refs: Vec<&SecretKey> = keys.iter().collect();
         let out = match root::sign(&bytes, &refs) {
             Ok(o) => o,
-            Err(e) => return Ok(refused(&self.file.display().to_string(), &e)),
+            Err(e) => return Err(refused(&self.file.display().to_string(), e)),
         };
         let dest = self.output.unwrap_or(self.file);
         fsio::atomic_write(&dest, &out, 0o644)?;

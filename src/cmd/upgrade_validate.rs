@@ -7,16 +7,17 @@
 //! to the verified manifests by digest, is then compared by
 //! [`crate::release::upgrade::compare`], with the trust-root history as the signer authority.
 
-use super::Ui;
-use super::verify::{Checked, Recording, ReleaseSigners, TrustArgs};
+use super::verify::{CheckAs, Checked, ReleaseSigners, TrustArgs};
+use super::{AboutExt, Ui};
 use crate::archive;
 use crate::fsio;
 use crate::keys::KeyId;
 use crate::release::report::{UPGRADE_REPORT_SCHEMA, out_files, verify_summary};
 use crate::release::upgrade::{self, RoleVersion, SameVersion, SignerAuthority};
 use crate::release::{BoundMetadata, MAX_METADATA_SIZE, METADATA_PATH, ReleaseError};
-use crate::report::{Check, Outcome, Status};
-use crate::verify::{Verified, VerifiedBundle, VerifyError, VerifyReport};
+use crate::report::{Check, Outcome, Status, render_checks};
+use crate::trust::state::{BundleRole, EvalTime};
+use crate::verify::{Verified, VerifiedBundle, VerifyReport};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -56,8 +57,8 @@ pub struct Args {
 /// The signer authority NEXT is held to: the release role history of the trust root NEXT was
 /// verified with, or the `--key` keys.
 pub fn authority(next: &Checked) -> SignerAuthority {
-    let t = &next.report.trust;
-    if next.root.is_some() {
+    let t = next.report().trust();
+    if next.root().is_some() {
         SignerAuthority::TrustRoot { source: t.source.clone(), history: next.history.iter().filter_map(RoleVersion::of).collect() }
     } else {
         let keyids = t.keys.iter().filter_map(|h| hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())).map(KeyId).collect();
@@ -100,43 +101,13 @@ fn trust_doc(cur: &VerifyReport, next: &VerifyReport, a: &SignerAuthority) -> Va
         SignerAuthority::Keys { .. } => vec![],
     };
     json!({
-        "source": next.trust.source,
-        "keys": next.trust.keys,
-        "threshold": next.trust.threshold,
-        "current": {"source": cur.trust.source, "keys": cur.trust.keys, "threshold": cur.trust.threshold},
+        "source": next.trust().source,
+        "keys": next.trust().keys,
+        "threshold": next.trust().threshold,
+        "current": {"source": cur.trust().source, "keys": cur.trust().keys, "threshold": cur.trust().threshold},
         "releaseHistory": history,
         "signerContinuity": continuity(a),
     })
-}
-
-/// CURRENT is the release being replaced, not one being accepted: an anti-rollback finding
-/// about it (a newer release of its channel was accepted here before, e.g. NEXT itself) is
-/// reported, not enforced. NEXT's order is enforced as in `verify`.
-fn baseline_order(r: &mut VerifyReport) {
-    for c in r.checks.iter_mut().filter(|c| c.id == "freshness.bundle-order" && c.status == Status::Fail) {
-        c.status = Status::Info;
-        c.detail.push_str(" (report-only for CURRENT, the release being replaced)");
-    }
-    r.outcome = Outcome::of(&r.checks);
-}
-
-/// Text lines for checks (PASS/FAIL/INFO, expected and actual under failures).
-pub fn render_checks(checks: &[Check]) -> String {
-    let mut s = String::new();
-    for c in checks {
-        let tag = match c.status {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Info => "INFO",
-        };
-        s.push_str(&format!("{tag} {:<26} {}{}\n", c.id, c.subject.as_deref().map(|x| format!("{x}: ")).unwrap_or_default(), c.detail));
-        if c.status == Status::Fail
-            && let (Some(e), Some(a)) = (&c.expected, &c.actual)
-        {
-            s.push_str(&format!("     expected {e}\n     actual   {a}\n"));
-        }
-    }
-    s
 }
 
 /// Writes a report and its checksum file into `dir` (created if absent), each file atomically.
@@ -165,7 +136,7 @@ pub fn finish_report(out_dir: Option<&Path>, name: &str, json: bool, doc: &Value
 /// Reads the release metadata member back from a verified bundle file. `None` when the
 /// manifest lists none. The bytes are bound to the manifest digest by [`BoundMetadata::bind`].
 pub fn read_metadata(path: &Path, v: &Verified<VerifiedBundle>) -> Result<Option<Vec<u8>>> {
-    let Some(entry) = v.get().index.get(METADATA_PATH) else { return Ok(None) };
+    let Some(entry) = v.get().index().get(METADATA_PATH) else { return Ok(None) };
     if BoundMetadata::member(v).is_none() {
         return Ok(None);
     }
@@ -175,27 +146,38 @@ pub fn read_metadata(path: &Path, v: &Verified<VerifiedBundle>) -> Result<Option
     ))
 }
 
-fn error_doc(kind: &str, message: String, hint: &str, bundle: Option<&Path>) -> Value {
-    json!({
-        "schema": UPGRADE_REPORT_SCHEMA,
-        "outcome": "error",
-        "bundle": bundle,
-        "error": {"kind": kind, "message": message, "hint": hint},
-    })
+/// Ends a report command that could not check (exit 2): the error document goes to `--out DIR`
+/// when given and to stdout with `--json`, the error and its hint to stderr.
+pub fn fail_report(e: anyhow::Error, command: &str, schema: &str, json: bool, out_dir: Option<&Path>, name: &str) -> Result<u8> {
+    let doc = super::error_doc(&e, command, schema);
+    eprintln!("error: {}\nhint: {}", doc.error.message, doc.error.hint);
+    let value = serde_json::to_value(&doc)?;
+    if let Some(dir) = out_dir {
+        write_out(dir, name, &value)?;
+    }
+    if json {
+        super::out_json(&value)?;
+    }
+    Ok(2)
 }
 
-fn verify_error(path: &Path, e: &VerifyError) -> Value {
-    error_doc(&e.kind(), format!("{}: {e}", path.display()), e.hint(), Some(path))
+/// The trust root changed between the verifications of CURRENT and NEXT.
+#[derive(Debug, thiserror::Error)]
+#[error("the trust root changed between the two verifications ({before} then {after})")]
+pub struct TrustChanged {
+    /// Fingerprint at CURRENT's verification.
+    pub before: crate::digest::Sha256Digest,
+    /// Fingerprint at NEXT's verification.
+    pub after: crate::digest::Sha256Digest,
 }
 
-fn release_error(path: &Path, e: &ReleaseError) -> Value {
-    let kind = match e {
-        ReleaseError::Missing => "release.metadata-missing",
-        ReleaseError::Digest { .. } => "release.metadata-changed",
-        ReleaseError::UnknownSchema { .. } => "release.unknown-schema",
-        _ => "release.metadata-malformed",
-    };
-    error_doc(kind, format!("{}: {e}", path.display()), "re-pack the bundle with `airlock pack --release`", Some(path))
+impl crate::report::Diagnostic for TrustChanged {
+    fn id(&self) -> std::borrow::Cow<'static, str> {
+        "trust.changed".into()
+    }
+    fn hint(&self) -> std::borrow::Cow<'static, str> {
+        "run upgrade-validate again once the trust store is no longer being updated".into()
+    }
 }
 
 impl Args {
@@ -203,59 +185,41 @@ impl Args {
         finish_report(self.out.as_deref(), "upgrade-report", self.json, doc, text, code)
     }
 
-    fn fail_early(&self, doc: Value) -> Result<u8> {
-        let msg = doc["error"]["message"].as_str().unwrap_or_default().to_string();
-        let hint = doc["error"]["hint"].as_str().unwrap_or_default().to_string();
-        eprintln!("error: {msg}\nhint: {hint}");
-        if let Some(dir) = &self.out {
-            write_out(dir, "upgrade-report", &doc)?;
-        }
-        if self.json {
-            super::out_json(&doc)?;
-        }
-        Ok(2)
+    fn fail_early(&self, e: anyhow::Error) -> Result<u8> {
+        fail_report(e, "upgrade-validate", UPGRADE_REPORT_SCHEMA, self.json, self.out.as_deref(), "upgrade-report")
     }
 
-    fn check(&self, bundle: &Path, signers: ReleaseSigners, ui: Ui) -> Result<Checked, Value> {
-        match self.trust.check_as(bundle, Recording::Never, signers, ui) {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(verify_error(bundle, &e)),
-            Err(e) => Err(error_doc(
-                "trust.unusable",
-                format!("{e:#}"),
-                "pin a trust root with `airlock trust init`, or pass --trust-root FILE or --key PUB",
-                None,
-            )),
-        }
+    fn check(&self, bundle: &Path, time: EvalTime, how: CheckAs, ui: Ui) -> Result<Checked> {
+        self.trust.check(bundle, time, how, ui)?.map_err(|e| e.about(bundle))
     }
 
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
-        let mut cur = match self.check(&self.current, ReleaseSigners::AnyVersion, ui) {
-            Ok(c) => c,
-            Err(doc) => return self.fail_early(doc),
+        let time = match self.trust.eval_time() {
+            Ok(t) => t,
+            Err(e) => return self.fail_early(e),
         };
-        baseline_order(&mut cur.report);
-        let next = match self.check(&self.next, ReleaseSigners::InForce, ui) {
+        // CURRENT is the release being replaced: judged as the baseline, not a candidate.
+        let baseline = CheckAs { signers: ReleaseSigners::AnyVersion, role: BundleRole::Baseline, ..CheckAs::looking() };
+        let cur = match self.check(&self.current, time, baseline, ui) {
             Ok(c) => c,
-            Err(doc) => return self.fail_early(doc),
+            Err(e) => return self.fail_early(e),
         };
-        if let (Some(a), Some(b)) = (&cur.root, &next.root)
+        let next = match self.check(&self.next, time, CheckAs::looking(), ui) {
+            Ok(c) => c,
+            Err(e) => return self.fail_early(e),
+        };
+        if let (Some(a), Some(b)) = (cur.root(), next.root())
             && a.fingerprint() != b.fingerprint()
         {
-            return self.fail_early(error_doc(
-                "trust.changed",
-                format!("the trust root changed between the two verifications ({} then {})", a.fingerprint(), b.fingerprint()),
-                "run upgrade-validate again once the trust store is no longer being updated",
-                None,
-            ));
+            return self.fail_early(TrustChanged { before: a.fingerprint(), after: b.fingerprint() }.into());
         }
         let authority = authority(&next);
         let mut doc = json!({
             "schema": UPGRADE_REPORT_SCHEMA,
-            "current": {"bundle": self.current, "verification": verify_summary(&cur.report)},
-            "next": {"bundle": self.next, "verification": verify_summary(&next.report)},
-            "trust": trust_doc(&cur.report, &next.report, &authority),
+            "current": {"bundle": self.current, "verification": verify_summary(cur.report())},
+            "next": {"bundle": self.next, "verification": verify_summary(next.report())},
+            "trust": trust_doc(cur.report(), next.report(), &authority),
             "options": {"allowSameVersion": self.allow_same_version},
         });
         let (cv, nv) = match (cur.verified(), next.verified()) {
@@ -263,8 +227,8 @@ impl Args {
             _ => {
                 let mut text = String::new();
                 for (which, path, v) in [("CURRENT", &self.current, &cur), ("NEXT", &self.next, &next)] {
-                    let r = &v.report;
-                    let failed: Vec<Check> = r.checks.iter().filter(|c| c.status == Status::Fail).cloned().collect();
+                    let r = v.report();
+                    let failed: Vec<Check> = r.failed().cloned().collect();
                     text.push_str(&format!(
                         "{which} {}: verification {}\n{}",
                         path.display(),
@@ -280,11 +244,11 @@ impl Args {
         };
         let cur_bytes = match read_metadata(&self.current, cv)? {
             Some(b) => b,
-            None => return self.fail_early(release_error(&self.current, &ReleaseError::Missing)),
+            None => return self.fail_early(ReleaseError::Missing.about(&self.current)),
         };
         let cur_meta = match BoundMetadata::bind(cv, &cur_bytes) {
             Ok(m) => m,
-            Err(e) => return self.fail_early(release_error(&self.current, &e)),
+            Err(e) => return self.fail_early(e.about(&self.current)),
         };
         let checks: Vec<Check>;
         let mut changes = Value::Null;
@@ -302,7 +266,7 @@ impl Args {
             Some(b) => {
                 let next_meta = match BoundMetadata::bind(nv, &b) {
                     Ok(m) => m,
-                    Err(e) => return self.fail_early(release_error(&self.next, &e)),
+                    Err(e) => return self.fail_early(e.about(&self.next)),
                 };
                 let same = if self.allow_same_version { SameVersion::Allow } else { SameVersion::Refuse };
                 let cmp = upgrade::compare(&cur_meta, &next_meta, &authority, same);
@@ -314,7 +278,7 @@ impl Args {
         doc["outcome"] = json!(outcome);
         doc["changes"] = changes.clone();
         doc["checks"] = serde_json::to_value(&checks)?;
-        let (cr, nr) = (&cv.get().manifest.release, &nv.get().manifest.release);
+        let (cr, nr) = (&cv.get().manifest().release, &nv.get().manifest().release);
         let mut text = format!(
             "current  {} {} {} (verified)\nnext     {} {} {} (verified)\ntrust    {}\n\n",
             self.current.display(),
@@ -325,8 +289,8 @@ impl Args {
             nr.version,
             doc["trust"]["signerContinuity"].as_str().unwrap_or_default()
         );
-        if cur.report.trust.source != next.report.trust.source {
-            text.insert_str(text.len() - 1, &format!("         CURRENT verified against {}\n", cur.report.trust.source));
+        if cur.report().trust().source != next.report().trust().source {
+            text.insert_str(text.len() - 1, &format!("         CURRENT verified against {}\n", cur.report().trust().source));
         }
         text.push_str(&render_checks(&checks));
         if let Value::Object(map) = &changes {

@@ -6,16 +6,18 @@
 //! the report; only store-trusted verifications update the anti-rollback state.
 
 use super::Ui;
+use super::{AboutExt, ShellError};
 use crate::keys::PublicKey;
-use crate::report::{Check, Outcome, Status, VERIFY_REPORT_SCHEMA};
+use crate::report::{Check, Outcome, render_checks, tally_line};
 use crate::store::tlog::TlogStore;
 use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
 use crate::tlog::LogTrust;
 use crate::tlog::note::VerifierKey;
 use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot, VerifiedRoot};
-use crate::trust::state::{self, BundleFacts, EvalTime, Record, RootFacts};
-use crate::verify::{self, TrustPolicy, Verification, VerifyError, VerifyReport};
+use crate::trust::state::{self, BundleRole, EvalTime, Record};
+pub use crate::verify::ReleaseSigners;
+use crate::verify::{self, Conclusion, Examined, FreshnessInputs, RootContext, TrustPolicy, Verification, VerifyError, VerifyReport};
 use crate::{clock, fsio, progress};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -91,105 +93,80 @@ pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>> {
         .collect()
 }
 
-/// Verifies a bundle file against ad-hoc keys, no transparency inputs, showing progress.
-pub fn verify_file(path: &Path, trust: &TrustPolicy, threads: usize, ui: Ui) -> Result<Verification, VerifyError> {
-    verify_file_with(path, trust, threads, verify::Transparency::default(), ui)
-}
-
-/// Verifies a bundle file, showing progress.
-pub fn verify_file_with(
-    path: &Path,
-    trust: &TrustPolicy,
-    threads: usize,
-    transparency: verify::Transparency<'_>,
-    ui: Ui,
-) -> Result<Verification, VerifyError> {
+/// Examines a bundle file, showing progress. The verdict waits for
+/// [`crate::verify::Examined::conclude`].
+pub fn examine_file(path: &Path, trust: &TrustPolicy, opts: &verify::Options<'_>, ui: Ui) -> Result<Examined, VerifyError> {
     let src = fsio::FileSource::open(path).map_err(|e| VerifyError::Archive(std::io::Error::other(format!("{e:#}")).into()))?;
     let bar = progress::bytes_bar(crate::archive::ByteSource::size(&src), "verifying", ui.progress);
-    let opts = verify::Options { threads, transparency, ..Default::default() };
-    let r = verify::verify(&src, trust, &opts, &|n| bar.inc(n));
+    let r = verify::examine(&src, trust, opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     r
 }
 
+/// Verifies a bundle file against ad-hoc keys with no trust store (the demo): no
+/// transparency trust, no anti-rollback state; the witness says so.
+pub fn verify_file(path: &Path, trust: &TrustPolicy, time: EvalTime, ui: Ui) -> Result<Verification, VerifyError> {
+    let opts = verify::Options { threads: 2, time, ..Default::default() };
+    Ok(examine_file(path, trust, &opts, ui)?.conclude(Conclusion::default()).verification)
+}
+
 /// Text rendering of a report.
 pub fn render_text(path: &Path, r: &VerifyReport) -> String {
+    let rel = r.release();
+    let trust = r.trust();
     let mut s = format!(
         "bundle   {}\nrelease  {} {}{}\nbundleId {}\nroot     {}\ntrust    {} ({} key(s), threshold {})\n\n",
         path.display(),
-        r.release.product,
-        r.release.version,
-        r.release.commit.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
-        r.bundle_id,
-        r.merkle_root,
-        r.trust.source,
-        r.trust.keys.len(),
-        r.trust.threshold
+        rel.product,
+        rel.version,
+        rel.commit.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
+        r.bundle_id(),
+        r.merkle_root(),
+        trust.source,
+        trust.keys.len(),
+        trust.threshold
     );
-    for c in &r.checks {
-        s.push_str(&render_check(c));
-    }
-    let failed = r.checks.iter().filter(|c| c.status == Status::Fail).count();
-    let passed = r.checks.iter().filter(|c| c.status == Status::Pass).count();
-    s.push_str(&format!("\n{passed} passed, {failed} failed: {}\n", if failed == 0 { "VERIFIED" } else { "NOT VERIFIED" }));
+    s.push_str(&render_checks(r.checks()));
+    let verdict = if r.outcome() == Outcome::Pass { "VERIFIED" } else { "NOT VERIFIED" };
+    s.push_str(&format!("\n{}: {verdict}\n", tally_line(r.checks())));
     s
-}
-
-fn render_check(c: &Check) -> String {
-    let tag = match c.status {
-        Status::Pass => "PASS",
-        Status::Fail => "FAIL",
-        Status::Info => "INFO",
-    };
-    let mut s = format!("{tag} {:<26} {}{}\n", c.id, c.subject.as_deref().map(|x| format!("{x}: ")).unwrap_or_default(), c.detail);
-    if c.status == Status::Fail
-        && let (Some(e), Some(a)) = (&c.expected, &c.actual)
-    {
-        s.push_str(&format!("     expected {e}\n     actual   {a}\n"));
-    }
-    s
-}
-
-/// The JSON document for exit 2.
-pub fn error_json(path: &Path, e: &VerifyError) -> serde_json::Value {
-    serde_json::json!({
-        "schema": VERIFY_REPORT_SCHEMA,
-        "bundle": path,
-        "outcome": "error",
-        "error": {"kind": e.kind(), "message": e.to_string(), "hint": e.hint()},
-    })
 }
 
 /// Where trust came from.
 struct Trust {
     policy: TrustPolicy,
+    /// The root in force, when trust came from one.
     root: Option<VerifiedRoot>,
-    /// Verified trust-root history ending with `root` (empty without a root).
+    /// Verified trust-root history ending with the root in force (empty without a root).
     history: Vec<TrustRoot>,
     record: Record,
 }
 
-/// A verification with trust freshness applied: the report holds every check (core, trust notes,
-/// foreign signatures, freshness) and the outcome over all of them.
+/// A concluded verification: every check (the bundle's, the trust root's, freshness, what the
+/// caller checked outside the bundle) and the witness when all passed.
 pub struct Checked {
     verification: Verification,
-    /// The full report.
-    pub report: VerifyReport,
-    /// The trust root used, if trust came from one.
-    pub root: Option<VerifiedRoot>,
-    /// The verified trust-root history that leads to `root`, oldest first, `root` last: the
-    /// stored roots (`history/N.root.json`) from which `root` follows by valid rotations.
-    /// Empty when trust came from `--key`.
+    root: Option<VerifiedRoot>,
+    /// The verified trust-root history that leads to the root in force, oldest first, the root
+    /// in force last: the stored roots (`history/N.root.json`) from which it follows by valid
+    /// rotations. Empty when trust came from `--key`.
     pub history: Vec<TrustRoot>,
 }
 
 impl Checked {
     /// The verified bundle, only when every check passed (freshness included).
     pub fn verified(&self) -> Option<&verify::Verified<verify::VerifiedBundle>> {
-        match (&self.verification, self.report.outcome) {
-            (Verification::Passed(b, _), Outcome::Pass) => Some(b),
-            _ => None,
-        }
+        self.verification.verified()
+    }
+
+    /// The full report.
+    pub fn report(&self) -> &VerifyReport {
+        self.verification.report()
+    }
+
+    /// The trust root in force, if trust came from one.
+    pub fn root(&self) -> Option<&VerifiedRoot> {
+        self.root.as_ref()
     }
 }
 
@@ -202,19 +179,41 @@ pub enum Recording {
     Never,
 }
 
-/// Which `release` keys may sign the bundle when trust comes from a trust root.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReleaseSigners {
-    /// The release role of the root in force, at its threshold (`verify`, `gate`, `smoke`, NEXT
-    /// in `upgrade-validate`).
-    InForce,
-    /// The release role of any version of the verified history, at that version's threshold,
-    /// keys revoked by the root in force not counting (CURRENT in `upgrade-validate`: it may
-    /// have been signed before a rotation). Checked as `trust.release-history`.
-    AnyVersion,
+/// How a command verifies a bundle.
+#[derive(Clone, Debug)]
+pub struct CheckAs {
+    /// Whether the anti-rollback state may be updated.
+    pub recording: Recording,
+    /// Which release keys may have signed.
+    pub signers: ReleaseSigners,
+    /// Candidate for acceptance, or the release being replaced.
+    pub role: BundleRole,
+    /// Checks made outside the bundle (a detached `.minisig`): they decide too.
+    pub extra: Vec<Check>,
+}
+
+impl CheckAs {
+    /// A bundle being accepted by `verify`: recorded when store-trusted.
+    pub fn accepting() -> Self {
+        CheckAs { recording: Recording::WhenStoreTrusted, signers: ReleaseSigners::InForce, role: BundleRole::Candidate, extra: vec![] }
+    }
+
+    /// A bundle looked at without being accepted (gate, smoke, break-glass, NEXT of
+    /// upgrade-validate): judged as a candidate, nothing recorded.
+    pub fn looking() -> Self {
+        CheckAs { recording: Recording::Never, ..Self::accepting() }
+    }
 }
 
 impl TrustArgs {
+    /// The command's one evaluation time: `--at-time`, or the clock read once.
+    pub fn eval_time(&self) -> Result<EvalTime> {
+        Ok(match &self.at_time {
+            Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
+            None => EvalTime::Clock(clock::now()),
+        })
+    }
+
     /// Trusted logs: `--log-key` keys, else the trust root's `tlog` role policy (a C2SP
     /// tlog-policy document under `policy.tlogPolicy`), else none.
     fn log_trust(&self, root: Option<&VerifiedRoot>) -> Result<Option<LogTrust>> {
@@ -271,103 +270,55 @@ impl TrustArgs {
         Ok(Some(Trust { policy, root: Some(root), history, record }))
     }
 
-    /// Verifies `bundle` with these trust options and the anti-rollback state. `Ok(Err(_))`
-    /// is "could not verify" (exit 2) with the report-ready error.
-    pub fn check(&self, bundle: &Path, recording: Recording, ui: Ui) -> Result<Result<Checked, VerifyError>> {
-        self.check_as(bundle, recording, ReleaseSigners::InForce, ui)
-    }
-
-    /// [`Self::check`], choosing which release keys may have signed.
-    pub fn check_as(&self, bundle: &Path, recording: Recording, signers: ReleaseSigners, ui: Ui) -> Result<Result<Checked, VerifyError>> {
-        self.check_with(bundle, recording, signers, Vec::new(), ui)
-    }
-
-    /// [`Self::check_as`] with checks made outside the bundle (e.g. a detached `.minisig`):
-    /// they join the report before freshness is evaluated, so a failing one keeps the bundle
-    /// from being recorded as accepted.
-    pub fn check_with(
-        &self,
-        bundle: &Path,
-        recording: Recording,
-        signers: ReleaseSigners,
-        extra: Vec<Check>,
-        ui: Ui,
-    ) -> Result<Result<Checked, VerifyError>> {
-        let time = match &self.at_time {
-            Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
-            None => EvalTime::Clock(clock::now()),
-        };
+    /// Verifies `bundle` with these trust options and the anti-rollback state, at `time` (the
+    /// command's one reading, [`Self::eval_time`]). `Ok(Err(_))` is "could not verify" (exit 2)
+    /// with the report-ready error.
+    pub fn check(&self, bundle: &Path, time: EvalTime, how: CheckAs, ui: Ui) -> Result<Result<Checked, VerifyError>> {
         let store = TrustStore::open()?;
         let st = store.load_state()?;
-        let Some(trust) = self.trust(&store, &st, signers)? else {
-            anyhow::bail!(
-                "no trust root is pinned and neither --trust-root nor --key was given\n\
-                 hint: pin a root with `airlock trust init ROOT.json --fingerprint SHA256`, or pass --trust-root FILE or --key PUB"
-            );
+        let Some(trust) = self.trust(&store, &st, how.signers)? else {
+            return Err(ShellError::NoTrustRoot.into());
         };
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         let log_trust = self.log_trust(trust.root.as_ref())?;
         let cache = TlogStore::open_default()?;
-        let transparency = verify::Transparency {
-            trust: log_trust.as_ref(),
-            cache: Some(&cache),
-            now: time.instant(),
-            require: self.require_transparency,
+        let opts = verify::Options {
+            threads,
+            time,
+            transparency: verify::TransparencyInputs { trust: log_trust.as_ref(), cache: Some(&cache), require: self.require_transparency },
+            ..Default::default()
         };
-        let v = match verify_file_with(bundle, &trust.policy, threads, transparency, ui) {
+        let examined = match examine_file(bundle, &trust.policy, &opts, ui) {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        let mut r = v.report().clone();
-        let created = match &v {
-            Verification::Passed(b, _) => Some(b.get().manifest.created_at),
-            Verification::Failed(_) => None,
-        };
-        let mut verified = matches!(v, Verification::Passed(..)) && extra.iter().all(|c| c.status != Status::Fail);
-        r.checks.extend(extra);
-        if let Verification::Passed(b, _) = &v
-            && signers == ReleaseSigners::AnyVersion
-            && trust.history.len() > 1
-        {
-            let c = crate::trust::release_history_check(&trust.history, &b.get().signers);
-            verified &= c.status != Status::Fail;
-            r.checks.push(c);
-        }
-        if let Some(root) = &trust.root {
-            // Signatures by revoked or non-release keys of the root, named from the envelope
-            // verification already read.
-            let named = crate::trust::foreign_signature_checks(root, &r.envelope);
-            r.checks.extend(named);
-        }
-        let facts = created.map(|c| BundleFacts { release: &r.release, created_at: c, bundle_id: &r.bundle_id });
-        let root_facts = trust.root.as_ref().map(|x| RootFacts { version: x.version(), expires: x.expires() });
-        let record = if recording == Recording::Never { Record::ReadOnly } else { trust.record };
-        // Evaluate and record under the store's lock, against the state as it is now: another
-        // verification may have recorded something while this one was hashing.
-        let _lock = if record == Record::Store { Some(store.lock()?) } else { None };
-        let st = if record == Record::Store { store.load_state()? } else { st };
-        let fresh = state::evaluate(&st, root_facts, facts.as_ref(), time, verified, record);
-        r.checks.extend(fresh.checks);
-        r.outcome = Outcome::of(&r.checks);
-        if let Some(next) = fresh.next {
-            store.save_state(&next)?;
-        }
-        if let Some(ev) = &r.fork_evidence {
+        let mut checks = how.extra;
+        if let Some(ev) = examined.fork_evidence() {
             let path = cache.write_fork_evidence(ev, time.instant())?;
             eprintln!("airlock: split view of log {:?}: both checkpoints written to {}", ev.origin, path.display());
-            r.checks.push(
+            checks.push(
                 Check::new("transparency.fork-evidence", false, "two authentic checkpoints of this log disagree; evidence written")
                     .subject(path.display().to_string()),
             );
-            r.outcome = Outcome::of(&r.checks);
         }
-        Ok(Ok(Checked { verification: v, report: r, root: trust.root, history: trust.history }))
+        let record = if how.recording == Recording::Never { Record::ReadOnly } else { trust.record };
+        // Conclude and record under the store's lock, against the state as it is now: another
+        // verification may have recorded something while this one was hashing.
+        let _lock = if record == Record::Store { Some(store.lock()?) } else { None };
+        let state = if record == Record::Store { store.load_state()? } else { st };
+        let root = trust.root.as_ref().map(|root| RootContext { root, history: &trust.history, signers: how.signers });
+        let concluded = examined.conclude(Conclusion { root, freshness: Some(FreshnessInputs { state, record, role: how.role }), checks });
+        if let Some(next) = &concluded.next_state {
+            store.save_state(next)?;
+        }
+        Ok(Ok(Checked { verification: concluded.verification, root: trust.root, history: trust.history }))
     }
 }
 
 impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
+        let time = self.trust.eval_time()?;
         let mut extra = match &self.minisign_key {
             Some(k) => vec![super::minisig::check(&self.bundle, k)?],
             None => Vec::new(),
@@ -375,25 +326,14 @@ impl Args {
         if let Some(k) = &self.member_minisign_key {
             extra.extend(super::minisig::member_checks(&self.bundle, k)?);
         }
-        match self.trust.check_with(&self.bundle, Recording::WhenStoreTrusted, ReleaseSigners::InForce, extra, ui)? {
-            Ok(c) => {
-                let r = &c.report;
-                if self.json {
-                    let mut doc = serde_json::to_value(r)?;
-                    doc["bundle"] = serde_json::json!(self.bundle);
-                    super::out_json(&doc)?;
-                } else {
-                    super::out(&render_text(&self.bundle, r))?;
-                }
-                Ok(r.outcome.exit_code())
-            }
-            Err(e) => {
-                if self.json {
-                    super::out_json(&error_json(&self.bundle, &e))?;
-                }
-                eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
-                Ok(2)
-            }
+        let checked =
+            self.trust.check(&self.bundle, time, CheckAs { extra, ..CheckAs::accepting() }, ui)?.map_err(|e| e.about(&self.bundle))?;
+        let r = checked.report().clone().named(self.bundle.display().to_string());
+        if self.json {
+            super::out_json(&r)?;
+        } else {
+            super::out(&render_text(&self.bundle, &r))?;
         }
+        Ok(r.outcome().exit_code())
     }
 }

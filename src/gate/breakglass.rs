@@ -214,7 +214,7 @@ pub fn approve(
         i64::try_from(valid_for).ok().filter(|v| *v > 0).and_then(|v| now.0.checked_add(v)).ok_or(ApproveError::Validity(valid_for))?;
     let approval = Approval {
         schema: SCHEMA.into(),
-        bundle_id: bundle.get().manifest.bundle_id.clone(),
+        bundle_id: bundle.get().manifest().bundle_id.clone(),
         reason: reason.into(),
         issued_at: now,
         expires_at: Timestamp(expires),
@@ -238,7 +238,7 @@ pub fn cosign(
     // Co-signing adds signatures; whose signatures already count is for the gate to decide.
     let (mut env, approval) =
         signed::read(existing, PAYLOAD_TYPE, parse_approval).map_err(|e| ApproveError::Malformed(e.to_string()))?.into_unverified();
-    let want_id = &bundle.get().manifest.bundle_id;
+    let want_id = &bundle.get().manifest().bundle_id;
     if approval.bundle_id != *want_id {
         return Err(ApproveError::Mismatch { field: "bundleId", expected: want_id.clone(), actual: approval.bundle_id });
     }

@@ -255,7 +255,7 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Reason {
     /// Stable reason code (the check id).
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     /// What it is about (member path, role, evidence kind).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -318,7 +318,7 @@ pub fn evidence_digest(manifest: &Manifest, artifact: &ArtifactRef) -> String {
 }
 
 fn read_verified(src: &dyn ByteSource, vb: &VerifiedBundle, path: &str, digest: &Sha256Digest) -> Result<Vec<u8>, GateError> {
-    let e = vb.index.get(path).ok_or_else(|| GateError::Read {
+    let e = vb.index().get(path).ok_or_else(|| GateError::Read {
         member: path.into(),
         source: ArchiveError::Io(std::io::Error::other("member absent from the verified index")),
     })?;
@@ -413,7 +413,7 @@ fn read_evidence(
     checks: &mut Vec<Check>,
 ) -> Result<Evidence, GateError> {
     let mut ev = Evidence::default();
-    for m in &vb.manifest.members {
+    for m in &vb.manifest().members {
         match m.kind {
             Kind::Sbom | Kind::Vex | Kind::Provenance | Kind::Attestation => {}
             Kind::Tlog => {
@@ -755,17 +755,15 @@ fn check_vex(
 /// manifest (outside the member set).
 fn check_transparency(
     vb: &VerifiedBundle,
-    src: &dyn ByteSource,
     p: &policy::Policy,
     params: &GateParams,
     checks: &mut Vec<Check>,
-) -> Result<Option<TransparencySection>, GateError> {
-    let manifest = &vb.manifest;
+) -> Option<TransparencySection> {
+    let manifest = vb.manifest();
     let mut proof_digests: BTreeSet<Sha256Digest> = manifest.members.iter().filter(|m| m.kind == Kind::Tlog).map(|m| m.digest).collect();
-    if let Some(e) = vb.index.get(crate::tlog::bundle::PROOF_MEMBER) {
-        let bytes = archive::read_member(src, e, crate::tlog::bundle::MAX_PROOF_MEMBER)
-            .map_err(|source| GateError::Read { member: crate::tlog::bundle::PROOF_MEMBER.into(), source })?;
-        proof_digests.insert(Sha256Digest::of(&bytes));
+    // The proof member verification read (its digest, not a second read of the file).
+    if let crate::tlog::bundle::TransparencyOutcome::Verified(v) = vb.transparency() {
+        proof_digests.insert(v.proof_digest);
     }
     let mut transparency_section = None;
     let required_t = p.transparency.required;
@@ -814,7 +812,7 @@ fn check_transparency(
             checks.push(Check::new("transparency.failed", false, format!("transparency proof is wrong: {reason}")).subject(rule.clone()))
         }
     }
-    Ok(transparency_section)
+    transparency_section
 }
 
 /// Step 7: every evidence kind the policy requires is present, bound and valid; a missing one is
@@ -830,7 +828,7 @@ fn check_required(p: &policy::Policy, present: impl Fn(&EvidenceKind) -> bool, c
 }
 
 fn failed_reasons(checks: &[Check]) -> BTreeSet<Reason> {
-    checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| Reason { code: c.id, subject: c.subject.clone() }).collect()
+    checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| Reason { code: c.id.clone(), subject: c.subject.clone() }).collect()
 }
 
 /// Step 8: allow or deny; a break-glass the approver role signed may override transparency
@@ -838,12 +836,12 @@ fn failed_reasons(checks: &[Check]) -> BTreeSet<Reason> {
 fn decide(checks: &mut Vec<Check>, policy: &LoadedPolicy, params: &GateParams, manifest: &Manifest, gate_input: &GateInput) -> Decision {
     let p = &policy.policy;
     let failed = failed_reasons(checks);
-    let only_transparency = !failed.is_empty() && failed.iter().all(|r| OVERRIDABLE.contains(&r.code));
+    let only_transparency = !failed.is_empty() && failed.iter().all(|r| OVERRIDABLE.contains(&r.code.as_ref()));
     let mut granted = None;
     if let Some((req, approvers)) = &params.break_glass {
         if !p.break_glass.allowed {
             checks.push(Check::new("break-glass.disallowed", false, "the policy does not allow break-glass"));
-        } else if !failed.iter().any(|r| OVERRIDABLE.contains(&r.code)) {
+        } else if !failed.iter().any(|r| OVERRIDABLE.contains(&r.code.as_ref())) {
             checks.push(Check::new("break-glass.unused", true, "break-glass given but transparency held; not applied").info());
         } else {
             let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, params.now);
@@ -853,7 +851,7 @@ fn decide(checks: &mut Vec<Check>, policy: &LoadedPolicy, params: &GateParams, m
     }
     let all_failed = failed_reasons(checks);
     let (reasons, overridden): (Vec<Reason>, Vec<Reason>) = if granted.is_some() && only_transparency {
-        all_failed.into_iter().partition(|r| !OVERRIDABLE.contains(&r.code))
+        all_failed.into_iter().partition(|r| !OVERRIDABLE.contains(&r.code.as_ref()))
     } else {
         (all_failed.into_iter().collect(), vec![])
     };
@@ -878,20 +876,20 @@ pub fn evaluate(
     params: &GateParams,
 ) -> Result<GateResult, GateError> {
     let vb = verified.get();
-    let manifest = &vb.manifest;
+    let manifest = vb.manifest();
     let p = &policy.policy;
     let artifacts = Artifacts::of(manifest);
     let artifact = choose_artifact(&artifacts, p, params)?;
     let mut checks =
         vec![Check::new("gate.artifact", true, format!("gating {} ({})", artifact.path, artifact.digest)).subject(&artifact.path)];
-    checks.push(manifest_signer_check(&p.signers.manifest, &vb.signers, &params.roles));
+    checks.push(manifest_signer_check(&p.signers.manifest, vb.signers(), &params.roles));
 
     let ev = read_evidence(vb, src, p, &params.roles, &mut checks)?;
     let statements = check_statements(&ev.statements, &artifacts, &artifact, p, &mut checks);
     let in_toto = check_in_toto(&ev, &artifact, params.now, &mut checks);
     let sbom = check_sbom(&ev.sboms, &artifacts, &artifact, p, &mut checks);
     let vex = check_vex(&ev, &artifacts, &artifact, p, &mut checks);
-    let transparency = check_transparency(vb, src, p, params, &mut checks)?;
+    let transparency = check_transparency(vb, p, params, &mut checks);
     check_required(
         p,
         |k| match k {
@@ -910,7 +908,7 @@ pub fn evaluate(
         evidence: EvidenceSection {
             evidence_score: evidence_digest(manifest, &artifact),
             bundle_id: manifest.bundle_id.clone(),
-            bundle_digest: Sha256Digest::of(&vb.manifest_bytes),
+            bundle_digest: Sha256Digest::of(vb.manifest_bytes()),
         },
         sbom,
         attestations: statements.attestations,

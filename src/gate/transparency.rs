@@ -73,21 +73,18 @@ impl Transparency {
         }
     }
 
-    /// Maps the proof cache's outcome. `proof_member`: the bytes of the archive's
-    /// [`crate::tlog::bundle::PROOF_MEMBER`] (what `proofRef` names). `rekorUuid` is the lowercase
-    /// hex RFC 6962 leaf hash of the logged entry (a Rekor entry UUID without its tree-id
-    /// prefix: the entry's identity in any RFC 6962 log); the checkpoint time is the newest
-    /// trusted cosignature's, `now − age`.
-    pub fn from_tlog(outcome: &TransparencyOutcome, logged_entry: &[u8], proof_member: Option<&[u8]>, now: Timestamp) -> Self {
+    /// The gate's view of the verification's transparency outcome. `rekorUuid` is the
+    /// lowercase hex RFC 6962 leaf hash of the logged entry (a Rekor entry UUID without its
+    /// tree-id prefix: the entry's identity in any RFC 6962 log); `proofRef` names the proof
+    /// member by the digest of the bytes verification read; the checkpoint time is the newest
+    /// trusted cosignature's.
+    pub fn from_tlog(outcome: &TransparencyOutcome) -> Self {
         match outcome {
-            TransparencyOutcome::Verified(v) => match proof_member {
-                Some(p) => Transparency::Verified {
-                    rekor_uuid: hex::encode(crate::merkle::leaf_hash(logged_entry)),
-                    log_index: v.index,
-                    proof_ref: CasRef(Sha256Digest::of(p)),
-                    checkpoint_time: v.age_secs.map(|a| Timestamp(now.0 - a.min(i64::MAX as u64) as i64)),
-                },
-                None => Transparency::Unverifiable { reason: "verified outcome without its proof member".into() },
+            TransparencyOutcome::Verified(v) => Transparency::Verified {
+                rekor_uuid: v.entry_id.clone(),
+                log_index: v.index,
+                proof_ref: CasRef(v.proof_digest),
+                checkpoint_time: v.checkpoint_time,
             },
             TransparencyOutcome::Missing => Transparency::Missing,
             TransparencyOutcome::Unverifiable { why } => Transparency::Unverifiable { reason: why.clone() },

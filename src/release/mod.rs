@@ -299,7 +299,7 @@ pub struct BoundMetadata<'a> {
 impl<'a> BoundMetadata<'a> {
     /// The metadata member's manifest record, if the bundle has one.
     pub fn member(bundle: &Verified<VerifiedBundle>) -> Option<&Member> {
-        bundle.get().manifest.members.iter().find(|m| m.path == METADATA_PATH)
+        bundle.get().manifest().members.iter().find(|m| m.path == METADATA_PATH)
     }
 
     /// Binds `bytes` (read back from the verified archive) to `bundle`: the digest and size must
@@ -648,8 +648,8 @@ probe = { args = ["--version"], expectExitCode = 0 }
         let ok = validate(&sample(d), &members);
         assert!(ok.iter().all(|c| c.status == Status::Pass), "{ok:#?}");
 
-        let failing = |m: &ReleaseMetadata, members: &[Member]| -> Vec<&'static str> {
-            validate(m, members).into_iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect()
+        let failing = |m: &ReleaseMetadata, members: &[Member]| -> Vec<String> {
+            validate(m, members).into_iter().filter(|c| c.status == Status::Fail).map(|c| c.id.into_owned()).collect()
         };
         let other = Sha256Digest::of(b"other");
         assert_eq!(failing(&sample(other), &members), ["release.installer-binary"]);

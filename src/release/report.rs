@@ -16,15 +16,15 @@ pub const SMOKE_REPORT_SCHEMA: &str = "airlock/smoke-report/v1";
 
 /// A verification in short: identity, trust and every failed check (all checks are counted).
 pub fn verify_summary(r: &VerifyReport) -> Value {
-    let failed: Vec<&crate::report::Check> = r.checks.iter().filter(|c| c.status == Status::Fail).collect();
+    let failed: Vec<&crate::report::Check> = r.checks().iter().filter(|c| c.status == Status::Fail).collect();
     json!({
-        "outcome": r.outcome,
-        "bundleId": r.bundle_id,
-        "release": r.release,
-        "merkleRoot": r.merkle_root,
-        "trust": r.trust,
-        "checks": r.checks.len(),
-        "passed": r.checks.iter().filter(|c| c.status == Status::Pass).count(),
+        "outcome": r.outcome(),
+        "bundleId": r.bundle_id(),
+        "release": r.release(),
+        "merkleRoot": r.merkle_root(),
+        "trust": r.trust(),
+        "checks": r.checks().len(),
+        "passed": r.checks().iter().filter(|c| c.status == Status::Pass).count(),
         "failed": failed,
     })
 }

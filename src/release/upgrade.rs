@@ -135,7 +135,7 @@ pub struct Comparison {
 fn evidence_kinds(b: &BoundMetadata<'_>) -> BTreeSet<String> {
     b.bundle()
         .get()
-        .manifest
+        .manifest()
         .members
         .iter()
         .map(|m| m.kind)
@@ -154,7 +154,7 @@ fn removal_check(id: &'static str, what: &str, d: &Delta, cur_len: usize) -> Che
 
 /// Compares CURRENT and NEXT.
 pub fn compare(current: &BoundMetadata<'_>, next: &BoundMetadata<'_>, authority: &SignerAuthority, same: SameVersion) -> Comparison {
-    let (cm, nm) = (&current.bundle().get().manifest, &next.bundle().get().manifest);
+    let (cm, nm) = (&current.bundle().get().manifest(), &next.bundle().get().manifest());
     let (cmeta, nmeta) = (current.metadata(), next.metadata());
     let mut checks = Vec::new();
     let mut changes = Changes::default();
@@ -198,7 +198,7 @@ pub fn compare(current: &BoundMetadata<'_>, next: &BoundMetadata<'_>, authority:
     }
 
     let (cs, ns): (BTreeSet<KeyId>, BTreeSet<KeyId>) =
-        (current.bundle().get().signers.iter().copied().collect(), next.bundle().get().signers.iter().copied().collect());
+        (current.bundle().get().signers().iter().copied().collect(), next.bundle().get().signers().iter().copied().collect());
     changes.signers = Delta::of(&cs.iter().map(KeyId::hex).collect(), &ns.iter().map(KeyId::hex).collect());
     let (sig_checks, new_signers) = signer_checks(&cs, &ns, authority);
     checks.extend(sig_checks);
@@ -440,7 +440,11 @@ mod tests {
     }
 
     fn failed(c: &Comparison) -> Vec<(&'static str, Option<String>)> {
-        c.checks.iter().filter(|c| c.status == Status::Fail).map(|c| (c.id, c.subject.clone())).collect()
+        let id = |c: &Check| match c.id {
+            std::borrow::Cow::Borrowed(s) => s,
+            std::borrow::Cow::Owned(_) => panic!("upgrade check ids are static"),
+        };
+        c.checks.iter().filter(|c| c.status == Status::Fail).map(|c| (id(c), c.subject.clone())).collect()
     }
 
     #[test]

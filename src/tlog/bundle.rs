@@ -28,7 +28,7 @@ use crate::digest::Sha256Digest;
 use crate::merkle::Hash;
 use crate::report::{Check, Status};
 use crate::time::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The archive member holding the manifest's tlog-proof (outside the manifest's member set).
 pub const PROOF_MEMBER: &str = crate::bundle::TLOG_PROOF;
@@ -97,8 +97,8 @@ impl ForkEvidence {
 }
 
 /// How the proof's checkpoint relates to the local cache.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CacheRelation {
     /// No cached checkpoint for this origin.
     NotCached,
@@ -131,8 +131,8 @@ pub enum CacheRelation {
 }
 
 /// What a verified proof established.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransparencyVerified {
     /// Log origin.
     pub origin: String,
@@ -148,6 +148,14 @@ pub struct TransparencyVerified {
     pub witnesses: Vec<String>,
     /// Seconds since the newest trusted cosignature; `None` when none carries a time.
     pub age_secs: Option<u64>,
+    /// Time of the newest trusted cosignature (what dates the checkpoint); `None` when none
+    /// carries a time.
+    pub checkpoint_time: Option<Timestamp>,
+    /// Lowercase hex RFC 6962 leaf hash of the logged entry: its identity in any RFC 6962 log
+    /// (a Rekor entry UUID without its tree-id prefix).
+    pub entry_id: String,
+    /// SHA-256 of the proof member's bytes, as verification read them.
+    pub proof_digest: Sha256Digest,
     /// Relation to the local cache.
     pub cache: CacheRelation,
 }
@@ -282,7 +290,8 @@ pub fn check_bundle_transparency(
         Some(CacheCheck::Fork(e, ev)) => return TransparencyOutcome::Failed { rule: e.rule(), detail: e.to_string(), fork: Some(ev) },
         Some(CacheCheck::Unverifiable(why)) => return TransparencyOutcome::Unverifiable { why },
     };
-    let age_secs = cp.newest_cosignature().map(|t| (now.0.max(0) as u64).saturating_sub(t));
+    let newest = cp.newest_cosignature();
+    let age_secs = newest.map(|t| (now.0.max(0) as u64).saturating_sub(t));
     TransparencyOutcome::Verified(TransparencyVerified {
         origin: c.origin.clone(),
         index: verified.index,
@@ -291,6 +300,9 @@ pub fn check_bundle_transparency(
         log_keys: cp.log_keys.clone(),
         witnesses: cp.witnesses.iter().map(|w| w.witness.clone()).collect(),
         age_secs,
+        checkpoint_time: newest.map(|t| Timestamp(t.min(i64::MAX as u64) as i64)),
+        entry_id: hex::encode(verified.leaf_hash),
+        proof_digest: Sha256Digest::of(bytes),
         cache: relation,
     })
 }

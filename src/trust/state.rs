@@ -141,6 +141,19 @@ pub struct BundleFacts<'a> {
     pub created_at: Timestamp,
     /// Bundle id.
     pub bundle_id: &'a str,
+    /// What the bundle is to this verification.
+    pub role: BundleRole,
+}
+
+/// What a bundle is to the verification judging it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BundleRole {
+    /// A release being accepted: an older release than one already accepted for its product and
+    /// channel is a rollback and fails (`verify`, `gate`, `smoke`, NEXT of `upgrade-validate`).
+    Candidate,
+    /// The release being replaced (CURRENT of `upgrade-validate`): a newer accepted release of
+    /// its channel (NEXT itself, often) is reported, not enforced; it is never recorded.
+    Baseline,
 }
 
 /// Whether a passing bundle becomes the newest accepted one.
@@ -252,6 +265,9 @@ pub fn evaluate(
         if older && fixed {
             c.status = Status::Info;
             c.detail.push_str(" (report-only under --at-time)");
+        } else if older && bundle.role == BundleRole::Baseline {
+            c.status = Status::Info;
+            c.detail.push_str(" (report-only for CURRENT, the release being replaced)");
         }
         checks.push(c);
         if bundle.created_at > now {
@@ -265,7 +281,7 @@ pub fn evaluate(
                 .info(),
             );
         }
-        if verified && matches!(order, None | Some(Ordering::Greater)) {
+        if verified && bundle.role == BundleRole::Candidate && matches!(order, None | Some(Ordering::Greater)) {
             newer = Some((
                 key,
                 Accepted {
@@ -304,15 +320,15 @@ mod tests {
         Release { product: "app".into(), version: v.into(), commit: None, channel: Some("stable".into()) }
     }
 
-    fn failed(f: &Freshness) -> Vec<&'static str> {
-        f.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect()
+    fn failed(f: &Freshness) -> Vec<&str> {
+        f.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id.as_ref()).collect()
     }
 
     #[test]
     fn clock_backwards_fails_unless_time_is_fixed() {
         let s = State { latest_known_time: Some(t("2030-01-02T00:00:00Z")), ..State::default() };
         let r = rel("1.0.0");
-        let b = BundleFacts { release: &r, created_at: t("2029-01-01T00:00:00Z"), bundle_id: "x" };
+        let b = BundleFacts { release: &r, created_at: t("2029-01-01T00:00:00Z"), bundle_id: "x", role: BundleRole::Candidate };
         let f = evaluate(&s, None, Some(&b), EvalTime::Clock(t("2030-01-01T00:00:00Z")), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.clock"]);
         assert!(f.next.is_none(), "nothing is recorded from a clock that went backwards");
@@ -328,17 +344,17 @@ mod tests {
         let now = t("2030-01-01T00:00:00Z");
         let root = Some(RootFacts { version: 2, expires: t("2031-01-01T00:00:00Z") });
         let r2 = rel("1.2.0");
-        let b2 = BundleFacts { release: &r2, created_at: t("2029-06-01T00:00:00Z"), bundle_id: "b2" };
+        let b2 = BundleFacts { release: &r2, created_at: t("2029-06-01T00:00:00Z"), bundle_id: "b2", role: BundleRole::Candidate };
         let f = evaluate(&State::default(), root, Some(&b2), EvalTime::Clock(now), true, Record::Store);
         assert!(failed(&f).is_empty());
         let s = f.next.unwrap();
         assert_eq!(s.bundles["app/stable"].version, "1.2.0");
         let r1 = rel("1.10.0-rc.1");
-        let b1 = BundleFacts { release: &r1, created_at: t("2029-07-01T00:00:00Z"), bundle_id: "b1" };
+        let b1 = BundleFacts { release: &r1, created_at: t("2029-07-01T00:00:00Z"), bundle_id: "b1", role: BundleRole::Candidate };
         let f = evaluate(&s, root, Some(&b1), EvalTime::Clock(now), true, Record::Store);
         assert!(failed(&f).is_empty(), "1.10.0-rc.1 is newer than 1.2.0 by semver precedence");
         let r0 = rel("1.1.9");
-        let b0 = BundleFacts { release: &r0, created_at: t("2029-08-01T00:00:00Z"), bundle_id: "b0" };
+        let b0 = BundleFacts { release: &r0, created_at: t("2029-08-01T00:00:00Z"), bundle_id: "b0", role: BundleRole::Candidate };
         let f = evaluate(&s, root, Some(&b0), EvalTime::Clock(now), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.bundle-order"]);
         assert_eq!(f.next.unwrap().bundles["app/stable"].version, "1.2.0", "a rollback is not recorded");

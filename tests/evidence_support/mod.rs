@@ -73,7 +73,7 @@ pub fn verified(bytes: &[u8], trusted: &[&SecretKey]) -> Box<Verified<VerifiedBu
     let trust = TrustPolicy::ed25519(trusted.iter().map(|k| k.public().clone()), 1, "test");
     match verify::verify(&airlock::evidence::minisign::Bytes(bytes), &trust, &verify::Options::default(), &|_| {}).expect("verifiable") {
         Verification::Passed(v, _) => v,
-        Verification::Failed(r) => panic!("bundle did not verify: {:?}", r.checks),
+        Verification::Failed(r) => panic!("bundle did not verify: {:?}", r.checks()),
     }
 }
 
