@@ -2,6 +2,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = airlock::cmd::Cli::parse();
-    std::process::ExitCode::from(airlock::cmd::run(cli))
+    match airlock::cmd::Cli::try_parse() {
+        Ok(cli) => std::process::ExitCode::from(airlock::cmd::run(cli)),
+        Err(e) => std::process::ExitCode::from(airlock::cmd::usage_error(e)),
+    }
 }

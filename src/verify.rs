@@ -172,14 +172,14 @@ pub struct TransparencyInputs<'a> {
 ///
 /// Nothing outside the core can make one:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0451
 /// use airlock::verify::{Basis, Verified, VerifiedBundle};
 /// fn forge(value: VerifiedBundle, basis: Basis) -> Verified<VerifiedBundle> {
 ///     Verified { value, basis }
 /// }
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0451
 /// use airlock::verify::VerifiedBundle;
 /// fn forge(manifest: airlock::bundle::manifest::Manifest) -> VerifiedBundle {
 ///     VerifiedBundle { manifest, ..todo!() }
@@ -907,4 +907,110 @@ fn digest_checks(m: &manifest::Member, h: MemberHash) -> Vec<Check> {
         out.push(Check::new(id, false, e.to_string()).subject(&m.path));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::Kind;
+    use crate::bundle::manifest::{Member, Release};
+    use crate::keys::SecretKey;
+    use crate::report::Status;
+
+    const CREATED: Timestamp = Timestamp(1_700_000_000);
+
+    fn bundle(version: &str, key: &SecretKey) -> Vec<u8> {
+        let files: Vec<(String, Vec<u8>)> = vec![("artifacts/app".into(), b"binary".to_vec())];
+        let members = files
+            .iter()
+            .map(|(p, b)| Member { path: p.clone(), size: b.len() as u64, digest: Sha256Digest::of(b), kind: Kind::of_path(p).unwrap() })
+            .collect();
+        let release = Release { product: "app".into(), version: version.into(), commit: None, channel: Some("stable".into()) };
+        let plan = crate::pack::plan(release, CREATED, members, &[key], Vec::new()).unwrap();
+        let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Read>> {
+            let b = plan.control_bytes(name).map(<[u8]>::to_vec).unwrap_or_else(|| files.iter().find(|f| f.0 == name).unwrap().1.clone());
+            Ok(Box::new(std::io::Cursor::new(b)))
+        };
+        crate::archive::write::write_tar(Vec::new(), &plan.members, CREATED, &mut open).unwrap()
+    }
+
+    fn examined(bytes: &[u8], key: &SecretKey, time: EvalTime) -> Examined {
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "test");
+        examine(&bytes.to_vec(), &trust, &Options { time, ..Default::default() }, &|_| {}).unwrap()
+    }
+
+    fn with_state(state: State, role: BundleRole) -> Conclusion<'static> {
+        Conclusion { freshness: Some(FreshnessInputs { state, record: Record::Store, role }), ..Default::default() }
+    }
+
+    fn failed(v: &Verification) -> Vec<&str> {
+        v.report().failed().map(|c| c.id.as_ref()).collect()
+    }
+
+    #[test]
+    fn the_witness_says_what_it_was_checked_under() {
+        let key = SecretKey::from_seed(&[7; 32]);
+        let bytes = bundle("1.2.0", &key);
+        let now = Timestamp(1_800_000_000);
+        let c = examined(&bytes, &key, EvalTime::Clock(now)).conclude(with_state(State::default(), BundleRole::Candidate));
+        let v = c.verification.verified().expect("passes");
+        assert_eq!(v.basis().trust, TrustBasis::Keys { keyids: vec![key.public().keyid().hex()], threshold: 1 });
+        assert_eq!((v.basis().time, v.basis().freshness, v.evaluated_at()), (EvalTime::Clock(now), FreshnessBasis::Evaluated, now));
+        let next = c.next_state.expect("a store-trusted pass records");
+        assert_eq!(next.bundles["app/stable"].version, "1.2.0");
+        assert_eq!(next.latest_known_time, Some(now));
+        // Without a store, the witness says freshness was not evaluated.
+        let c = examined(&bytes, &key, EvalTime::OperatorFixed(now)).conclude(Conclusion::default());
+        assert_eq!(c.verification.verified().unwrap().basis().freshness, FreshnessBasis::NotEvaluated);
+        assert!(c.next_state.is_none());
+    }
+
+    #[test]
+    fn no_witness_when_a_concluding_check_fails() {
+        let key = SecretKey::from_seed(&[7; 32]);
+        let bytes = bundle("1.2.0", &key);
+        let now = Timestamp(1_800_000_000);
+        // A clock earlier than the latest known time.
+        let seen = State { latest_known_time: Some(Timestamp(now.0 + 60)), ..State::default() };
+        let c = examined(&bytes, &key, EvalTime::Clock(now)).conclude(with_state(seen, BundleRole::Candidate));
+        assert!(c.verification.verified().is_none());
+        assert_eq!(failed(&c.verification), ["freshness.clock"]);
+        assert!(c.next_state.is_none(), "nothing is recorded from a clock that went backwards");
+        // A failing check from outside the bundle (a detached signature).
+        let outside = Check::new("minisign.signature", false, "does not verify");
+        let c = examined(&bytes, &key, EvalTime::Clock(now))
+            .conclude(Conclusion { checks: vec![outside], ..with_state(State::default(), BundleRole::Candidate) });
+        assert!(c.verification.verified().is_none());
+        assert_eq!(c.verification.report().outcome(), Outcome::Fail);
+        assert!(c.next_state.is_some_and(|s| s.bundles.is_empty()), "the clock is recorded, the bundle is not accepted");
+    }
+
+    #[test]
+    fn an_older_release_fails_as_a_candidate_and_is_reported_as_a_baseline() {
+        let key = SecretKey::from_seed(&[7; 32]);
+        let now = EvalTime::Clock(Timestamp(1_800_000_000));
+        let first = examined(&bundle("2.0.0", &key), &key, now).conclude(with_state(State::default(), BundleRole::Candidate));
+        let state = first.next_state.unwrap();
+        let older = bundle("1.0.0", &key);
+        let c = examined(&older, &key, now).conclude(with_state(state.clone(), BundleRole::Candidate));
+        assert_eq!(failed(&c.verification), ["freshness.bundle-order"]);
+        let c = examined(&older, &key, now).conclude(with_state(state.clone(), BundleRole::Baseline));
+        let v = c.verification.verified().expect("a baseline older than an accepted release is not a rollback");
+        let order = c.verification.report().checks().iter().find(|c| c.id == "freshness.bundle-order").unwrap();
+        assert_eq!(order.status, Status::Info);
+        assert_eq!(v.get().manifest().release.version, "1.0.0");
+        assert_eq!(c.next_state.unwrap().bundles, state.bundles, "a baseline is never recorded as accepted");
+    }
+
+    #[test]
+    fn reports_read_back_unchanged() {
+        let key = SecretKey::from_seed(&[7; 32]);
+        let c = examined(&bundle("1.2.0", &key), &key, EvalTime::Clock(Timestamp(1_800_000_000)))
+            .conclude(with_state(State::default(), BundleRole::Candidate));
+        let report = c.verification.report().clone().named("app.tar");
+        let text = serde_json::to_string(&report).unwrap();
+        let back: VerifyReport = crate::json::from_slice_strict(text.as_bytes()).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(back.bundle(), Some("app.tar"));
+    }
 }

@@ -16,7 +16,7 @@ use crate::gate::breakglass::Request;
 use crate::gate::policy::Policy;
 use crate::gate::transparency::Transparency;
 use crate::gate::{self, GateParams, GateResult, Roles, Verdict};
-use crate::report::{Check, Status};
+use crate::report::{Status, render_checks};
 use crate::trust::role::{RoleKeys, RoleName};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -93,9 +93,7 @@ pub fn render(path: &Path, r: &GateResult) -> String {
         d.gate_input_digest,
         d.transparency
     );
-    for c in &r.checks {
-        s.push_str(&render_check(c));
-    }
+    s.push_str(&render_checks(&r.checks));
     if let Some(bg) = &d.break_glass {
         s.push_str(&format!(
             "\nBREAK-GLASS applied: {:?}, approved by {}, expires {}, overriding {}\n",
@@ -115,21 +113,6 @@ pub fn render(path: &Path, r: &GateResult) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-    }
-    s
-}
-
-fn render_check(c: &Check) -> String {
-    let tag = match c.status {
-        Status::Pass => "PASS",
-        Status::Fail => "FAIL",
-        Status::Info => "INFO",
-    };
-    let mut s = format!("{tag} {:<28} {}{}\n", c.id, c.subject.as_deref().map(|x| format!("{x}: ")).unwrap_or_default(), c.detail);
-    if c.status == Status::Fail
-        && let (Some(e), Some(a)) = (&c.expected, &c.actual)
-    {
-        s.push_str(&format!("     expected {e}\n     actual   {a}\n"));
     }
     s
 }

@@ -131,10 +131,35 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// A command line clap refused: help and version are printed as asked (exit 0); anything else
+/// is a usage error (exit 2), printed as clap words it and, when `--json` was asked for, as the
+/// error document too.
+pub fn usage_error(e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--json") {
+        let command = args.iter().take_while(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().join(" ");
+        let message = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        let _ = out_json(&ErrorDoc {
+            schema: crate::report::ERROR_SCHEMA.into(),
+            command,
+            bundle: None,
+            outcome: crate::report::Outcome::Error,
+            error: ErrorBody { kind: "usage".into(), message, hint: "`airlock help <command>` lists the options and examples".into() },
+        });
+    }
+    let _ = e.print();
+    2
+}
+
 /// Marks an error as a refusal by a rule (exit 1, outcome `fail`) rather than a failure to
 /// check (exit 2), for commands whose only output on refusal is the error document.
 #[derive(Debug, thiserror::Error)]
-#[error("refused")]
+#[error("")]
 pub struct Refusal;
 
 /// Turns an error into a refusal (exit 1).
@@ -161,6 +186,9 @@ pub enum ShellError {
         /// The file's digest.
         actual: String,
     },
+    /// No transparency log is trusted.
+    #[error("no transparency log is trusted")]
+    NoLogTrust,
     /// The local tlog cache cannot answer (unreadable, or no proof from it).
     #[error("the local transparency-log cache cannot be used: {0}")]
     CacheUnusable(String),
@@ -177,6 +205,7 @@ impl Diagnostic for ShellError {
             ShellError::FingerprintMismatch { .. } => "trust.fingerprint".into(),
             ShellError::AlreadyPinned(_) => "trust.already-pinned".into(),
             ShellError::CacheUnusable(_) => "tlog.cache-unusable".into(),
+            ShellError::NoLogTrust => "tlog.no-trust".into(),
         }
     }
     fn hint(&self) -> Cow<'static, str> {
@@ -190,6 +219,9 @@ impl Diagnostic for ShellError {
             }
             ShellError::AlreadyPinned(_) => "use `airlock trust update` to rotate, or --force to re-pin from offline media".into(),
             ShellError::CacheUnusable(_) => "import the log's tiles again with `airlock tlog import MIRROR`".into(),
+            ShellError::NoLogTrust => {
+                "pass --log-key NAME+HEX8+BASE64 or --policy FILE, or pin a trust root whose tlog role carries a tlog policy (`airlock trust new --tlog-policy`)".into()
+            }
         }
     }
 }
@@ -254,9 +286,11 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
 /// The exit-2 document of a command: see [`ErrorDoc`].
 pub fn error_doc(e: &anyhow::Error, command: &str, schema: &str) -> ErrorDoc {
     let (kind, hint) = diagnose(e);
-    let bundle = e.chain().find_map(|c| c.downcast_ref::<About>()).map(|a| a.0.display().to_string());
-    let refused = e.chain().any(|c| c.is::<Refusal>());
-    let message = e.chain().filter(|c| !c.is::<Refusal>()).map(ToString::to_string).collect::<Vec<_>>().join(": ");
+    // Context types are found through every layer by anyhow's own downcast.
+    let bundle = e.downcast_ref::<About>().map(|a| a.0.display().to_string());
+    let refused = e.downcast_ref::<Refusal>().is_some();
+    // The refusal marker says nothing (an empty layer); every other layer is part of the message.
+    let message = e.chain().map(ToString::to_string).filter(|m| !m.is_empty()).collect::<Vec<_>>().join(": ");
     ErrorDoc {
         schema: schema.into(),
         command: command.into(),

@@ -174,19 +174,9 @@ fn check_release_metadata(sources: &[Source], members: &[Member]) -> Result<()> 
     let meta = ReleaseMetadata::parse(&bytes).with_context(|| {
         format!("{METADATA_PATH} must be in its normal form; give the metadata with --release FILE instead of placing it in the directory")
     })?;
-    let failed: Vec<String> = crate::release::validate(&meta, members)
-        .into_iter()
-        .filter(|c| c.status == crate::report::Status::Fail)
-        .map(|c| {
-            let mut t = format!("  {} {}{}", c.id, c.subject.map(|s| format!("{s}: ")).unwrap_or_default(), c.detail);
-            if let (Some(e), Some(a)) = (c.expected, c.actual) {
-                t.push_str(&format!(" (expected {e}, actual {a})"));
-            }
-            t
-        })
-        .collect();
+    let failed: Vec<crate::report::Check> = crate::release::validate(&meta, members).into_iter().filter(|c| c.failed()).collect();
     if !failed.is_empty() {
-        bail!("release metadata does not fit this bundle; nothing was written:\n{}", failed.join("\n"));
+        bail!("release metadata does not fit this bundle; nothing was written:\n{}", crate::report::render_checks(&failed).trim_end());
     }
     Ok(())
 }

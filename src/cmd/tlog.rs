@@ -14,7 +14,7 @@ use crate::tlog::proof::{MAX_PROOF_SIZE, TlogProof};
 use crate::tlog::tiles::{Exactness, TiledTree};
 use crate::tlog::{LogTrust, TlogError, b64};
 use crate::{clock, fsio, merkle};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -79,9 +79,7 @@ impl TrustArgs {
     fn require(&self) -> Result<LogTrust> {
         let t = self.load()?;
         if t.is_empty() {
-            bail!(
-                "no transparency log is trusted: pass --log-key NAME+HEX8+BASE64 or --policy FILE, or pin a trust root whose tlog role carries a tlog policy (`airlock trust new --tlog-policy`)"
-            );
+            return Err(super::ShellError::NoLogTrust.into());
         }
         Ok(t)
     }

@@ -207,7 +207,8 @@ impl Args {
 
 fn parse_fingerprint(s: &str) -> Result<Sha256Digest> {
     let h = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
-    Sha256Digest::from_hex(&h).map_err(|_| anyhow!("--fingerprint {s:?} is not 64 hex characters (the SHA-256 of the root file)"))
+    Sha256Digest::from_hex(&h)
+        .map_err(|_| ShellError::Usage(format!("--fingerprint {s:?} is not 64 hex characters (the SHA-256 of the root file)")).into())
 }
 
 fn read_root(path: &Path) -> Result<(Vec<u8>, std::result::Result<TrustRoot, RootError>)> {
@@ -416,8 +417,20 @@ impl StatusArgs {
         let clock_ok = state.latest_known_time.is_none_or(|l| now >= l);
         let expired = root.as_ref().is_some_and(|r| r.is_expired(now));
         if self.json {
+            let outcome = match &root {
+                None => "error",
+                Some(_) if expired || !clock_ok => "fail",
+                Some(_) => "pass",
+            };
+            let error = root.is_none().then(|| {
+                let e = ShellError::NoTrustRoot;
+                json!({"kind": crate::report::Diagnostic::id(&e), "message": e.to_string(), "hint": crate::report::Diagnostic::hint(&e)})
+            });
             super::out_json(&json!({
                 "schema": TRUST_REPORT_SCHEMA,
+                "command": "trust status",
+                "outcome": outcome,
+                "error": error,
                 "action": "status",
                 "store": store.dir(),
                 "now": now,
@@ -455,6 +468,10 @@ impl StatusArgs {
                 s.push_str(&format!("accepted            {k} {} (createdAt {}, accepted {})\n", a.version, a.created_at, a.accepted_at));
             }
             super::out(&s)?;
+        }
+        if root.is_none() {
+            let e = ShellError::NoTrustRoot;
+            eprintln!("error: {e}\nhint: {}", crate::report::Diagnostic::hint(&e));
         }
         Ok(if root.is_none() {
             2
