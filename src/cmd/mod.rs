@@ -275,6 +275,8 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::archive::ArchiveError,
             crate::json::JsonError,
             crate::trust::state::ClockWentBackwards,
+            crate::trust::role::RoleNameError,
+            crate::trust::role::RoleKeysError,
         );
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ("io".into(), "check the path, that the file exists and is readable, and the free space".into());
