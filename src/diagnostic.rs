@@ -302,3 +302,21 @@ impl Diagnostic for crate::trust::state::ClockWentBackwards {
         "set the system clock right; the trust store never trusts a clock that went backwards".into()
     }
 }
+
+impl Diagnostic for crate::trust::role::RoleNameError {
+    fn id(&self) -> Cow<'static, str> {
+        "role.name".into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        "role names are [a-z][a-z0-9-]{0,31}, as in the trust root: use e.g. release, builder or layout-owner".into()
+    }
+}
+
+impl Diagnostic for crate::trust::role::RoleKeysError {
+    fn id(&self) -> Cow<'static, str> {
+        "trust.unusable".into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        "pass --key PUB at least --threshold times, or use a trust root whose role lists enough keys".into()
+    }
+}

@@ -6,13 +6,15 @@ use crate::archive::{self, ArchiveError, ArchiveIndex, ByteSource, Entry, Format
 use crate::bundle::manifest::{self, Manifest, ManifestError};
 use crate::bundle::{CHECKSUMS, CONTROL, ENVELOPE, MANIFEST, MAX_CONTROL_SIZE, PAYLOAD_TYPE_PREFIX, PAYLOAD_TYPE_V1, checksums};
 use crate::digest::{Sha256Digest, StreamHasher};
-use crate::dsse::{DsseError, Envelope, SignatureFate};
+use crate::dsse::{DsseError, Envelope};
 use crate::keys::{KeyId, PublicKey};
 use crate::report::{Check, Outcome};
+use crate::signed::{Labels, Signatures};
 use crate::time::Timestamp;
 use crate::tlog::LogTrust;
 use crate::tlog::bundle::{self as tlog_bundle, CheckpointCache, PROOF_MEMBER, TransparencyOutcome};
-use crate::trust::root::TrustRoot;
+use crate::trust::role::RoleKeys;
+use crate::trust::root::{TrustRoot, VerifiedRoot};
 use crate::trust::state::{self, BundleFacts, BundleRole, EvalTime, Record, RootFacts, State};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,26 +93,39 @@ impl VerifyError {
     }
 }
 
-/// The keys and threshold a verification trusts.
+/// The keys (Ed25519 or P-256) and threshold a verification trusts to sign the manifest.
 #[derive(Clone, Debug)]
 pub struct TrustPolicy {
-    /// Trusted keys.
-    pub keys: Vec<PublicKey>,
-    /// Distinct keys required.
-    pub threshold: usize,
+    /// The signing role: a root's `release` role, or `--key` keys.
+    pub role: RoleKeys,
     /// Where the keys came from, for the report.
     pub source: String,
 }
 
 impl TrustPolicy {
+    /// A role's keys as bundle trust.
+    pub fn new(role: RoleKeys, source: impl Into<String>) -> Self {
+        TrustPolicy { role, source: source.into() }
+    }
+
+    /// Ed25519 keys as bundle trust (`--key`, tests, pack's self-check).
+    pub fn ed25519(keys: impl IntoIterator<Item = PublicKey>, threshold: usize, source: impl Into<String>) -> Self {
+        Self::new(RoleKeys::ed25519(keys, threshold), source)
+    }
+
     fn check(&self) -> Result<(), VerifyError> {
-        if self.keys.is_empty() {
-            return Err(VerifyError::Trust("no trusted keys".into()));
-        }
-        if self.threshold == 0 || self.threshold > self.keys.len() {
-            return Err(VerifyError::Trust(format!("threshold {} cannot be met by {} trusted keys", self.threshold, self.keys.len())));
-        }
-        Ok(())
+        self.role.check_usable().map_err(|e| VerifyError::Trust(e.to_string()))
+    }
+}
+
+/// How the manifest's signature checks are named (format-spec/bundle-v1.md §8 step 3).
+fn manifest_labels() -> Labels {
+    Labels {
+        signature: "signature",
+        threshold: "signature.threshold",
+        document: "the manifest".into(),
+        signers: "trusted keys".into(),
+        subject: None,
     }
 }
 
@@ -412,6 +427,8 @@ pub enum ReleaseSigners {
 /// The trust root a verification's keys came from, for the checks that depend on it.
 #[derive(Clone, Copy, Debug)]
 pub struct RootContext<'a> {
+    /// The root in force, verified.
+    pub root: &'a VerifiedRoot,
     /// The verified history, oldest first, the root in force last (at least the root itself).
     pub history: &'a [TrustRoot],
     /// Which release keys may have signed.
@@ -485,15 +502,14 @@ impl Examined {
         report.push(c.checks);
         let mut trust = keys;
         let mut root_facts = None;
-        if let Some(rc) = c.root
-            && let Some(root) = rc.history.last()
-        {
+        if let Some(rc) = c.root {
+            let root = rc.root;
             if rc.signers == ReleaseSigners::AnyVersion && rc.history.len() > 1 && passed.is_some() {
                 report.push([crate::trust::release_history_check(rc.history, &signers)]);
             }
             // Signatures by revoked or non-release keys of the root, named from the envelope read.
             report.push(crate::trust::foreign_signature_checks(root, &envelope));
-            trust = TrustBasis::Root { version: root.version(), fingerprint: root.fingerprint };
+            trust = TrustBasis::Root { version: root.version(), fingerprint: root.fingerprint() };
             root_facts = Some(RootFacts { version: root.version(), expires: root.expires() });
         }
         let mut next_state = None;
@@ -594,45 +610,9 @@ pub fn examine(
         .values(Sha256Digest::of(&envelope.payload).prefixed(), Sha256Digest::of(&manifest_bytes).prefixed()),
     );
 
-    // 3. Signatures.
-    let tally = envelope.verify(&trust.keys);
-    for (hint, fate) in &tally.signatures {
-        let hint_s = hint.clone().unwrap_or_else(|| "(no keyid)".into());
-        checks.push(match fate {
-            SignatureFate::Counted(k) => {
-                Check::new("signature", true, "valid Ed25519 signature (verify_strict) by a trusted key").subject(k.hex())
-            }
-            SignatureFate::DuplicateKey(k) => {
-                Check::new("signature", true, "second signature by an already-counted key; counted once").subject(k.hex()).info()
-            }
-            // A signature whose keyid names a key the verifier trusts, yet no trusted key
-            // verifies it, was altered or is over other bytes: evidence of tampering, not an
-            // unknown co-signer. Only signatures by keys outside the trust policy are ignored.
-            SignatureFate::Invalid(_) => {
-                Check::new("signature", false, "the keyid names a trusted key, but that key does not verify this signature over this manifest (altered, or made over other bytes)")
-                    .subject(hint_s)
-                    .values("a valid Ed25519 signature", "invalid")
-            }
-            SignatureFate::Unverified => Check::new("signature", true, "by a key outside the trust policy (no trusted key verifies it); ignored")
-                .subject(hint_s)
-                .info(),
-            // A mislabelled signature: the envelope says one signer, the bytes another.
-            SignatureFate::HintMismatch(k) => {
-                Check::new("signature", false, "verified by a trusted key, but its keyid names another key (mislabelled signature); not counted")
-                    .subject(k.hex())
-                    .values(k.hex(), hint_s)
-            }
-        });
-    }
-    let met = tally.meets(trust.threshold);
-    checks.push(
-        Check::new(
-            "signature.threshold",
-            met,
-            format!("{} of {} required distinct trusted keys signed the manifest", tally.valid_keys.len(), trust.threshold),
-        )
-        .values(format!(">= {}", trust.threshold), tally.valid_keys.len().to_string()),
-    );
+    // 3. Signatures, under the one signature-fate policy (crate::signed).
+    let signatures = Signatures::check(&envelope, &trust.role);
+    checks.extend(signatures.checks(&manifest_labels()));
 
     // 4. Manifest self-consistency.
     let root = manifest::merkle_root(&manifest.members);
@@ -699,9 +679,9 @@ pub fn examine(
         merkle_root: manifest.merkle_root,
         trust: TrustSummary {
             source: trust.source.clone(),
-            keys: trust.keys.iter().map(|k| k.keyid().hex()).collect(),
-            threshold: trust.threshold,
-            signers: tally.valid_keys.iter().map(KeyId::hex).collect(),
+            keys: trust.role.keyids().iter().map(KeyId::hex).collect(),
+            threshold: trust.role.threshold(),
+            signers: signatures.signers().iter().map(KeyId::hex).collect(),
         },
         transparency: TransparencySummary {
             outcome: transparency.name().into(),
@@ -716,16 +696,16 @@ pub fn examine(
         TransparencyOutcome::Failed { fork, .. } => fork.clone(),
         _ => None,
     };
-    let keys = TrustBasis::Keys { keyids: report.trust.keys.clone(), threshold: trust.threshold };
+    let keys = TrustBasis::Keys { keyids: report.trust.keys.clone(), threshold: trust.role.threshold() };
     let created_at = manifest.created_at;
     let passed = (outcome == Outcome::Pass).then(|| VerifiedBundle {
         manifest,
         manifest_bytes,
-        signers: tally.valid_keys.clone(),
+        signers: signatures.signers().to_vec(),
         index,
         transparency,
     });
-    Ok(Examined { report, passed, created_at, envelope, signers: tally.valid_keys, fork, time: opts.time, keys })
+    Ok(Examined { report, passed, created_at, envelope, signers: signatures.signers().to_vec(), fork, time: opts.time, keys })
 }
 
 fn fmt_format(f: Format) -> &'static str {
@@ -955,7 +935,7 @@ mod tests {
     }
 
     fn examined(bytes: &[u8], key: &SecretKey, time: EvalTime) -> Examined {
-        let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "test".into() };
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "test");
         examine(&bytes.to_vec(), &trust, &Options { time, ..Default::default() }, &|_| {}).unwrap()
     }
 

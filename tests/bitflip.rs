@@ -48,7 +48,7 @@ fn bundles() -> &'static [(&'static str, Vec<u8>)] {
 }
 
 fn trust() -> TrustPolicy {
-    TrustPolicy { keys: vec![hostile::test_key().public().clone()], threshold: 1, source: "test".into() }
+    TrustPolicy::ed25519([hostile::test_key().public().clone()], 1, "test")
 }
 
 /// 0 passed, 1 failed, 2 refused.
@@ -241,7 +241,7 @@ fn every_bit_flip_of_a_two_signer_bundle_fails_at_threshold_one() {
         .collect();
     let release = airlock::bundle::manifest::Release { product: "app".into(), version: "1.0.0".into(), commit: None, channel: None };
     let plan = airlock::pack::plan(release, airlock::time::Timestamp(1_700_000_000), members, &[&a, &b], Vec::new()).unwrap();
-    let trust = TrustPolicy { keys: vec![a.public().clone(), b.public().clone()], threshold: 1, source: "test".into() };
+    let trust = TrustPolicy::ed25519([a.public().clone(), b.public().clone()], 1, "test");
     let run = |bytes: &[u8]| match verify::verify(&bytes.to_vec(), &trust, &Options::default(), &|_| {}) {
         Ok(Verification::Passed(..)) => 0,
         Ok(Verification::Failed(_)) => 1,

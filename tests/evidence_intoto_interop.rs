@@ -9,9 +9,14 @@ use airlock::evidence::intoto::{self, Document};
 use airlock::evidence::{ArtifactRef, Artifacts};
 use airlock::gate::policy::Policy;
 use airlock::gate::transparency::Transparency;
-use airlock::gate::{Context, Roles, Verdict, evaluate};
+use airlock::gate::{GateParams, Roles, Verdict, evaluate};
+use airlock::trust::role::{RoleKeys, RoleName};
 use evidence_support::*;
 use std::process::Command;
+
+fn role(name: &str) -> RoleName {
+    RoleName::parse(name).unwrap()
+}
 
 const SCRIPT: &str = r#"
 import json, sys
@@ -86,19 +91,21 @@ fn securesystemslib_envelopes_and_keyids_agree() {
     // securesystemslib computes the same key ids as airlock.
     assert_eq!(m.keyids["builder"], key(2).public().keyid().hex());
     assert_eq!(m.keyids["owner"], key(11).public().keyid().hex());
-    let opened = intoto::open(&m.provenance, &[key(2).public().clone()]).unwrap();
-    assert!(opened.tally.meets(1));
-    let Document::Statement(st) = &opened.document else { panic!("a statement") };
+    let opened = intoto::read(&m.provenance).unwrap().verify(&RoleKeys::ed25519([key(2).public().clone()], 1)).unwrap();
+    assert!(opened.signatures().meets_threshold());
+    let Document::Statement(st) = opened.payload() else { panic!("a statement") };
     let arts = Artifacts(vec![ArtifactRef { path: APP.into(), digest: Sha256Digest::of(APP_BYTES) }]);
     assert_eq!(intoto::bind(st, &arts).unwrap().len(), 1);
     // A bundle without that artifact: the subject matches nothing.
     let other = Artifacts(vec![ArtifactRef { path: APP.into(), digest: Sha256Digest::of(b"x") }]);
     assert_eq!(intoto::bind(st, &other).unwrap_err().code(), "attestation.subject-unbound");
     // Another key does not count.
-    assert!(!intoto::open(&m.provenance, &[key(3).public().clone()]).unwrap().tally.meets(1));
+    let refused = intoto::read(&m.provenance).unwrap().verify(&RoleKeys::ed25519([key(3).public().clone()], 1)).unwrap_err();
+    assert!(!refused.0.meets_threshold());
     // The python layout and link parse as such.
-    assert!(matches!(intoto::open(&m.layout, &[key(11).public().clone()]).unwrap().document, Document::Layout(_)));
-    assert!(matches!(intoto::open(&m.link, &[]).unwrap().document, Document::Link(_)));
+    let layout = intoto::read(&m.layout).unwrap().verify(&RoleKeys::ed25519([key(11).public().clone()], 1)).unwrap();
+    assert!(matches!(layout.payload(), Document::Layout(_)));
+    assert!(matches!(intoto::read(&m.link).unwrap().unverified_payload(), Document::Link(_)));
 }
 
 #[test]
@@ -118,11 +125,11 @@ fn python_in_toto_layout_and_link_reach_the_gate() {
     })))
     .unwrap();
     let mut roles = Roles::default();
-    roles.0.insert("release".into(), vec![k.release.public().clone()]);
-    roles.0.insert("builder".into(), vec![k.builder.public().clone()]);
-    roles.0.insert("attestor".into(), vec![k.attestor.public().clone()]);
-    roles.0.insert("layout-owner".into(), vec![key(11).public().clone()]);
-    let ctx = Context { roles: roles.clone(), transparency: Transparency::Missing, now: NOW, artifact: None, break_glass: None };
+    roles.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
+    roles.add_ed25519(role("builder"), [k.builder.public().clone()]);
+    roles.add_ed25519(role("attestor"), [k.attestor.public().clone()]);
+    roles.add_ed25519(role("layout-owner"), [key(11).public().clone()]);
+    let ctx = GateParams { roles: roles.clone(), transparency: Transparency::Missing, now: NOW, artifact: None, break_glass: None };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     assert_eq!(r.decision.decision, Verdict::Allow, "{:#?}", r.checks);
     let it = r.gate_input.in_toto.as_ref().unwrap();
@@ -130,8 +137,8 @@ fn python_in_toto_layout_and_link_reach_the_gate() {
     assert_eq!(it.link_digests, vec![Sha256Digest::of(&m.link)]);
 
     // A layout signed by someone who is not the layout owner: no layout, links unanchored.
-    roles.0.insert("layout-owner".into(), vec![key(42).public().clone()]);
-    let ctx = Context { roles, ..ctx };
+    roles.insert(role("layout-owner"), RoleKeys::ed25519([key(42).public().clone()], 1));
+    let ctx = GateParams { roles, ..ctx };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     let codes: Vec<&str> = r.decision.reasons.iter().map(|x| x.code.as_ref()).collect();
     assert_eq!(codes, ["evidence.missing", "intoto.no-layout", "signer.threshold"], "{codes:?}");

@@ -217,7 +217,7 @@ fn verify_minisign_key_checks_the_bundle_minisig_next_to_it() {
     let c = minisig::check(&bundle, &key).unwrap();
     assert_eq!(c.status, airlock::report::Status::Pass, "{}", c.detail);
     // The verification stays passed with a passing check and turns failed with a failing one.
-    let trust = airlock::verify::TrustPolicy { keys: vec![k.release.public().clone()], threshold: 1, source: "t".into() };
+    let trust = airlock::verify::TrustPolicy::ed25519([k.release.public().clone()], 1, "t");
     let with = |c: airlock::report::Check| {
         let examined = airlock::verify::examine(&bytes, &trust, &Default::default(), &|_| {}).unwrap();
         examined.conclude(airlock::verify::Conclusion { checks: vec![c], ..Default::default() }).verification

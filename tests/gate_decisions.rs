@@ -4,18 +4,19 @@
 mod evidence_support;
 
 use airlock::digest::Sha256Digest;
-use airlock::gate::breakglass::{self, Approval, Approvers, Request};
+use airlock::gate::breakglass::{self, Approval, Request};
 use airlock::gate::policy::Policy;
 use airlock::gate::transparency::{CasRef, Transparency};
-use airlock::gate::{Context, GateResult, Roles, Verdict, evaluate};
+use airlock::gate::{GateParams, GateResult, Roles, Verdict, evaluate};
 use airlock::time::Timestamp;
+use airlock::trust::role::{RoleKeys, RoleName};
 use evidence_support::*;
 
 fn roles(k: &Keys) -> Roles {
     let mut r = Roles::default();
-    r.0.insert("release".into(), vec![k.release.public().clone()]);
-    r.0.insert("builder".into(), vec![k.builder.public().clone()]);
-    r.0.insert("attestor".into(), vec![k.attestor.public().clone()]);
+    r.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
+    r.add_ed25519(RoleName::parse("builder").unwrap(), [k.builder.public().clone()]);
+    r.add_ed25519(RoleName::parse("attestor").unwrap(), [k.attestor.public().clone()]);
     r
 }
 
@@ -28,12 +29,12 @@ fn verified_transparency() -> Transparency {
     }
 }
 
-fn run(spec: &Spec, policy_extra: serde_json::Value, t: Transparency, bg: Option<(Request, Approvers)>) -> GateResult {
+fn run(spec: &Spec, policy_extra: serde_json::Value, t: Transparency, bg: Option<(Request, RoleKeys)>) -> GateResult {
     let k = keys();
     let bytes = zip_bundle(&standard_files(&k, spec), &[&k.release]);
     let v = verified(&bytes, &[&k.release]);
     let policy = Policy::parse(&policy_json(policy_extra)).expect("policy");
-    let ctx = Context { roles: roles(&k), transparency: t, now: NOW, artifact: None, break_glass: bg };
+    let ctx = GateParams { roles: roles(&k), transparency: t, now: NOW, artifact: None, break_glass: bg };
     evaluate(&v, &bytes, &policy, &ctx).expect("evaluates")
 }
 
@@ -122,7 +123,7 @@ fn an_untrusted_attestation_signer_denies() {
     let bytes = zip_bundle(&files, &[&k.release]);
     let v = verified(&bytes, &[&k.release]);
     let policy = Policy::parse(&policy_json(serde_json::json!({}))).unwrap();
-    let ctx = Context { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
+    let ctx = GateParams { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     assert_eq!(
         r.decision.reasons.iter().map(|x| (x.code.as_ref(), x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
@@ -177,7 +178,7 @@ fn missing_transparency_denies_unless_break_glass_is_signed() {
 
     let reason = "INC-4711: transparency log unreachable from the air gap";
     let id = bundle_id();
-    let approvers = || Approvers { keys: vec![k.approver_a.public().clone(), k.approver_b.public().clone()], threshold: 2 };
+    let approvers = || RoleKeys::ed25519([k.approver_a.public().clone(), k.approver_b.public().clone()], 2);
     let good = breakglass::sign(&approval(&id, reason, NOW.0 - 60, NOW.0 + 3600), &[&k.approver_a, &k.approver_b]);
     let r = run(
         &Spec::default(),
@@ -284,7 +285,7 @@ fn several_artifacts_need_a_choice() {
     let mut p: serde_json::Value = serde_json::from_slice(&policy_json(serde_json::json!({}))).unwrap();
     p.as_object_mut().unwrap().remove("artifact");
     let policy = Policy::parse(&serde_json::to_vec(&p).unwrap()).unwrap();
-    let mut ctx = Context { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
+    let mut ctx = GateParams { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
     let e = evaluate(&v, &bytes, &policy, &ctx).unwrap_err();
     assert!(e.to_string().contains("--artifact"), "{e}");
     ctx.artifact = Some("artifacts/nope".into());
@@ -302,7 +303,7 @@ fn a_failed_proof_denies_even_with_break_glass_and_undated_proofs_fail_an_age_li
     assert_eq!(codes(&r), ["transparency.failed"]);
     let reason = "INC-1";
     let good = breakglass::sign(&approval(&bundle_id(), reason, NOW.0 - 60, NOW.0 + 3600), &[&k.approver_a, &k.approver_b]);
-    let approvers = Approvers { keys: vec![k.approver_a.public().clone(), k.approver_b.public().clone()], threshold: 2 };
+    let approvers = RoleKeys::ed25519([k.approver_a.public().clone(), k.approver_b.public().clone()], 2);
     let r = run(&Spec::default(), serde_json::json!({}), failed, Some((Request { reason: reason.into(), approval: good }, approvers)));
     assert_eq!(r.decision.decision, Verdict::Deny);
     assert!(codes(&r).contains(&"transparency.failed"));
@@ -313,4 +314,42 @@ fn a_failed_proof_denies_even_with_break_glass_and_undated_proofs_fail_an_age_li
         checkpoint_time: None,
     };
     assert_eq!(codes(&run(&Spec::default(), serde_json::json!({}), undated, None)), ["transparency.proof-age"]);
+}
+
+/// An attestation whose signature under the attestor's keyid was altered is refused by the one
+/// signature-fate policy, even though another attestor signature meets the threshold; so is a
+/// break-glass approval carrying an altered approver signature.
+#[test]
+fn altered_signatures_under_trusted_keyids_deny() {
+    let k = keys();
+    let mut files = standard_files(&k, &Spec::default());
+    let test = statement(&[("app", hex(APP_BYTES))], "https://example.com/p", serde_json::json!({}));
+    let mut env = airlock::dsse::Envelope::parse(&dsse(&test, &[&k.attestor])).unwrap();
+    let mut altered = env.signatures[0].clone();
+    altered.sig[0] ^= 1;
+    env.signatures.push(altered);
+    files.push(("attestations/altered.intoto.json".into(), env.to_bytes()));
+    let bytes = zip_bundle(&files, &[&k.release]);
+    let v = verified(&bytes, &[&k.release]);
+    let policy = Policy::parse(&policy_json(serde_json::json!({}))).unwrap();
+    let params = GateParams { roles: roles(&k), transparency: verified_transparency(), now: NOW, artifact: None, break_glass: None };
+    let r = evaluate(&v, &bytes, &policy, &params).unwrap();
+    assert_eq!(
+        r.decision.reasons.iter().map(|x| (x.code.as_ref(), x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
+        [("signer.signature", "attestations/altered.intoto.json")]
+    );
+
+    let reason = "INC-9";
+    let approvers = RoleKeys::ed25519([k.approver_a.public().clone(), k.approver_b.public().clone()], 1);
+    let mut bg = airlock::dsse::Envelope::parse(&breakglass::sign(
+        &approval(&bundle_id(), reason, NOW.0 - 60, NOW.0 + 3600),
+        &[&k.approver_a, &k.approver_b],
+    ))
+    .unwrap();
+    bg.signatures[1].sig[0] ^= 1;
+    let req = Request { reason: reason.into(), approval: bg.to_bytes() };
+    let r = run(&Spec::default(), serde_json::json!({}), Transparency::Missing, Some((req, approvers)));
+    assert_eq!(r.decision.decision, Verdict::Deny);
+    assert!(codes(&r).contains(&"break-glass.signature"), "{:?}", codes(&r));
+    assert!(r.decision.break_glass.is_none());
 }

@@ -5,11 +5,12 @@
 mod evidence_support;
 
 use airlock::digest::Sha256Digest;
-use airlock::gate::breakglass::{self, Approval, Approvers, Request};
+use airlock::gate::breakglass::{self, Approval, Request};
 use airlock::gate::policy::Policy;
 use airlock::gate::transparency::{CasRef, Transparency};
-use airlock::gate::{Context, Roles, evaluate};
+use airlock::gate::{GateParams, Roles, evaluate};
 use airlock::time::Timestamp;
+use airlock::trust::role::{RoleKeys, RoleName};
 use evidence_support::*;
 use std::process::Command;
 
@@ -44,16 +45,16 @@ fn outputs_and_inputs_match_the_published_schemas() {
     let policy_bytes = policy_json(serde_json::json!({}));
     let policy = Policy::parse(&policy_bytes).unwrap();
     let mut roles = Roles::default();
-    roles.0.insert("release".into(), vec![k.release.public().clone()]);
-    roles.0.insert("builder".into(), vec![k.builder.public().clone()]);
-    roles.0.insert("attestor".into(), vec![k.attestor.public().clone()]);
+    roles.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
+    roles.add_ed25519(RoleName::parse("builder").unwrap(), [k.builder.public().clone()]);
+    roles.add_ed25519(RoleName::parse("attestor").unwrap(), [k.attestor.public().clone()]);
     let verified_t = Transparency::Verified {
         rekor_uuid: "24296fb24b8ad77a".into(),
         log_index: 7,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
         checkpoint_time: Some(Timestamp(NOW.0 - 10)),
     };
-    let ctx = Context { roles, transparency: verified_t, now: NOW, artifact: None, break_glass: None };
+    let ctx = GateParams { roles, transparency: verified_t, now: NOW, artifact: None, break_glass: None };
     let allow = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     let approval = Approval {
         schema: breakglass::SCHEMA.into(),
@@ -64,14 +65,14 @@ fn outputs_and_inputs_match_the_published_schemas() {
         overrides: vec!["transparency".into()],
     };
     let bg = Request { reason: "INC-1".into(), approval: breakglass::sign(&approval, &[&k.approver_a]) };
-    let ctx = Context {
+    let ctx = GateParams {
         transparency: Transparency::Missing,
-        break_glass: Some((bg, Approvers { keys: vec![k.approver_a.public().clone()], threshold: 1 })),
+        break_glass: Some((bg, RoleKeys::ed25519([k.approver_a.public().clone()], 1))),
         ..ctx
     };
     let glass = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     assert!(glass.decision.break_glass.is_some());
-    let deny = evaluate(&v, &bytes, &policy, &Context { break_glass: None, ..ctx }).unwrap();
+    let deny = evaluate(&v, &bytes, &policy, &GateParams { break_glass: None, ..ctx }).unwrap();
     let j = |b: Vec<u8>| -> serde_json::Value { serde_json::from_slice(&b).unwrap() };
     let policy_v: serde_json::Value = serde_json::from_slice(&policy_bytes).unwrap();
     let mut misspelt = policy_v.clone();

@@ -354,3 +354,14 @@ fn rolled_back_store_file_is_refused() {
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("rolled back"), "{}", o.stderr);
 }
+
+/// A role name the root format cannot hold is refused where it is typed, naming the rule;
+/// nothing is written.
+#[test]
+fn trust_new_refuses_a_bad_role_name() {
+    let e = Env::new();
+    let o = e.run(&["trust", "new", "--role", "Ops:1:a.pub", "--role", "root:1:a.pub", "--expires", FAR, "-o", "bad.json"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("role name \"Ops\"") && o.stderr.contains("[a-z][a-z0-9-]{0,31}"), "{}", o.stderr);
+    assert!(!e.p("bad.json").exists());
+}

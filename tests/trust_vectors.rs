@@ -6,7 +6,7 @@
 use airlock::keys::SecretKey;
 use airlock::time::Timestamp;
 use airlock::trust::key::TrustKey;
-use airlock::trust::root::{self, RoleDesc, RootSigned, TrustRoot};
+use airlock::trust::root::{self, RoleDesc, RootSigned, TrustRoot, VerifiedRoot};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -234,7 +234,7 @@ fn parse(v: &Value) -> Result<TrustRoot, root::RootError> {
 fn run(name: &str, v: &Value) -> Result<(), String> {
     let time = Timestamp::parse(v["time"].as_str().ok_or("no time")?).map_err(|e| e.to_string())?;
     let trusted = parse(&v["trusted"]).map_err(|e| format!("trusted root does not parse: {e}"))?;
-    trusted.verify_self().map_err(|e| format!("trusted root is not self-signed: {e}"))?;
+    let trusted = VerifiedRoot::self_signed(trusted).map_err(|e| format!("trusted root is not self-signed: {e}"))?;
     let result = v["chain"]
         .as_array()
         .ok_or("no chain")?
@@ -327,7 +327,7 @@ fn examples_rotate() {
         bless();
     }
     let v1 = TrustRoot::parse(&std::fs::read(examples_dir().join("root-v1.json")).unwrap()).unwrap();
-    v1.verify_self().unwrap();
+    let v1 = VerifiedRoot::self_signed(v1).unwrap();
     let v2 = TrustRoot::parse(&std::fs::read(examples_dir().join("root-v2.json")).unwrap()).unwrap();
     let steps = root::apply_chain(&v1, vec![v2], Timestamp::parse(TIME).unwrap(), 4).unwrap();
     assert_eq!(steps[0].old_signers.len(), 1);

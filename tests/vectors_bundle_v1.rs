@@ -34,7 +34,7 @@ fn every_vector_behaves_as_it_says() {
         let files: BTreeSet<String> = std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert_eq!(files, BTreeSet::from(["expect.json".to_string(), exp.bundle.clone()]), "{name}: unexpected files");
         let bytes = std::fs::read(p.join(&exp.bundle)).unwrap();
-        let trust = TrustPolicy { keys: exp.keys.iter().map(|k| key(k)).collect(), threshold: exp.threshold, source: "vector".into() };
+        let trust = TrustPolicy::ed25519(exp.keys.iter().map(|k| key(k)), exp.threshold, "vector");
         let got = verify::verify(&bytes, &trust, &verify::Options::default(), &|_| {});
         match (&got, exp.exit) {
             (Ok(Verification::Passed(..)), 0) => {}

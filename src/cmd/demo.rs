@@ -98,7 +98,7 @@ impl Args {
         let m = pack_dir(&src, job, ui)?;
         say(format!("packed {} with {} members, merkle root {}\n\n", bundle.display(), m.members.len(), m.merkle_root))?;
 
-        let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "demo key".into() };
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "demo key");
         say("== 3. verify the bundle as packed\n".into())?;
         let now = EvalTime::Clock(clock::now()?);
         let good = verify_file(&bundle, &trust, now, ui)?;

@@ -3,7 +3,7 @@
 //!
 //! Verifies the bundle first with the same trust options as `verify` (pinned trust store by
 //! default, `--trust-root`, or ad-hoc `--key`), then computes the seed-004 gate input and
-//! evaluates the policy. With a trust root, every role's Ed25519 keys (and the `approver` role's
+//! evaluates the policy. With a trust root, every role's keys (Ed25519 or P-256) (and the `approver` role's
 //! threshold) come from it; with `--key`, those keys form the manifest role and `--role-key` /
 //! `--approver-key` supply the others. `--json` prints the RFC 8785 result document and nothing else
 //! on stdout (no trailing newline, so the bytes are exactly canonical).
@@ -12,13 +12,12 @@ use super::AboutExt;
 use super::Ui;
 use super::verify::{CheckAs, TrustArgs, load_keys, render_text};
 use crate::fsio;
-use crate::gate::breakglass::{Approvers, Request};
+use crate::gate::breakglass::Request;
 use crate::gate::policy::Policy;
 use crate::gate::transparency::Transparency;
-use crate::gate::{self, Context as GateContext, GateResult, Roles, Verdict};
+use crate::gate::{self, GateParams, GateResult, Roles, Verdict};
 use crate::report::{Status, render_checks};
-use crate::trust::key::TrustKey;
-use crate::trust::root::TrustRoot;
+use crate::trust::role::{RoleKeys, RoleName};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -70,34 +69,14 @@ pub struct Args {
     pub json: bool,
 }
 
-fn parse_role_keys(specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
+fn parse_role_keys(specs: &[String]) -> Result<Vec<(RoleName, PathBuf)>> {
     specs
         .iter()
         .map(|s| match s.split_once('=') {
-            Some((r, p)) if !r.is_empty() && !p.is_empty() => Ok((r.to_string(), PathBuf::from(p))),
+            Some((r, p)) if !p.is_empty() => Ok((RoleName::parse(r).with_context(|| format!("--role-key {s:?}"))?, PathBuf::from(p))),
             _ => bail!("--role-key {s:?} is not ROLE=PUB"),
         })
         .collect()
-}
-
-fn ed25519_keys(keys: &[crate::trust::key::ListedKey]) -> Vec<crate::keys::PublicKey> {
-    keys.iter()
-        .filter_map(|k| match &k.key {
-            TrustKey::Ed25519(pk) => Some(pk.clone()),
-            TrustKey::P256(_) => None,
-        })
-        .collect()
-}
-
-/// Every role of a trust root as gate roles (Ed25519 keys: the only kind evidence is signed with).
-fn roles_of(root: &TrustRoot) -> Roles {
-    let mut roles = Roles::default();
-    for name in root.signed.roles.keys() {
-        if let Some(r) = root.role(name) {
-            roles.0.insert(name.clone(), ed25519_keys(&r.keys));
-        }
-    }
-    roles
 }
 
 /// Text rendering of a gate result.
@@ -154,19 +133,18 @@ impl Args {
                 if !self.role_keys.is_empty() || !self.approver_keys.is_empty() {
                     bail!("--role-key and --approver-key are for ad-hoc --key trust; with a trust root, roles come from the root");
                 }
-                roles = roles_of(root);
-                approvers = root.role("approver").map(|r| Approvers { keys: ed25519_keys(&r.keys), threshold: r.threshold as usize });
+                roles = Roles::from_root(root);
+                approvers = roles.get(&RoleName::APPROVER).cloned();
             }
             None => {
-                let keys = load_keys(&self.trust.keys)?;
-                roles.0.entry(policy.policy.signers.manifest.role.clone()).or_default().extend(keys);
+                roles.add_ed25519(policy.policy.signers.manifest.role.clone(), load_keys(&self.trust.keys)?);
                 for (role, path) in parse_role_keys(&self.role_keys)? {
-                    roles.0.entry(role).or_default().extend(load_keys(std::slice::from_ref(&path))?);
+                    roles.add_ed25519(role, load_keys(std::slice::from_ref(&path))?);
                 }
                 if !self.approver_keys.is_empty() {
                     let keys = load_keys(&self.approver_keys)?;
                     let threshold = self.approver_threshold.unwrap_or(keys.len());
-                    approvers = Some(Approvers { keys, threshold });
+                    approvers = Some(RoleKeys::ed25519(keys, threshold));
                 }
             }
         }
@@ -210,8 +188,8 @@ impl Args {
         // The transparency outcome and the time are the verification's: the proof was read
         // once, by verify, and the clock once, by this command.
         let transparency = Transparency::from_tlog(verified.get().transparency());
-        let ctx = GateContext { roles, transparency, now: verified.evaluated_at(), artifact: self.artifact.clone(), break_glass };
-        let result = gate::evaluate(verified, &src, &policy, &ctx).map_err(|e| e.about(&self.bundle))?;
+        let params = GateParams { roles, transparency, now: verified.evaluated_at(), artifact: self.artifact.clone(), break_glass };
+        let result = gate::evaluate(verified, &src, &policy, &params).map_err(|e| e.about(&self.bundle))?;
         if self.json {
             super::out(&String::from_utf8(result.to_bytes()).expect("JSON is UTF-8"))?;
         } else {

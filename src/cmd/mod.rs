@@ -277,6 +277,8 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::json::JsonError,
             crate::trust::state::ClockWentBackwards,
             crate::clock::ClockError,
+            crate::trust::role::RoleNameError,
+            crate::trust::role::RoleKeysError,
         );
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ("io".into(), "check the path, that the file exists and is readable, and the free space".into());

@@ -275,8 +275,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
     // producing something our strict reader refuses, must never yield a bundle.
     out.file().rewind()?;
     let check_src = fsio::FileSource::open(&out_tmp_path(&mut out)?)?;
-    let trust =
-        TrustPolicy { keys: keys.iter().map(|k| k.public().clone()).collect(), threshold: keys.len(), source: "pack self-check".into() };
+    let trust = TrustPolicy::ed25519(keys.iter().map(|k| k.public().clone()), keys.len(), "pack self-check");
     let opts = verify::Options { threads: 2, ..Default::default() };
     match verify::verify(&check_src, &trust, &opts, &|_| {}).context("the packed bundle failed its self-check")? {
         Verification::Passed(..) => {}

@@ -607,7 +607,7 @@ mod tests {
         } else {
             crate::archive::write::write_tar(Vec::new(), &plan.members, t, &mut open).unwrap()
         };
-        let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "t".into() };
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "t");
         let Verification::Passed(v, _) = verify::verify(&bytes, &trust, &verify::Options::default(), &|_| {}).unwrap() else { panic!() };
         let entry = v.get().index().get("artifacts/tool").unwrap().clone();
         (bytes, entry, member)

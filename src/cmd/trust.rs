@@ -8,7 +8,8 @@ use crate::keys::{PublicKey, SecretKey};
 use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
 use crate::trust::key::{P256Key, TrustKey};
-use crate::trust::root::{self, MAX_ROOT_SIZE, RoleDesc, RootError, RootSigned, TrustRoot};
+use crate::trust::role::RoleName;
+use crate::trust::root::{self, MAX_ROOT_SIZE, RoleDesc, RootError, RootSigned, TrustRoot, VerifiedRoot};
 use crate::trust::state::State;
 use crate::trust::tuf::{self, FetchError, Repository};
 use crate::{clock, fsio};
@@ -234,22 +235,22 @@ fn observe_clock(state: &State) -> Result<State> {
 /// A JSON description of a root.
 pub fn describe(root: &TrustRoot, now: Timestamp) -> serde_json::Value {
     let roles: BTreeMap<&String, serde_json::Value> = root
-        .signed
+        .signed()
         .roles
         .iter()
-        .map(|(n, r)| (n, json!({"threshold": r.threshold, "keyids": r.keyids, "known": root::KNOWN_ROLES.contains(&n.as_str())})))
+        .map(|(n, r)| (n, json!({"threshold": r.threshold, "keyids": r.keyids, "known": RoleName::parse(n).is_ok_and(|n| n.is_known())})))
         .collect();
-    let keys: BTreeMap<&String, &str> = root.keys.iter().map(|(id, k)| (id, k.algorithm())).collect();
+    let keys: BTreeMap<&String, &str> = root.keys().iter().map(|(id, k)| (id, k.algorithm())).collect();
     json!({
         "version": root.version(),
-        "name": root.signed.name,
-        "fingerprint": root.fingerprint.prefixed(),
+        "name": root.name(),
+        "fingerprint": root.fingerprint().prefixed(),
         "expires": root.expires(),
         "expired": root.is_expired(now),
         "secondsToExpiry": root.expires().0 - now.0,
         "keys": keys,
         "roles": roles,
-        "revoked": root.signed.revoked,
+        "revoked": root.revoked(),
     })
 }
 
@@ -259,23 +260,23 @@ pub fn render(root: &TrustRoot, now: Timestamp) -> String {
     let mut s = format!(
         "trust root v{}{}\nfingerprint {}\nexpires     {} ({})\n\nkeys:\n",
         root.version(),
-        root.signed.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default(),
-        root.fingerprint.prefixed(),
+        root.name().map(|n| format!(" {n:?}")).unwrap_or_default(),
+        root.fingerprint().prefixed(),
         root.expires(),
         if left > 0 { format!("in {} days", left / 86400) } else { format!("EXPIRED {} days ago", -left / 86400) }
     );
-    for (id, k) in &root.keys {
+    for (id, k) in root.keys() {
         s.push_str(&format!("  {id} {}{}\n", k.algorithm(), if root.is_revoked(id) { " (REVOKED)" } else { "" }));
     }
     s.push_str("\nroles:\n");
-    for (n, r) in &root.signed.roles {
+    for (n, r) in &root.signed().roles {
         s.push_str(&format!("  {n:<9} {} of {}\n", r.threshold, r.keyids.len()));
         for id in &r.keyids {
             s.push_str(&format!("            {id}\n"));
         }
     }
-    if !root.signed.revoked.is_empty() {
-        s.push_str(&format!("\nrevoked: {}\n", root.signed.revoked.join(", ")));
+    if !root.revoked().is_empty() {
+        s.push_str(&format!("\nrevoked: {}\n", root.revoked().join(", ")));
     }
     s
 }
@@ -293,8 +294,7 @@ impl InitArgs {
             }
             .into());
         }
-        let root = parsed.map_err(|e| refused(&self.root.display().to_string(), e))?;
-        root.verify_self().map_err(|e| refused(&self.root.display().to_string(), e))?;
+        let root = parsed.and_then(VerifiedRoot::self_signed).map_err(|e| refused(&self.root.display().to_string(), e))?;
         let store = TrustStore::open()?;
         let state = store.load_state()?;
         if store.load_root(&State::default())?.is_some() && !self.force {
@@ -355,7 +355,7 @@ impl UpdateArgs {
         if self.json {
             let rot: Vec<_> = steps
                 .iter()
-                .map(|s| json!({"version": s.root.version(), "signersOld": s.old_signers, "signersNew": s.new_signers, "fingerprint": s.root.fingerprint.prefixed()}))
+                .map(|s| json!({"version": s.root.version(), "signersOld": s.old_signers, "signersNew": s.new_signers, "fingerprint": s.root.fingerprint().prefixed()}))
                 .collect();
             super::out_json(
                 &json!({"schema": TRUST_REPORT_SCHEMA, "action": "update", "from": current.version(), "rotations": rot, "root": describe(last, now)}),
@@ -389,19 +389,19 @@ impl ShowArgs {
             None => {
                 let store = TrustStore::open()?;
                 match store.load_root(&store.load_state()?)? {
-                    Some(r) => (r, format!("trust store {}", store.dir().display())),
+                    Some(r) => (r.root().clone(), format!("trust store {}", store.dir().display())),
                     None => return Err(ShellError::NoTrustRoot.into()),
                 }
             }
         };
-        let self_signed = root.verify_self();
+        let self_signed = VerifiedRoot::self_signed(root.clone());
         if self.json {
             let mut d = describe(&root, now);
             d["selfSigned"] = json!(self_signed.is_ok());
             super::out_json(&json!({"schema": TRUST_REPORT_SCHEMA, "action": "show", "source": source, "root": d}))?;
         } else {
             let sig = match &self_signed {
-                Ok(t) => format!("self-signed by {} root key(s)\n", t.valid_keys.len()),
+                Ok(v) => format!("self-signed by {} root key(s)\n", v.signers().len()),
                 Err(e) => format!("NOT self-signed: {e}\n"),
             };
             super::out(&format!("source      {source}\n{sig}{}", render(&root, now)))?;
@@ -447,7 +447,7 @@ impl StatusArgs {
             let mut s = format!("store               {}\n", store.dir().display());
             match &root {
                 Some(r) => {
-                    s.push_str(&format!("root                v{} {}\n", r.version(), r.fingerprint.prefixed()));
+                    s.push_str(&format!("root                v{} {}\n", r.version(), r.fingerprint().prefixed()));
                     let left = r.expires().0 - now.0;
                     s.push_str(&format!(
                         "expires             {} ({})\n",
@@ -628,9 +628,9 @@ impl NewArgs {
             Some(p) => {
                 let (_, parsed) = read_root(p)?;
                 let prev = parsed.with_context(|| format!("{} is not a valid trust root", p.display()))?;
-                let mut s = prev.signed.clone();
+                let mut s = prev.signed().clone();
                 s.version += 1;
-                (s, prev.keys.clone())
+                (s, prev.keys().clone())
             }
             None => (
                 RootSigned {
@@ -658,6 +658,7 @@ impl NewArgs {
             let (Some(name), Some(k), Some(list)) = (parts.next(), parts.next(), parts.next()) else {
                 bail!("--role {spec:?} is not NAME:THRESHOLD:KEY[,KEY...]");
             };
+            let name = RoleName::parse(name).with_context(|| format!("--role {spec:?}"))?;
             let threshold: u64 = k.parse().map_err(|_| anyhow!("--role {spec:?}: threshold {k:?} is not a number"))?;
             let mut ids = Vec::new();
             for p in list.split(',') {
@@ -667,7 +668,7 @@ impl NewArgs {
                 ids.push(id);
             }
             // A role given again keeps its consumer parameters (e.g. the tlog policy) unless replaced below.
-            let policy = signed.roles.get(name).and_then(|r| r.policy.clone());
+            let policy = signed.roles.get(name.as_str()).and_then(|r| r.policy.clone());
             signed.roles.insert(name.to_string(), RoleDesc { keyids: ids, threshold, policy });
         }
         if let Some(file) = &self.tlog_policy {
@@ -675,7 +676,7 @@ impl NewArgs {
             crate::tlog::policy::Policy::parse(&bytes)
                 .with_context(|| format!("--tlog-policy {} is not a C2SP tlog-policy", file.display()))?;
             let text = String::from_utf8(bytes).with_context(|| format!("--tlog-policy {} is not UTF-8", file.display()))?;
-            let Some(role) = signed.roles.get_mut("tlog") else {
+            let Some(role) = signed.roles.get_mut(RoleName::TLOG.as_str()) else {
                 bail!("--tlog-policy needs a tlog role: add --role tlog:1:LOG.pub (the log's key) or start --from a root that has one");
             };
             let mut policy = match role.policy.take() {
@@ -704,9 +705,10 @@ impl NewArgs {
         let doc = root::unsigned(&signed);
         match TrustRoot::parse(&doc) {
             Err(e) => return Err(refused("trust new", e)),
-            // The tlog role's policy must trust only logs whose keys the role lists.
+            // The tlog role's policy must trust only logs whose keys the role lists (checked as
+            // the signed root will be; the unsigned draft is not trusted for anything else).
             Ok(parsed) => {
-                crate::trust::root_log_trust(&parsed).context("trust new")?;
+                crate::trust::check_tlog_role(&parsed).context("trust new")?;
             }
         }
         fsio::atomic_write(&self.output, &doc, 0o644)?;
@@ -737,16 +739,16 @@ impl SignArgs {
         fsio::atomic_write(&dest, &out, 0o644)?;
         let r = TrustRoot::parse(&out).map_err(|e| anyhow!("{e}"))?;
         if !ui.quiet {
-            let own = match r.verify_self() {
-                Ok(t) => format!("meets its own root threshold ({} key(s))", t.valid_keys.len()),
+            let own = match VerifiedRoot::self_signed(r.clone()) {
+                Ok(v) => format!("meets its own root threshold ({} key(s))", v.signers().len()),
                 Err(e) => format!("does not yet meet its own root threshold: {e}"),
             };
             super::out(&format!(
                 "{}: v{} now carries {} signature(s); {own}\nfingerprint {}\n",
                 dest.display(),
                 r.version(),
-                r.signatures.len(),
-                r.fingerprint.hex()
+                r.signatures().len(),
+                r.fingerprint().hex()
             ))?;
         }
         Ok(0)

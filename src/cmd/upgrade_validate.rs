@@ -210,9 +210,9 @@ impl Args {
             Err(e) => return self.fail_early(e),
         };
         if let (Some(a), Some(b)) = (cur.root(), next.root())
-            && a.fingerprint != b.fingerprint
+            && a.fingerprint() != b.fingerprint()
         {
-            return self.fail_early(TrustChanged { before: a.fingerprint, after: b.fingerprint }.into());
+            return self.fail_early(TrustChanged { before: a.fingerprint(), after: b.fingerprint() }.into());
         }
         let authority = authority(&next);
         let mut doc = json!({

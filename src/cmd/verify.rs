@@ -14,7 +14,7 @@ use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
 use crate::tlog::LogTrust;
 use crate::tlog::note::VerifierKey;
-use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot};
+use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot, VerifiedRoot};
 use crate::trust::state::{self, BundleRole, EvalTime, Record};
 pub use crate::verify::ReleaseSigners;
 use crate::verify::{self, Conclusion, Examined, FreshnessInputs, RootContext, TrustPolicy, Verification, VerifyError, VerifyReport};
@@ -135,16 +135,18 @@ pub fn render_text(path: &Path, r: &VerifyReport) -> String {
 /// Where trust came from.
 struct Trust {
     policy: TrustPolicy,
+    /// The root in force, when trust came from one.
+    root: Option<VerifiedRoot>,
     /// Verified trust-root history ending with the root in force (empty without a root).
     history: Vec<TrustRoot>,
     record: Record,
-    notes: Vec<Check>,
 }
 
 /// A concluded verification: every check (the bundle's, the trust root's, freshness, what the
 /// caller checked outside the bundle) and the witness when all passed.
 pub struct Checked {
     verification: Verification,
+    root: Option<VerifiedRoot>,
     /// The verified trust-root history that leads to the root in force, oldest first, the root
     /// in force last: the stored roots (`history/N.root.json`) from which it follows by valid
     /// rotations. Empty when trust came from `--key`.
@@ -163,8 +165,8 @@ impl Checked {
     }
 
     /// The trust root in force, if trust came from one.
-    pub fn root(&self) -> Option<&TrustRoot> {
-        self.history.last()
+    pub fn root(&self) -> Option<&VerifiedRoot> {
+        self.root.as_ref()
     }
 }
 
@@ -214,7 +216,7 @@ impl TrustArgs {
 
     /// Trusted logs: `--log-key` keys, else the trust root's `tlog` role policy (a C2SP
     /// tlog-policy document under `policy.tlogPolicy`), else none.
-    fn log_trust(&self, root: Option<&TrustRoot>) -> Result<Option<LogTrust>> {
+    fn log_trust(&self, root: Option<&VerifiedRoot>) -> Result<Option<LogTrust>> {
         if !self.log_keys.is_empty() {
             let mut t = LogTrust::empty("--log-key");
             for k in &self.log_keys {
@@ -233,30 +235,31 @@ impl TrustArgs {
             let keys = load_keys(&self.keys)?;
             let threshold = self.threshold.unwrap_or(keys.len());
             return Ok(Some(Trust {
-                policy: TrustPolicy { keys, threshold, source: "--key".into() },
+                policy: TrustPolicy::ed25519(keys, threshold, "--key"),
+                root: None,
                 history: vec![],
                 record: Record::ReadOnly,
-                notes: vec![],
             }));
         }
         let (root, source, record) = match &self.trust_root {
             Some(p) => {
                 let bytes = fsio::read_small(p, MAX_ROOT_SIZE)?;
                 let root = TrustRoot::parse(&bytes).with_context(|| format!("{} is not a usable trust root", p.display()))?;
-                root.verify_self().with_context(|| format!("{} is not signed by its own root role", p.display()))?;
-                let src = format!("--trust-root {} v{} ({})", p.display(), root.version(), root.fingerprint.prefixed());
+                let root =
+                    VerifiedRoot::self_signed(root).with_context(|| format!("{} is not signed by its own root role", p.display()))?;
+                let src = format!("--trust-root {} v{} ({})", p.display(), root.version(), root.fingerprint().prefixed());
                 (root, src, Record::ReadOnly)
             }
             None => match store.load_root(st)? {
                 Some(root) => {
-                    let src = format!("trust store root v{} ({})", root.version(), root.fingerprint.prefixed());
+                    let src = format!("trust store root v{} ({})", root.version(), root.fingerprint().prefixed());
                     (root, src, Record::Store)
                 }
                 None => return Ok(None),
             },
         };
         let history = store.history(&root)?;
-        let (policy, skipped) = match signers {
+        let policy = match signers {
             ReleaseSigners::AnyVersion if history.len() > 1 => {
                 let (first, last) = (history[0].version(), root.version());
                 crate::trust::release_policy_any_version(&history, format!("{source}; release role of any version v{first}..v{last}"))
@@ -264,13 +267,7 @@ impl TrustArgs {
             _ => crate::trust::release_policy(&root, source),
         }
         .context("the trust root has no release role")?;
-        let notes = skipped
-            .into_iter()
-            .map(|id| {
-                Check::new("trust.release-key", true, "release key is not Ed25519 and cannot verify bundle signatures").subject(id).info()
-            })
-            .collect();
-        Ok(Some(Trust { policy, history, record, notes }))
+        Ok(Some(Trust { policy, root: Some(root), history, record }))
     }
 
     /// Verifies `bundle` with these trust options and the anti-rollback state, at `time` (the
@@ -283,7 +280,7 @@ impl TrustArgs {
             return Err(ShellError::NoTrustRoot.into());
         };
         let threads = self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        let log_trust = self.log_trust(trust.history.last())?;
+        let log_trust = self.log_trust(trust.root.as_ref())?;
         let cache = TlogStore::open_default()?;
         let opts = verify::Options {
             threads,
@@ -295,8 +292,7 @@ impl TrustArgs {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        let mut checks = trust.notes;
-        checks.extend(how.extra);
+        let mut checks = how.extra;
         if let Some(ev) = examined.fork_evidence() {
             let path = cache.write_fork_evidence(ev, time.instant())?;
             eprintln!("airlock: split view of log {:?}: both checkpoints written to {}", ev.origin, path.display());
@@ -310,12 +306,12 @@ impl TrustArgs {
         // verification may have recorded something while this one was hashing.
         let _lock = if record == Record::Store { Some(store.lock()?) } else { None };
         let state = if record == Record::Store { store.load_state()? } else { st };
-        let root = (!trust.history.is_empty()).then_some(RootContext { history: &trust.history, signers: how.signers });
+        let root = trust.root.as_ref().map(|root| RootContext { root, history: &trust.history, signers: how.signers });
         let concluded = examined.conclude(Conclusion { root, freshness: Some(FreshnessInputs { state, record, role: how.role }), checks });
         if let Some(next) = &concluded.next_state {
             store.save_state(next)?;
         }
-        Ok(Ok(Checked { verification: concluded.verification, history: trust.history }))
+        Ok(Ok(Checked { verification: concluded.verification, root: trust.root, history: trust.history }))
     }
 }
 

@@ -13,9 +13,11 @@
 
 use super::{ArtifactRef, Artifacts, EvidenceError, Fields, parse_json};
 use crate::digest::Sha256Digest;
-use crate::dsse::{Envelope, SignatureTally};
+use crate::dsse::Envelope;
 use crate::keys::PublicKey;
+use crate::signed::{self, Parsed, ReadError, Signatures};
 use crate::time::Timestamp;
+use crate::trust::role::RoleKeys;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -151,17 +153,6 @@ pub fn bind<'a>(st: &Statement, artifacts: &'a Artifacts) -> Result<Vec<&'a Arti
     Ok(out)
 }
 
-/// A DSSE envelope holding an in-toto document, with its signatures checked.
-#[derive(Clone, Debug)]
-pub struct Opened {
-    /// The envelope (payload = the exact signed bytes).
-    pub envelope: Envelope,
-    /// Signature tally against the keys given.
-    pub tally: SignatureTally,
-    /// The document.
-    pub document: Document,
-}
-
 /// What an in-toto payload is.
 #[derive(Clone, Debug)]
 pub enum Document {
@@ -173,15 +164,11 @@ pub enum Document {
     Link(Link),
 }
 
-/// Parses a DSSE envelope with an in-toto payload and counts signatures by `trusted` keys.
-pub fn open(envelope_bytes: &[u8], trusted: &[PublicKey]) -> Result<Opened, EvidenceError> {
-    let envelope = Envelope::parse(envelope_bytes)?;
-    if envelope.payload_type != PAYLOAD_TYPE {
-        return Err(EvidenceError::PayloadType { found: envelope.payload_type.clone(), expected: PAYLOAD_TYPE });
-    }
-    let v = parse_json(&envelope.payload, "in-toto payload")?;
+/// Parses an in-toto payload: a v1 statement, a v0.9 layout or a link.
+pub fn parse_document(payload: &[u8]) -> Result<Document, EvidenceError> {
+    let v = parse_json(payload, "in-toto payload")?;
     let t = v.get("_type").and_then(Value::as_str).unwrap_or("");
-    let document = match t {
+    Ok(match t {
         STATEMENT_V1 => Document::Statement(Statement::from_value(&v)?),
         "layout" => Document::Layout(Layout::from_value(&v)?),
         "link" => Document::Link(Link::from_value(&v)?),
@@ -192,9 +179,17 @@ pub fn open(envelope_bytes: &[u8], trusted: &[PublicKey]) -> Result<Opened, Evid
                 supported: "Statement v1 (https://in-toto.io/Statement/v1), layout and link (v0.9)",
             });
         }
-    };
-    let tally = envelope.verify(trusted);
-    Ok(Opened { envelope, tally, document })
+    })
+}
+
+/// Reads a DSSE envelope holding an in-toto document; no signature is checked yet: choose the
+/// role by the document's kind, then [`Parsed::verify`] (the one signed-document opener).
+pub fn read(envelope_bytes: &[u8]) -> Result<Parsed<Document>, EvidenceError> {
+    signed::read(envelope_bytes, PAYLOAD_TYPE, parse_document).map_err(|e| match e {
+        ReadError::Envelope(e) => EvidenceError::Dsse(e),
+        ReadError::PayloadType { found, .. } => EvidenceError::PayloadType { found, expected: PAYLOAD_TYPE },
+        ReadError::Payload(e) => e,
+    })
 }
 
 const L: Fields = Fields { format: "in-toto layout" };
@@ -333,10 +328,14 @@ pub fn check_chain(layout: &Layout, links: &[(&Envelope, &Link)], artifact: &Art
         }
     }
     for step in &layout.steps {
-        let keys: Vec<PublicKey> = step.pubkeys.iter().filter_map(|k| layout.keys.get(k).cloned()).collect();
+        let keys = RoleKeys::ed25519(step.pubkeys.iter().filter_map(|k| layout.keys.get(k).cloned()), step.threshold);
         let mut signers = std::collections::BTreeSet::new();
         for (env, _) in links.iter().filter(|(_, l)| l.name == step.name) {
-            signers.extend(env.verify(&keys).valid_keys);
+            // One link's signatures under the signature-fate policy; an altered one counts nothing.
+            let sigs = Signatures::check(env, &keys);
+            if !sigs.tampered() {
+                signers.extend(sigs.signers().iter().copied());
+            }
         }
         if signers.len() < step.threshold {
             out.push(ChainFinding {

@@ -14,10 +14,12 @@
 use crate::bundle::manifest::Manifest;
 use crate::digest::Sha256Digest;
 use crate::dsse::Envelope;
-use crate::json;
-use crate::keys::{KeyId, PublicKey, SecretKey};
+use crate::json::{self, JsonError};
+use crate::keys::{KeyId, SecretKey};
 use crate::report::Check;
+use crate::signed::{self, Labels, OpenError};
 use crate::time::Timestamp;
+use crate::trust::role::RoleKeys;
 use serde::{Deserialize, Serialize};
 
 /// DSSE payloadType of a break-glass approval.
@@ -43,15 +45,6 @@ pub struct Approval {
     pub expires_at: Timestamp,
     /// What it overrides: only `"transparency"` is defined.
     pub overrides: Vec<String>,
-}
-
-/// The approver role, as the trust root supplies it.
-#[derive(Clone, Debug)]
-pub struct Approvers {
-    /// The role's keys.
-    pub keys: Vec<PublicKey>,
-    /// Distinct keys required.
-    pub threshold: usize,
 }
 
 /// What the operator asked for.
@@ -82,15 +75,32 @@ pub fn sign(approval: &Approval, keys: &[&SecretKey]) -> Vec<u8> {
     Envelope::sign(PAYLOAD_TYPE, &json::canonical(approval), keys).to_bytes()
 }
 
-/// Checks a break-glass request. Returns the checks (all reported) and, when every one passed,
-/// the grant.
-pub fn check(
-    req: &Request,
-    approvers: &Approvers,
-    manifest: &Manifest,
-    max_validity: u64,
-    now: Timestamp,
-) -> (Vec<Check>, Option<Granted>) {
+/// Parses an approval payload: canonical JSON of the [`SCHEMA`] document.
+fn parse_approval(payload: &[u8]) -> Result<Approval, JsonError> {
+    let approval: Approval =
+        json::parse_canonical(payload).and_then(|v| serde_json::from_value(v).map_err(|e| JsonError::Schema(e.to_string())))?;
+    if approval.schema != SCHEMA {
+        return Err(JsonError::Schema(format!("schema {:?} is not {SCHEMA:?}", approval.schema)));
+    }
+    Ok(approval)
+}
+
+fn labels() -> Labels {
+    Labels {
+        signature: "break-glass.signature",
+        threshold: "break-glass.signatures",
+        document: "the break-glass approval".into(),
+        signers: "approver keys".into(),
+        subject: None,
+    }
+}
+
+/// Checks a break-glass request against the approver role. The approval opens through the one
+/// signed-document opener ([`crate::signed::open`]): when the approvers did not sign it to their
+/// threshold, or a signature is altered or mislabelled, only the signature checks are reported
+/// and nothing in its payload is looked at. Returns the checks (all reported) and, when every
+/// one passed, the grant.
+pub fn check(req: &Request, approvers: &RoleKeys, manifest: &Manifest, max_validity: u64, now: Timestamp) -> (Vec<Check>, Option<Granted>) {
     let mut checks = Vec::new();
     let fail = |id, detail: String| Check::new(id, false, detail);
     let approval_digest = Sha256Digest::of(&req.approval);
@@ -98,41 +108,20 @@ pub fn check(
         checks.push(fail("break-glass.reason", format!("--break-glass REASON must be 1..{MAX_REASON} bytes of text")));
         return (checks, None);
     }
-    let env = match Envelope::parse(&req.approval) {
-        Ok(e) => e,
+    let doc = match signed::open(&req.approval, PAYLOAD_TYPE, parse_approval, approvers) {
+        Ok(d) => d,
+        Err(OpenError::Refused(r)) => {
+            checks.extend(r.0.checks(&labels()));
+            return (checks, None);
+        }
         Err(e) => {
-            checks.push(fail("break-glass.malformed", format!("approval is not a DSSE envelope: {e}")));
+            checks.push(fail("break-glass.malformed", format!("approval is not a signed {SCHEMA} document: {e}")));
             return (checks, None);
         }
     };
-    if env.payload_type != PAYLOAD_TYPE {
-        checks.push(fail("break-glass.malformed", format!("approval payloadType is {:?}, not {PAYLOAD_TYPE:?}", env.payload_type)));
-        return (checks, None);
-    }
-    let approval: Approval = match json::parse_canonical(&env.payload)
-        .and_then(|v| serde_json::from_value(v).map_err(|e| json::JsonError::Schema(e.to_string())))
-    {
-        Ok(a) => a,
-        Err(e) => {
-            checks.push(fail("break-glass.malformed", format!("approval payload is not a canonical {SCHEMA} document: {e}")));
-            return (checks, None);
-        }
-    };
-    if approval.schema != SCHEMA {
-        checks.push(fail("break-glass.malformed", format!("approval schema {:?} is not {SCHEMA:?}", approval.schema)));
-        return (checks, None);
-    }
-    let tally = env.verify(&approvers.keys);
-    let mut signers: Vec<KeyId> = tally.valid_keys.clone();
-    signers.sort();
-    checks.push(
-        Check::new(
-            "break-glass.signatures",
-            approvers.threshold >= 1 && tally.meets(approvers.threshold),
-            format!("{} of {} required distinct approver keys signed the break-glass approval", signers.len(), approvers.threshold),
-        )
-        .values(format!(">= {}", approvers.threshold), signers.len().to_string()),
-    );
+    checks.extend(doc.signatures().checks(&labels()));
+    let approval = doc.payload();
+    let signers = doc.signers_sorted();
     checks.push(
         Check::new("break-glass.bundle", approval.bundle_id == manifest.bundle_id, "the approval names this bundle")
             .values(manifest.bundle_id.clone(), approval.bundle_id.clone()),
@@ -246,13 +235,9 @@ pub fn cosign(
     if keys.is_empty() {
         return Err(ApproveError::NoKey);
     }
-    let mut env = Envelope::parse(existing).map_err(|e| ApproveError::Malformed(e.to_string()))?;
-    if env.payload_type != PAYLOAD_TYPE {
-        return Err(ApproveError::Malformed(format!("payloadType is {:?}, not {PAYLOAD_TYPE:?}", env.payload_type)));
-    }
-    let approval: Approval = json::parse_canonical(&env.payload)
-        .and_then(|v| serde_json::from_value(v).map_err(|e| json::JsonError::Schema(e.to_string())))
-        .map_err(|e| ApproveError::Malformed(format!("payload is not a canonical {SCHEMA} document: {e}")))?;
+    // Co-signing adds signatures; whose signatures already count is for the gate to decide.
+    let (mut env, approval) =
+        signed::read(existing, PAYLOAD_TYPE, parse_approval).map_err(|e| ApproveError::Malformed(e.to_string()))?.into_unverified();
     let want_id = &bundle.get().manifest().bundle_id;
     if approval.bundle_id != *want_id {
         return Err(ApproveError::Mismatch { field: "bundleId", expected: want_id.clone(), actual: approval.bundle_id });

@@ -12,7 +12,7 @@ pub mod transparency;
 
 use crate::archive::{self, ArchiveError, ByteSource};
 use crate::bundle::Kind;
-use crate::bundle::manifest::Manifest;
+use crate::bundle::manifest::{Manifest, Member};
 use crate::digest::Sha256Digest;
 use crate::evidence::intoto::{self, Document};
 use crate::evidence::sbom::{Coverage, Sbom};
@@ -21,7 +21,10 @@ use crate::evidence::vex::{self, Merged, Status, VexDocument};
 use crate::evidence::{ArtifactRef, Artifacts, MAX_EVIDENCE_SIZE};
 use crate::keys::{KeyId, PublicKey};
 use crate::report::{Check, Status as CheckStatus};
+use crate::signed::Labels;
 use crate::time::Timestamp;
+use crate::trust::role::{RoleKeys, RoleName};
+use crate::trust::root::VerifiedRoot;
 use crate::verify::{Verified, VerifiedBundle};
 use policy::{EvidenceKind, LoadedPolicy, SignerRule};
 use serde::Serialize;
@@ -74,20 +77,43 @@ pub enum GateError {
     },
 }
 
-/// Trust-root roles as values: role name → keys.
+/// Trust-root roles as values: role name → keys (Ed25519 or P-256) and the root's threshold.
+/// The gate counts a role's keys at the policy's threshold for each evidence class.
 #[derive(Clone, Debug, Default)]
-pub struct Roles(pub BTreeMap<String, Vec<PublicKey>>);
+pub struct Roles(BTreeMap<RoleName, RoleKeys>);
 
 impl Roles {
-    /// Keys of a role (empty when the role is unknown).
-    pub fn keys(&self, role: &str) -> &[PublicKey] {
-        self.0.get(role).map(Vec::as_slice).unwrap_or(&[])
+    /// Every role of a verified trust root.
+    pub fn from_root(root: &VerifiedRoot) -> Self {
+        Roles(root.role_names().filter_map(|n| Some((n.clone(), root.role(n)?.clone()))).collect())
+    }
+
+    /// Sets a role's keys.
+    pub fn insert(&mut self, role: RoleName, keys: RoleKeys) {
+        self.0.insert(role, keys);
+    }
+
+    /// Adds Ed25519 keys to a role (ad-hoc `--key` / `--role-key` trust).
+    pub fn add_ed25519(&mut self, role: RoleName, keys: impl IntoIterator<Item = PublicKey>) {
+        let entry = self.0.entry(role).or_insert_with(|| RoleKeys::ed25519([], 1));
+        entry.extend(RoleKeys::ed25519(keys, 1).keys().iter().cloned());
+    }
+
+    /// A role's keys, if the role is known.
+    pub fn get(&self, role: &RoleName) -> Option<&RoleKeys> {
+        self.0.get(role)
+    }
+
+    /// The keys of a policy rule's role at the rule's threshold (no keys for an unknown role:
+    /// nothing can meet it).
+    pub fn for_rule(&self, rule: &SignerRule) -> RoleKeys {
+        self.get(&rule.role).cloned().unwrap_or_default().at_threshold(rule.threshold)
     }
 }
 
 /// Everything besides the bundle and the policy that the evaluation depends on.
 #[derive(Clone, Debug)]
-pub struct Context {
+pub struct GateParams {
     /// Role keys.
     pub roles: Roles,
     /// The proof cache's outcome.
@@ -96,8 +122,8 @@ pub struct Context {
     pub now: Timestamp,
     /// `--artifact`, overriding the policy's choice.
     pub artifact: Option<String>,
-    /// A break-glass request and the approver role.
-    pub break_glass: Option<(breakglass::Request, breakglass::Approvers)>,
+    /// A break-glass request and the approver role (its keys and threshold).
+    pub break_glass: Option<(breakglass::Request, RoleKeys)>,
 }
 
 /// `artifact` section.
@@ -114,7 +140,7 @@ pub struct ArtifactSection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvidenceSection {
-    /// See [`evidence_score`].
+    /// See [`evidence_digest`] (the seed-004 field name is `evidenceScore`).
     pub evidence_score: String,
     /// The manifest's bundle id.
     pub bundle_id: String,
@@ -277,10 +303,10 @@ impl GateResult {
     }
 }
 
-/// `evidenceScore`: lowercase hex SHA-256 of the RFC 8785 form of
+/// `evidenceScore` (a digest, not a score): lowercase hex SHA-256 of the RFC 8785 form of
 /// `{"artifact":{"digest","path"},"evidence":[{"digest","kind","path"}...]}`, where `evidence`
 /// lists every manifest member whose kind is in [`SCORED_KINDS`], in manifest (path) order.
-pub fn evidence_score(manifest: &Manifest, artifact: &ArtifactRef) -> String {
+pub fn evidence_digest(manifest: &Manifest, artifact: &ArtifactRef) -> String {
     let evidence: Vec<serde_json::Value> = manifest
         .members
         .iter()
@@ -304,11 +330,11 @@ fn read_verified(src: &dyn ByteSource, vb: &VerifiedBundle, path: &str, digest: 
     Ok(bytes)
 }
 
-fn choose_artifact(artifacts: &Artifacts, policy: &policy::Policy, ctx: &Context) -> Result<ArtifactRef, GateError> {
+fn choose_artifact(artifacts: &Artifacts, policy: &policy::Policy, params: &GateParams) -> Result<ArtifactRef, GateError> {
     if artifacts.0.is_empty() {
         return Err(GateError::NoArtifact);
     }
-    match ctx.artifact.as_ref().or(policy.artifact.as_ref()) {
+    match params.artifact.as_ref().or(policy.artifact.as_ref()) {
         Some(p) => artifacts.get(p).cloned().ok_or_else(|| GateError::NoSuchArtifact(p.clone())),
         None if artifacts.0.len() == 1 => Ok(artifacts.0[0].clone()),
         None => Err(GateError::AmbiguousArtifact {
@@ -318,49 +344,76 @@ fn choose_artifact(artifacts: &Artifacts, policy: &policy::Policy, ctx: &Context
     }
 }
 
-fn signer_check(what: &str, rule: &SignerRule, counted: &[KeyId], roles: &Roles) -> Check {
-    let role_ids: BTreeSet<KeyId> = roles.keys(&rule.role).iter().map(PublicKey::keyid).collect();
-    let n = counted.iter().filter(|k| role_ids.contains(k)).collect::<BTreeSet<_>>().len();
+/// The manifest's signers (counted at verification) against the policy's manifest rule.
+fn manifest_signer_check(rule: &SignerRule, counted: &[KeyId], roles: &Roles) -> Check {
+    let role = roles.for_rule(rule);
+    let n = counted.iter().filter(|k| role.contains(k)).collect::<BTreeSet<_>>().len();
     Check::new(
         "signer.threshold",
         n >= rule.threshold,
-        format!("{n} distinct keys of role {:?} signed it; {} required", rule.role, rule.threshold),
+        format!("{n} distinct keys of role {:?} signed it; {} required", rule.role.as_str(), rule.threshold),
     )
-    .subject(what)
+    .subject(crate::bundle::ENVELOPE)
     .values(format!(">= {}", rule.threshold), n.to_string())
 }
 
-/// An envelope opened and signature-checked, kept for the later steps.
-struct OpenedMember {
+/// How an evidence envelope's signature checks are named: per member, against a policy rule.
+fn evidence_labels(path: &str, rule: &SignerRule) -> Labels {
+    Labels {
+        signature: "signer.signature",
+        threshold: "signer.threshold",
+        document: path.to_string(),
+        signers: format!("keys of role {:?}", rule.role.as_str()),
+        subject: Some(path.to_string()),
+    }
+}
+
+/// A statement its policy role signed.
+struct SignedStatement {
     path: String,
     digest: Sha256Digest,
     kind: Kind,
-    opened: intoto::Opened,
+    statement: intoto::Statement,
+    signers: Vec<KeyId>,
 }
 
-/// Computes the gate input and the decision.
-pub fn evaluate(
-    verified: &Verified<VerifiedBundle>,
+/// An in-toto layout the layout role signed.
+struct SignedLayout {
+    path: String,
+    digest: Sha256Digest,
+    layout: intoto::Layout,
+}
+
+/// An in-toto link: its signatures are counted per step by [`intoto::check_chain`].
+struct LinkMember {
+    digest: Sha256Digest,
+    path: String,
+    envelope: crate::dsse::Envelope,
+    link: intoto::Link,
+}
+
+/// The evidence members, parsed, and their envelopes opened against the policy's roles.
+#[derive(Default)]
+struct Evidence {
+    sboms: Vec<(String, Sbom)>,
+    vexes: Vec<(String, VexDocument)>,
+    statements: Vec<SignedStatement>,
+    layouts: Vec<SignedLayout>,
+    links: Vec<LinkMember>,
+}
+
+/// Step 1: reads every evidence member (each read checked against the verified digest), parses
+/// SBOMs and VEX, and opens DSSE envelopes through the one signed-document opener: statements
+/// against the provenance or attestation rule's role, layouts against the layout rule's role.
+fn read_evidence(
+    vb: &VerifiedBundle,
     src: &dyn ByteSource,
-    policy: &LoadedPolicy,
-    ctx: &Context,
-) -> Result<GateResult, GateError> {
-    let vb = verified.get();
-    let manifest = &vb.manifest();
-    let p = &policy.policy;
-    let artifacts = Artifacts::of(manifest);
-    let artifact = choose_artifact(&artifacts, p, ctx)?;
-    let mut checks =
-        vec![Check::new("gate.artifact", true, format!("gating {} ({})", artifact.path, artifact.digest)).subject(&artifact.path)];
-
-    // Manifest signers by role.
-    checks.push(signer_check("manifest.dsse.json", &p.signers.manifest, vb.signers(), &ctx.roles));
-
-    // Read and parse every evidence member.
-    let mut sboms: Vec<(String, Sbom)> = Vec::new();
-    let mut vexes: Vec<(String, VexDocument)> = Vec::new();
-    let mut envelopes: Vec<OpenedMember> = Vec::new();
-    for m in &manifest.members {
+    p: &policy::Policy,
+    roles: &Roles,
+    checks: &mut Vec<Check>,
+) -> Result<Evidence, GateError> {
+    let mut ev = Evidence::default();
+    for m in &vb.manifest().members {
         match m.kind {
             Kind::Sbom | Kind::Vex | Kind::Provenance | Kind::Attestation => {}
             Kind::Tlog => {
@@ -387,283 +440,335 @@ pub fn evaluate(
                         Check::new("sbom.parse", true, format!("{} document, {} entries", s.format.name(), s.entries.len()))
                             .subject(&m.path),
                     );
-                    sboms.push((m.path.clone(), s));
+                    ev.sboms.push((m.path.clone(), s));
                 }
                 Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
             },
             Kind::Vex => match VexDocument::parse(&bytes) {
                 Ok(v) => {
                     checks.push(Check::new("vex.parse", true, format!("{} statements", v.statements.len())).subject(&m.path));
-                    vexes.push((m.path.clone(), v));
+                    ev.vexes.push((m.path.clone(), v));
                 }
                 Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
             },
-            _ => {
-                // Layouts are signed by the layout role; try that role's keys too for attestations/.
-                let rule = if m.kind == Kind::Provenance { &p.signers.provenance } else { &p.signers.attestation };
-                let mut keys: Vec<PublicKey> = ctx.roles.keys(&rule.role).to_vec();
-                if m.kind == Kind::Attestation {
-                    keys.extend(ctx.roles.keys(&p.signers.layout.role).iter().cloned());
-                }
-                match intoto::open(&bytes, &keys) {
-                    Ok(opened) => envelopes.push(OpenedMember { path: m.path.clone(), digest: m.digest, kind: m.kind, opened }),
-                    Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
-                }
-            }
+            _ => open_envelope(m, &bytes, p, roles, &mut ev, checks),
         }
     }
+    Ok(ev)
+}
 
-    // Statements: bind, check signers and (for provenance) SLSA pins.
-    let mut attestations = Vec::new();
-    let mut have_provenance = false;
-    let mut have_attestation = false;
-    let mut layouts: Vec<&OpenedMember> = Vec::new();
-    let mut links: Vec<&OpenedMember> = Vec::new();
-    for om in &envelopes {
-        let rule = if om.kind == Kind::Provenance { &p.signers.provenance } else { &p.signers.attestation };
-        match &om.opened.document {
-            Document::Statement(st) => {
-                let bound = match intoto::bind(st, &artifacts) {
-                    Ok(b) => {
-                        checks.push(
-                            Check::new(
-                                "attestation.subjects",
-                                true,
-                                format!("{} subjects, each the digest of a bundle artifact", st.subjects.len()),
-                            )
-                            .subject(&om.path),
-                        );
-                        b
-                    }
-                    Err(e) => {
-                        checks.push(Check::new(e.code(), false, e.detail()).subject(&om.path));
-                        continue;
-                    }
-                };
-                let role_keys = ctx.roles.keys(&rule.role);
-                let counted: Vec<KeyId> =
-                    om.opened.tally.valid_keys.iter().filter(|k| role_keys.iter().any(|r| r.keyid() == **k)).copied().collect();
-                let sc = signer_check(&om.path, rule, &counted, &ctx.roles);
-                let signed = sc.status == CheckStatus::Pass;
-                checks.push(sc);
-                let about_gated = bound.iter().any(|a| a.path == artifact.path);
-                if om.kind == Kind::Provenance {
-                    if st.predicate_type != slsa::PREDICATE_V1 {
-                        checks.push(
-                            Check::new("provenance.predicate-type", false, "a provenance/ member must hold SLSA provenance v1")
-                                .subject(&om.path)
-                                .values(slsa::PREDICATE_V1, st.predicate_type.clone()),
-                        );
-                        continue;
-                    }
-                    match Provenance::from_predicate(&st.predicate) {
-                        Ok(prov) => {
-                            if let Some(pins) = &p.slsa {
-                                let found = slsa::check(&prov, pins);
-                                if found.is_empty() {
-                                    checks.push(
-                                        Check::new(
-                                            "slsa.pins",
-                                            true,
-                                            "builder, build type, source and external parameters match the policy",
-                                        )
-                                        .subject(&om.path),
-                                    );
-                                }
-                                for f in found {
-                                    checks.push(Check::new(f.code, false, f.detail).subject(&om.path).values(f.expected, f.actual));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            checks.push(Check::new(e.code(), false, e.to_string()).subject(&om.path));
-                            continue;
-                        }
-                    }
-                }
-                if signed && about_gated {
-                    if om.kind == Kind::Provenance {
-                        have_provenance = true;
-                    } else {
-                        have_attestation = true;
-                    }
-                    let mut ids: Vec<String> = counted.iter().map(KeyId::hex).collect();
-                    ids.sort();
-                    attestations.push(AttestationEntry {
-                        predicate_type: st.predicate_type.clone(),
-                        dsse_digest: om.digest,
-                        signer_key_id: ids.into_iter().next().expect("threshold >= 1 met"),
-                    });
-                }
+/// Opens one provenance/ or attestations/ envelope; the document's kind chooses the role.
+fn open_envelope(m: &Member, bytes: &[u8], p: &policy::Policy, roles: &Roles, ev: &mut Evidence, checks: &mut Vec<Check>) {
+    let parsed = match intoto::read(bytes) {
+        Ok(x) => x,
+        Err(e) => return checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
+    };
+    let rule = match (parsed.unverified_payload(), m.kind) {
+        (Document::Statement(_), Kind::Provenance) => &p.signers.provenance,
+        (Document::Statement(_), _) => &p.signers.attestation,
+        (Document::Layout(_), Kind::Attestation) => &p.signers.layout,
+        (Document::Link(_), Kind::Attestation) => {
+            let (envelope, doc) = parsed.into_unverified();
+            if let Document::Link(link) = doc {
+                ev.links.push(LinkMember { digest: m.digest, path: m.path.clone(), envelope, link });
             }
-            Document::Layout(_) if om.kind == Kind::Attestation => {
-                let role_keys = ctx.roles.keys(&p.signers.layout.role);
-                let counted: Vec<KeyId> =
-                    om.opened.tally.valid_keys.iter().filter(|k| role_keys.iter().any(|r| r.keyid() == **k)).copied().collect();
-                let sc = signer_check(&om.path, &p.signers.layout, &counted, &ctx.roles);
-                if sc.status == CheckStatus::Pass {
-                    layouts.push(om);
-                }
-                checks.push(sc);
-            }
-            Document::Link(_) if om.kind == Kind::Attestation => links.push(om),
-            _ => checks.push(
+            return;
+        }
+        _ => {
+            return checks.push(
                 Check::new(
                     "evidence.unrecognised",
                     false,
-                    format!("in-toto layouts and links belong under attestations/, not {}/", om.kind.dir()),
+                    format!("in-toto layouts and links belong under attestations/, not {}/", m.kind.dir()),
                 )
-                .subject(&om.path),
-            ),
+                .subject(&m.path),
+            );
+        }
+    };
+    let labels = evidence_labels(&m.path, rule);
+    let doc = match parsed.verify(&roles.for_rule(rule)) {
+        Ok(d) => d,
+        Err(refused) => return checks.extend(refused.0.checks(&labels)),
+    };
+    checks.extend(doc.signatures().checks(&labels));
+    let signers = doc.signers_sorted();
+    match doc.into_payload() {
+        Document::Statement(statement) => {
+            ev.statements.push(SignedStatement { path: m.path.clone(), digest: m.digest, kind: m.kind, statement, signers })
+        }
+        Document::Layout(layout) => ev.layouts.push(SignedLayout { path: m.path.clone(), digest: m.digest, layout }),
+        Document::Link(_) => unreachable!("links are not opened against a role"),
+    }
+}
+
+/// What the signed statements established.
+#[derive(Default)]
+struct Statements {
+    attestations: Vec<AttestationEntry>,
+    have_provenance: bool,
+    have_attestation: bool,
+}
+
+/// Step 2: binds each signed statement's subjects to bundle artifacts and checks provenance
+/// against the policy's SLSA pins.
+fn check_statements(
+    statements: &[SignedStatement],
+    artifacts: &Artifacts,
+    artifact: &ArtifactRef,
+    p: &policy::Policy,
+    checks: &mut Vec<Check>,
+) -> Statements {
+    let mut out = Statements::default();
+    for sm in statements {
+        let st = &sm.statement;
+        let bound = match intoto::bind(st, artifacts) {
+            Ok(b) => {
+                checks.push(
+                    Check::new(
+                        "attestation.subjects",
+                        true,
+                        format!("{} subjects, each the digest of a bundle artifact", st.subjects.len()),
+                    )
+                    .subject(&sm.path),
+                );
+                b
+            }
+            Err(e) => {
+                checks.push(Check::new(e.code(), false, e.detail()).subject(&sm.path));
+                continue;
+            }
+        };
+        let about_gated = bound.iter().any(|a| a.path == artifact.path);
+        if sm.kind == Kind::Provenance && !provenance_holds(sm, p, checks) {
+            continue;
+        }
+        if about_gated {
+            if sm.kind == Kind::Provenance {
+                out.have_provenance = true;
+            } else {
+                out.have_attestation = true;
+            }
+            out.attestations.push(AttestationEntry {
+                predicate_type: st.predicate_type.clone(),
+                dsse_digest: sm.digest,
+                signer_key_id: sm.signers.first().expect("an accepted document has a signer").hex(),
+            });
         }
     }
-    attestations.sort();
+    out.attestations.sort();
+    out
+}
 
-    // in-toto layout and links.
-    let mut in_toto = None;
-    match (layouts.as_slice(), links.is_empty()) {
-        ([], true) => {}
-        ([], false) => checks.push(
-            Check::new("intoto.no-layout", false, "links are present but no layout signed by the layout role").subject(&links[0].path),
-        ),
+/// A provenance/ statement: SLSA provenance v1 whose pins match the policy. False when it is
+/// not SLSA v1 or does not parse (a check says why); pin mismatches are checks and do not stop it
+/// counting as provenance (the failed check denies).
+fn provenance_holds(sm: &SignedStatement, p: &policy::Policy, checks: &mut Vec<Check>) -> bool {
+    let st = &sm.statement;
+    if st.predicate_type != slsa::PREDICATE_V1 {
+        checks.push(
+            Check::new("provenance.predicate-type", false, "a provenance/ member must hold SLSA provenance v1")
+                .subject(&sm.path)
+                .values(slsa::PREDICATE_V1, st.predicate_type.clone()),
+        );
+        return false;
+    }
+    match Provenance::from_predicate(&st.predicate) {
+        Ok(prov) => {
+            if let Some(pins) = &p.slsa {
+                let found = slsa::check(&prov, pins);
+                if found.is_empty() {
+                    checks.push(
+                        Check::new("slsa.pins", true, "builder, build type, source and external parameters match the policy")
+                            .subject(&sm.path),
+                    );
+                }
+                for f in found {
+                    checks.push(Check::new(f.code, false, f.detail).subject(&sm.path).values(f.expected, f.actual));
+                }
+            }
+            true
+        }
+        Err(e) => {
+            checks.push(Check::new(e.code(), false, e.to_string()).subject(&sm.path));
+            false
+        }
+    }
+}
+
+/// Step 3: the in-toto layout (exactly one, signed by the layout role) and its links.
+fn check_in_toto(ev: &Evidence, artifact: &ArtifactRef, now: Timestamp, checks: &mut Vec<Check>) -> Option<InTotoSection> {
+    match (ev.layouts.as_slice(), ev.links.is_empty()) {
+        ([], true) => None,
+        ([], false) => {
+            checks.push(
+                Check::new("intoto.no-layout", false, "links are present but no layout signed by the layout role")
+                    .subject(&ev.links[0].path),
+            );
+            None
+        }
         ([layout], _) => {
-            let Document::Layout(l) = &layout.opened.document else { unreachable!("only layouts are pushed") };
-            let pairs: Vec<(&crate::dsse::Envelope, &intoto::Link)> = links
-                .iter()
-                .filter_map(|om| match &om.opened.document {
-                    Document::Link(k) => Some((&om.opened.envelope, k)),
-                    _ => None,
-                })
-                .collect();
-            let found = intoto::check_chain(l, &pairs, &artifact, ctx.now);
-            if found.is_empty() {
+            let pairs: Vec<(&crate::dsse::Envelope, &intoto::Link)> = ev.links.iter().map(|l| (&l.envelope, &l.link)).collect();
+            let found = intoto::check_chain(&layout.layout, &pairs, artifact, now);
+            let holds = found.is_empty();
+            for f in found {
+                checks.push(Check::new(f.code, false, f.detail).subject(&layout.path));
+            }
+            holds.then(|| {
                 checks.push(
                     Check::new(
                         "intoto.chain",
                         true,
-                        format!("{} steps covered by {} links; the artifact is a product", l.steps.len(), pairs.len()),
+                        format!("{} steps covered by {} links; the artifact is a product", layout.layout.steps.len(), pairs.len()),
                     )
                     .subject(&layout.path),
                 );
-                let mut link_digests: Vec<Sha256Digest> = links.iter().map(|l| l.digest).collect();
+                let mut link_digests: Vec<Sha256Digest> = ev.links.iter().map(|l| l.digest).collect();
                 link_digests.sort_by_key(|d| d.prefixed());
-                in_toto = Some(InTotoSection { layout_digest: layout.digest, link_digests });
-            }
-            for f in found {
-                checks.push(Check::new(f.code, false, f.detail).subject(&layout.path));
-            }
+                InTotoSection { layout_digest: layout.digest, link_digests }
+            })
         }
         (many, _) => {
-            checks.push(Check::new("intoto.layout-ambiguous", false, format!("{} signed layouts; exactly one is allowed", many.len())))
+            checks.push(Check::new("intoto.layout-ambiguous", false, format!("{} signed layouts; exactly one is allowed", many.len())));
+            None
         }
     }
+}
 
-    // SBOM coverage.
-    let mut required: Vec<&ArtifactRef> = vec![&artifact];
-    if p.sbom.cover_all_artifacts {
-        required = artifacts.0.iter().collect();
+/// Step 4: SBOM coverage of the gated artifact (or of every artifact, as the policy says).
+fn check_sbom(
+    sboms: &[(String, Sbom)],
+    artifacts: &Artifacts,
+    artifact: &ArtifactRef,
+    p: &policy::Policy,
+    checks: &mut Vec<Check>,
+) -> Option<SbomSection> {
+    if sboms.is_empty() {
+        return None;
     }
+    let required: Vec<&ArtifactRef> = if p.sbom.cover_all_artifacts { artifacts.0.iter().collect() } else { vec![artifact] };
     let mut sbom_section = None;
-    if !sboms.is_empty() {
-        for a in required {
-            let cov: Vec<(&String, Coverage)> = sboms.iter().map(|(path, s)| (path, s.coverage(a))).collect();
-            let mut bad = false;
-            for (path, c) in &cov {
-                if let Coverage::DigestMismatch { name, recorded } = c {
-                    bad = true;
-                    checks.push(
-                        Check::new(
-                            "sbom.digest-mismatch",
-                            false,
-                            format!("{path} lists {name:?} with another SHA-256 than artifact {}", a.path),
-                        )
+    for a in required {
+        let cov: Vec<(&String, Coverage)> = sboms.iter().map(|(path, s)| (path, s.coverage(a))).collect();
+        let mut bad = false;
+        for (path, c) in &cov {
+            if let Coverage::DigestMismatch { name, recorded } = c {
+                bad = true;
+                checks.push(
+                    Check::new(
+                        "sbom.digest-mismatch",
+                        false,
+                        format!("{path} lists {name:?} with another SHA-256 than artifact {}", a.path),
+                    )
+                    .subject(&a.path)
+                    .values(a.digest.prefixed(), recorded.prefixed()),
+                );
+            }
+        }
+        let listed = cov.iter().find(|(_, c)| matches!(c, Coverage::Listed { .. }));
+        match listed {
+            Some((path, _)) if !bad => {
+                checks.push(Check::new("sbom.coverage", true, format!("{path} lists the artifact with its SHA-256")).subject(&a.path));
+                if a.path == artifact.path && sbom_section.is_none() {
+                    let s = &sboms.iter().find(|(p, _)| p == *path).expect("present").1;
+                    sbom_section = Some(SbomSection { canonical_digest: s.canonical_digest, format: s.format.family() });
+                }
+            }
+            Some(_) => {}
+            None if !bad => {
+                let code = if cov.iter().any(|(_, c)| matches!(c, Coverage::NoDigest { .. })) {
+                    "sbom.digest-missing"
+                } else {
+                    "sbom.artifact-missing"
+                };
+                checks.push(
+                    Check::new(code, false, "no SBOM in the bundle lists this artifact with its SHA-256")
                         .subject(&a.path)
-                        .values(a.digest.prefixed(), recorded.prefixed()),
-                    );
-                }
+                        .values(a.digest.prefixed(), "(not listed)"),
+                );
             }
-            let listed = cov.iter().find(|(_, c)| matches!(c, Coverage::Listed { .. }));
-            match listed {
-                Some((path, _)) if !bad => {
-                    checks.push(Check::new("sbom.coverage", true, format!("{path} lists the artifact with its SHA-256")).subject(&a.path));
-                    if a.path == artifact.path && sbom_section.is_none() {
-                        let s = &sboms.iter().find(|(p, _)| p == *path).expect("present").1;
-                        sbom_section = Some(SbomSection { canonical_digest: s.canonical_digest, format: s.format.family() });
-                    }
+            None => {}
+        }
+    }
+    sbom_section
+}
+
+/// Step 5: VEX statements that apply to the gated artifact, merged, against the policy's worst
+/// tolerated status.
+fn check_vex(
+    ev: &Evidence,
+    artifacts: &Artifacts,
+    artifact: &ArtifactRef,
+    p: &policy::Policy,
+    checks: &mut Vec<Check>,
+) -> Option<VexSection> {
+    if ev.vexes.is_empty() {
+        return None;
+    }
+    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in &artifacts.0 {
+        ids.insert(a.path.clone(), ev.sboms.iter().flat_map(|(_, s)| s.ids_of(&a.digest)).collect());
+    }
+    let mut applicable = Vec::new();
+    let mut unbound = 0usize;
+    for (_, d) in &ev.vexes {
+        for st in &d.statements {
+            match vex::scope(st, artifact, &artifacts.0, &ids) {
+                vex::Scope::Artifact => applicable.push(st),
+                vex::Scope::Unbound => {
+                    unbound += 1;
+                    applicable.push(st);
                 }
-                Some(_) => {}
-                None if !bad => {
-                    let code = if cov.iter().any(|(_, c)| matches!(c, Coverage::NoDigest { .. })) {
-                        "sbom.digest-missing"
-                    } else {
-                        "sbom.artifact-missing"
-                    };
-                    checks.push(
-                        Check::new(code, false, "no SBOM in the bundle lists this artifact with its SHA-256")
-                            .subject(&a.path)
-                            .values(a.digest.prefixed(), "(not listed)"),
-                    );
-                }
-                None => {}
+                vex::Scope::OtherArtifact => {}
             }
         }
     }
-
-    // VEX merge for the gated artifact.
-    let mut vex_section = None;
-    if !vexes.is_empty() {
-        let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for a in &artifacts.0 {
-            ids.insert(a.path.clone(), sboms.iter().flat_map(|(_, s)| s.ids_of(&a.digest)).collect());
-        }
-        let mut applicable = Vec::new();
-        let mut unbound = 0usize;
-        for (_, d) in &vexes {
-            for st in &d.statements {
-                match vex::scope(st, &artifact, &artifacts.0, &ids) {
-                    vex::Scope::Artifact => applicable.push(st),
-                    vex::Scope::Unbound => {
-                        unbound += 1;
-                        applicable.push(st);
-                    }
-                    vex::Scope::OtherArtifact => {}
-                }
-            }
-        }
-        if unbound > 0 {
-            checks.push(
-                Check::new("vex.unbound", true, format!("{unbound} statements name no bundle artifact by digest or SBOM identifier; they count for this artifact (fail closed)"))
-                    .info(),
-            );
-        }
-        let merged = Merged::of(applicable);
-        if let Some(rule) = &p.vex {
-            let worst = merged.worst();
-            checks.push(
-                Check::new(
-                    "vex.status",
-                    worst.rank() <= rule.max_status.rank(),
-                    format!("worst per-vulnerability VEX status over {} vulnerabilities", merged.vulnerabilities.len()),
-                )
-                .subject(&artifact.path)
-                .values(format!("<= {}", rule.max_status.name()), worst.name()),
-            );
-        }
-        vex_section = Some(VexSection { merged_digest: merged.digest(), status_summary: merged.summary });
+    if unbound > 0 {
+        checks.push(
+            Check::new(
+                "vex.unbound",
+                true,
+                format!(
+                    "{unbound} statements name no bundle artifact by digest or SBOM identifier; they count for this artifact (fail closed)"
+                ),
+            )
+            .info(),
+        );
     }
+    let merged = Merged::of(applicable);
+    if let Some(rule) = &p.vex {
+        let worst = merged.worst();
+        checks.push(
+            Check::new(
+                "vex.status",
+                worst.rank() <= rule.max_status.rank(),
+                format!("worst per-vulnerability VEX status over {} vulnerabilities", merged.vulnerabilities.len()),
+            )
+            .subject(&artifact.path)
+            .values(format!("<= {}", rule.max_status.name()), worst.name()),
+        );
+    }
+    Some(VexSection { merged_digest: merged.digest(), status_summary: merged.summary })
+}
 
-    // Transparency. proofRef must name proof material carried by this bundle: a manifest tlog/
-    // member, or the tlog-proof member that proves the manifest (outside the member set).
+/// Step 6: the transparency outcome against the policy. proofRef must name proof material
+/// carried by this bundle: a manifest tlog/ member, or the tlog-proof member that proves the
+/// manifest (outside the member set).
+fn check_transparency(
+    vb: &VerifiedBundle,
+    p: &policy::Policy,
+    params: &GateParams,
+    checks: &mut Vec<Check>,
+) -> Option<TransparencySection> {
+    let manifest = vb.manifest();
     let mut proof_digests: BTreeSet<Sha256Digest> = manifest.members.iter().filter(|m| m.kind == Kind::Tlog).map(|m| m.digest).collect();
     // The proof member verification read (its digest, not a second read of the file).
     if let crate::tlog::bundle::TransparencyOutcome::Verified(v) = vb.transparency() {
         proof_digests.insert(v.proof_digest);
     }
     let mut transparency_section = None;
-    let status = ctx.transparency.status();
     let required_t = p.transparency.required;
     let mark = |c: Check| if required_t { c } else { c.info() };
-    match &ctx.transparency {
+    match &params.transparency {
         Transparency::Verified { rekor_uuid, log_index, proof_ref, checkpoint_time } => {
             if proof_digests.contains(&proof_ref.0) {
                 checks.push(Check::new(
@@ -683,7 +788,7 @@ pub fn evaluate(
             if let Some(max) = p.transparency.max_proof_age_seconds {
                 checks.push(mark(match checkpoint_time {
                     Some(t) => {
-                        let age = ctx.now.0 - t.0;
+                        let age = params.now.0 - t.0;
                         Check::new("transparency.proof-age", age >= 0 && age as u64 <= max, format!("proof checkpoint dated {t}"))
                             .values(format!("<= {max} s"), format!("{age} s"))
                     }
@@ -707,89 +812,110 @@ pub fn evaluate(
             checks.push(Check::new("transparency.failed", false, format!("transparency proof is wrong: {reason}")).subject(rule.clone()))
         }
     }
+    transparency_section
+}
 
-    // Required evidence.
-    for k in &p.required_evidence {
-        let present = match k {
-            EvidenceKind::Sbom => sbom_section.is_some(),
-            EvidenceKind::Provenance => have_provenance,
-            EvidenceKind::Attestation => have_attestation,
-            EvidenceKind::Vex => vex_section.is_some(),
-            EvidenceKind::InToto => in_toto.is_some(),
-        };
-        checks.push(
-            Check::new(
-                "evidence.required",
-                present,
-                if present { "present, bound to the artifact and valid" } else { "required by the policy but absent, unbound or invalid" },
-            )
-            .subject(k.name()),
-        );
+/// Step 7: every evidence kind the policy requires is present, bound and valid; a missing one is
+/// reported under `evidence.missing`.
+fn check_required(p: &policy::Policy, present: impl Fn(&EvidenceKind) -> bool, checks: &mut Vec<Check>) {
+    let (held, missing): (Vec<&EvidenceKind>, Vec<&EvidenceKind>) = p.required_evidence.iter().partition(|k| present(k));
+    for k in held {
+        checks.push(Check::new("evidence.required", true, "present, bound to the artifact and valid").subject(k.name()));
     }
-    // Report a missing required kind under its own code too, so the reason is explicit.
-    let missing: Vec<String> =
-        checks.iter().filter(|c| c.id == "evidence.required" && c.status == CheckStatus::Fail).filter_map(|c| c.subject.clone()).collect();
-    for m in missing {
-        checks.push(Check::new("evidence.missing", false, format!("required evidence kind {m} is missing")).subject(m));
+    for k in missing {
+        checks.push(Check::new("evidence.missing", false, format!("required evidence kind {} is missing", k.name())).subject(k.name()));
     }
-    checks.retain(|c| !(c.id == "evidence.required" && c.status == CheckStatus::Fail));
+}
 
-    let gate_input = GateInput {
-        schema: GATE_INPUT_SCHEMA,
-        artifact: ArtifactSection { artifact_id: artifact.path.clone(), digest: artifact.digest },
-        evidence: EvidenceSection {
-            evidence_score: evidence_score(manifest, &artifact),
-            bundle_id: manifest.bundle_id.clone(),
-            bundle_digest: Sha256Digest::of(vb.manifest_bytes()),
-        },
-        sbom: sbom_section,
-        attestations,
-        transparency: transparency_section,
-        vex: vex_section,
-        in_toto,
-    };
+fn failed_reasons(checks: &[Check]) -> BTreeSet<Reason> {
+    checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| Reason { code: c.id.clone(), subject: c.subject.clone() }).collect()
+}
 
-    // Decision.
-    let failed: BTreeSet<Reason> = checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Fail)
-        .map(|c| Reason { code: c.id.clone(), subject: c.subject.clone() })
-        .collect();
+/// Step 8: allow or deny; a break-glass the approver role signed may override transparency
+/// reasons, and nothing else.
+fn decide(checks: &mut Vec<Check>, policy: &LoadedPolicy, params: &GateParams, manifest: &Manifest, gate_input: &GateInput) -> Decision {
+    let p = &policy.policy;
+    let failed = failed_reasons(checks);
     let only_transparency = !failed.is_empty() && failed.iter().all(|r| OVERRIDABLE.contains(&r.code.as_ref()));
     let mut granted = None;
-    if let Some((req, approvers)) = &ctx.break_glass {
+    if let Some((req, approvers)) = &params.break_glass {
         if !p.break_glass.allowed {
             checks.push(Check::new("break-glass.disallowed", false, "the policy does not allow break-glass"));
         } else if !failed.iter().any(|r| OVERRIDABLE.contains(&r.code.as_ref())) {
             checks.push(Check::new("break-glass.unused", true, "break-glass given but transparency held; not applied").info());
         } else {
-            let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, ctx.now);
+            let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, params.now);
             checks.extend(bg_checks);
             granted = g;
         }
     }
-    let all_failed: BTreeSet<Reason> = checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Fail)
-        .map(|c| Reason { code: c.id.clone(), subject: c.subject.clone() })
-        .collect();
+    let all_failed = failed_reasons(checks);
     let (reasons, overridden): (Vec<Reason>, Vec<Reason>) = if granted.is_some() && only_transparency {
-        (
-            all_failed.iter().filter(|r| !OVERRIDABLE.contains(&r.code.as_ref())).cloned().collect(),
-            all_failed.iter().filter(|r| OVERRIDABLE.contains(&r.code.as_ref())).cloned().collect(),
-        )
+        all_failed.into_iter().partition(|r| !OVERRIDABLE.contains(&r.code.as_ref()))
     } else {
         (all_failed.into_iter().collect(), vec![])
     };
     let verdict = if reasons.is_empty() { Verdict::Allow } else { Verdict::Deny };
-    let decision = Decision {
+    Decision {
         decision: verdict,
         reasons,
         overridden,
         policy_digest: policy.digest,
         gate_input_digest: gate_input.digest(),
-        transparency: status,
+        transparency: params.transparency.status(),
         break_glass: if verdict == Verdict::Allow { granted } else { None },
+    }
+}
+
+/// Computes the gate input and the decision, in named steps: read and open the evidence,
+/// statements and SLSA, in-toto, SBOM, VEX, transparency, required evidence, decide.
+pub fn evaluate(
+    verified: &Verified<VerifiedBundle>,
+    src: &dyn ByteSource,
+    policy: &LoadedPolicy,
+    params: &GateParams,
+) -> Result<GateResult, GateError> {
+    let vb = verified.get();
+    let manifest = vb.manifest();
+    let p = &policy.policy;
+    let artifacts = Artifacts::of(manifest);
+    let artifact = choose_artifact(&artifacts, p, params)?;
+    let mut checks =
+        vec![Check::new("gate.artifact", true, format!("gating {} ({})", artifact.path, artifact.digest)).subject(&artifact.path)];
+    checks.push(manifest_signer_check(&p.signers.manifest, vb.signers(), &params.roles));
+
+    let ev = read_evidence(vb, src, p, &params.roles, &mut checks)?;
+    let statements = check_statements(&ev.statements, &artifacts, &artifact, p, &mut checks);
+    let in_toto = check_in_toto(&ev, &artifact, params.now, &mut checks);
+    let sbom = check_sbom(&ev.sboms, &artifacts, &artifact, p, &mut checks);
+    let vex = check_vex(&ev, &artifacts, &artifact, p, &mut checks);
+    let transparency = check_transparency(vb, p, params, &mut checks);
+    check_required(
+        p,
+        |k| match k {
+            EvidenceKind::Sbom => sbom.is_some(),
+            EvidenceKind::Provenance => statements.have_provenance,
+            EvidenceKind::Attestation => statements.have_attestation,
+            EvidenceKind::Vex => vex.is_some(),
+            EvidenceKind::InToto => in_toto.is_some(),
+        },
+        &mut checks,
+    );
+
+    let gate_input = GateInput {
+        schema: GATE_INPUT_SCHEMA,
+        artifact: ArtifactSection { artifact_id: artifact.path.clone(), digest: artifact.digest },
+        evidence: EvidenceSection {
+            evidence_score: evidence_digest(manifest, &artifact),
+            bundle_id: manifest.bundle_id.clone(),
+            bundle_digest: Sha256Digest::of(vb.manifest_bytes()),
+        },
+        sbom,
+        attestations: statements.attestations,
+        transparency,
+        vex,
+        in_toto,
     };
+    let decision = decide(&mut checks, policy, params, manifest, &gate_input);
     Ok(GateResult { schema: GATE_RESULT_SCHEMA, decision, gate_input, checks })
 }

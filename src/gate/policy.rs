@@ -6,6 +6,7 @@ use crate::digest::Sha256Digest;
 use crate::evidence::slsa::Pins;
 use crate::evidence::vex::Status;
 use crate::json::{self, JsonError};
+use crate::trust::role::RoleName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -59,8 +60,8 @@ impl EvidenceKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignerRule {
-    /// Trust-root role name.
-    pub role: String,
+    /// Trust-root role name (`[a-z][a-z0-9-]{0,31}`, checked when the policy is read).
+    pub role: RoleName,
     /// Distinct keys of that role required (>= 1).
     pub threshold: usize,
 }
@@ -84,10 +85,10 @@ pub struct Signers {
 }
 
 fn rule(role: &str) -> SignerRule {
-    SignerRule { role: role.into(), threshold: 1 }
+    SignerRule { role: RoleName::parse(role).expect("default role names are valid"), threshold: 1 }
 }
 fn d_manifest() -> SignerRule {
-    rule("release")
+    SignerRule { role: RoleName::RELEASE, threshold: 1 }
 }
 fn d_provenance() -> SignerRule {
     rule("builder")
@@ -241,9 +242,6 @@ impl Policy {
             if r.threshold == 0 {
                 return Err(PolicyError::Invalid(format!("signers.{what}.threshold must be at least 1")));
             }
-            if r.role.is_empty() {
-                return Err(PolicyError::Invalid(format!("signers.{what}.role must not be empty")));
-            }
         }
         let mut seen = BTreeMap::new();
         for k in &self.required_evidence {
@@ -266,7 +264,7 @@ mod tests {
     fn minimal_policy_defaults_fail_closed() {
         let p = Policy::parse(br#"{"schema":"airlock/gate-policy/v1"}"#).unwrap();
         assert!(p.policy.transparency.required);
-        assert_eq!(p.policy.signers.manifest.role, "release");
+        assert_eq!(p.policy.signers.manifest.role, RoleName::RELEASE);
         // The digest does not depend on formatting.
         let q = Policy::parse(b"{ \"schema\" : \"airlock/gate-policy/v1\" }\n").unwrap();
         assert_eq!(p.digest, q.digest);
@@ -314,5 +312,11 @@ maxValiditySeconds = 3600
             Policy::parse(br#"{"schema":"airlock/gate-policy/v1","requiredEvidence":["sbom","sbom"]}"#),
             Err(PolicyError::Invalid(_))
         ));
+        // A role name the trust-root format could never define.
+        for bad in ["", "Builder", "build_er"] {
+            let doc = format!(r#"{{"schema":"airlock/gate-policy/v1","signers":{{"provenance":{{"role":"{bad}","threshold":1}}}}}}"#);
+            let e = Policy::parse(doc.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("role name"), "{e}");
+        }
     }
 }

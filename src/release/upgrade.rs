@@ -37,12 +37,8 @@ pub struct RoleVersion {
 impl RoleVersion {
     /// The `release` role of one trust-root version (`None` if it has none).
     pub fn of(root: &crate::trust::root::TrustRoot) -> Option<Self> {
-        let role = root.role("release")?;
-        Some(RoleVersion {
-            root_version: root.version(),
-            keyids: role.keys.iter().map(|k| k.key.keyid()).collect(),
-            threshold: usize::try_from(role.threshold).unwrap_or(usize::MAX),
-        })
+        let role = root.role(&crate::trust::role::RoleName::RELEASE)?;
+        Some(RoleVersion { root_version: root.version(), keyids: role.keyids(), threshold: role.threshold() })
     }
 }
 
@@ -415,7 +411,7 @@ mod tests {
             Ok(Box::new(std::io::Cursor::new(b)))
         };
         let bytes = crate::archive::write::write_tar(Vec::new(), &plan.members, crate::time::Timestamp(1_700_000_000), &mut open).unwrap();
-        let trust = TrustPolicy { keys: vec![key.public().clone()], threshold: 1, source: "test".into() };
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "test");
         match verify::verify(&bytes, &trust, &verify::Options::default(), &|_| {}).unwrap() {
             Verification::Passed(v, _) => (v, meta_bytes),
             Verification::Failed(r) => panic!("{r:?}"),

@@ -9,7 +9,7 @@
 
 use crate::fsio;
 use crate::time::Timestamp;
-use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot};
+use crate::trust::root::{MAX_ROOT_SIZE, TrustRoot, VerifiedRoot};
 use crate::trust::state::{STATE_FORMAT, State};
 use crate::trust::tuf;
 use anyhow::{Context, Result, bail};
@@ -59,14 +59,14 @@ impl TrustStore {
 
     /// The pinned root, if the store was initialised. Re-checked on every load: structure, its
     /// own root-role signatures, and not older than the highest version installed.
-    pub fn load_root(&self, state: &State) -> Result<Option<TrustRoot>> {
+    pub fn load_root(&self, state: &State) -> Result<Option<VerifiedRoot>> {
         let p = self.root_path();
         if !fsio::present(&p)? {
             return Ok(None);
         }
         let bytes = fsio::read_small(&p, MAX_ROOT_SIZE)?;
         let root = TrustRoot::parse(&bytes).with_context(|| format!("trust store {} is damaged", p.display()))?;
-        root.verify_self().with_context(|| format!("trust store {} is not self-signed", p.display()))?;
+        let root = VerifiedRoot::self_signed(root).with_context(|| format!("trust store {} is not self-signed", p.display()))?;
         if root.version() < state.highest_root_version {
             bail!(
                 "trust store root is v{} but v{} was installed before: the store was rolled back (rule trust.root-version); run `airlock trust init` again from offline media",

@@ -5,56 +5,37 @@
 
 pub mod cjson;
 pub mod key;
+pub mod role;
 pub mod root;
 pub mod state;
 pub mod tuf;
 
 use crate::verify::TrustPolicy;
 use key::TrustKey;
-use root::TrustRoot;
+use role::{RoleKeys, RoleName};
+use root::{TrustRoot, VerifiedRoot};
 
-/// Bundle-signing trust from a root's `release` role: its Ed25519 keys and its threshold.
-/// Bundle signatures are Ed25519 (DSSE over the manifest); release keys of another type are
-/// returned by id so the report can say they could not count.
-pub fn release_policy(root: &TrustRoot, source: String) -> Option<(TrustPolicy, Vec<String>)> {
-    let role = root.role("release")?;
-    let mut keys = Vec::new();
-    let mut skipped = Vec::new();
-    for k in role.keys {
-        match k.key {
-            TrustKey::Ed25519(pk) => keys.push(pk),
-            TrustKey::P256(_) => skipped.push(k.keyid),
-        }
-    }
-    Some((TrustPolicy { keys, threshold: role.threshold as usize, source }, skipped))
+/// Bundle-signing trust from a verified root's `release` role: its keys (Ed25519 or P-256) and
+/// its threshold.
+pub fn release_policy(root: &VerifiedRoot, source: String) -> Option<TrustPolicy> {
+    Some(TrustPolicy::new(root.role(&RoleName::RELEASE)?.clone(), source))
 }
 
 /// Bundle-signing trust for a bundle that may predate rotations (CURRENT in `upgrade-validate`):
-/// the Ed25519 `release` keys of every version of `history` (oldest first, the last in force)
-/// except keys the root in force revoked, at the smallest threshold among the versions. This is
-/// only a pre-filter: [`release_history_check`] then requires the signers to meet one version's
-/// role at that version's threshold, so keys of different versions never add up.
-pub fn release_policy_any_version(history: &[TrustRoot], source: String) -> Option<(TrustPolicy, Vec<String>)> {
+/// the `release` keys of every version of `history` (oldest first, the last in force) except
+/// keys the root in force revoked, at the smallest threshold among the versions. This is only a
+/// pre-filter: [`release_history_check`] then requires the signers to meet one version's role at
+/// that version's threshold, so keys of different versions never add up.
+pub fn release_policy_any_version(history: &[TrustRoot], source: String) -> Option<TrustPolicy> {
     let in_force = history.last()?;
-    let mut keys: Vec<crate::keys::PublicKey> = Vec::new();
-    let mut skipped = Vec::new();
+    let mut keys = RoleKeys::default();
     let mut threshold = usize::MAX;
     for root in history {
-        let role = root.role("release")?;
-        threshold = threshold.min(role.threshold as usize);
-        for k in role.keys {
-            if in_force.is_revoked(&k.keyid) {
-                continue;
-            }
-            match k.key {
-                TrustKey::Ed25519(pk) if !keys.iter().any(|x| x.keyid() == pk.keyid()) => keys.push(pk),
-                TrustKey::Ed25519(_) => {}
-                TrustKey::P256(_) if !skipped.contains(&k.keyid) => skipped.push(k.keyid),
-                TrustKey::P256(_) => {}
-            }
-        }
+        let role = root.role(&RoleName::RELEASE)?;
+        threshold = threshold.min(role.threshold());
+        keys.extend(role.keys().iter().filter(|k| !in_force.is_revoked(&k.keyid)).cloned());
     }
-    Some((TrustPolicy { keys, threshold, source }, skipped))
+    Some(TrustPolicy::new(keys.at_threshold(threshold), source))
 }
 
 /// Whether `signers` (the keys that counted at verification) meet the `release` role of at least
@@ -63,14 +44,14 @@ pub fn release_policy_any_version(history: &[TrustRoot], source: String) -> Opti
 pub fn release_history_check(history: &[TrustRoot], signers: &[crate::keys::KeyId]) -> crate::report::Check {
     let revoked = |id: &str| history.last().is_some_and(|r| r.is_revoked(id));
     let mut met = Vec::new();
-    let mut best = (0usize, 0u64);
+    let mut best = (0usize, 0usize);
     for root in history {
-        let Some(role) = root.role("release") else { continue };
-        let n = role.keys.iter().filter(|k| !revoked(&k.keyid) && signers.contains(&k.key.keyid())).count();
-        if n as u64 >= role.threshold {
+        let Some(role) = root.role(&RoleName::RELEASE) else { continue };
+        let n = role.keys().iter().filter(|k| !revoked(&k.keyid) && signers.contains(&k.key.keyid())).count();
+        if n >= role.threshold() {
             met.push(root.version());
         }
-        best = best.max((n, role.threshold));
+        best = best.max((n, role.threshold()));
     }
     let span = match (history.first(), history.last()) {
         (Some(f), Some(l)) => format!("v{}..v{}", f.version(), l.version()),
@@ -96,13 +77,13 @@ pub fn release_history_check(history: &[TrustRoot], signers: &[crate::keys::KeyI
 /// Report lines for bundle signatures made by keys the root knows but that cannot count toward
 /// the `release` threshold: revoked keys, and keys of other roles. Information only: such a
 /// signature never counts, and the threshold check decides.
-pub fn foreign_signature_checks(root: &TrustRoot, envelope: &crate::dsse::Envelope) -> Vec<crate::report::Check> {
+pub fn foreign_signature_checks(root: &VerifiedRoot, envelope: &crate::dsse::Envelope) -> Vec<crate::report::Check> {
     use crate::dsse::SignatureFate;
-    let release: Vec<String> = root.signed.roles.get("release").map(|r| r.keyids.clone()).unwrap_or_default();
+    let release = root.role(&RoleName::RELEASE).cloned().unwrap_or_default();
     let others: Vec<key::ListedKey> = root
-        .keys
+        .keys()
         .iter()
-        .filter(|(id, _)| !release.contains(id))
+        .filter(|(_, k)| !release.contains(&k.keyid()))
         .map(|(id, k)| key::ListedKey { keyid: id.clone(), key: k.clone() })
         .collect();
     let msg = crate::dsse::pae(&envelope.payload_type, &envelope.payload);
@@ -114,7 +95,7 @@ pub fn foreign_signature_checks(root: &TrustRoot, envelope: &crate::dsse::Envelo
         let detail = if root.is_revoked(&id) {
             format!("valid signature by a key REVOKED in trust root v{}; it does not count", root.version())
         } else {
-            let roles: Vec<&str> = root.signed.roles.iter().filter(|(_, r)| r.keyids.contains(&id)).map(|(n, _)| n.as_str()).collect();
+            let roles: Vec<&str> = root.roles_of_key(&id).into_iter().map(RoleName::as_str).collect();
             format!("valid signature by a key of role(s) {} but not of release; it does not count", roles.join(", "))
         };
         out.push(crate::report::Check::new("signature.not-release", true, detail).subject(id).info());
@@ -148,16 +129,26 @@ pub enum TlogRoleError {
 /// (same Ed25519 key, or same P-256 key for ECDSA logs): the role's key list is what the root's
 /// signers vouch for, the policy adds witnesses and the quorum. `None` when the root has no
 /// tlog role or the role carries no tlogPolicy.
-pub fn root_log_trust(root: &TrustRoot) -> Result<Option<crate::tlog::LogTrust>, TlogRoleError> {
+pub fn root_log_trust(root: &VerifiedRoot) -> Result<Option<crate::tlog::LogTrust>, TlogRoleError> {
+    tlog_role_trust(root)
+}
+
+/// Checks a draft root's tlog role policy as [`root_log_trust`] will read it once signed
+/// (`trust new`), without trusting the unsigned draft for anything.
+pub fn check_tlog_role(draft: &TrustRoot) -> Result<(), TlogRoleError> {
+    tlog_role_trust(draft).map(|_| ())
+}
+
+fn tlog_role_trust(root: &TrustRoot) -> Result<Option<crate::tlog::LogTrust>, TlogRoleError> {
     use crate::tlog::note::{TYPE_ECDSA, TYPE_ED25519};
-    let Some(text) = root.signed.roles.get("tlog").and_then(|r| r.policy.as_ref()).and_then(|p| p.get("tlogPolicy")) else {
+    let Some(role) = root.role(&RoleName::TLOG) else { return Ok(None) };
+    let Some(text) = root.role_policy(&RoleName::TLOG).and_then(|p| p.get("tlogPolicy")) else {
         return Ok(None);
     };
     let text = text.as_str().ok_or(TlogRoleError::NotText)?;
     let policy = crate::tlog::policy::Policy::parse(text.as_bytes())?;
-    let role = root.role("tlog").expect("the role holds the policy");
     for log in &policy.logs {
-        let listed = role.keys.iter().any(|k| match (&k.key, log.sig_type) {
+        let listed = role.keys().iter().any(|k| match (&k.key, log.sig_type) {
             (TrustKey::Ed25519(pk), TYPE_ED25519) => pk.to_bytes().as_slice() == log.material.as_slice(),
             (TrustKey::P256(pk), TYPE_ECDSA) => pk.spki_der() == log.material,
             _ => false,
@@ -165,7 +156,7 @@ pub fn root_log_trust(root: &TrustRoot) -> Result<Option<crate::tlog::LogTrust>,
         if !listed {
             return Err(TlogRoleError::UnlistedLogKey {
                 log: format!("{}+{:08x}", log.name, log.key_id),
-                role: role.keys.iter().map(|k| k.keyid.clone()).collect::<Vec<_>>().join(", "),
+                role: role.keys().iter().map(|k| k.keyid.clone()).collect::<Vec<_>>().join(", "),
             });
         }
     }

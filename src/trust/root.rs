@@ -7,9 +7,11 @@
 //! ([`super::key::TrustKey::keyid`]), so within a root one key has exactly one id.
 
 use super::key::{KeyDesc, KeyDescError, ListedKey, TrustKey};
+use super::role::{RoleKeys, RoleName};
 use crate::digest::Sha256Digest;
 use crate::dsse::{self, RawSignature, SignatureTally};
 use crate::json::{self, JsonError};
+use crate::keys::KeyId;
 use crate::keys::SecretKey;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -20,10 +22,6 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ROOT_TYPE: &str = "airlock-trust-root";
 /// The one `spec_version` this airlock reads.
 pub const SPEC_VERSION: &str = "1";
-/// Roles every root must define.
-pub const REQUIRED_ROLES: [&str; 2] = ["root", "release"];
-/// Roles with a meaning defined today (others are allowed and carried for later consumers).
-pub const KNOWN_ROLES: [&str; 4] = ["root", "release", "tlog", "approver"];
 /// Most keys in a root.
 pub const MAX_KEYS: usize = 64;
 /// Most key ids in one role.
@@ -245,33 +243,18 @@ struct WireRoot {
     signed: Value,
 }
 
-/// A parsed, structurally valid trust root. Signatures are not checked by parsing.
+/// A parsed, structurally valid trust root. Signatures are not checked by parsing: trust comes
+/// only from a [`VerifiedRoot`]. The fields are private, so the invariants parsing establishes
+/// (every role key id is in `keys`, key ids are the keys' ids, no role lists a revoked key) hold
+/// for the value's whole life.
 #[derive(Clone, Debug)]
 pub struct TrustRoot {
-    /// The signed part.
-    pub signed: RootSigned,
-    /// RFC 8785 bytes of `signed`: what signatures cover.
-    pub signed_bytes: Vec<u8>,
-    /// Carried signatures.
-    pub signatures: Vec<RawSignature>,
-    /// Parsed keys by key id.
-    pub keys: BTreeMap<String, TrustKey>,
-    /// SHA-256 of the file bytes as read (what `trust init --fingerprint` pins).
-    pub fingerprint: Sha256Digest,
-}
-
-/// A role with its parsed keys.
-#[derive(Clone, Debug)]
-pub struct Role {
-    /// The role's keys under their ids.
-    pub keys: Vec<ListedKey>,
-    /// Threshold.
-    pub threshold: u64,
-}
-
-fn valid_role_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    (1..=32).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    signed: RootSigned,
+    signed_bytes: Vec<u8>,
+    signatures: Vec<RawSignature>,
+    keys: BTreeMap<String, TrustKey>,
+    roles: BTreeMap<RoleName, RoleKeys>,
+    fingerprint: Sha256Digest,
 }
 
 impl TrustRoot {
@@ -322,8 +305,58 @@ impl TrustRoot {
                 .ok_or_else(|| inv("signatures.encoding", version, format!("signature by {} is not lowercase hex", s.keyid)))?;
             signatures.push(RawSignature { keyid: Some(s.keyid), sig });
         }
-        let keys = check_signed(&signed)?;
-        Ok(TrustRoot { signed, signed_bytes, signatures, keys, fingerprint })
+        let (keys, roles) = check_signed(&signed)?;
+        Ok(TrustRoot { signed, signed_bytes, signatures, keys, roles, fingerprint })
+    }
+
+    /// The signed part as parsed (read-only: a changed copy is a new, unsigned document).
+    pub fn signed(&self) -> &RootSigned {
+        &self.signed
+    }
+
+    /// RFC 8785 bytes of the signed part: what signatures cover.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.signed_bytes
+    }
+
+    /// Carried signatures.
+    pub fn signatures(&self) -> &[RawSignature] {
+        &self.signatures
+    }
+
+    /// Every key the root knows, revoked ones included, by key id.
+    pub fn keys(&self) -> &BTreeMap<String, TrustKey> {
+        &self.keys
+    }
+
+    /// SHA-256 of the file bytes as read (what `trust init --fingerprint` pins).
+    pub fn fingerprint(&self) -> Sha256Digest {
+        self.fingerprint
+    }
+
+    /// Display name, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.signed.name.as_deref()
+    }
+
+    /// Revoked key ids (sorted).
+    pub fn revoked(&self) -> &[String] {
+        &self.signed.revoked
+    }
+
+    /// Role names defined, sorted.
+    pub fn role_names(&self) -> impl Iterator<Item = &RoleName> {
+        self.roles.keys()
+    }
+
+    /// The roles that list key id `keyid`.
+    pub fn roles_of_key(&self, keyid: &str) -> Vec<&RoleName> {
+        self.roles.iter().filter(|(_, r)| r.keys().iter().any(|k| k.keyid == keyid)).map(|(n, _)| n).collect()
+    }
+
+    /// A role's parameters for its consumer (e.g. the tlog role's `tlogPolicy`).
+    pub fn role_policy(&self, name: &RoleName) -> Option<&Value> {
+        self.signed.roles.get(name.as_str()).and_then(|r| r.policy.as_ref())
     }
 
     /// Version.
@@ -341,36 +374,27 @@ impl TrustRoot {
         self.signed.expires <= now
     }
 
-    /// A role with its keys, if defined.
-    pub fn role(&self, name: &str) -> Option<Role> {
-        let r = self.signed.roles.get(name)?;
-        let keys = r.keyids.iter().map(|id| ListedKey { keyid: id.clone(), key: self.keys[id].clone() }).collect();
-        Some(Role { keys, threshold: r.threshold })
-    }
-
-    /// Counts signatures of `role`'s keys over `msg` (the one counting function).
-    pub fn tally(&self, role: &str, sigs: &[RawSignature], msg: &[u8]) -> Option<(SignatureTally, u64)> {
-        let r = self.role(role)?;
-        Some((dsse::count_valid_signatures(&r.keys, sigs, msg), r.threshold))
+    /// A role's keys and threshold, if defined. The keys were resolved when the root was
+    /// parsed, so this never fails on a defined role.
+    pub fn role(&self, name: &RoleName) -> Option<&RoleKeys> {
+        self.roles.get(name)
     }
 
     fn check_signed_by(&self, signer: &TrustRoot, rule: &'static str) -> Result<SignatureTally, RootError> {
-        let (tally, threshold) = signer.tally("root", &self.signatures, &self.signed_bytes).expect("every root has a root role");
-        if !tally.meets(threshold as usize) {
+        let (tally, threshold) = match signer.role(&RoleName::ROOT) {
+            Some(r) => (dsse::count_valid_signatures(r.keys(), &self.signatures, &self.signed_bytes), r.threshold()),
+            None => (dsse::count_valid_signatures::<ListedKey>(&[], &self.signatures, &self.signed_bytes), 1),
+        };
+        if !tally.meets(threshold) {
             return Err(RootError::Threshold {
                 rule,
                 version: self.version(),
                 signer_version: signer.version(),
                 found: tally.valid_keys.len(),
-                required: threshold,
+                required: threshold as u64,
             });
         }
         Ok(tally)
-    }
-
-    /// Checks the root is signed by a threshold of its own root role.
-    pub fn verify_self(&self) -> Result<SignatureTally, RootError> {
-        self.check_signed_by(self, "root.self-signature")
     }
 
     /// Key ids revoked here.
@@ -380,7 +404,54 @@ impl TrustRoot {
 
     /// Revoked keys with their material.
     pub fn revoked_keys(&self) -> Vec<ListedKey> {
-        self.signed.revoked.iter().map(|id| ListedKey { keyid: id.clone(), key: self.keys[id].clone() }).collect()
+        self.keys.iter().filter(|(id, _)| self.is_revoked(id)).map(|(id, k)| ListedKey { keyid: id.clone(), key: k.clone() }).collect()
+    }
+}
+
+/// A trust root whose signatures were checked: self-signed by a threshold of its own root role
+/// ([`Self::self_signed`]), or reached from a verified root by a valid rotation
+/// ([`verify_rotation`], [`apply_chain`]). The only values anything takes trust from (release
+/// keys, log keys, approvers, operators); fields are private and nothing else constructs it:
+///
+/// ```compile_fail
+/// use airlock::trust::root::{TrustRoot, VerifiedRoot};
+/// fn forge(root: TrustRoot) -> VerifiedRoot {
+///     VerifiedRoot { root, signers: Vec::new() }
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct VerifiedRoot {
+    root: TrustRoot,
+    signers: Vec<KeyId>,
+}
+
+impl VerifiedRoot {
+    /// Checks `root` is signed by a threshold of its own root role (rule `root.self-signature`).
+    pub fn self_signed(root: TrustRoot) -> Result<Self, RootError> {
+        let tally = root.check_signed_by(&root, "root.self-signature")?;
+        Ok(VerifiedRoot { root, signers: tally.valid_keys })
+    }
+
+    /// Parses a trust-root file and checks its self-signature.
+    pub fn parse_self_signed(bytes: &[u8]) -> Result<Self, RootError> {
+        Self::self_signed(TrustRoot::parse(bytes)?)
+    }
+
+    /// The root.
+    pub fn root(&self) -> &TrustRoot {
+        &self.root
+    }
+
+    /// Root-role keys whose signatures counted when it was verified.
+    pub fn signers(&self) -> &[KeyId] {
+        &self.signers
+    }
+}
+
+impl std::ops::Deref for VerifiedRoot {
+    type Target = TrustRoot;
+    fn deref(&self) -> &TrustRoot {
+        &self.root
     }
 }
 
@@ -388,7 +459,9 @@ fn inv(rule: &'static str, version: u64, detail: String) -> RootError {
     RootError::Invalid { rule, version, detail }
 }
 
-fn check_signed(s: &RootSigned) -> Result<BTreeMap<String, TrustKey>, RootError> {
+type Resolved = (BTreeMap<String, TrustKey>, BTreeMap<RoleName, RoleKeys>);
+
+fn check_signed(s: &RootSigned) -> Result<Resolved, RootError> {
     let v = s.version;
     if v == 0 {
         return Err(inv("root.version", v, "version must be at least 1".into()));
@@ -413,8 +486,8 @@ fn check_signed(s: &RootSigned) -> Result<BTreeMap<String, TrustKey>, RootError>
     if s.roles.len() > MAX_ROLES {
         return Err(inv("roles.too-many", v, format!("{} roles, at most {MAX_ROLES}", s.roles.len())));
     }
-    for r in REQUIRED_ROLES {
-        if !s.roles.contains_key(r) {
+    for r in RoleName::REQUIRED {
+        if !s.roles.contains_key(r.as_str()) {
             return Err(inv("role.missing", v, format!("required role {r:?} is not defined")));
         }
     }
@@ -433,10 +506,11 @@ fn check_signed(s: &RootSigned) -> Result<BTreeMap<String, TrustKey>, RootError>
             ));
         }
     }
+    let mut roles = BTreeMap::new();
     for (name, r) in &s.roles {
-        if !valid_role_name(name) {
+        let Ok(role) = RoleName::parse(name) else {
             return Err(inv("role.name", v, format!("role name {name:?} is not [a-z][a-z0-9-]{{0,31}}")));
-        }
+        };
         if r.keyids.len() > MAX_ROLE_KEYS {
             return Err(inv("role.too-many-keys", v, format!("role {name} lists {} keys, at most {MAX_ROLE_KEYS}", r.keyids.len())));
         }
@@ -459,25 +533,25 @@ fn check_signed(s: &RootSigned) -> Result<BTreeMap<String, TrustKey>, RootError>
                 format!("role {name} has threshold {} but {} key(s): it must be 1..={}", r.threshold, r.keyids.len(), r.keyids.len()),
             ));
         }
+        let listed = r.keyids.iter().filter_map(|id| keys.get(id).map(|k| ListedKey { keyid: id.clone(), key: k.clone() })).collect();
+        roles.insert(role, RoleKeys::new(listed, r.threshold as usize));
     }
-    Ok(keys)
+    Ok((keys, roles))
 }
 
 /// What one applied rotation established.
 #[derive(Clone, Debug)]
 pub struct Rotation {
-    /// The new root.
-    pub root: TrustRoot,
+    /// The new root, verified by the rotation.
+    pub root: VerifiedRoot,
     /// Key ids of root N whose signatures counted.
     pub old_signers: Vec<String>,
     /// Key ids of root N+1 whose signatures counted.
     pub new_signers: Vec<String>,
 }
 
-/// Checks one rotation N → N+1: version exactly N+1, a threshold of distinct root keys of N and
-/// of N+1, revocations kept. Expiry of `next` is not checked here (intermediate roots may be
-/// expired; see [`apply_chain`]).
-pub fn verify_rotation(trusted: &TrustRoot, next: &TrustRoot) -> Result<Rotation, RootError> {
+/// The rotation rules N → N+1 on any two parsed roots (history walks use it on stored roots).
+fn rotation_tallies(trusted: &TrustRoot, next: &TrustRoot) -> Result<(SignatureTally, SignatureTally), RootError> {
     let expected = trusted.version() + 1;
     if next.version() != expected {
         return Err(RootError::Version { trusted: trusted.version(), expected, found: next.version() });
@@ -489,8 +563,16 @@ pub fn verify_rotation(trusted: &TrustRoot, next: &TrustRoot) -> Result<Rotation
             return Err(RootError::Unrevoked { version: next.version(), keyid: id.clone(), revoked_in: trusted.version() });
         }
     }
+    Ok((old, new))
+}
+
+/// Checks one rotation N → N+1: version exactly N+1, a threshold of distinct root keys of N and
+/// of N+1, revocations kept. Expiry of `next` is not checked here (intermediate roots may be
+/// expired; see [`apply_chain`]). A passed rotation verifies `next`.
+pub fn verify_rotation(trusted: &VerifiedRoot, next: &TrustRoot) -> Result<Rotation, RootError> {
+    let (old, new) = rotation_tallies(trusted, next)?;
     Ok(Rotation {
-        root: next.clone(),
+        root: VerifiedRoot { root: next.clone(), signers: new.valid_keys.clone() },
         old_signers: old.valid_keys.iter().map(|k| k.hex()).collect(),
         new_signers: new.valid_keys.iter().map(|k| k.hex()).collect(),
     })
@@ -499,7 +581,7 @@ pub fn verify_rotation(trusted: &TrustRoot, next: &TrustRoot) -> Result<Rotation
 /// Applies rotations from `trusted` through `chain` (sorted by version first), all or nothing:
 /// every step must pass [`verify_rotation`], at most `max` steps, and the final root must not be
 /// expired at `now`.
-pub fn apply_chain(trusted: &TrustRoot, mut chain: Vec<TrustRoot>, now: Timestamp, max: usize) -> Result<Vec<Rotation>, RootError> {
+pub fn apply_chain(trusted: &VerifiedRoot, mut chain: Vec<TrustRoot>, now: Timestamp, max: usize) -> Result<Vec<Rotation>, RootError> {
     if chain.is_empty() {
         return Err(RootError::EmptyChain);
     }
@@ -534,7 +616,7 @@ pub fn linked_history(current: &TrustRoot, mut older: impl FnMut(u64) -> Option<
         let newest = out.last().expect("never empty");
         let Some(v) = newest.version().checked_sub(1).filter(|v| *v > 0) else { break };
         match older(v) {
-            Some(prev) if verify_rotation(&prev, newest).is_ok() => out.push(prev),
+            Some(prev) if rotation_tallies(&prev, newest).is_ok() => out.push(prev),
             _ => break,
         }
     }
@@ -628,7 +710,7 @@ mod tests {
             }
             let policy = serde_json::json!({ "tlogPolicy": policy });
             s.roles.insert("tlog".into(), RoleDesc { keyids: ids, threshold: 1, policy: Some(policy) });
-            make(&s, &[&a])
+            VerifiedRoot::self_signed(make(&s, &[&a])).unwrap()
         };
         let both = format!("log {ecdsa_vkey}\nlog {ed_vkey}\nquorum none\n");
         let ok = root_with(&[ecdsa_log.clone(), TrustKey::Ed25519(ed_log.public().clone())], both.clone());
@@ -642,14 +724,42 @@ mod tests {
         let other = root_with(&[p256_key(8)], format!("log {ecdsa_vkey}\nquorum none\n"));
         assert!(matches!(crate::trust::root_log_trust(&other), Err(crate::trust::TlogRoleError::UnlistedLogKey { .. })));
         // No tlog role: no log trust.
-        assert!(crate::trust::root_log_trust(&make(&signed(1, &[&a], 1, FAR), &[&a])).unwrap().is_none());
+        let plain = VerifiedRoot::self_signed(make(&signed(1, &[&a], 1, FAR), &[&a])).unwrap();
+        assert!(crate::trust::root_log_trust(&plain).unwrap().is_none());
+    }
+
+    /// A P-256 `release` key counts for a bundle manifest's DSSE signatures like an Ed25519 one.
+    #[test]
+    fn a_p256_release_key_counts_for_bundle_signatures() {
+        use p256::ecdsa::signature::Signer as _;
+        let a = sk(1);
+        let p256_sk = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let release = p256_key(7);
+        let mut s = signed(1, &[&a], 1, FAR);
+        s.keys.insert(release.keyid().hex(), release.desc());
+        s.roles.insert("release".into(), RoleDesc { keyids: vec![release.keyid().hex()], threshold: 1, policy: None });
+        let root = VerifiedRoot::self_signed(make(&s, &[&a])).unwrap();
+        let policy = crate::trust::release_policy(&root, "test".into()).unwrap();
+        assert_eq!(policy.role.keyids(), [release.keyid()]);
+        let payload_type = crate::bundle::PAYLOAD_TYPE_V1;
+        let sig: p256::ecdsa::Signature = p256_sk.sign(&dsse::pae(payload_type, b"{}"));
+        let env = dsse::Envelope {
+            payload_type: payload_type.into(),
+            payload: b"{}".to_vec(),
+            signatures: vec![RawSignature { keyid: Some(release.keyid().hex()), sig: sig.to_der().as_bytes().to_vec() }],
+        };
+        let sigs = crate::signed::Signatures::check(&env, &policy.role);
+        assert!(sigs.accepted());
+        // The Ed25519 root key is not a release key: its signature is information, not a count.
+        let by_root = dsse::Envelope::sign(payload_type, b"{}", &[&a]);
+        assert!(!crate::signed::Signatures::check(&by_root, &policy.role).meets_threshold());
     }
 
     #[test]
     fn chain_applies_and_rules_are_named() {
         let (a, b, c, d) = (sk(1), sk(2), sk(3), sk(4));
-        let v1 = make(&signed(1, &[&a], 1, FAR), &[&a]);
-        v1.verify_self().unwrap();
+        let v1 = VerifiedRoot::self_signed(make(&signed(1, &[&a], 1, FAR), &[&a])).unwrap();
+        assert_eq!(v1.signers(), [a.public().keyid()]);
         let v2 = make(&signed(2, &[&b, &c, &d], 2, FAR), &[&a, &b, &c]);
         let v3 = make(&signed(3, &[&b, &c, &d], 2, FAR), &[&c, &d]);
         let now = Timestamp::parse("2030-01-01T00:00:00Z").unwrap();
@@ -709,7 +819,7 @@ mod tests {
         sig2["keyid"] = Value::String(b.public().keyid().hex());
         hinted["signatures"].as_array_mut().unwrap().push(sig2);
         let r = TrustRoot::parse(hinted.to_string().as_bytes()).unwrap();
-        assert_eq!(r.verify_self().unwrap_err().rule(), "root.self-signature");
+        assert_eq!(VerifiedRoot::self_signed(r).unwrap_err().rule(), "root.self-signature");
     }
 
     #[test]
@@ -732,5 +842,34 @@ mod tests {
         s.keys.insert("00".repeat(32), d);
         let _ = id;
         assert_eq!(TrustRoot::parse(&unsigned(&s)).unwrap_err().rule(), "key.keyid-mismatch");
+        let mut s = signed(1, &[&a], 1, FAR);
+        let r = s.roles["release"].clone();
+        s.roles.insert("Ops".into(), r);
+        assert_eq!(TrustRoot::parse(&unsigned(&s)).unwrap_err().rule(), "role.name");
+    }
+
+    /// A root becomes a [`VerifiedRoot`] only by its own root role's signatures or by a valid
+    /// rotation from a verified root; an unsigned, under-signed or foreign-signed root does not.
+    #[test]
+    fn verified_root_only_from_a_verified_document() {
+        let (a, b, c) = (sk(1), sk(2), sk(3));
+        let unsigned_v1 = TrustRoot::parse(&unsigned(&signed(1, &[&a, &b], 2, FAR))).unwrap();
+        assert_eq!(VerifiedRoot::self_signed(unsigned_v1).unwrap_err().rule(), "root.self-signature");
+        let under = make(&signed(1, &[&a, &b], 2, FAR), &[&a]);
+        assert_eq!(VerifiedRoot::self_signed(under).unwrap_err().rule(), "root.self-signature");
+        let foreign = make(&signed(1, &[&a], 1, FAR), &[&c]);
+        assert!(VerifiedRoot::parse_self_signed(&sign(&unsigned(&signed(1, &[&a], 1, FAR)), &[&c]).unwrap()).is_err());
+        assert_eq!(VerifiedRoot::self_signed(foreign).unwrap_err().rule(), "root.self-signature");
+        let v1 = VerifiedRoot::parse_self_signed(&sign(&unsigned(&signed(1, &[&a, &b], 2, FAR)), &[&a, &b]).unwrap()).unwrap();
+        assert_eq!(v1.role(&RoleName::RELEASE).unwrap().keyids(), [a.public().keyid()]);
+        assert!(v1.role(&RoleName::OPERATOR).is_none());
+        // v2 signed by v1's root role and its own: the rotation yields it verified.
+        let v2 = make(&signed(2, &[&c], 1, FAR), &[&a, &b, &c]);
+        let step = verify_rotation(&v1, &v2).unwrap();
+        assert_eq!(step.root.version(), 2);
+        assert_eq!(step.root.signers(), [c.public().keyid()]);
+        // Not signed by v1: no verified v2, even though v2 is self-signed.
+        let self_only = make(&signed(2, &[&c], 1, FAR), &[&c]);
+        assert_eq!(verify_rotation(&v1, &self_only).unwrap_err().rule(), "rotation.signatures-old");
     }
 }

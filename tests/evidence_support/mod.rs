@@ -70,7 +70,7 @@ pub fn zip_bundle(files: &[(String, Vec<u8>)], signers: &[&SecretKey]) -> Vec<u8
 }
 
 pub fn verified(bytes: &[u8], trusted: &[&SecretKey]) -> Box<Verified<VerifiedBundle>> {
-    let trust = TrustPolicy { keys: trusted.iter().map(|k| k.public().clone()).collect(), threshold: 1, source: "test".into() };
+    let trust = TrustPolicy::ed25519(trusted.iter().map(|k| k.public().clone()), 1, "test");
     match verify::verify(&airlock::evidence::minisign::Bytes(bytes), &trust, &verify::Options::default(), &|_| {}).expect("verifiable") {
         Verification::Passed(v, _) => v,
         Verification::Failed(r) => panic!("bundle did not verify: {:?}", r.checks()),
