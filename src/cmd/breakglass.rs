@@ -96,7 +96,7 @@ impl Args {
         };
         let (bytes, approval) = match &existing {
             Some(prev) => breakglass::cosign(prev, verified, &self.reason, &key_refs)?,
-            None => breakglass::approve(verified, &self.reason, verified.evaluated_at(), valid_for, &key_refs)?,
+            None => breakglass::approve(verified, &self.reason, valid_for, &key_refs)?,
         };
         if replacing {
             fsio::atomic_write(&self.output, &bytes, 0o644)?;

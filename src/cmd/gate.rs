@@ -188,7 +188,7 @@ impl Args {
         // The transparency outcome and the time are the verification's: the proof was read
         // once, by verify, and the clock once, by this command.
         let transparency = Transparency::from_tlog(verified.get().transparency());
-        let params = GateParams { roles, transparency, now: verified.evaluated_at(), artifact: self.artifact.clone(), break_glass };
+        let params = GateParams { roles, transparency, artifact: self.artifact.clone(), break_glass };
         let result = gate::evaluate(verified, &src, &policy, &params).map_err(|e| e.about(&self.bundle))?;
         if self.json {
             super::out(&String::from_utf8(result.to_bytes()).expect("JSON is UTF-8"))?;

@@ -195,15 +195,17 @@ pub enum ApproveError {
 }
 
 /// Makes a break-glass approval for a verified bundle (an approver never approves a bundle that
-/// did not verify): the transparency override for `reason`, valid `valid_for` seconds from `now`,
+/// did not verify): the transparency override for `reason`, valid `valid_for` seconds from the
+/// verification's evaluation time,
 /// signed by `keys`. Returns the envelope and the approval it carries.
 pub fn approve(
     bundle: &crate::verify::Verified<crate::verify::VerifiedBundle>,
     reason: &str,
-    now: Timestamp,
     valid_for: u64,
     keys: &[&SecretKey],
 ) -> Result<(Vec<u8>, Approval), ApproveError> {
+    // Issued at the verification's time: the witness carries the command's one clock reading.
+    let now = bundle.evaluated_at();
     if reason.trim().is_empty() || reason.len() > MAX_REASON {
         return Err(ApproveError::Reason);
     }

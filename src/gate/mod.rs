@@ -118,8 +118,6 @@ pub struct GateParams {
     pub roles: Roles,
     /// The proof cache's outcome.
     pub transparency: Transparency,
-    /// Evaluation time.
-    pub now: Timestamp,
     /// `--artifact`, overriding the policy's choice.
     pub artifact: Option<String>,
     /// A break-glass request and the approver role (its keys and threshold).
@@ -757,6 +755,7 @@ fn check_transparency(
     vb: &VerifiedBundle,
     p: &policy::Policy,
     params: &GateParams,
+    now: Timestamp,
     checks: &mut Vec<Check>,
 ) -> Option<TransparencySection> {
     let manifest = vb.manifest();
@@ -788,7 +787,7 @@ fn check_transparency(
             if let Some(max) = p.transparency.max_proof_age_seconds {
                 checks.push(mark(match checkpoint_time {
                     Some(t) => {
-                        let age = params.now.0 - t.0;
+                        let age = now.0 - t.0;
                         Check::new("transparency.proof-age", age >= 0 && age as u64 <= max, format!("proof checkpoint dated {t}"))
                             .values(format!("<= {max} s"), format!("{age} s"))
                     }
@@ -833,7 +832,14 @@ fn failed_reasons(checks: &[Check]) -> BTreeSet<Reason> {
 
 /// Step 8: allow or deny; a break-glass the approver role signed may override transparency
 /// reasons, and nothing else.
-fn decide(checks: &mut Vec<Check>, policy: &LoadedPolicy, params: &GateParams, manifest: &Manifest, gate_input: &GateInput) -> Decision {
+fn decide(
+    checks: &mut Vec<Check>,
+    policy: &LoadedPolicy,
+    params: &GateParams,
+    now: Timestamp,
+    manifest: &Manifest,
+    gate_input: &GateInput,
+) -> Decision {
     let p = &policy.policy;
     let failed = failed_reasons(checks);
     let only_transparency = !failed.is_empty() && failed.iter().all(|r| OVERRIDABLE.contains(&r.code.as_ref()));
@@ -844,7 +850,7 @@ fn decide(checks: &mut Vec<Check>, policy: &LoadedPolicy, params: &GateParams, m
         } else if !failed.iter().any(|r| OVERRIDABLE.contains(&r.code.as_ref())) {
             checks.push(Check::new("break-glass.unused", true, "break-glass given but transparency held; not applied").info());
         } else {
-            let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, params.now);
+            let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, now);
             checks.extend(bg_checks);
             granted = g;
         }
@@ -876,6 +882,9 @@ pub fn evaluate(
     params: &GateParams,
 ) -> Result<GateResult, GateError> {
     let vb = verified.get();
+    // The verification's one time (the command's clock read, or --at-time): nothing here reads
+    // another.
+    let now = verified.evaluated_at();
     let manifest = vb.manifest();
     let p = &policy.policy;
     let artifacts = Artifacts::of(manifest);
@@ -886,10 +895,10 @@ pub fn evaluate(
 
     let ev = read_evidence(vb, src, p, &params.roles, &mut checks)?;
     let statements = check_statements(&ev.statements, &artifacts, &artifact, p, &mut checks);
-    let in_toto = check_in_toto(&ev, &artifact, params.now, &mut checks);
+    let in_toto = check_in_toto(&ev, &artifact, now, &mut checks);
     let sbom = check_sbom(&ev.sboms, &artifacts, &artifact, p, &mut checks);
     let vex = check_vex(&ev, &artifacts, &artifact, p, &mut checks);
-    let transparency = check_transparency(vb, p, params, &mut checks);
+    let transparency = check_transparency(vb, p, params, now, &mut checks);
     check_required(
         p,
         |k| match k {
@@ -916,6 +925,6 @@ pub fn evaluate(
         vex,
         in_toto,
     };
-    let decision = decide(&mut checks, policy, params, manifest, &gate_input);
+    let decision = decide(&mut checks, policy, params, now, manifest, &gate_input);
     Ok(GateResult { schema: GATE_RESULT_SCHEMA, decision, gate_input, checks })
 }
