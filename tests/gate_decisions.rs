@@ -6,7 +6,7 @@ mod evidence_support;
 use airlock::digest::Sha256Digest;
 use airlock::gate::breakglass::{self, Approval, Request};
 use airlock::gate::policy::Policy;
-use airlock::gate::transparency::{CasRef, Transparency};
+use airlock::gate::transparency::{CasRef, GateTransparency};
 use airlock::gate::{GateParams, GateResult, Roles, Verdict, evaluate};
 use airlock::time::Timestamp;
 use airlock::trust::role::{RoleKeys, RoleName};
@@ -20,8 +20,8 @@ fn roles(k: &Keys) -> Roles {
     r
 }
 
-fn verified_transparency() -> Transparency {
-    Transparency::Verified {
+fn verified_transparency() -> GateTransparency {
+    GateTransparency::Verified {
         rekor_uuid: "24296fb24b8ad77a1ad7edcd612f1e4a2c12b8c9a0bd2f5ee1dd7fbb4a5c3d9e0f1e2d3c4b5a6978".into(),
         log_index: 42,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
@@ -29,7 +29,7 @@ fn verified_transparency() -> Transparency {
     }
 }
 
-fn run(spec: &Spec, policy_extra: serde_json::Value, t: Transparency, bg: Option<(Request, RoleKeys)>) -> GateResult {
+fn run(spec: &Spec, policy_extra: serde_json::Value, t: GateTransparency, bg: Option<(Request, RoleKeys)>) -> GateResult {
     let k = keys();
     let bytes = zip_bundle(&standard_files(&k, spec), &[&k.release]);
     let v = verified(&bytes, &[&k.release]);
@@ -133,14 +133,14 @@ fn an_untrusted_attestation_signer_denies() {
 
 #[test]
 fn stale_or_foreign_proofs_deny() {
-    let old = Transparency::Verified {
+    let old = GateTransparency::Verified {
         rekor_uuid: "x".into(),
         log_index: 1,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
         checkpoint_time: Some(Timestamp(NOW.0 - 100_000)),
     };
     assert_eq!(codes(&run(&Spec::default(), serde_json::json!({}), old, None)), ["transparency.proof-age"]);
-    let foreign = Transparency::Verified {
+    let foreign = GateTransparency::Verified {
         rekor_uuid: "x".into(),
         log_index: 1,
         proof_ref: CasRef(Sha256Digest::of(b"elsewhere")),
@@ -171,7 +171,7 @@ fn bundle_id() -> String {
 #[test]
 fn missing_transparency_denies_unless_break_glass_is_signed() {
     let k = keys();
-    let r = run(&Spec::default(), serde_json::json!({}), Transparency::Missing, None);
+    let r = run(&Spec::default(), serde_json::json!({}), GateTransparency::Missing, None);
     assert_eq!(r.decision.decision, Verdict::Deny);
     assert_eq!(codes(&r), ["transparency.missing"]);
     assert_eq!(r.decision.transparency, "missing");
@@ -183,7 +183,7 @@ fn missing_transparency_denies_unless_break_glass_is_signed() {
     let r = run(
         &Spec::default(),
         serde_json::json!({}),
-        Transparency::Missing,
+        GateTransparency::Missing,
         Some((Request { reason: reason.into(), approval: good.clone() }, approvers())),
     );
     assert_eq!(r.decision.decision, Verdict::Allow, "{:?}", r.checks);
@@ -219,7 +219,7 @@ fn missing_transparency_denies_unless_break_glass_is_signed() {
         let r = run(
             &Spec::default(),
             serde_json::json!({}),
-            Transparency::Missing,
+            GateTransparency::Missing,
             Some((Request { reason: given_reason.into(), approval: bytes }, approvers())),
         );
         assert_eq!(r.decision.decision, Verdict::Deny, "{code}");
@@ -232,7 +232,7 @@ fn missing_transparency_denies_unless_break_glass_is_signed() {
     let r = run(
         &spec,
         serde_json::json!({}),
-        Transparency::Missing,
+        GateTransparency::Missing,
         Some((Request { reason: reason.into(), approval: good.clone() }, approvers())),
     );
     assert_eq!(r.decision.decision, Verdict::Deny);
@@ -241,7 +241,7 @@ fn missing_transparency_denies_unless_break_glass_is_signed() {
     let r = run(
         &Spec::default(),
         serde_json::json!({"breakGlass": {"allowed": false}}),
-        Transparency::Missing,
+        GateTransparency::Missing,
         Some((Request { reason: reason.into(), approval: good }, approvers())),
     );
     assert!(codes(&r).contains(&"break-glass.disallowed"));
@@ -249,7 +249,7 @@ fn missing_transparency_denies_unless_break_glass_is_signed() {
 
 #[test]
 fn transparency_not_required_is_recorded_not_denied() {
-    let r = run(&Spec::default(), serde_json::json!({"transparency": {"required": false}}), Transparency::Missing, None);
+    let r = run(&Spec::default(), serde_json::json!({"transparency": {"required": false}}), GateTransparency::Missing, None);
     assert_eq!(r.decision.decision, Verdict::Allow, "{:?}", codes(&r));
     assert_eq!(r.decision.transparency, "missing");
     assert!(r.gate_input.transparency.is_none());
@@ -297,7 +297,7 @@ fn several_artifacts_need_a_choice() {
 #[test]
 fn a_failed_proof_denies_even_with_break_glass_and_undated_proofs_fail_an_age_limit() {
     let k = keys();
-    let failed = Transparency::Failed { rule: "tlog.fork".into(), reason: "the cached checkpoint and the proof's disagree".into() };
+    let failed = GateTransparency::Failed { rule: "tlog.fork".into(), reason: "the cached checkpoint and the proof's disagree".into() };
     // Denied even when the policy does not require transparency.
     let r = run(&Spec::default(), serde_json::json!({"transparency": {"required": false}}), failed.clone(), None);
     assert_eq!(codes(&r), ["transparency.failed"]);
@@ -307,7 +307,7 @@ fn a_failed_proof_denies_even_with_break_glass_and_undated_proofs_fail_an_age_li
     let r = run(&Spec::default(), serde_json::json!({}), failed, Some((Request { reason: reason.into(), approval: good }, approvers)));
     assert_eq!(r.decision.decision, Verdict::Deny);
     assert!(codes(&r).contains(&"transparency.failed"));
-    let undated = Transparency::Verified {
+    let undated = GateTransparency::Verified {
         rekor_uuid: "x".into(),
         log_index: 1,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
@@ -348,7 +348,7 @@ fn altered_signatures_under_trusted_keyids_deny() {
     .unwrap();
     bg.signatures[1].sig[0] ^= 1;
     let req = Request { reason: reason.into(), approval: bg.to_bytes() };
-    let r = run(&Spec::default(), serde_json::json!({}), Transparency::Missing, Some((req, approvers)));
+    let r = run(&Spec::default(), serde_json::json!({}), GateTransparency::Missing, Some((req, approvers)));
     assert_eq!(r.decision.decision, Verdict::Deny);
     assert!(codes(&r).contains(&"break-glass.signature"), "{:?}", codes(&r));
     assert!(r.decision.break_glass.is_none());

@@ -7,7 +7,7 @@ mod evidence_support;
 use airlock::digest::Sha256Digest;
 use airlock::gate::breakglass::{self, Approval, Request};
 use airlock::gate::policy::Policy;
-use airlock::gate::transparency::{CasRef, Transparency};
+use airlock::gate::transparency::{CasRef, GateTransparency};
 use airlock::gate::{GateParams, Roles, evaluate};
 use airlock::time::Timestamp;
 use airlock::trust::role::{RoleKeys, RoleName};
@@ -48,7 +48,7 @@ fn outputs_and_inputs_match_the_published_schemas() {
     roles.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
     roles.add_ed25519(RoleName::parse("builder").unwrap(), [k.builder.public().clone()]);
     roles.add_ed25519(RoleName::parse("attestor").unwrap(), [k.attestor.public().clone()]);
-    let verified_t = Transparency::Verified {
+    let verified_t = GateTransparency::Verified {
         rekor_uuid: "24296fb24b8ad77a".into(),
         log_index: 7,
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
@@ -66,7 +66,7 @@ fn outputs_and_inputs_match_the_published_schemas() {
     };
     let bg = Request { reason: "INC-1".into(), approval: breakglass::sign(&approval, &[&k.approver_a]) };
     let ctx = GateParams {
-        transparency: Transparency::Missing,
+        transparency: GateTransparency::Missing,
         break_glass: Some((bg, RoleKeys::ed25519([k.approver_a.public().clone()], 1))),
         ..ctx
     };

@@ -14,7 +14,7 @@ use super::verify::{CheckAs, TrustArgs, load_keys, render_text};
 use crate::fsio;
 use crate::gate::breakglass::Request;
 use crate::gate::policy::Policy;
-use crate::gate::transparency::Transparency;
+use crate::gate::transparency::GateTransparency;
 use crate::gate::{self, GateParams, GateResult, Roles, Verdict};
 use crate::report::{Status, render_checks};
 use crate::trust::role::{RoleKeys, RoleName};
@@ -28,7 +28,7 @@ malformed bundle or policy).\n\n\
 Trust as for verify: the pinned trust store, --trust-root FILE, or --key PUB. With a trust root, the\n\
 policy's signer roles (release, builder, attestor, layout-owner) and the approver role come from it;\n\
 with --key, those keys form the manifest role and --role-key ROLE=PUB adds keys to the others.\n\
-Transparency: the bundle's tlog/manifest.tlog-proof is checked against --log-key or the trust root's\n\
+GateTransparency: the bundle's tlog/manifest.tlog-proof is checked against --log-key or the trust root's\n\
 tlog role and the local cache; missing or unverifiable evidence under a policy that requires it\n\
 denies unless --break-glass is given with an approval signed by the\n\
 approver role.\n\n\
@@ -187,7 +187,7 @@ impl Args {
         let src = fsio::FileSource::open(&self.bundle)?;
         // The transparency outcome and the time are the verification's: the proof was read
         // once, by verify, and the clock once, by this command.
-        let transparency = Transparency::from_tlog(verified.get().transparency());
+        let transparency = GateTransparency::from_tlog(verified.get().transparency());
         let params = GateParams { roles, transparency, artifact: self.artifact.clone(), break_glass };
         let result = gate::evaluate(verified, &src, &policy, &params).map_err(|e| e.about(&self.bundle))?;
         if self.json {

@@ -29,7 +29,7 @@ use crate::verify::{Verified, VerifiedBundle};
 use policy::{EvidenceKind, LoadedPolicy, SignerRule};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use transparency::{CasRef, Transparency};
+use transparency::{CasRef, GateTransparency};
 
 /// `schema` of the gate input.
 pub const GATE_INPUT_SCHEMA: &str = "airlock/gate-input/v1";
@@ -117,7 +117,7 @@ pub struct GateParams {
     /// Role keys.
     pub roles: Roles,
     /// The proof cache's outcome.
-    pub transparency: Transparency,
+    pub transparency: GateTransparency,
     /// `--artifact`, overriding the policy's choice.
     pub artifact: Option<String>,
     /// A break-glass request and the approver role (its keys and threshold).
@@ -768,7 +768,7 @@ fn check_transparency(
     let required_t = p.transparency.required;
     let mark = |c: Check| if required_t { c } else { c.info() };
     match &params.transparency {
-        Transparency::Verified { rekor_uuid, log_index, proof_ref, checkpoint_time } => {
+        GateTransparency::Verified { rekor_uuid, log_index, proof_ref, checkpoint_time } => {
             if proof_digests.contains(&proof_ref.0) {
                 checks.push(Check::new(
                     "transparency.proof",
@@ -800,14 +800,14 @@ fn check_transparency(
                 }));
             }
         }
-        Transparency::Missing => {
+        GateTransparency::Missing => {
             checks.push(mark(Check::new("transparency.missing", false, "no transparency-log inclusion proof for this bundle")))
         }
-        Transparency::Unverifiable { reason } => {
+        GateTransparency::Unverifiable { reason } => {
             checks.push(mark(Check::new("transparency.unverifiable", false, format!("transparency proof cannot be checked: {reason}"))))
         }
         // Checked and wrong: denies whatever the policy says about requiring transparency.
-        Transparency::Failed { rule, reason } => {
+        GateTransparency::Failed { rule, reason } => {
             checks.push(Check::new("transparency.failed", false, format!("transparency proof is wrong: {reason}")).subject(rule.clone()))
         }
     }

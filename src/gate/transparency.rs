@@ -32,7 +32,7 @@ impl Serialize for CasRef {
 
 /// What the proof cache established about the bundle's transparency-log entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transparency {
+pub enum GateTransparency {
     /// An inclusion proof verified against a trusted checkpoint.
     Verified {
         /// Rekor entry UUID (or the log's entry identifier).
@@ -62,14 +62,14 @@ pub enum Transparency {
     },
 }
 
-impl Transparency {
+impl GateTransparency {
     /// `verified`, `missing` or `unverifiable`.
     pub fn status(&self) -> &'static str {
         match self {
-            Transparency::Verified { .. } => "verified",
-            Transparency::Missing => "missing",
-            Transparency::Unverifiable { .. } => "unverifiable",
-            Transparency::Failed { .. } => "failed",
+            GateTransparency::Verified { .. } => "verified",
+            GateTransparency::Missing => "missing",
+            GateTransparency::Unverifiable { .. } => "unverifiable",
+            GateTransparency::Failed { .. } => "failed",
         }
     }
 
@@ -80,15 +80,17 @@ impl Transparency {
     /// trusted cosignature's.
     pub fn from_tlog(outcome: &TransparencyOutcome) -> Self {
         match outcome {
-            TransparencyOutcome::Verified(v) => Transparency::Verified {
+            TransparencyOutcome::Verified(v) => GateTransparency::Verified {
                 rekor_uuid: v.entry_id.clone(),
                 log_index: v.index,
                 proof_ref: CasRef(v.proof_digest),
                 checkpoint_time: v.checkpoint_time,
             },
-            TransparencyOutcome::Missing => Transparency::Missing,
-            TransparencyOutcome::Unverifiable { why } => Transparency::Unverifiable { reason: why.clone() },
-            TransparencyOutcome::Failed { rule, detail, .. } => Transparency::Failed { rule: (*rule).to_string(), reason: detail.clone() },
+            TransparencyOutcome::Missing => GateTransparency::Missing,
+            TransparencyOutcome::Unverifiable { why } => GateTransparency::Unverifiable { reason: why.clone() },
+            TransparencyOutcome::Failed { rule, detail, .. } => {
+                GateTransparency::Failed { rule: (*rule).to_string(), reason: detail.clone() }
+            }
         }
     }
 }
