@@ -3,7 +3,7 @@
 //! The crate is split into a **sans-I/O core** and a **thin shell**:
 //!
 //! * core — [`digest`], [`json`], [`time`], [`keys`], [`dsse`], [`merkle`], [`bundle`],
-//!   [`archive`], [`verify`], [`pack`], [`report`], [`conformance`], [`tlog`], [`evidence`],
+//!   [`archive`], [`ledger`], [`verify`], [`pack`], [`report`], [`conformance`], [`tlog`], [`evidence`],
 //!   [`gate`]: take bytes, values and positional byte sources and return values. They never open a file, read the clock or the
 //!   environment, or touch the terminal.
 //! * shell — [`cmd`], [`clock`], [`fsio`], [`progress`]: the only code that touches files,
@@ -21,6 +21,7 @@ pub mod evidence;
 pub mod gate;
 pub mod json;
 pub mod keys;
+pub mod ledger;
 pub mod merkle;
 pub mod pack;
 pub mod release;
