@@ -5,6 +5,7 @@
 pub mod breakglass;
 pub mod demo;
 pub mod docs;
+pub mod evidence;
 pub mod gate;
 pub mod inspect;
 pub mod keygen;
@@ -63,6 +64,8 @@ pub enum Command {
     Trust(trust::Args),
     /// Offline transparency-log cache: import mirrors, status, prove, verify proofs.
     Tlog(tlog::Args),
+    /// The evidence ledger: search, show, verify the chain, export and import signed evidence.
+    Evidence(evidence::Args),
 }
 
 /// What the shell needs from global flags.
@@ -91,6 +94,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Man(a) => a.run(ui),
         Command::Trust(a) => a.run(ui),
         Command::Tlog(a) => a.run(ui),
+        Command::Evidence(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,

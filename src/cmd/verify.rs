@@ -47,6 +47,9 @@ pub struct Args {
     /// Print the versioned JSON report.
     #[arg(long)]
     pub json: bool,
+    /// Do not append the verdict to the evidence ledger.
+    #[arg(long)]
+    pub no_record: bool,
 }
 
 /// The trust options every command that verifies a bundle takes: the pinned trust store's
@@ -383,23 +386,51 @@ impl Args {
         if let Some(k) = &self.member_minisign_key {
             extra.extend(super::minisig::member_checks(&self.bundle, k)?);
         }
-        match self.trust.check_with(&self.bundle, Recording::WhenStoreTrusted, ReleaseSigners::InForce, extra, ui)? {
-            Ok(c) => {
-                let r = &c.report;
-                if self.json {
+        let (code, doc, subject) =
+            match self.trust.check_with(&self.bundle, Recording::WhenStoreTrusted, ReleaseSigners::InForce, extra, ui)? {
+                Ok(c) => {
+                    let r = &c.report;
                     let mut doc = serde_json::to_value(r)?;
                     doc["bundle"] = serde_json::json!(self.bundle);
-                    super::out_json(&doc)?;
-                } else {
-                    super::out(&render_text(&self.bundle, r))?;
+                    if self.json {
+                        super::out_json(&doc)?;
+                    } else {
+                        super::out(&render_text(&self.bundle, r))?;
+                    }
+                    let subject = crate::ledger::Subject {
+                        bundle_id: Some(r.bundle_id.clone()),
+                        product: Some(r.release.product.clone()),
+                        version: Some(r.release.version.clone()),
+                        channel: r.release.channel.clone(),
+                        artifact_digest: None,
+                    };
+                    (r.outcome.exit_code(), doc, subject)
                 }
-                Ok(r.outcome.exit_code())
+                Err(e) => {
+                    let doc = error_json(&self.bundle, &e);
+                    if self.json {
+                        super::out_json(&doc)?;
+                    }
+                    eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
+                    (2, doc, crate::ledger::Subject::default())
+                }
+            };
+        // The verdict is final: record it (on failure too), unless told not to or verifying as
+        // of another time. A record that cannot be written turns the verdict into exit 2.
+        if self.no_record || self.trust.at_time.is_some() {
+            return Ok(code);
+        }
+        match crate::store::ledger::record(clock::now(), "verify", subject, crate::ledger::Outcome::from_exit(code), &doc) {
+            Ok(head) => {
+                if !ui.quiet {
+                    eprintln!("recorded evidence #{} {}", head.seq, head.hash);
+                }
+                Ok(code)
             }
             Err(e) => {
-                if self.json {
-                    super::out_json(&error_json(&self.bundle, &e))?;
-                }
-                eprintln!("error: {}: {e}\nhint: {}", self.bundle.display(), e.hint());
+                eprintln!(
+                    "error: the verdict (exit {code}) could not be recorded in the evidence ledger: {e}\n  (pass --no-record to decide without recording)"
+                );
                 Ok(2)
             }
         }

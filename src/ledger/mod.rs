@@ -325,7 +325,7 @@ mod tests {
             recorded_at: Timestamp(1_800_000_000 + n as i64),
             command: "verify".into(),
             subject: Subject { product: Some("app".into()), version: Some(format!("1.{n}.0")), ..Default::default() },
-            outcome: if n % 2 == 0 { Outcome::Pass } else { Outcome::Fail },
+            outcome: if n.is_multiple_of(2) { Outcome::Pass } else { Outcome::Fail },
             report: serde_json::json!({"schema": "airlock/verify-report/v1", "n": n}),
         }
     }

@@ -1,0 +1,296 @@
+//! `airlock evidence site|search|show|verify|export|import`: the evidence ledger
+//! (format-spec/evidence-ledger-v1.md) kept in `$AIRLOCK_HOME/ledger.sqlite`.
+
+use super::Ui;
+use crate::ledger::chain::ChainCheck;
+use crate::ledger::{Filter, Ledger, Locator, Outcome, Record};
+use crate::store::ledger::{self as store, SqliteLedger};
+use crate::time::Timestamp;
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+/// The evidence ledger: what was decided, when, on which site, with what result.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit codes: 0 passed, 1 the chain is broken or an import was refused, 2 could not check.\n\n\
+Examples:\n  airlock evidence site\n  airlock evidence search --product app --outcome fail --since 2026-01-01T00:00:00Z\n  \
+airlock evidence show 42 --json\n  airlock evidence verify\n  \
+airlock evidence export --since 2026-01-01T00:00:00Z -o site-a.zip\n  airlock evidence import site-a.zip --site-key site-a.pub")]
+pub struct Args {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Show this site's id and public key (made on first use).
+    Site(SiteArgs),
+    /// Search records, newest first.
+    Search(SearchArgs),
+    /// Show one record by sequence number or hash.
+    Show(ShowArgs),
+    /// Walk the whole chain: contiguous sequence numbers, every hash, every link.
+    Verify(VerifyArgs),
+}
+
+/// `evidence site`.
+#[derive(clap::Args, Debug)]
+pub struct SiteArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `evidence search`.
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Subject product.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Subject version.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Subject bundle id (sha256:...).
+    #[arg(long)]
+    pub bundle_id: Option<String>,
+    /// Deciding command (verify, gate, ...).
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Outcome.
+    #[arg(long, value_parser = ["pass", "fail", "error"])]
+    pub outcome: Option<String>,
+    /// Release channel.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Recorded at or after (YYYY-MM-DDTHH:MM:SSZ).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<Timestamp>,
+    /// Recorded at or before (YYYY-MM-DDTHH:MM:SSZ).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<Timestamp>,
+    /// At most N records (0: all).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+    /// JSON output (`airlock/evidence-search/v1`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `evidence show`.
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// Sequence number or record hash (sha256:...).
+    pub at: String,
+    /// Print the record itself (RFC 8785).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `evidence verify`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a `--since`/`--until` value.
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s).map_err(|e| e.to_string())
+}
+
+impl Args {
+    /// Runs.
+    pub fn run(self, ui: Ui) -> Result<u8> {
+        match self.command {
+            Cmd::Site(a) => a.run(),
+            Cmd::Search(a) => a.run(),
+            Cmd::Show(a) => a.run(),
+            Cmd::Verify(a) => a.run(ui),
+        }
+    }
+}
+
+fn open_existing() -> Result<Option<SqliteLedger>> {
+    Ok(SqliteLedger::open_existing(&crate::store::home()?)?)
+}
+
+impl SiteArgs {
+    fn run(self) -> Result<u8> {
+        let home = store::home()?;
+        let sk = store::site_key(&home)?;
+        let public = home.join(store::SITE_PUB_FILE);
+        if self.json {
+            super::out_json(
+                &serde_json::json!({"siteId": sk.public().keyid().hex(), "publicKey": public, "publicKeyHex": hex::encode(sk.public().to_bytes())}),
+            )?;
+        } else {
+            super::out(&format!(
+                "site id    {}\npublic key {} (give this file to the aggregator: evidence import --site-key)\n",
+                sk.public().keyid(),
+                public.display()
+            ))?;
+        }
+        Ok(0)
+    }
+}
+
+impl SearchArgs {
+    fn filter(&self) -> Filter {
+        Filter {
+            product: self.product.clone(),
+            version: self.version.clone(),
+            bundle_id: self.bundle_id.clone(),
+            command: self.command.clone(),
+            outcome: self.outcome.as_deref().and_then(Outcome::parse),
+            channel: self.channel.clone(),
+            since: self.since,
+            until: self.until,
+            limit: (self.limit > 0).then_some(self.limit),
+        }
+    }
+
+    fn run(self) -> Result<u8> {
+        let records = match open_existing()? {
+            Some(db) => db.search(&self.filter())?,
+            None => vec![],
+        };
+        if self.json {
+            super::out_json(&serde_json::json!({"schema": "airlock/evidence-search/v1", "count": records.len(), "records": records}))?;
+        } else {
+            super::out(&render_table(&records))?;
+        }
+        Ok(0)
+    }
+}
+
+/// One line per record.
+pub fn render_table(records: &[Record]) -> String {
+    let mut s = format!(
+        "{:>6}  {:<20}  {:<16}  {:<7}  {:<24}  {:<10}  HASH\n",
+        "SEQ", "RECORDED", "COMMAND", "OUTCOME", "PRODUCT VERSION", "CHANNEL"
+    );
+    for r in records {
+        let pv = format!("{} {}", r.subject.product.as_deref().unwrap_or("-"), r.subject.version.as_deref().unwrap_or("-"));
+        s.push_str(&format!(
+            "{:>6}  {:<20}  {:<16}  {:<7}  {:<24}  {:<10}  {}\n",
+            r.seq,
+            r.recorded_at,
+            r.command,
+            r.outcome.name(),
+            pv,
+            r.subject.channel.as_deref().unwrap_or("-"),
+            &r.hash.prefixed()[..23]
+        ));
+    }
+    s.push_str(&format!("{} record(s)\n", records.len()));
+    s
+}
+
+impl ShowArgs {
+    fn run(self) -> Result<u8> {
+        let Some(at) = Locator::parse(&self.at) else {
+            bail!(
+                "{:?} is neither a sequence number nor a record hash (sha256:<64 hex>)\n  hint: take one from `airlock evidence search`",
+                self.at
+            )
+        };
+        let found = match open_existing()? {
+            Some(db) => db.get(at)?,
+            None => None,
+        };
+        let Some(row) = found else {
+            bail!("no evidence record {} in this ledger\n  hint: `airlock evidence search` lists what is recorded", self.at)
+        };
+        let r = Record::parse(&row.bytes).with_context(|| format!("evidence record #{}", row.seq))?;
+        if self.json {
+            let mut b = row.bytes;
+            b.push(b'\n');
+            super::out(&String::from_utf8_lossy(&b))?;
+        } else {
+            let s = &r.subject;
+            let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            super::out(&format!(
+                "seq           {}\nhash          {}\nprev          {}\nsite          {}\nrecorded at   {}\ncommand       {}\noutcome       {}\nproduct       {}\nversion       {}\nchannel       {}\nbundle id     {}\nartifact      {}\nreport digest {}\nreport\n{}\n",
+                r.seq,
+                r.hash,
+                r.prev,
+                r.site_id,
+                r.recorded_at,
+                r.command,
+                r.outcome.name(),
+                opt(&s.product),
+                opt(&s.version),
+                opt(&s.channel),
+                opt(&s.bundle_id),
+                opt(&s.artifact_digest),
+                r.report_digest,
+                serde_json::to_string_pretty(&r.report)?
+            ))?;
+        }
+        Ok(0)
+    }
+}
+
+impl VerifyArgs {
+    fn run(self, ui: Ui) -> Result<u8> {
+        let Some(db) = open_existing()? else {
+            return self.print(None, Ok(Default::default()), ui);
+        };
+        if let Some(problem) = db.quick_check()? {
+            bail!(
+                "{}: SQLite quick_check found damage: {problem}\n  hint: restore the ledger from a backup; keep this file as evidence",
+                db.path().display()
+            );
+        }
+        let total = db.count()?;
+        let bar = crate::progress::count_bar(total, "verifying evidence", ui.progress);
+        let mut check = ChainCheck::new();
+        let mut broken = None;
+        db.range(1, &mut |row| match check.push(&row) {
+            Ok(_) => {
+                bar.inc(1);
+                true
+            }
+            Err(b) => {
+                broken = Some(b);
+                false
+            }
+        })?;
+        bar.finish_and_clear();
+        let result = match broken {
+            Some(b) => Err(b),
+            None => Ok(check.summary()),
+        };
+        self.print(Some(&db), result, ui)
+    }
+
+    fn print(&self, db: Option<&SqliteLedger>, result: Result<crate::ledger::ChainSummary, crate::ledger::Broken>, ui: Ui) -> Result<u8> {
+        let path = db.map(|d| d.path().display().to_string()).unwrap_or_else(|| "(no ledger yet)".into());
+        match result {
+            Ok(s) => {
+                if self.json {
+                    super::out_json(
+                        &serde_json::json!({"schema": "airlock/evidence-verify/v1", "ledger": path, "outcome": "pass", "count": s.count, "head": s.head}),
+                    )?;
+                } else if !ui.quiet {
+                    let head = s.head.map(|h| format!(", head #{} {}", h.seq, h.hash)).unwrap_or_default();
+                    super::out(&format!("{path}: {} record(s), chain intact{head}\n", s.count))?;
+                }
+                Ok(0)
+            }
+            Err(b) => {
+                if self.json {
+                    super::out_json(&serde_json::json!({
+                        "schema": "airlock/evidence-verify/v1", "ledger": path, "outcome": "fail",
+                        "broken": {"seq": b.seq, "rule": b.rule.id(), "expected": b.expected, "actual": b.actual},
+                    }))?;
+                } else {
+                    super::out(&format!("{path}: FAIL {}\n", b))?;
+                }
+                Ok(1)
+            }
+        }
+    }
+}
