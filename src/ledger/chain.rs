@@ -31,14 +31,14 @@ pub enum Rule {
     /// The record's `seq` is not the one after the previous record's (a deleted, inserted or
     /// moved record).
     SeqGap,
-    /// The row's sequence number or hash column disagrees with the record it holds.
-    Row,
     /// The record names another site than the first record of the chain.
     Site,
     /// `reportDigest` is not the SHA-256 of the canonical report (the report was edited).
     ReportDigest,
     /// `hash` is not the SHA-256 of the canonical record without `hash` (the record was edited).
     Hash,
+    /// The row's sequence number or hash column disagrees with the record it holds.
+    Row,
     /// `prev` is not the previous record's hash (a record before it was replaced).
     Link,
 }
@@ -130,13 +130,6 @@ impl ChainCheck {
         if record.seq != self.next {
             return Err(Broken { seq: self.next, ..broken(Rule::SeqGap, format!("seq {}", self.next), format!("seq {}", record.seq)) });
         }
-        if row.seq != record.seq || row.hash != record.hash {
-            return Err(broken(
-                Rule::Row,
-                format!("row seq {} hash {}", record.seq, record.hash),
-                format!("row seq {} hash {}", row.seq, row.hash),
-            ));
-        }
         match &self.site {
             Some(s) if *s != record.site_id => return Err(broken(Rule::Site, format!("siteId {s}"), format!("siteId {}", record.site_id))),
             _ => {}
@@ -148,6 +141,13 @@ impl ChainCheck {
         let h = hash_of(value);
         if h != record.hash {
             return Err(broken(Rule::Hash, h.prefixed(), record.hash.prefixed()));
+        }
+        if row.seq != record.seq || row.hash != record.hash {
+            return Err(broken(
+                Rule::Row,
+                format!("row seq {} hash {}", record.seq, record.hash),
+                format!("row seq {} hash {}", row.seq, row.hash),
+            ));
         }
         if let Some(p) = self.prev
             && p != record.prev
