@@ -335,3 +335,123 @@ fn a_verdict_whose_record_cannot_be_written_is_exit_2() {
     assert_eq!(std::fs::read(s.db()).unwrap(), b"garbage");
     assert_eq!(s.run(&["verify", good, "--key", key, "--no-record"]).code, 0);
 }
+
+fn site_rows(home: &Path, site: &str) -> Vec<Vec<u8>> {
+    match SqliteLedger::open_existing(home).unwrap() {
+        Some(db) => db.site_records(site).unwrap().into_iter().map(|r| r.bytes).collect(),
+        None => vec![],
+    }
+}
+
+fn local_rows(home: &Path) -> Vec<Vec<u8>> {
+    let db = SqliteLedger::open(home).unwrap();
+    let mut out = vec![];
+    db.range(1, &mut |r| {
+        out.push(r.bytes);
+        true
+    })
+    .unwrap();
+    out
+}
+
+fn records(n: std::ops::Range<i64>, tag: &str) -> Vec<(&'static str, Subject, Outcome, i64)> {
+    n.map(|i| ("verify", subject(tag, &format!("1.{i}"), "stable", "b"), Outcome::Pass, T0 + i * 10)).collect()
+}
+
+#[test]
+fn export_verifies_with_the_site_key_and_imports_as_the_same_records() {
+    let a = Site::new();
+    a.append(records(0..3, "app"));
+    let site = a.json(&["evidence", "site", "--json"]);
+    let (id, public) = (site["siteId"].as_str().unwrap().to_string(), site["publicKey"].as_str().unwrap().to_string());
+    let e1 = a.dir.path().join("e1.zip");
+    let o = a.run(&["evidence", "export", "-o", e1.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v = a.run(&["verify", e1.to_str().unwrap(), "--key", &public, "--no-record"]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+
+    let b = Site::new();
+    let imp = b.json(&["evidence", "import", e1.to_str().unwrap(), "--site-key", &public, "--json"]);
+    assert_eq!((imp["outcome"].as_str(), imp["added"].as_u64()), (Some("merged"), Some(3)));
+    assert_eq!(site_rows(&b.home(), &id), local_rows(&a.home()));
+
+    // A later export of the whole ledger overlaps (identical) and continues the held chain.
+    a.append(records(3..5, "app"));
+    let e2 = a.dir.path().join("e2.zip");
+    assert_eq!(a.run(&["evidence", "export", "-o", e2.to_str().unwrap()]).code, 0);
+    let imp = b.json(&["evidence", "import", e2.to_str().unwrap(), "--site-key", &public, "--json"]);
+    assert_eq!((imp["added"].as_u64(), imp["alreadyHeld"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(site_rows(&b.home(), &id), local_rows(&a.home()));
+
+    // A range export (--since) continues too, and cannot start a new aggregator's chain.
+    let e3 = a.dir.path().join("e3.tar");
+    let since = Timestamp(T0 + 30).rfc3339();
+    assert_eq!(a.run(&["evidence", "export", "--since", &since, "-o", e3.to_str().unwrap()]).code, 0);
+    let imp = b.json(&["evidence", "import", e3.to_str().unwrap(), "--site-key", &public, "--json"]);
+    assert_eq!((imp["added"].as_u64(), imp["alreadyHeld"].as_u64()), (Some(0), Some(2)));
+    let c = Site::new();
+    let gap = c.run(&["evidence", "import", e3.to_str().unwrap(), "--site-key", &public]);
+    assert_eq!(gap.code, 1, "{}", gap.stderr);
+    assert!(gap.stderr.contains("continues from #4"), "{}", gap.stderr);
+    assert!(site_rows(&c.home(), &id).is_empty());
+}
+
+#[test]
+fn a_forked_export_is_refused_and_both_records_are_kept() {
+    let a = Site::new();
+    a.append(records(0..3, "app"));
+    let public = a.home().join("site.pub");
+    let e1 = a.dir.path().join("e1.zip");
+    assert_eq!(a.run(&["evidence", "export", "-o", e1.to_str().unwrap()]).code, 0);
+    // The same site key over a rewritten ledger: record 2 differs.
+    let f = Site::new();
+    std::fs::create_dir_all(f.home()).unwrap();
+    std::fs::copy(a.home().join("site.key"), f.home().join("site.key")).unwrap();
+    let mut rewritten = records(0..3, "app");
+    rewritten[1].2 = Outcome::Fail;
+    f.append(rewritten);
+    let e2 = f.dir.path().join("forked.zip");
+    assert_eq!(f.run(&["evidence", "export", "-o", e2.to_str().unwrap()]).code, 0);
+
+    let b = Site::new();
+    assert_eq!(b.run(&["evidence", "import", e1.to_str().unwrap(), "--site-key", public.to_str().unwrap()]).code, 0);
+    let site = airlock::keys::PublicKey::parse_file(&std::fs::read(&public).unwrap()).unwrap().keyid().hex();
+    let before = site_rows(&b.home(), &site);
+    let o = b.run(&["evidence", "import", e2.to_str().unwrap(), "--site-key", public.to_str().unwrap(), "--json"]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let v = o.json();
+    assert_eq!((v["outcome"].as_str(), v["seq"].as_u64()), (Some("fork"), Some(2)));
+    assert!(o.stderr.contains("FORK") && o.stderr.contains("evidence #2"), "{}", o.stderr);
+    assert_eq!(site_rows(&b.home(), &site), before, "nothing merged");
+    let forks = SqliteLedger::open(&b.home()).unwrap().forks().unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0].held, local_rows(&a.home())[1]);
+    assert_eq!(forks[0].offered, local_rows(&f.home())[1]);
+}
+
+#[test]
+fn tampered_or_foreign_exports_merge_nothing() {
+    let a = Site::new();
+    a.append(records(0..3, "app"));
+    let public = a.home().join("site.pub");
+    let e1 = a.dir.path().join("e1.tar");
+    assert_eq!(a.run(&["evidence", "export", "-o", e1.to_str().unwrap()]).code, 0);
+    let b = Site::new();
+    let site = airlock::keys::PublicKey::parse_file(&std::fs::read(&public).unwrap()).unwrap().keyid().hex();
+
+    let other = Site::new();
+    other.append(records(0..1, "x"));
+    let foreign = other.home().join("site.pub");
+    let o = b.run(&["evidence", "import", e1.to_str().unwrap(), "--site-key", foreign.to_str().unwrap()]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("nothing merged"), "{}", o.stderr);
+
+    let mut bytes = std::fs::read(&e1).unwrap();
+    let at = bytes.windows(11).position(|w| w == b"test/report").expect("a record's text in the tar");
+    bytes[at] ^= 0x20;
+    let tampered = a.dir.path().join("tampered.tar");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let o = b.run(&["evidence", "import", tampered.to_str().unwrap(), "--site-key", public.to_str().unwrap()]);
+    assert!(o.code == 1 || o.code == 2, "{}", o.stderr);
+    assert!(site_rows(&b.home(), &site).is_empty());
+}

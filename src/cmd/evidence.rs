@@ -2,12 +2,18 @@
 //! (format-spec/evidence-ledger-v1.md) kept in `$AIRLOCK_HOME/ledger.sqlite`.
 
 use super::Ui;
+use super::pack::{Compress, Data, Job, Source, pack_sources};
+use crate::bundle::manifest::Release;
 use crate::ledger::chain::ChainCheck;
-use crate::ledger::{Filter, Ledger, Locator, Outcome, Record};
-use crate::store::ledger::{self as store, SqliteLedger};
+use crate::ledger::export::{self, EXPORT_PRODUCT, HEAD_MEMBER, RECORDS_MEMBER};
+use crate::ledger::{Filter, Ledger, Locator, Outcome, Record, StoredRecord};
+use crate::store::ledger::{self as store, Merge, SqliteLedger};
 use crate::time::Timestamp;
+use crate::verify::{TrustPolicy, Verification};
+use crate::{archive, clock, fsio};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use std::path::PathBuf;
 
 /// The evidence ledger: what was decided, when, on which site, with what result.
 #[derive(clap::Args, Debug)]
@@ -32,6 +38,37 @@ pub enum Cmd {
     Show(ShowArgs),
     /// Walk the whole chain: contiguous sequence numbers, every hash, every link.
     Verify(VerifyArgs),
+    /// Export records as a bundle signed by the site key (or as an audit file, --format).
+    Export(ExportArgs),
+    /// Merge another site's signed export into this machine's aggregation tables.
+    Import(ImportArgs),
+}
+
+/// `evidence export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// First record recorded at or after this time (YYYY-MM-DDTHH:MM:SSZ).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<Timestamp>,
+    /// Last record recorded at or before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<Timestamp>,
+    /// Output file: FILE.zip or FILE.tar for the signed bundle.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `evidence import`.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The export bundle.
+    pub export: PathBuf,
+    /// The exporting site's public key (its `site.pub`).
+    #[arg(long, value_name = "SITE.pub")]
+    pub site_key: PathBuf,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `evidence site`.
@@ -108,6 +145,8 @@ impl Args {
             Cmd::Search(a) => a.run(),
             Cmd::Show(a) => a.run(),
             Cmd::Verify(a) => a.run(ui),
+            Cmd::Export(a) => a.run(ui),
+            Cmd::Import(a) => a.run(ui),
         }
     }
 }
@@ -292,5 +331,167 @@ impl VerifyArgs {
                 Ok(1)
             }
         }
+    }
+}
+
+/// Largest `records.jsonl` an import reads.
+const MAX_EXPORT_RECORDS: u64 = 4 << 30;
+
+impl ExportArgs {
+    fn run(self, ui: Ui) -> Result<u8> {
+        let home = store::home()?;
+        let Some(db) = SqliteLedger::open_existing(&home)? else {
+            bail!(
+                "there is no evidence ledger in {} yet; nothing to export\n  hint: deciding commands (verify, ...) record evidence",
+                home.display()
+            )
+        };
+        let Some((first, last)) = db.seq_bounds(self.since, self.until)? else {
+            bail!(
+                "no evidence record was recorded in the range given; nothing to export\n  hint: widen --since/--until (`airlock evidence search` shows what is recorded)"
+            )
+        };
+        let ledger_head = db.head()?.context("the ledger has records but no head")?;
+        let mut rows: Vec<StoredRecord> = Vec::new();
+        let mut check = ChainCheck::from_seq(first);
+        let mut broken = None;
+        db.range(first, &mut |row| {
+            if row.seq > last {
+                return false;
+            }
+            match check.push(&row) {
+                Ok(_) => {
+                    rows.push(row);
+                    true
+                }
+                Err(b) => {
+                    broken = Some(b);
+                    false
+                }
+            }
+        })?;
+        if let Some(b) = broken {
+            eprintln!("error: refusing to export a broken chain: {b}");
+            return Ok(1);
+        }
+        let site = store::site_key(&home)?;
+        let (jsonl, head) = export::build(&rows, site.public(), ledger_head, clock::now())?;
+        let job = Job {
+            output: &self.output,
+            keys: std::slice::from_ref(&site),
+            release: Release { product: EXPORT_PRODUCT.into(), version: format!("1.0.{last}"), commit: None, channel: None },
+            created_at: clock::creation_time()?,
+            compress: Compress::Auto,
+            tlog_proof: None,
+        };
+        let sources = vec![
+            Source { path: HEAD_MEMBER.into(), data: Data::Bytes(head), expect: None },
+            Source { path: RECORDS_MEMBER.into(), data: Data::Bytes(jsonl), expect: None },
+        ];
+        let m = pack_sources(sources, job, ui)?;
+        if !ui.quiet {
+            eprintln!(
+                "exported evidence #{first}..#{last} ({} record(s)) of site {} to {}, bundle id {}\n  check it anywhere: airlock verify {} --key {}",
+                rows.len(),
+                site.public().keyid(),
+                self.output.display(),
+                m.bundle_id,
+                self.output.display(),
+                home.join(store::SITE_PUB_FILE).display()
+            );
+        }
+        Ok(0)
+    }
+}
+
+impl ImportArgs {
+    fn run(self, ui: Ui) -> Result<u8> {
+        let key = super::verify::load_keys(std::slice::from_ref(&self.site_key))?.remove(0);
+        let policy = TrustPolicy { keys: vec![key.clone()], threshold: 1, source: format!("--site-key {}", self.site_key.display()) };
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let vb = match super::verify::verify_file(&self.export, &policy, threads, ui) {
+            Ok(Verification::Passed(vb, _)) => vb,
+            Ok(Verification::Failed(r)) => {
+                eprint!("{}", super::verify::render_text(&self.export, &r));
+                eprintln!("error: {} is not an export signed by site {}; nothing merged", self.export.display(), key.keyid());
+                return Ok(1);
+            }
+            Err(e) => bail!("{}: {e}\n  hint: {}", self.export.display(), e.hint()),
+        };
+        let vb = vb.get();
+        if vb.manifest.release.product != EXPORT_PRODUCT {
+            eprintln!(
+                "error: {} is a bundle of {:?}, not an evidence export ({EXPORT_PRODUCT}); nothing merged",
+                self.export.display(),
+                vb.manifest.release.product
+            );
+            return Ok(1);
+        }
+        let src = fsio::FileSource::open(&self.export)?;
+        let read = |path: &str, max: u64| -> Result<Vec<u8>> {
+            let member = vb
+                .manifest
+                .members
+                .iter()
+                .find(|m| m.path == path)
+                .with_context(|| format!("the export has no {path} member; nothing merged"))?;
+            let e = vb.index.get(path).with_context(|| format!("{path} is missing from the archive"))?;
+            let bytes = archive::read_member(&src, e, max)?;
+            anyhow::ensure!(crate::digest::Sha256Digest::of(&bytes) == member.digest, "{path} changed after verification; nothing merged");
+            Ok(bytes)
+        };
+        let (head, records) = (read(HEAD_MEMBER, 1 << 20)?, read(RECORDS_MEMBER, MAX_EXPORT_RECORDS)?);
+        let checked = match export::check(&head, &records, &key) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}\nnothing merged");
+                return Ok(1);
+            }
+        };
+        let site = checked.head.site_id.clone();
+        let mut db = SqliteLedger::open(&store::home()?)?;
+        let merge = db.import_site(&site, &checked.head.site_public_key, &checked.records, &vb.manifest.bundle_id, clock::now())?;
+        let (code, doc) = match &merge {
+            Merge::Merged { same, added } => {
+                (0, serde_json::json!({"outcome": "merged", "added": added, "alreadyHeld": same, "head": checked.head.head}))
+            }
+            Merge::Fork(f) => {
+                let hash = |b: &[u8]| Record::parse(b).map(|r| r.hash.prefixed()).unwrap_or_else(|_| "(unparsable)".into());
+                (
+                    1,
+                    serde_json::json!({"outcome": "fork", "seq": f.seq, "heldHash": hash(&f.held), "offeredHash": hash(&f.offered),
+                        "kept": "both records are kept in the forks table of this ledger"}),
+                )
+            }
+            Merge::Gap { held, first } => (1, serde_json::json!({"outcome": "gap", "heldHead": held, "exportFirst": first})),
+        };
+        let mut doc = doc;
+        doc["schema"] = "airlock/evidence-import/v1".into();
+        doc["siteId"] = site.clone().into();
+        doc["export"] = serde_json::json!(self.export);
+        if self.json {
+            super::out_json(&doc)?;
+        }
+        match merge {
+            Merge::Merged { same, added } => {
+                if !self.json && !ui.quiet {
+                    super::out(&format!(
+                        "site {site}: {added} record(s) merged, {same} already held, head #{} {}\n",
+                        checked.head.head.seq, checked.head.head.hash
+                    ))?;
+                }
+            }
+            Merge::Fork(f) => eprintln!(
+                "error: FORK of site {site} at evidence #{}: the export's record ({}) differs from the one already held ({}); nothing merged, both kept as evidence in {}\n  hint: the site's ledger was rewritten or two ledgers share one site key; investigate before trusting either",
+                f.seq,
+                doc["offeredHash"].as_str().unwrap_or(""),
+                doc["heldHash"].as_str().unwrap_or(""),
+                db.path().display()
+            ),
+            Merge::Gap { held, first } => eprintln!(
+                "error: site {site}: this machine holds its chain up to #{held}, the export continues from #{first}; nothing merged\n  hint: import the exports in between first (or one exported with an earlier --since)"
+            ),
+        }
+        Ok(code)
     }
 }

@@ -369,7 +369,7 @@ pub fn evaluate(
                 );
                 continue;
             }
-            Kind::Release | Kind::Other => {
+            Kind::Release | Kind::Evidence | Kind::Other => {
                 checks.push(
                     Check::new("evidence.not-interpreted", true, format!("kind {}: listed, digested, not interpreted", m.kind.name()))
                         .subject(&m.path)

@@ -7,6 +7,7 @@
 //! code that knows how records are kept.
 
 pub mod chain;
+pub mod export;
 
 pub use chain::{Broken, ChainCheck, ChainSummary, Rule, StoredRecord};
 
@@ -287,7 +288,8 @@ impl Filter {
 }
 
 /// The newest record: its sequence number and hash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Head {
     /// Sequence number.
     pub seq: u64,

@@ -345,6 +345,23 @@ impl SqliteLedger {
         Ok(head)
     }
 
+    /// The contiguous sequence range covering records recorded in `since..=until` (from the
+    /// first record at or after `since` to the last at or before `until`), if any.
+    pub fn seq_bounds(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> Result<Option<(u64, u64)>> {
+        let lo: Option<i64> = self
+            .conn
+            .query_row("SELECT min(seq) FROM records WHERE recorded_at >= ?1", [since.map_or(i64::MIN, |t| t.0)], |r| r.get(0))
+            .map_err(self.sql("finding the export range"))?;
+        let hi: Option<i64> = self
+            .conn
+            .query_row("SELECT max(seq) FROM records WHERE recorded_at <= ?1", [until.map_or(i64::MAX, |t| t.0)], |r| r.get(0))
+            .map_err(self.sql("finding the export range"))?;
+        Ok(match (lo, hi) {
+            (Some(lo), Some(hi)) if lo <= hi => Some((lo as u64, hi as u64)),
+            _ => None,
+        })
+    }
+
     /// Runs SQLite's `quick_check` (page and index structure).
     pub fn quick_check(&self) -> Result<Option<String>> {
         let s: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(self.sql("checking the database structure"))?;
