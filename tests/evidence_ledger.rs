@@ -455,3 +455,37 @@ fn tampered_or_foreign_exports_merge_nothing() {
     assert!(o.code == 1 || o.code == 2, "{}", o.stderr);
     assert!(site_rows(&b.home(), &site).is_empty());
 }
+
+mod schema_support;
+
+#[test]
+fn records_and_export_heads_match_the_published_schemas() {
+    if !schema_support::python_has("jsonschema") {
+        return;
+    }
+    let s = six();
+    let out = s.dir.path().join("docs");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut records = vec![];
+    for seq in 1..=6 {
+        let p = out.join(format!("r{seq}.json"));
+        std::fs::write(&p, s.run(&["evidence", "show", &seq.to_string(), "--json"]).stdout).unwrap();
+        records.push(p);
+    }
+    schema_support::validate("evidence-record-v1.schema.json", &records);
+    let tar = s.dir.path().join("e.tar");
+    assert_eq!(s.run(&["evidence", "export", "-o", tar.to_str().unwrap()]).code, 0);
+    let mut a = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    let mut head = vec![];
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("evidence/head.json") {
+            std::io::Read::read_to_end(&mut e, &mut head).unwrap();
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(&head).unwrap();
+    assert_eq!((v["count"].as_u64(), v["first"].as_u64(), v["head"]["seq"].as_u64()), (Some(6), Some(1), Some(6)));
+    let p = out.join("head.json");
+    std::fs::write(&p, &head).unwrap();
+    schema_support::validate("evidence-export-head-v1.schema.json", &[p]);
+}

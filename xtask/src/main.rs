@@ -100,8 +100,12 @@ fn ci() -> Result<()> {
 }
 
 fn vectors(check: bool) -> Result<()> {
-    let dir = root().join("vectors/bundle-v1");
-    let want = airlock::conformance::bundle_v1_vectors();
+    vector_set("vectors/bundle-v1", airlock::conformance::bundle_v1_vectors(), check)?;
+    vector_set("vectors/evidence-ledger-v1", airlock::conformance::ledger::evidence_ledger_v1_vectors(), check)
+}
+
+fn vector_set(rel_dir: &str, want: std::collections::BTreeMap<String, Vec<u8>>, check: bool) -> Result<()> {
+    let dir = root().join(rel_dir);
     let mut stale = Vec::new();
     for (rel, bytes) in &want {
         let p = dir.join(rel);
@@ -123,9 +127,9 @@ fn vectors(check: bool) -> Result<()> {
         }
     }
     if check && !stale.is_empty() {
-        bail!("vectors/bundle-v1 is stale ({}); run `cargo xtask vectors`", stale.join(", "));
+        bail!("{rel_dir} is stale ({}); run `cargo xtask vectors`", stale.join(", "));
     }
-    eprintln!("xtask: vectors/bundle-v1: {} files, {} {}", want.len(), stale.len(), if check { "stale" } else { "rewritten" });
+    eprintln!("xtask: {rel_dir}: {} files, {} {}", want.len(), stale.len(), if check { "stale" } else { "rewritten" });
     Ok(())
 }
 
