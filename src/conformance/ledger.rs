@@ -14,7 +14,7 @@ fn draft(site: &str, n: u64) -> Draft {
     Draft {
         site_id: site.to_string(),
         recorded_at: Timestamp(1_798_761_600 + 60 * n as i64),
-        command: if n % 3 == 0 { "gate".into() } else { "verify".into() },
+        command: if n.is_multiple_of(3) { "gate".into() } else { "verify".into() },
         subject: Subject {
             bundle_id: Some(format!("{:064x}", n)),
             product: Some("hello".into()),
