@@ -2,17 +2,20 @@
 //!
 //! - `setup`: install the tools the tests need (idempotent; root for apt-get).
 //! - `ci`: setup, fmt check, clippy -D warnings, every test without network, static build.
-//! - `vectors [--check]`: regenerate `vectors/bundle-v1/` (or check it is current).
+//! - `vectors [--check]`: regenerate `vectors/bundle-v1/` and `vectors/evidence-ledger-v1/` (or check they are current).
 //! - `hostile [--check]`: regenerate the hostile-archive corpus `tests/data/hostile/`.
 //! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
 //! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
+//! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
+//!   evidence ledger must stay valid and keep every acknowledged append.
 
 // xtask is the benchmark harness: timing is its job (clippy.toml forbids clocks in the crate).
 #![allow(clippy::disallowed_methods)]
 
 mod bench;
+mod crashtest;
 mod deflate_bench;
 mod dist;
 mod fuzz;
@@ -45,10 +48,16 @@ fn main() -> Result<()> {
             tlog_bench::run()
         }
         Some("deflate-bench") => deflate_bench::run(),
+        Some("crashtest") => {
+            run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
+            crashtest::run(&root().join("target/debug/airlock"), rest.first().and_then(|s| s.parse().ok()).unwrap_or(200))
+        }
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
-            println!("cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench");
+            println!(
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | crashtest [N]"
+            );
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
