@@ -199,9 +199,20 @@ pub fn site_key(home: &Path) -> Result<SecretKey> {
 /// Appends one record for a deciding command: the entry point commands call once their verdict
 /// is final. Opens (or makes) the site key and the ledger under `$AIRLOCK_HOME`.
 pub fn record(now: Timestamp, command: &str, subject: Subject, outcome: Outcome, report: &serde_json::Value) -> Result<Head> {
-    let home = home()?;
-    let site = site_key(&home)?;
-    let mut db = SqliteLedger::open(&home)?;
+    record_in(&home()?, now, command, subject, outcome, report)
+}
+
+/// [`record`] under a given state directory (which must exist).
+pub fn record_in(
+    home: &Path,
+    now: Timestamp,
+    command: &str,
+    subject: Subject,
+    outcome: Outcome,
+    report: &serde_json::Value,
+) -> Result<Head> {
+    let site = site_key(home)?;
+    let mut db = SqliteLedger::open(home)?;
     db.append(Draft {
         site_id: site.public().keyid().hex(),
         recorded_at: now,

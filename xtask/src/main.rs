@@ -8,6 +8,7 @@
 //! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
+//! - `ledger-bench`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify).
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -20,6 +21,7 @@ mod deflate_bench;
 mod dist;
 mod fuzz;
 mod hostile;
+mod ledger_bench;
 mod setup;
 mod tlog_bench;
 mod upgrade_bench;
@@ -45,9 +47,14 @@ fn main() -> Result<()> {
         Some("bench") => {
             bench::bench()?;
             upgrade_bench::run(&dist::dist()?)?;
-            tlog_bench::run()
+            tlog_bench::run()?;
+            ledger_bench::run()
         }
         Some("deflate-bench") => deflate_bench::run(),
+        Some("ledger-bench") if cfg!(debug_assertions) => {
+            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]))
+        }
+        Some("ledger-bench") => ledger_bench::run(),
         Some("crashtest") => {
             run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
             crashtest::run(&root().join("target/debug/airlock"), rest.first().and_then(|s| s.parse().ok()).unwrap_or(200))
