@@ -489,3 +489,59 @@ fn records_and_export_heads_match_the_published_schemas() {
     std::fs::write(&p, &head).unwrap();
     schema_support::validate("evidence-export-head-v1.schema.json", &[p]);
 }
+
+const AUDIT_CHECK: &str = r#"
+import csv, json, sys, jsonschema
+fmt, path, schema_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(path, encoding="utf-8").read()
+def check(doc, name):
+    schema = json.load(open(f"{schema_dir}/{name}.schema.json"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+docs = [json.loads(l) for l in text.splitlines()] if fmt in ("jsonl", "splunk-hec", "datadog", "jira", "servicenow") else None
+if fmt == "splunk-hec":
+    [check(d, "splunk-hec-event") for d in docs]
+elif fmt == "datadog":
+    [check(d, "datadog-logs-v2") for d in docs]
+    docs = [i for d in docs for i in d]
+elif fmt == "jira":
+    [check(d, "jira-create-issue") for d in docs]
+elif fmt == "servicenow":
+    [check(d, "servicenow-incident") for d in docs]
+elif fmt == "sentinel":
+    docs = json.loads(text)
+    check(docs, "sentinel-logs-ingestion")
+elif fmt == "webhook":
+    docs = json.loads(text)["records"]
+elif fmt == "csv":
+    rows = list(csv.reader(open(path, newline="", encoding="utf-8")))
+    assert rows[0][0] == "seq" and all(len(r) == len(rows[0]) for r in rows), rows
+    docs = rows[1:]
+print(len(docs))
+"#;
+
+#[test]
+fn audit_exports_match_each_products_documented_shape() {
+    if !schema_support::python_has("jsonschema") {
+        return;
+    }
+    let s = six();
+    let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audit");
+    // Six records, two failed and one errored: Jira and ServiceNow get one body per bad verdict.
+    for (format, want) in
+        [("jsonl", 6), ("csv", 6), ("splunk-hec", 6), ("sentinel", 6), ("datadog", 6), ("webhook", 6), ("jira", 3), ("servicenow", 3)]
+    {
+        let out = s.dir.path().join(format!("audit.{format}"));
+        let o = s.run(&["evidence", "export", "--format", format, "-o", out.to_str().unwrap()]);
+        assert_eq!(o.code, 0, "{format}: {}", o.stderr);
+        let check = std::process::Command::new("python3").args(["-c", AUDIT_CHECK, format]).arg(&out).arg(&schemas).output().unwrap();
+        assert!(check.status.success(), "{format}: {}", String::from_utf8_lossy(&check.stderr));
+        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), want.to_string(), "{format}: documents");
+    }
+    let bad = s.run(&["evidence", "export", "--format", "syslog", "-o", "x"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("splunk-hec"), "{}", bad.stderr);
+    // The jsonl audit copy is exactly the chain: it verifies as one.
+    let jsonl = std::fs::read(s.dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(airlock::ledger::chain::verify_jsonl(&jsonl).unwrap().count, 6);
+}

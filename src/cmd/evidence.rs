@@ -4,6 +4,7 @@
 use super::Ui;
 use super::pack::{Compress, Data, Job, Source, pack_sources};
 use crate::bundle::manifest::Release;
+use crate::ledger::audit::{self, AuditFormat, AuditOptions};
 use crate::ledger::chain::ChainCheck;
 use crate::ledger::export::{self, EXPORT_PRODUCT, HEAD_MEMBER, RECORDS_MEMBER};
 use crate::ledger::{Filter, Ledger, Locator, Outcome, Record, StoredRecord};
@@ -53,9 +54,25 @@ pub struct ExportArgs {
     /// Last record recorded at or before this time.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<Timestamp>,
-    /// Output file: FILE.zip or FILE.tar for the signed bundle.
+    /// Output file: FILE.zip or FILE.tar for the signed bundle; any name with --format.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    /// Write an unsigned audit file instead of the signed bundle: jsonl, csv, splunk-hec,
+    /// sentinel, datadog, webhook, jira, servicenow (format-spec/evidence-ledger-v1.md §9).
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    pub format: Option<AuditFormat>,
+    /// Jira project key for --format jira.
+    #[arg(long, default_value = "AIRLOCK")]
+    pub jira_project: String,
+    /// Jira issue type name for --format jira.
+    #[arg(long, default_value = "Task")]
+    pub jira_issue_type: String,
+}
+
+fn parse_format(s: &str) -> Result<AuditFormat, String> {
+    AuditFormat::parse(s).ok_or_else(|| {
+        format!("unknown audit format {s:?}; expected one of: {}", AuditFormat::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", "))
+    })
 }
 
 /// `evidence import`.
@@ -373,6 +390,15 @@ impl ExportArgs {
         if let Some(b) = broken {
             eprintln!("error: refusing to export a broken chain: {b}");
             return Ok(1);
+        }
+        if let Some(format) = self.format {
+            let records = rows.iter().map(|r| Record::parse(&r.bytes)).collect::<Result<Vec<_>, _>>()?;
+            let opts = AuditOptions { jira_project: self.jira_project.clone(), jira_issue_type: self.jira_issue_type.clone() };
+            fsio::atomic_write(&self.output, &audit::render(format, &records, &opts), 0o644)?;
+            if !ui.quiet {
+                eprintln!("wrote evidence #{first}..#{last} ({} record(s)) to {} (unsigned audit copy)", rows.len(), self.output.display());
+            }
+            return Ok(0);
         }
         let site = store::site_key(&home)?;
         let (jsonl, head) = export::build(&rows, site.public(), ledger_head, clock::now())?;

@@ -6,6 +6,7 @@
 //! ledger never depends on report types. The store (`crate::store::ledger`, SQLite) is the only
 //! code that knows how records are kept.
 
+pub mod audit;
 pub mod chain;
 pub mod export;
 
