@@ -1,7 +1,7 @@
 //! Chain verification: a fold over stored records in sequence order that stops at the first
 //! record breaking a rule (format-spec/evidence-ledger-v1.md, "Chain rules").
 
-use super::{GENESIS_PREV, Head, LedgerError, Record, hash_of, report_digest};
+use super::{GENESIS_PREV, Head, LedgerError, Record};
 use crate::digest::Sha256Digest;
 
 /// A record as a store holds it: the row's own sequence number and hash columns (what indexes
@@ -124,7 +124,7 @@ impl ChainCheck {
     /// is unchanged and the fold should stop.
     pub fn push(&mut self, row: &StoredRecord) -> Result<Record, Broken> {
         let broken = |rule, expected: String, actual: String| Broken { seq: row.seq, rule, expected, actual };
-        let (record, value) = Record::parse_value(&row.bytes).map_err(|e: LedgerError| {
+        let (record, h, rd) = Record::parse_checked(&row.bytes).map_err(|e: LedgerError| {
             broken(Rule::Record, "a strict RFC 8785 evidence-record/v1".into(), e.to_string().lines().next().unwrap_or("").into())
         })?;
         if record.seq != self.next {
@@ -134,11 +134,9 @@ impl ChainCheck {
             Some(s) if *s != record.site_id => return Err(broken(Rule::Site, format!("siteId {s}"), format!("siteId {}", record.site_id))),
             _ => {}
         }
-        let rd = report_digest(&record.report);
         if rd != record.report_digest {
             return Err(broken(Rule::ReportDigest, rd.prefixed(), record.report_digest.prefixed()));
         }
-        let h = hash_of(value);
         if h != record.hash {
             return Err(broken(Rule::Hash, h.prefixed(), record.hash.prefixed()));
         }
@@ -269,6 +267,16 @@ mod tests {
     }
 
     use super::super::Outcome;
+
+    #[test]
+    fn strings_needing_escapes_and_empty_subjects_verify() {
+        let mut d = draft(1);
+        d.command = "ver\"ify\u{7f}\u{2028}é\\".into();
+        d.subject = Default::default();
+        d.report = serde_json::json!({"z": 1e-7, "a": [null, true, "\u{1F600}\n"], "hash": "x", "": {}});
+        let s = d.seal(1, GENESIS_PREV);
+        assert_eq!(verify(&[StoredRecord::of(&s)]).unwrap().count, 1);
+    }
 
     #[test]
     fn ranges_continue_and_sites_stay_one() {

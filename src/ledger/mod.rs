@@ -207,22 +207,75 @@ impl Record {
     /// Parses stored bytes strictly (duplicate keys, unknown fields and non-canonical bytes
     /// refused). Hashes are not checked here: that is [`ChainCheck`]'s job.
     pub fn parse(bytes: &[u8]) -> Result<Self, LedgerError> {
-        Ok(Self::parse_value(bytes)?.0)
+        Ok(Self::parse_checked(bytes)?.0)
     }
 
-    /// Parses and returns the value too (for hash recomputation).
-    fn parse_value(bytes: &[u8]) -> Result<(Self, Value), LedgerError> {
+    /// Parses strictly and recomputes, from the stored bytes, what the chain rules compare:
+    /// `(record, SHA-256 of the bytes without hash, SHA-256 of the canonical report)`.
+    ///
+    /// One parse and one canonicalisation of the report: every other member has one canonical
+    /// spelling that is rebuilt from the parsed record around it (members in RFC 8785 order:
+    /// command, hash, outcome, prev, recordedAt, report, reportDigest, schema, seq, siteId,
+    /// subject), the whole compared with the stored bytes, and the hash input is those same
+    /// pieces without the `hash` member.
+    fn parse_checked(bytes: &[u8]) -> Result<(Self, Sha256Digest, Sha256Digest), LedgerError> {
+        use sha2::Digest as _;
         if bytes.len() > MAX_RECORD_SIZE {
             return Err(LedgerError::TooLarge { size: bytes.len() });
         }
-        let v = json::parse_canonical(bytes)?;
+        let v = json::parse_strict(bytes)?;
         if let Some(s) = v.get("schema").and_then(Value::as_str)
             && s != RECORD_SCHEMA
         {
             return Err(LedgerError::Schema { found: s.to_string() });
         }
-        let r: Record = serde_json::from_value(v.clone()).map_err(|e| JsonError::Schema(e.to_string()))?;
-        Ok((r, v))
+        let r: Record = serde_json::from_value(v).map_err(|e| JsonError::Schema(e.to_string()))?;
+        let report = json::canonical_value(&r.report);
+        let string = |s: &str| json::canonical_value(&Value::String(s.to_string()));
+        let mut head = b"{\"command\":".to_vec();
+        head.extend_from_slice(&string(&r.command));
+        let hash_member = format!(",\"hash\":\"{}\"", r.hash.prefixed());
+        let middle = format!(
+            ",\"outcome\":\"{}\",\"prev\":\"{}\",\"recordedAt\":\"{}\",\"report\":",
+            r.outcome.name(),
+            r.prev.prefixed(),
+            r.recorded_at.rfc3339()
+        );
+        let mut tail = format!(",\"reportDigest\":\"{}\",\"schema\":", r.report_digest.prefixed()).into_bytes();
+        tail.extend_from_slice(&string(&r.schema));
+        tail.extend_from_slice(format!(",\"seq\":{},\"siteId\":", r.seq).as_bytes());
+        tail.extend_from_slice(&string(&r.site_id));
+        tail.extend_from_slice(b",\"subject\":");
+        tail.extend_from_slice(&json::canonical(&r.subject));
+        tail.push(b'}');
+        let pieces: [&[u8]; 5] = [&head, hash_member.as_bytes(), middle.as_bytes(), &report, &tail];
+        let mut at = 0;
+        for p in pieces {
+            if bytes.get(at..at + p.len()) != Some(p) {
+                // Not canonical (or not what it parsed as): name the first differing byte.
+                let expected = pieces.concat();
+                let offset = expected.iter().zip(bytes).position(|(a, b)| a != b).unwrap_or(expected.len().min(bytes.len()));
+                let around =
+                    |b: &[u8]| String::from_utf8_lossy(&b[offset.saturating_sub(8).min(b.len())..(offset + 16).min(b.len())]).into_owned();
+                return Err(JsonError::NotCanonical { offset, expected: around(&expected), found: around(bytes) }.into());
+            }
+            at += p.len();
+        }
+        if at != bytes.len() {
+            let offset = at;
+            return Err(JsonError::NotCanonical {
+                offset,
+                expected: String::new(),
+                found: String::from_utf8_lossy(&bytes[at..(at + 16).min(bytes.len())]).into_owned(),
+            }
+            .into());
+        }
+        let mut h = sha2::Sha256::new();
+        for p in [&head[..], middle.as_bytes(), &report, &tail] {
+            h.update(p);
+        }
+        let hash = Sha256Digest(h.finalize().into());
+        Ok((r, hash, Sha256Digest::of(&report)))
     }
 
     /// Canonical bytes of this record as it is (`hash` as stored).
