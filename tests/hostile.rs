@@ -127,7 +127,9 @@ fn airlock_verify_exit_codes_and_writes_nothing() {
     for (name, _, expect) in load() {
         let Some(want) = expect["verify_exit"].as_u64() else { continue };
         let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
-            .args(["--no-progress", "verify", "--json", "--threads", "2"])
+            // Evidence recording (tests/evidence_ledger.rs) is off: this checks that reading a
+            // hostile archive writes nothing anywhere.
+            .args(["--no-progress", "verify", "--json", "--no-record", "--threads", "2"])
             .arg(dir().join(&name))
             .arg("--key")
             .arg(&key)
