@@ -1,7 +1,7 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
 //! - `setup`: install the tools the tests need (idempotent; root for apt-get).
-//! - `ci`: setup, fmt check, clippy -D warnings, every test without network, static build.
+//! - `ci`: setup, fmt check, clippy -D warnings, every test without network, vectors, crashtest (200), static build.
 //! - `vectors [--check]`: regenerate `vectors/bundle-v1/` and `vectors/evidence-ledger-v1/` (or check they are current).
 //! - `hostile [--check]`: regenerate the hostile-archive corpus `tests/data/hostile/`.
 //! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
@@ -55,10 +55,7 @@ fn main() -> Result<()> {
             run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]))
         }
         Some("ledger-bench") => ledger_bench::run(),
-        Some("crashtest") => {
-            run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
-            crashtest::run(&root().join("target/debug/airlock"), rest.first().and_then(|s| s.parse().ok()).unwrap_or(200))
-        }
+        Some("crashtest") => crashtest(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
@@ -107,12 +104,19 @@ fn ci() -> Result<()> {
     test.args(["test", "--workspace", "--offline"]).env("AIRLOCK_REQUIRE_INTEROP", "1");
     run(&mut test)?;
     vectors(true)?;
+    // 200 trials take about 40 s here.
+    crashtest(200)?;
     hostile::run(true)?;
     fuzz::fuzz_smoke(30)?;
     let bin = dist::dist()?;
     run(Command::new(&bin).args(["demo", "--no-progress"]))?;
     eprintln!("xtask: ci passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn crashtest(trials: u32) -> Result<()> {
+    run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
+    crashtest::run(&root().join("target/debug/airlock"), trials)
 }
 
 fn vectors(check: bool) -> Result<()> {
