@@ -302,23 +302,9 @@ impl VerifyArgs {
         }
         let total = db.count()?;
         let bar = crate::progress::count_bar(total, "verifying evidence", ui.progress);
-        let mut check = ChainCheck::new();
-        let mut broken = None;
-        db.range(1, &mut |row| match check.push(&row) {
-            Ok(_) => {
-                bar.inc(1);
-                true
-            }
-            Err(b) => {
-                broken = Some(b);
-                false
-            }
-        })?;
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let result = db.verify_chain(threads, &|n| bar.inc(n))?;
         bar.finish_and_clear();
-        let result = match broken {
-            Some(b) => Err(b),
-            None => Ok(check.summary()),
-        };
         self.print(Some(&db), result, ui)
     }
 

@@ -72,6 +72,9 @@ pub struct Broken {
     pub actual: String,
 }
 
+/// One record's bytes checked alone: the record, its recomputed hash and report digest.
+type Parsed = Result<(Record, Sha256Digest, Sha256Digest), LedgerError>;
+
 /// The end of a verified chain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChainSummary {
@@ -123,8 +126,30 @@ impl ChainCheck {
     /// Checks the next record; returns it parsed, or the broken rule. After an error the state
     /// is unchanged and the fold should stop.
     pub fn push(&mut self, row: &StoredRecord) -> Result<Record, Broken> {
+        self.push_parsed(row, Record::parse_checked(&row.bytes))
+    }
+
+    /// Checks a run of consecutive records as [`Self::push`] would, one after the other, with the
+    /// work on each record alone (strict parse, canonical form, both digests) spread over up to
+    /// `threads` threads first. Stops at the first broken record.
+    pub fn push_batch(&mut self, rows: &[StoredRecord], threads: usize) -> Result<(), Broken> {
+        let chunk = rows.len().div_ceil(threads.clamp(1, 64)).max(1);
+        let parsed: Vec<Parsed> = std::thread::scope(|s| {
+            let work: Vec<_> = rows
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(|r| Record::parse_checked(&r.bytes)).collect::<Vec<_>>()))
+                .collect();
+            work.into_iter().flat_map(|h| h.join().expect("checking a record does not panic")).collect()
+        });
+        for (row, p) in rows.iter().zip(parsed) {
+            self.push_parsed(row, p)?;
+        }
+        Ok(())
+    }
+
+    fn push_parsed(&mut self, row: &StoredRecord, parsed: Parsed) -> Result<Record, Broken> {
         let broken = |rule, expected: String, actual: String| Broken { seq: row.seq, rule, expected, actual };
-        let (record, h, rd) = Record::parse_checked(&row.bytes).map_err(|e: LedgerError| {
+        let (record, h, rd) = parsed.map_err(|e: LedgerError| {
             broken(Rule::Record, "a strict RFC 8785 evidence-record/v1".into(), e.to_string().lines().next().unwrap_or("").into())
         })?;
         if record.seq != self.next {
@@ -276,6 +301,20 @@ mod tests {
         d.report = serde_json::json!({"z": 1e-7, "a": [null, true, "\u{1F600}\n"], "hash": "x", "": {}});
         let s = d.seal(1, GENESIS_PREV);
         assert_eq!(verify(&[StoredRecord::of(&s)]).unwrap().count, 1);
+    }
+
+    #[test]
+    fn batches_break_where_single_pushes_do() {
+        let mut rows = chain(9);
+        assert_eq!(ChainCheck::new().push_batch(&rows, 4).map(drop), verify(&rows).map(drop));
+        let mut c = ChainCheck::new();
+        c.push_batch(&rows, 3).unwrap();
+        assert_eq!(c.summary(), verify(&rows).unwrap());
+        edit(&mut rows[6], |v| v["report"]["n"] = 0.into());
+        let mut c = ChainCheck::new();
+        let b = c.push_batch(&rows, 2).unwrap_err();
+        assert_eq!((b.seq, b.rule), (7, Rule::ReportDigest));
+        assert_eq!(c.summary().count, 6);
     }
 
     #[test]

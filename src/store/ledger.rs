@@ -15,7 +15,9 @@
 use crate::digest::Sha256Digest;
 use crate::fsio;
 use crate::keys::SecretKey;
-use crate::ledger::{Draft, Filter, Head, Ledger, LedgerError, Locator, Outcome, Record, StoredRecord, Subject};
+use crate::ledger::{
+    Broken, ChainCheck, ChainSummary, Draft, Filter, Head, Ledger, LedgerError, Locator, Outcome, Record, StoredRecord, Subject,
+};
 use crate::time::Timestamp;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -374,6 +376,44 @@ impl SqliteLedger {
         Ok(match (lo, hi) {
             (Some(lo), Some(hi)) if lo <= hi => Some((lo as u64, hi as u64)),
             _ => None,
+        })
+    }
+
+    /// Walks the whole chain from seq 1 ([`ChainCheck`]), `threads` threads checking records
+    /// in batches; `tick` is told how many records were checked. `Ok(Err(_))`: the first broken
+    /// record.
+    pub fn verify_chain(&self, threads: usize, tick: &dyn Fn(u64)) -> Result<std::result::Result<ChainSummary, Broken>> {
+        const BATCH: usize = 8192;
+        let mut check = ChainCheck::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut broken = None;
+        let flush = |batch: &mut Vec<StoredRecord>, check: &mut ChainCheck| {
+            let r = check.push_batch(batch, threads);
+            tick(batch.len() as u64);
+            batch.clear();
+            r
+        };
+        self.each(1, &mut |row| {
+            batch.push(row);
+            if batch.len() < BATCH {
+                return true;
+            }
+            match flush(&mut batch, &mut check) {
+                Ok(()) => true,
+                Err(b) => {
+                    broken = Some(b);
+                    false
+                }
+            }
+        })?;
+        if broken.is_none()
+            && let Err(b) = flush(&mut batch, &mut check)
+        {
+            broken = Some(b);
+        }
+        Ok(match broken {
+            Some(b) => Err(b),
+            None => Ok(check.summary()),
         })
     }
 

@@ -95,19 +95,7 @@ fn check(home: &Path, acks: &[(u64, String)]) -> Result<()> {
         ensure!(acks.is_empty(), "appends were acknowledged but there is no ledger");
         return Ok(());
     };
-    let mut chain = airlock::ledger::ChainCheck::new();
-    let mut broken = None;
-    db.range(1, &mut |row| match chain.push(&row) {
-        Ok(_) => true,
-        Err(b) => {
-            broken = Some(b);
-            false
-        }
-    })?;
-    if let Some(b) = broken {
-        bail!("the chain is broken after a crash: {b}");
-    }
-    let s = chain.summary();
+    let s = db.verify_chain(1, &|_| {})?.map_err(|b| anyhow::anyhow!("the chain is broken after a crash: {b}"))?;
     ensure!(s.count == db.count()?, "{} rows but the chain from 1 covers {}", db.count()?, s.count);
     ensure!(s.head.map(|h| h.seq).unwrap_or(0) == s.count, "sequence numbers are not contiguous from 1");
     for (seq, hash) in acks {
