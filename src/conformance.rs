@@ -4,6 +4,7 @@
 //! [`hostile`] generates the hostile-archive corpus (`tests/data/hostile/`).
 
 pub mod hostile;
+pub mod ledger;
 
 use crate::archive::write::{self, PlannedMember, write_tar, write_zip};
 use crate::archive::{self, Limits};

@@ -320,3 +320,46 @@ impl Diagnostic for crate::trust::role::RoleKeysError {
         "pass --key PUB at least --threshold times, or use a trust root whose role lists enough keys".into()
     }
 }
+
+/// The hint an older error carries inside its message (`...\n  hint: ...`), if any.
+fn embedded_hint(e: &dyn std::error::Error, fallback: &'static str) -> Cow<'static, str> {
+    let text = e.to_string();
+    match text.split_once("hint: ") {
+        Some((_, h)) => h.lines().next().unwrap_or(fallback).trim().to_string().into(),
+        None => fallback.into(),
+    }
+}
+
+impl Diagnostic for crate::ledger::LedgerError {
+    fn id(&self) -> Cow<'static, str> {
+        use crate::ledger::LedgerError as E;
+        match self {
+            E::Malformed(_) => "ledger.record",
+            E::Schema { .. } => "ledger.record-schema",
+            E::TooLarge { .. } => "ledger.record-size",
+        }
+        .into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        embedded_hint(self, "run `airlock evidence verify`")
+    }
+}
+
+impl Diagnostic for crate::ledger::export::ExportError {
+    fn id(&self) -> Cow<'static, str> {
+        use crate::ledger::export::ExportError as E;
+        match self {
+            E::Head(_) => "ledger.export-head",
+            E::Schema { .. } => "ledger.export-schema",
+            E::Site { .. } => "ledger.export-site",
+            E::Line { .. } | E::Lines(_) => "ledger.export-records",
+            E::Chain(_) => "ledger.export-chain",
+            E::Mismatch { .. } => "ledger.export-mismatch",
+            E::Empty => "ledger.export-empty",
+        }
+        .into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        embedded_hint(self, "export again with `airlock evidence export` on the site, and import that file unchanged")
+    }
+}

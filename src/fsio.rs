@@ -91,6 +91,26 @@ impl AtomicFile {
         sync_dir(&parent_dir(&self.dest))?;
         Ok(())
     }
+
+    /// fsync, then make the file appear at the destination only if nothing is there yet (a hard
+    /// link, atomic against a concurrent creator), fsync the directory. `Ok(false)`: another
+    /// process created the destination first; it is left as it is.
+    pub fn commit_new(mut self) -> Result<bool> {
+        let f = self.file.take().expect("present until commit");
+        f.sync_all().with_context(|| format!("fsync {}", self.tmp.display()))?;
+        drop(f);
+        let linked = match fs::hard_link(&self.tmp, &self.dest) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(e).with_context(|| format!("cannot create {}", self.dest.display()));
+            }
+        };
+        let _ = fs::remove_file(&self.tmp);
+        sync_dir(&parent_dir(&self.dest))?;
+        Ok(linked)
+    }
 }
 
 impl Drop for AtomicFile {

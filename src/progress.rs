@@ -24,3 +24,19 @@ pub fn bytes_bar(total: u64, label: &str, enabled: bool) -> ProgressBar {
     pb.set_message(label.to_string());
     pb
 }
+
+/// An item-count progress bar (records, entries), or a hidden one.
+pub fn count_bar(total: u64, label: &str, enabled: bool) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let template = if color_enabled() {
+        "{msg} [{bar:30.cyan/blue}] {pos}/{len} {per_sec} eta {eta}"
+    } else {
+        "{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}"
+    };
+    pb.set_style(ProgressStyle::with_template(template).expect("static template").progress_chars("=> "));
+    pb.set_message(label.to_string());
+    pb
+}

@@ -175,6 +175,9 @@ fn flipping_a_byte_of_any_member_fails_naming_it() {
 #[test]
 fn extra_missing_wrong_key_threshold_and_version_named_in_text_output() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/bundle-v1");
+    // The binary runs in a scratch directory (its state, the evidence ledger among it, goes
+    // there), never in the published vectors.
+    let scratch = tempfile::tempdir().unwrap();
     let k = |n: &str| dir.join(format!("keys/{n}.pub")).to_str().unwrap().to_string();
     let cases: &[(&str, &[&str], &str, i32, &str)] = &[
         ("extra-member", &["a"], "1", 1, "FAIL member.unlisted"),
@@ -190,11 +193,11 @@ fn extra_missing_wrong_key_threshold_and_version_named_in_text_output() {
             args.push("--key".into());
             args.push(k(key));
         }
-        let o = airlock(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        let o = airlock(scratch.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(o.status.code(), Some(*code), "{case}: {}", text(&o));
         assert!(text(&o).contains(needle), "{case}: {needle:?} not in {}", text(&o));
     }
-    let o = airlock(&dir, &["verify", dir.join("unknown-version/bundle.zip").to_str().unwrap(), "--key", &k("a")]);
+    let o = airlock(scratch.path(), &["verify", dir.join("unknown-version/bundle.zip").to_str().unwrap(), "--key", &k("a")]);
     assert!(text(&o).contains("reads versions 1"), "{}", text(&o));
 }
 

@@ -39,6 +39,9 @@ struct Case {
     cause: &'static str,
 }
 
+/// A state directory whose evidence ledger is not a database.
+const DAMAGED: &str = "damaged-home";
+
 const VERIFY: &str = "airlock/verify-report/v1";
 const ERROR: &str = "airlock/error/v1";
 const TRUST: &str = "airlock/trust-report/v1";
@@ -146,6 +149,35 @@ const CASES: &[Case] = &[
         cause: "no transparency log",
     },
     Case { command: "tlog status", args: &["tlog", "status", "--policy", "absent.txt"], schema: TLOG, kind: "io", cause: "absent.txt" },
+    Case { command: "evidence site", args: &["evidence", "site", "@damaged"], schema: ERROR, kind: "ledger.site-key", cause: "site.key" },
+    Case {
+        command: "evidence search",
+        args: &["evidence", "search", "@damaged"],
+        schema: ERROR,
+        kind: "ledger.not-a-database",
+        cause: "ledger.sqlite",
+    },
+    Case {
+        command: "evidence show",
+        args: &["evidence", "show", "1", "@damaged"],
+        schema: ERROR,
+        kind: "ledger.not-a-database",
+        cause: "ledger.sqlite",
+    },
+    Case {
+        command: "evidence verify",
+        args: &["evidence", "verify", "@damaged"],
+        schema: ERROR,
+        kind: "ledger.not-a-database",
+        cause: "ledger.sqlite",
+    },
+    Case {
+        command: "evidence import",
+        args: &["evidence", "import", "absent.zip", "--site-key", "k.pub"],
+        schema: ERROR,
+        kind: "io",
+        cause: "absent.zip",
+    },
     Case {
         command: "tlog verify-proof",
         args: &["tlog", "verify-proof", "absent.proof", "--entry", "absent.entry", "--policy", "garbage.zip"],
@@ -156,9 +188,12 @@ const CASES: &[Case] = &[
 ];
 
 fn check(dir: &Path, case: &Case) {
-    let mut args: Vec<&str> = case.args.to_vec();
+    // `@damaged`: run with a state directory whose evidence ledger is garbage.
+    let damaged = case.args.contains(&"@damaged");
+    let mut args: Vec<&str> = case.args.iter().copied().filter(|a| *a != "@damaged").collect();
     args.extend(["--json", "--no-progress"]);
-    let o: Out = run_airlock(dir, &dir.join("home"), &[], &args);
+    let home = dir.join(if damaged { DAMAGED } else { "home" });
+    let o: Out = run_airlock(dir, &home, &[], &args);
     let what = format!("airlock {}: stdout\n{}\nstderr\n{}", args.join(" "), o.stdout, o.stderr);
     assert_eq!(o.code, 2, "{what}");
     let doc = o.json();
@@ -183,6 +218,9 @@ fn every_json_command_prints_the_error_document_on_exit_2() {
     let made = run_airlock(d, &d.join("home"), &[], &["keygen", "-o", "k"]);
     assert_eq!(made.code, 0, "{}", made.stderr);
     std::fs::write(d.join("garbage.zip"), b"this is not an archive\n").unwrap();
+    std::fs::create_dir_all(d.join(DAMAGED)).unwrap();
+    std::fs::write(d.join(DAMAGED).join("site.key"), b"not a key\n").unwrap();
+    std::fs::write(d.join(DAMAGED).join("ledger.sqlite"), [b"not a database: ".as_slice(), &[b'x'; 200]].concat()).unwrap();
     std::fs::write(d.join("policy.json"), br#"{"schema":"airlock/gate-policy/v1","transparency":{"required":false}}"#).unwrap();
     let covered: BTreeSet<String> = CASES.iter().map(|c| c.command.to_string()).collect();
     assert_eq!(covered, json_commands(), "every --json command needs at least one exit-2 case here");

@@ -127,8 +127,10 @@ fn airlock_verify_exit_codes_and_writes_nothing() {
     let mut ran = 0;
     for (name, _, expect) in load() {
         let Some(want) = expect["verify_exit"].as_u64() else { continue };
+        // Evidence recording (tests/evidence_ledger.rs) is off: this checks that reading a
+        // hostile archive writes nothing anywhere.
         let out = cli_support::command(&tmp.path().join("airlock-home"))
-            .args(["--no-progress", "verify", "--json", "--threads", "2"])
+            .args(["--no-progress", "verify", "--json", "--no-record", "--threads", "2"])
             .arg(dir().join(&name))
             .arg("--key")
             .arg(&key)

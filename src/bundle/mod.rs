@@ -46,14 +46,26 @@ pub enum Kind {
     Tlog,
     /// Release metadata (installer targets, channels, controls).
     Release,
+    /// An evidence-ledger export (`evidence/records.jsonl`, `evidence/head.json`;
+    /// format-spec/evidence-ledger-v1.md).
+    Evidence,
     /// Anything else; listed and digested, never interpreted.
     Other,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 8] =
-        [Kind::Artifact, Kind::Sbom, Kind::Provenance, Kind::Attestation, Kind::Vex, Kind::Tlog, Kind::Release, Kind::Other];
+    pub const ALL: [Kind; 9] = [
+        Kind::Artifact,
+        Kind::Sbom,
+        Kind::Provenance,
+        Kind::Attestation,
+        Kind::Vex,
+        Kind::Tlog,
+        Kind::Release,
+        Kind::Evidence,
+        Kind::Other,
+    ];
 
     /// The top-level directory holding members of this kind.
     pub fn dir(self) -> &'static str {
@@ -65,6 +77,7 @@ impl Kind {
             Kind::Vex => "vex",
             Kind::Tlog => "tlog",
             Kind::Release => "release",
+            Kind::Evidence => "evidence",
             Kind::Other => "other",
         }
     }
@@ -79,6 +92,7 @@ impl Kind {
             Kind::Vex => "vex",
             Kind::Tlog => "tlog",
             Kind::Release => "release",
+            Kind::Evidence => "evidence",
             Kind::Other => "other",
         }
     }

@@ -7,15 +7,18 @@
 //! never approved. With k-of-n approvers, the first makes the approval and each next one adds a
 //! signature with `--cosign` (same bundle, same reason, checked).
 
-use super::AboutExt;
-use super::Ui;
 use super::pack::load_secret;
-use super::verify::{CheckAs, TrustArgs, render_text};
+use super::verify::{CheckAs, TrustArgs, render_text, subject_of};
+use super::{AboutExt, Decided, Ui};
 use crate::fsio;
 use crate::gate::breakglass;
 use crate::keys::SecretKey;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
+
+/// Schema id of what `break-glass` records in the evidence ledger: the approval it signed and
+/// the verification it signed it for.
+pub const BREAK_GLASS_RESULT_SCHEMA: &str = "airlock/break-glass-result/v1";
 
 /// Sign a break-glass approval for a verified bundle.
 #[derive(clap::Args, Debug)]
@@ -72,7 +75,7 @@ pub fn parse_duration(s: &str) -> Result<u64> {
 
 impl Args {
     /// Runs.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    pub fn run(self, ui: Ui) -> Result<Decided> {
         let keys: Vec<SecretKey> = self.sign_keys.iter().map(|p| load_secret(p)).collect::<Result<_>>()?;
         let key_refs: Vec<&SecretKey> = keys.iter().collect();
         let time = self.trust.eval_time()?;
@@ -89,10 +92,12 @@ impl Args {
         }
         let valid_for = parse_duration(&self.valid_for)?;
         let checked = self.trust.check(&self.bundle, time, CheckAs::looking(), ui)?.map_err(|e| e.about(&self.bundle))?;
+        let report = checked.report();
         let Some(verified) = checked.verified() else {
-            super::out(&render_text(&self.bundle, checked.report()))?;
+            super::out(&render_text(&self.bundle, report))?;
             eprintln!("break-glass: {} did not verify; nothing approved, nothing written", self.bundle.display());
-            return Ok(1);
+            let doc = serde_json::json!({"schema": BREAK_GLASS_RESULT_SCHEMA, "outcome": "fail", "verify": report});
+            return Ok(Decided { code: 1, report: doc, subject: subject_of(report, None), time: Some(time) });
         };
         let (bytes, approval) = match &existing {
             Some(prev) => breakglass::cosign(prev, verified, &self.reason, &key_refs)?,
@@ -117,7 +122,15 @@ impl Args {
                 signers
             );
         }
-        Ok(0)
+        let doc = serde_json::json!({
+            "schema": BREAK_GLASS_RESULT_SCHEMA,
+            "outcome": "pass",
+            "approval": approval,
+            "approvalDigest": crate::digest::Sha256Digest::of(&bytes),
+            "cosigned": existing.is_some(),
+            "verify": report,
+        });
+        Ok(Decided { code: 0, report: doc, subject: subject_of(report, None), time: Some(time) })
     }
 }
 

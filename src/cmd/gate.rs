@@ -9,8 +9,9 @@
 //! on stdout (no trailing newline, so the bytes are exactly canonical).
 
 use super::AboutExt;
+use super::Decided;
 use super::Ui;
-use super::verify::{CheckAs, TrustArgs, load_keys, render_text};
+use super::verify::{CheckAs, TrustArgs, load_keys, render_text, subject_of};
 use crate::fsio;
 use crate::gate::breakglass::Request;
 use crate::gate::policy::Policy;
@@ -118,8 +119,8 @@ pub fn render(path: &Path, r: &GateResult) -> String {
 }
 
 impl Args {
-    /// Runs.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    /// Runs; the decision is recorded by [`super::run`].
+    pub fn run(self, ui: Ui) -> Result<Decided> {
         let policy_bytes = fsio::read_small(&self.policy, 1 << 20)?;
         let toml = self.policy.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
         let policy = if toml { Policy::parse_toml(&policy_bytes) } else { Policy::parse(&policy_bytes) }
@@ -161,18 +162,18 @@ impl Args {
         };
         let report = checked.report();
         let Some(verified) = checked.verified() else {
+            let doc = serde_json::json!({
+                "schema": gate::GATE_RESULT_SCHEMA,
+                "decision": {"decision": "deny", "reasons": [{"code": "bundle.verify"}], "policyDigest": policy.digest},
+                "verify": report,
+            });
             if self.json {
-                let doc = serde_json::json!({
-                    "schema": gate::GATE_RESULT_SCHEMA,
-                    "decision": {"decision": "deny", "reasons": [{"code": "bundle.verify"}], "policyDigest": policy.digest},
-                    "verify": report,
-                });
                 super::out(&String::from_utf8(crate::json::canonical_value(&doc)).expect("JSON is UTF-8"))?;
             } else {
                 super::out(&render_text(&self.bundle, report))?;
             }
             eprintln!("gate: {} did not verify: DENY (bundle.verify)", self.bundle.display());
-            return Ok(1);
+            return Ok(Decided { code: 1, report: doc, subject: subject_of(report, None), time: Some(time) });
         };
         if !self.json && !ui.quiet {
             eprintln!(
@@ -195,9 +196,11 @@ impl Args {
         } else {
             super::out(&render(&self.bundle, &result))?;
         }
-        Ok(match result.decision.decision {
+        let code = match result.decision.decision {
             Verdict::Allow => 0,
             Verdict::Deny => 1,
-        })
+        };
+        let subject = subject_of(report, Some(result.gate_input.artifact.digest.prefixed()));
+        Ok(Decided { code, report: serde_json::from_slice(&result.to_bytes())?, subject, time: Some(time) })
     }
 }

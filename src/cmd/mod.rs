@@ -5,6 +5,7 @@
 pub mod breakglass;
 pub mod demo;
 pub mod docs;
+pub mod evidence;
 pub mod gate;
 pub mod inspect;
 pub mod keygen;
@@ -17,7 +18,10 @@ pub mod unverified;
 pub mod upgrade_validate;
 pub mod verify;
 
+use crate::clock;
 use crate::report::{Diagnostic, ErrorBody, ErrorDoc};
+use crate::trust::state::EvalTime;
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::borrow::Cow;
 use std::io::Write;
@@ -33,6 +37,10 @@ pub struct Cli {
     /// Hide progress bars.
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Do not append this command's verdict to the evidence ledger (deciding commands record
+    /// one by default; nothing is recorded under --at-time either).
+    #[arg(long, global = true)]
+    pub no_record: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -67,6 +75,8 @@ pub enum Command {
     Trust(trust::Args),
     /// Offline transparency-log cache: import mirrors, status, prove, verify proofs.
     Tlog(tlog::Args),
+    /// The evidence ledger: search, show, verify the chain, export and import signed evidence.
+    Evidence(evidence::Args),
 }
 
 /// What the shell needs from global flags.
@@ -94,7 +104,76 @@ impl Command {
             Command::Pack(a) if a.json => Some(("pack", ERROR_SCHEMA)),
             Command::Trust(a) => a.json_output(),
             Command::Tlog(a) => a.json_output(),
+            Command::Evidence(a) => a.json_output(),
             _ => None,
+        }
+    }
+}
+
+/// A deciding command's verdict: its exit code, the document it printed (or prints with
+/// `--json`), what it was about and the time it decided at (its one clock reading). [`run`]
+/// appends it to the evidence ledger.
+#[derive(Debug)]
+pub struct Decided {
+    /// Exit code.
+    pub code: u8,
+    /// The `--json` document.
+    pub report: serde_json::Value,
+    /// What it was about.
+    pub subject: crate::ledger::Subject,
+    /// The evaluation time, when the command read one.
+    pub time: Option<EvalTime>,
+}
+
+impl Decided {
+    /// A command that decides nothing the ledger keeps: only its exit code.
+    pub fn plain(code: u8) -> Self {
+        Decided { code, report: serde_json::Value::Null, subject: Default::default(), time: None }
+    }
+}
+
+impl Command {
+    /// The name a deciding command is recorded under in the evidence ledger, when this run
+    /// records: not under `--at-time` (a verdict as of another time is not evidence of now).
+    fn ledger_name(&self) -> Option<&'static str> {
+        let at_time = |t: &verify::TrustArgs| t.at_time.is_some();
+        match self {
+            Command::Verify(a) if !at_time(&a.trust) => Some("verify"),
+            Command::Gate(a) if !at_time(&a.trust) => Some("gate"),
+            Command::UpgradeValidate(a) if !at_time(&a.trust) => Some("upgrade-validate"),
+            Command::Smoke(a) if !at_time(&a.trust) => Some("smoke"),
+            Command::BreakGlass(a) if !at_time(&a.trust) => Some("break-glass"),
+            Command::Trust(a) => a.ledger_name(),
+            Command::Tlog(a) => a.ledger_name(),
+            _ => None,
+        }
+    }
+}
+
+/// Appends a verdict to the evidence ledger after it is final. A verdict whose record cannot be
+/// written is not given: exit 2 with the reason (`--no-record` decides without recording).
+fn record(command: &str, d: Decided, ui: Ui) -> u8 {
+    let now = match d.time {
+        Some(EvalTime::Clock(t)) => Ok(t),
+        _ => clock::now(),
+    };
+    let outcome = crate::ledger::Outcome::from_exit(d.code);
+    let appended = now
+        .map_err(anyhow::Error::new)
+        .and_then(|now| crate::store::ledger::record(now, command, d.subject, outcome, &d.report).map_err(anyhow::Error::new));
+    match appended {
+        Ok(head) => {
+            if !ui.quiet {
+                eprintln!("recorded evidence #{} {}", head.seq, head.hash);
+            }
+            d.code
+        }
+        Err(e) => {
+            eprintln!(
+                "error: the verdict (exit {}) could not be recorded in the evidence ledger: {e:#}\nhint: free space or fix $AIRLOCK_HOME, or pass --no-record to decide without recording",
+                d.code
+            );
+            2
         }
     }
 }
@@ -103,20 +182,29 @@ impl Command {
 pub fn run(cli: Cli) -> u8 {
     let ui = Ui { quiet: cli.quiet, progress: !cli.no_progress && !cli.quiet };
     let json = cli.command.json_output();
+    let ledger = if cli.no_record { None } else { cli.command.ledger_name() };
+    let decided = |r: Result<Decided>| -> Result<u8> {
+        let d = r?;
+        Ok(match ledger {
+            Some(name) => record(name, d, ui),
+            None => d.code,
+        })
+    };
     let result = match cli.command {
         Command::Keygen(a) => a.run(ui),
         Command::Pack(a) => a.run(ui),
         Command::Inspect(a) => a.run(ui),
-        Command::Verify(a) => a.run(ui),
-        Command::UpgradeValidate(a) => a.run(ui),
-        Command::Smoke(a) => a.run(ui),
+        Command::Verify(a) => decided(a.run(ui)),
+        Command::UpgradeValidate(a) => decided(a.run(ui)),
+        Command::Smoke(a) => decided(a.run(ui)),
         Command::Demo(a) => a.run(ui),
-        Command::Gate(a) => a.run(ui),
-        Command::BreakGlass(a) => a.run(ui),
+        Command::Gate(a) => decided(a.run(ui)),
+        Command::BreakGlass(a) => decided(a.run(ui)),
         Command::Completions(a) => a.run(ui),
         Command::Man(a) => a.run(ui),
-        Command::Trust(a) => a.run(ui),
-        Command::Tlog(a) => a.run(ui),
+        Command::Trust(a) => decided(a.run(ui)),
+        Command::Tlog(a) => decided(a.run(ui)),
+        Command::Evidence(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,
@@ -127,7 +215,16 @@ pub fn run(cli: Cli) -> u8 {
             }
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "error: {}\nhint: {}", doc.error.message, doc.error.hint);
-            doc.outcome.exit_code()
+            drop(err);
+            let code = doc.outcome.exit_code();
+            // A refusal is evidence too: a deciding command records its error document.
+            match (ledger, serde_json::to_value(&doc)) {
+                (Some(name), Ok(report)) => {
+                    let d = Decided { code, report, subject: Default::default(), time: None };
+                    record(name, d, ui)
+                }
+                _ => code,
+            }
         }
     }
 }
@@ -277,6 +374,9 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::json::JsonError,
             crate::trust::state::ClockWentBackwards,
             crate::clock::ClockError,
+            crate::store::ledger::LedgerStoreError,
+            crate::ledger::LedgerError,
+            crate::ledger::export::ExportError,
             crate::trust::role::RoleNameError,
             crate::trust::role::RoleKeysError,
         );
@@ -294,7 +394,13 @@ pub fn error_doc(e: &anyhow::Error, command: &str, schema: &str) -> ErrorDoc {
     let bundle = e.downcast_ref::<About>().map(|a| a.0.display().to_string());
     let refused = e.downcast_ref::<Refusal>().is_some();
     // The refusal marker says nothing (an empty layer); every other layer is part of the message.
-    let message = e.chain().map(ToString::to_string).filter(|m| !m.is_empty()).collect::<Vec<_>>().join(": ");
+    // A hint some errors still carry inside their text is the document's hint, not its message.
+    let message = e
+        .chain()
+        .map(|c| c.to_string().split("\n  hint: ").next().unwrap_or_default().to_string())
+        .filter(|m| !m.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
     ErrorDoc {
         schema: schema.into(),
         command: command.into(),

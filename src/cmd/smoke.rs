@@ -13,10 +13,11 @@
 //!    output. Other platforms are reported as not executed.
 
 use super::AboutExt;
+use super::Decided;
 use super::Ui;
 use super::upgrade_validate::{fail_report, finish_report, read_metadata};
-use super::verify::CheckAs;
 use super::verify::TrustArgs;
+use super::verify::{CheckAs, subject_of};
 use crate::archive::{self, ByteSource, Entry};
 use crate::digest::{Sha256Digest, StreamHasher};
 use crate::fsio;
@@ -356,17 +357,17 @@ struct Findings {
 }
 
 impl Args {
-    fn finish(&self, doc: &Value, text: &str, code: u8) -> Result<u8> {
+    fn finish(&self, doc: Value, text: &str, code: u8) -> Result<Decided> {
         finish_report(self.out.as_deref(), "smoke-report", self.json, doc, text, code)
     }
 
-    fn fail(&self, e: anyhow::Error) -> Result<u8> {
+    fn fail(&self, e: anyhow::Error) -> Result<Decided> {
         fail_report(e, "smoke", SMOKE_REPORT_SCHEMA, self.json, self.out.as_deref(), "smoke-report")
     }
 
     /// Copies, verifies, validates and (for this host) runs; exit 0 passed, 1 a check failed, 2
     /// could not check.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    pub fn run(self, ui: Ui) -> Result<Decided> {
         let parent = self.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let work = PrivateDir::create(&parent, "airlock-smoke")?;
         let time = match self.trust.eval_time() {
@@ -406,7 +407,7 @@ impl Args {
                     report.trust().source,
                     render_checks(&failed)
                 );
-                return self.finish(&doc, &text, 1);
+                return self.finish(doc, &text, 1).map(|d| Decided { subject: subject_of(report, None), time: Some(time), ..d });
             }
         };
         let meta_bytes = read_metadata(&copy, verified)?;
@@ -460,7 +461,8 @@ impl Args {
             result.checks.len(),
             if failed == 0 { "SMOKE PASSED" } else { "SMOKE FAILED" }
         ));
-        self.finish(&doc, &text, outcome.exit_code())
+        let subject = subject_of(report, None);
+        self.finish(doc, &text, outcome.exit_code()).map(|d| Decided { subject, time: Some(time), ..d })
     }
 
     fn smoke(&self, m: &BoundMetadata<'_>, copy: &Path, work: &Path, host: &str) -> Result<Findings> {

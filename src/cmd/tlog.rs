@@ -3,7 +3,7 @@
 //! Trust: `--log-key VKEY` (repeatable, ad hoc) and/or `--policy FILE` (a C2SP tlog-policy),
 //! else the pinned trust root's `tlog` role; every report names the trust used.
 
-use super::Ui;
+use super::{Decided, Ui};
 use crate::store::tlog::{DirTiles, ImportRelation, ImportReport, OriginState, TlogStore};
 use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
@@ -153,7 +153,7 @@ pub fn exit_for(e: &TlogError) -> u8 {
     }
 }
 
-fn refusal(what: &str, e: TlogError, evidence: Option<&PathBuf>, json: bool, command: &str) -> Result<u8> {
+fn refusal(what: &str, e: TlogError, evidence: Option<&PathBuf>, json: bool, command: &str) -> Result<Decided> {
     let code = exit_for(&e);
     let e = anyhow::Error::new(e).context(super::About(what.into()));
     if code == 2 && evidence.is_none() {
@@ -161,9 +161,9 @@ fn refusal(what: &str, e: TlogError, evidence: Option<&PathBuf>, json: bool, com
     }
     let mut doc = super::error_doc(&if code == 1 { super::refusal(e) } else { e }, command, TLOG_REPORT_SCHEMA);
     doc.outcome = if code == 1 { crate::report::Outcome::Fail } else { crate::report::Outcome::Error };
+    let mut v = serde_json::to_value(&doc)?;
+    v["forkEvidence"] = serde_json::json!(evidence);
     if json {
-        let mut v = serde_json::to_value(&doc)?;
-        v["forkEvidence"] = serde_json::json!(evidence);
         super::out_json(&v)?;
     }
     eprintln!("error: {}", doc.error.message);
@@ -171,7 +171,7 @@ fn refusal(what: &str, e: TlogError, evidence: Option<&PathBuf>, json: bool, com
         eprintln!("fork evidence written to {}", p.display());
     }
     eprintln!("hint: {}", doc.error.hint);
-    Ok(code)
+    Ok(Decided { code, report: v, subject: Default::default(), time: None })
 }
 
 fn write_out(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
@@ -195,17 +195,23 @@ impl Args {
         }
     }
 
+    /// `import` changes the cache: its verdict is recorded in the evidence ledger under this name.
+    pub fn ledger_name(&self) -> Option<&'static str> {
+        matches!(self.command, Cmd::Import { .. }).then_some("tlog import")
+    }
+
     /// Runs the subcommand; the clock is read once, by the subcommands that compare times.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    pub fn run(self, ui: Ui) -> Result<Decided> {
+        let plain = |r: Result<u8>| r.map(Decided::plain);
         match self.command {
             Cmd::Import { mirror, trust, json } => import(&mirror, &trust, json, ui),
-            Cmd::Status { trust, json } => status(&trust, json),
-            Cmd::Prove { origin, index, output, trust } => prove(&origin, index, &output, &trust, ui),
-            Cmd::VerifyProof { file, entry, trust, json } => verify_proof(&file, &entry, &trust, json),
+            Cmd::Status { trust, json } => plain(status(&trust, json)),
+            Cmd::Prove { origin, index, output, trust } => plain(prove(&origin, index, &output, &trust, ui)),
+            Cmd::VerifyProof { file, entry, trust, json } => plain(verify_proof(&file, &entry, &trust, json)),
             Cmd::Entry { bundle, output } => {
                 let (bytes, m) = super::unverified::UnverifiedBundle::open_or_refuse(&bundle)?.manifest()?;
                 write_out(&output, &logged_entry(&m, &bytes))?;
-                Ok(0)
+                Ok(Decided::plain(0))
             }
         }
     }
@@ -213,7 +219,7 @@ impl Args {
 
 /// `tlog import`: verifies the mirror and commits it to the cache, or refuses (fork evidence
 /// written on a fork).
-fn import(mirror: &Path, trust: &TrustArgs, json: bool, ui: Ui) -> Result<u8> {
+fn import(mirror: &Path, trust: &TrustArgs, json: bool, ui: Ui) -> Result<Decided> {
     let trust = trust.require()?;
     let now = clock::now_or_refuse()?;
     let store = TlogStore::open_default()?;
@@ -221,15 +227,15 @@ fn import(mirror: &Path, trust: &TrustArgs, json: bool, ui: Ui) -> Result<u8> {
         Err(r) => return refusal(&format!("import of {}", mirror.display()), r.error, r.evidence.as_ref(), json, "tlog import"),
         Ok(rep) => rep,
     };
+    let mut v = serde_json::to_value(&rep)?;
+    v["schema"] = "airlock/tlog-import/v1".into();
+    v["outcome"] = "pass".into();
     if json {
-        let mut v = serde_json::to_value(&rep)?;
-        v["schema"] = "airlock/tlog-import/v1".into();
-        v["outcome"] = "pass".into();
         super::out_json(&v)?;
     } else if !ui.quiet {
         super::out(&import_text(&rep, &trust))?;
     }
-    Ok(0)
+    Ok(Decided { code: 0, report: v, subject: Default::default(), time: Some(crate::trust::state::EvalTime::Clock(now)) })
 }
 
 fn import_text(rep: &ImportReport, trust: &LogTrust) -> String {
@@ -316,13 +322,13 @@ fn prove(origin: &str, index: u64, output: &Option<PathBuf>, trust: &TrustArgs, 
     if !trust.is_empty()
         && let Err(e) = verify_checkpoint(s.checkpoint.as_bytes(), &trust)
     {
-        return refusal("cached checkpoint", e, None, false, "tlog prove");
+        return refusal("cached checkpoint", e, None, false, "tlog prove").map(|d| d.code);
     }
     let tiles = DirTiles::cache(&store.origin_dir(origin));
     let tree = TiledTree::new(&tiles, s.size, Exactness::Prefix);
     let (hashes, leaf) = match tree.inclusion_proof(index).and_then(|p| tree.leaf_hash(index).map(|l| (p, l))) {
         Ok(p) => p,
-        Err(e) => return refusal("proof", e, None, false, "tlog prove"),
+        Err(e) => return refusal("proof", e, None, false, "tlog prove").map(|d| d.code),
     };
     let root = crate::tlog::unb64_hash(&s.root).context("cached root is not base64 of 32 bytes: the cache is corrupt")?;
     merkle::verify_inclusion(&leaf, index, s.size, &hashes, &root)
@@ -354,11 +360,11 @@ fn verify_proof(file: &Path, entry: &Path, trust: &TrustArgs, json: bool) -> Res
     let what = file.display().to_string();
     let proof = match TlogProof::parse(&proof_bytes) {
         Ok(p) => p,
-        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof"),
+        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof").map(|d| d.code),
     };
     let v = match proof.verify_entry(&entry_bytes, &trust) {
         Ok(v) => v,
-        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof"),
+        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof").map(|d| d.code),
     };
     let store = TlogStore::open_default()?;
     let path = InclusionPath { index: v.index, leaf: v.leaf_hash, hashes: &proof.hashes };
@@ -366,7 +372,7 @@ fn verify_proof(file: &Path, entry: &Path, trust: &TrustArgs, json: bool) -> Res
         CacheCheck::Related(r) => r,
         CacheCheck::Fork(e, ev) => {
             let p = store.write_fork_evidence(&ev, clock::now_or_refuse()?)?;
-            return refusal(&what, e, Some(&p), json, "tlog verify-proof");
+            return refusal(&what, e, Some(&p), json, "tlog verify-proof").map(|d| d.code);
         }
         CacheCheck::Unverifiable(why) => {
             return Err(anyhow::Error::new(super::ShellError::CacheUnusable(why)).context(super::About(what.into())));

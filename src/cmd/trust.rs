@@ -2,7 +2,7 @@
 //! media by fingerprint, rotate it, inspect it, author roots, and bring a target in from a TUF
 //! repository mirror on disk. Exit codes: 0 done, 1 refused by a trust rule, 2 could not check.
 
-use super::{ShellError, Ui};
+use super::{Decided, ShellError, Ui};
 use crate::digest::Sha256Digest;
 use crate::keys::{PublicKey, SecretKey};
 use crate::store::trust::TrustStore;
@@ -10,6 +10,7 @@ use crate::time::Timestamp;
 use crate::trust::key::{P256Key, TrustKey};
 use crate::trust::role::RoleName;
 use crate::trust::root::{self, MAX_ROOT_SIZE, RoleDesc, RootError, RootSigned, TrustRoot, VerifiedRoot};
+use crate::trust::state::EvalTime;
 use crate::trust::state::State;
 use crate::trust::tuf::{self, FetchError, Repository};
 use crate::{clock, fsio};
@@ -191,16 +192,28 @@ impl Args {
         json.then_some((name, TRUST_REPORT_SCHEMA))
     }
 
-    /// Runs.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    /// The name `init`, `update` and `import-tuf` (they change the trust store) are recorded
+    /// under in the evidence ledger.
+    pub fn ledger_name(&self) -> Option<&'static str> {
+        match &self.command {
+            TrustCommand::Init(_) => Some("trust init"),
+            TrustCommand::Update(_) => Some("trust update"),
+            TrustCommand::ImportTuf(_) => Some("trust import-tuf"),
+            _ => None,
+        }
+    }
+
+    /// Runs; the store-changing subcommands' verdicts are recorded by [`super::run`].
+    pub fn run(self, ui: Ui) -> Result<Decided> {
+        let plain = |r: Result<u8>| r.map(Decided::plain);
         match self.command {
             TrustCommand::Init(a) => a.run(ui),
             TrustCommand::Update(a) => a.run(ui),
-            TrustCommand::Show(a) => a.run(),
-            TrustCommand::Status(a) => a.run(),
+            TrustCommand::Show(a) => plain(a.run()),
+            TrustCommand::Status(a) => plain(a.run()),
             TrustCommand::ImportTuf(a) => a.run(ui),
-            TrustCommand::New(a) => a.run(ui),
-            TrustCommand::Sign(a) => a.run(ui),
+            TrustCommand::New(a) => plain(a.run(ui)),
+            TrustCommand::Sign(a) => plain(a.run(ui)),
         }
     }
 }
@@ -282,7 +295,7 @@ pub fn render(root: &TrustRoot, now: Timestamp) -> String {
 }
 
 impl InitArgs {
-    fn run(self, ui: Ui) -> Result<u8> {
+    fn run(self, ui: Ui) -> Result<Decided> {
         let want = parse_fingerprint(&self.fingerprint)?;
         let (bytes, parsed) = read_root(&self.root)?;
         let got = Sha256Digest::of(&bytes);
@@ -306,20 +319,21 @@ impl InitArgs {
         let base = if self.force { State { highest_root_version: 0, ..state } } else { state };
         let next = base.root_installed(root.version(), now);
         store.install(&[(&bytes, root.version())], &next)?;
+        let doc = json!({"schema": TRUST_REPORT_SCHEMA, "command": "trust init", "outcome": "pass", "action": "init", "root": describe(&root, now)});
         if self.json {
-            super::out_json(&json!({"schema": TRUST_REPORT_SCHEMA, "action": "init", "root": describe(&root, now)}))?;
+            super::out_json(&doc)?;
         } else {
             super::out(&format!("pinned in {}\n\n{}", store.dir().display(), render(&root, now)))?;
             if root.is_expired(now) && !ui.quiet {
                 eprintln!("warning: this root has expired: verification fails until `airlock trust update` installs a valid successor");
             }
         }
-        Ok(0)
+        Ok(Decided { code: 0, report: doc, subject: Default::default(), time: Some(EvalTime::Clock(now)) })
     }
 }
 
 impl UpdateArgs {
-    fn run(self, _ui: Ui) -> Result<u8> {
+    fn run(self, _ui: Ui) -> Result<Decided> {
         let store = TrustStore::open()?;
         let state = store.load_state()?;
         let Some(current) = store.load_root(&state)? else {
@@ -352,14 +366,13 @@ impl UpdateArgs {
         let installs: Vec<(&[u8], u64)> = steps.iter().map(|s| (raw[&s.root.version()].as_slice(), s.root.version())).collect();
         let last = &steps.last().expect("non-empty").root;
         store.install(&installs, &state.root_installed(last.version(), now))?;
+        let rot: Vec<_> = steps
+            .iter()
+            .map(|s| json!({"version": s.root.version(), "signersOld": s.old_signers, "signersNew": s.new_signers, "fingerprint": s.root.fingerprint().prefixed()}))
+            .collect();
+        let doc = json!({"schema": TRUST_REPORT_SCHEMA, "command": "trust update", "outcome": "pass", "action": "update", "from": current.version(), "rotations": rot, "root": describe(last, now)});
         if self.json {
-            let rot: Vec<_> = steps
-                .iter()
-                .map(|s| json!({"version": s.root.version(), "signersOld": s.old_signers, "signersNew": s.new_signers, "fingerprint": s.root.fingerprint().prefixed()}))
-                .collect();
-            super::out_json(
-                &json!({"schema": TRUST_REPORT_SCHEMA, "action": "update", "from": current.version(), "rotations": rot, "root": describe(last, now)}),
-            )?;
+            super::out_json(&doc)?;
         } else {
             let mut s = String::new();
             for st in &steps {
@@ -374,7 +387,7 @@ impl UpdateArgs {
             s.push_str(&render(last, now));
             super::out(&s)?;
         }
-        Ok(0)
+        Ok(Decided { code: 0, report: doc, subject: Default::default(), time: Some(EvalTime::Clock(now)) })
     }
 }
 
@@ -522,7 +535,7 @@ impl Repository for DirRepo {
 }
 
 impl ImportTufArgs {
-    fn run(self, ui: Ui) -> Result<u8> {
+    fn run(self, ui: Ui) -> Result<Decided> {
         let pinned = fsio::read_small(&self.root, 1 << 20)?;
         let fp = Sha256Digest::of(&pinned);
         if let Some(f) = &self.fingerprint
@@ -559,9 +572,10 @@ impl ImportTufArgs {
         fsio::atomic_write(&self.output, &bytes, 0o644)?;
         let (ts, sn, tg) = client.versions();
         let digest = Sha256Digest::of(&bytes);
-        if self.json {
-            super::out_json(&json!({
+        let doc = json!({
                 "schema": TRUST_REPORT_SCHEMA,
+                "command": "trust import-tuf",
+                "outcome": "pass",
                 "action": "import-tuf",
                 "target": self.target,
                 "output": self.output,
@@ -572,7 +586,9 @@ impl ImportTufArgs {
                 "timestampVersion": ts, "snapshotVersion": sn, "targetsVersion": tg,
                 "rolesVisited": client.trail.visited,
                 "notes": client.trail.notes,
-            }))?;
+        });
+        if self.json {
+            super::out_json(&doc)?;
         } else if !ui.quiet {
             super::out(&format!(
                 "root      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\n",
@@ -592,7 +608,7 @@ impl ImportTufArgs {
                 eprintln!("note: {n}");
             }
         }
-        Ok(0)
+        Ok(Decided { code: 0, report: doc, subject: Default::default(), time: Some(EvalTime::Clock(now)) })
     }
 }
 

@@ -7,7 +7,8 @@
 //! to the verified manifests by digest, is then compared by
 //! [`crate::release::upgrade::compare`], with the trust-root history as the signer authority.
 
-use super::verify::{CheckAs, Checked, ReleaseSigners, TrustArgs};
+use super::Decided;
+use super::verify::{CheckAs, Checked, ReleaseSigners, TrustArgs, subject_of};
 use super::{AboutExt, Ui};
 use crate::archive;
 use crate::fsio;
@@ -121,16 +122,16 @@ pub fn write_out(dir: &Path, name: &str, doc: &Value) -> Result<()> {
 
 /// Ends a reporting command: the report (and its checksum file) into `--out DIR` when given,
 /// then JSON or text on stdout; returns `code`.
-pub fn finish_report(out_dir: Option<&Path>, name: &str, json: bool, doc: &Value, text: &str, code: u8) -> Result<u8> {
+pub fn finish_report(out_dir: Option<&Path>, name: &str, json: bool, doc: Value, text: &str, code: u8) -> Result<Decided> {
     if let Some(dir) = out_dir {
-        write_out(dir, name, doc)?;
+        write_out(dir, name, &doc)?;
     }
     if json {
-        super::out_json(doc)?;
+        super::out_json(&doc)?;
     } else {
         super::out(text)?;
     }
-    Ok(code)
+    Ok(Decided { code, report: doc, subject: Default::default(), time: None })
 }
 
 /// Reads the release metadata member back from a verified bundle file. `None` when the
@@ -148,7 +149,7 @@ pub fn read_metadata(path: &Path, v: &Verified<VerifiedBundle>) -> Result<Option
 
 /// Ends a report command that could not check (exit 2): the error document goes to `--out DIR`
 /// when given and to stdout with `--json`, the error and its hint to stderr.
-pub fn fail_report(e: anyhow::Error, command: &str, schema: &str, json: bool, out_dir: Option<&Path>, name: &str) -> Result<u8> {
+pub fn fail_report(e: anyhow::Error, command: &str, schema: &str, json: bool, out_dir: Option<&Path>, name: &str) -> Result<Decided> {
     let doc = super::error_doc(&e, command, schema);
     eprintln!("error: {}\nhint: {}", doc.error.message, doc.error.hint);
     let value = serde_json::to_value(&doc)?;
@@ -158,7 +159,7 @@ pub fn fail_report(e: anyhow::Error, command: &str, schema: &str, json: bool, ou
     if json {
         super::out_json(&value)?;
     }
-    Ok(2)
+    Ok(Decided { code: 2, report: value, subject: Default::default(), time: None })
 }
 
 /// The trust root changed between the verifications of CURRENT and NEXT.
@@ -181,11 +182,11 @@ impl crate::report::Diagnostic for TrustChanged {
 }
 
 impl Args {
-    fn finish(&self, doc: &Value, text: &str, code: u8) -> Result<u8> {
+    fn finish(&self, doc: Value, text: &str, code: u8) -> Result<Decided> {
         finish_report(self.out.as_deref(), "upgrade-report", self.json, doc, text, code)
     }
 
-    fn fail_early(&self, e: anyhow::Error) -> Result<u8> {
+    fn fail_early(&self, e: anyhow::Error) -> Result<Decided> {
         fail_report(e, "upgrade-validate", UPGRADE_REPORT_SCHEMA, self.json, self.out.as_deref(), "upgrade-report")
     }
 
@@ -194,7 +195,7 @@ impl Args {
     }
 
     /// Runs.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    pub fn run(self, ui: Ui) -> Result<Decided> {
         let time = match self.trust.eval_time() {
             Ok(t) => t,
             Err(e) => return self.fail_early(e),
@@ -239,7 +240,7 @@ impl Args {
                 text.push_str("\nREFUSED: both bundles must verify before they can be compared\n");
                 doc["outcome"] = json!(Outcome::Fail);
                 doc["checks"] = json!([]);
-                return self.finish(&doc, &text, 1);
+                return self.finish(doc, &text, 1).map(|d| Decided { subject: subject_of(next.report(), None), time: Some(time), ..d });
             }
         };
         let cur_bytes = match read_metadata(&self.current, cv)? {
@@ -310,6 +311,7 @@ impl Args {
             checks.len(),
             if failed == 0 { "NEXT MAY REPLACE CURRENT" } else { "REFUSED" }
         ));
-        self.finish(&doc, &text, outcome.exit_code())
+        let subject = subject_of(next.report(), None);
+        self.finish(doc, &text, outcome.exit_code()).map(|d| Decided { subject, time: Some(time), ..d })
     }
 }

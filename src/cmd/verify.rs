@@ -6,7 +6,7 @@
 //! the report; only store-trusted verifications update the anti-rollback state.
 
 use super::Ui;
-use super::{AboutExt, ShellError};
+use super::{AboutExt, Decided, ShellError};
 use crate::keys::PublicKey;
 use crate::report::{Check, Outcome, render_checks, tally_line};
 use crate::store::tlog::TlogStore;
@@ -316,8 +316,8 @@ impl TrustArgs {
 }
 
 impl Args {
-    /// Runs.
-    pub fn run(self, ui: Ui) -> Result<u8> {
+    /// Runs; the verdict is recorded by [`super::run`].
+    pub fn run(self, ui: Ui) -> Result<Decided> {
         let time = self.trust.eval_time()?;
         let mut extra = match &self.minisign_key {
             Some(k) => vec![super::minisig::check(&self.bundle, k)?],
@@ -337,6 +337,17 @@ impl Args {
         } else {
             super::out(&render_text(&self.bundle, &r))?;
         }
-        Ok(r.outcome().exit_code())
+        Ok(Decided { code: r.outcome().exit_code(), report: serde_json::to_value(&r)?, subject: subject_of(&r, None), time: Some(time) })
+    }
+}
+
+/// What a verification was about, for the evidence ledger.
+pub fn subject_of(r: &VerifyReport, artifact_digest: Option<String>) -> crate::ledger::Subject {
+    crate::ledger::Subject {
+        bundle_id: Some(r.bundle_id().to_string()),
+        product: Some(r.release().product.clone()),
+        version: Some(r.release().version.clone()),
+        channel: r.release().channel.clone(),
+        artifact_digest,
     }
 }

@@ -420,7 +420,7 @@ fn read_evidence(
                 );
                 continue;
             }
-            Kind::Release | Kind::Other => {
+            Kind::Release | Kind::Evidence | Kind::Other => {
                 checks.push(
                     Check::new("evidence.not-interpreted", true, format!("kind {}: listed, digested, not interpreted", m.kind.name()))
                         .subject(&m.path)

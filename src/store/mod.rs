@@ -1,6 +1,7 @@
 //! Persistent local state under `$AIRLOCK_HOME` (shell side: the only module besides `fsio`
 //! that writes files). Every write is atomic and durable (see [`crate::fsio::AtomicFile`]).
 
+pub mod ledger;
 pub mod tlog;
 pub mod trust;
 

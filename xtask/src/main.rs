@@ -1,22 +1,27 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
 //! - `setup`: install the tools the tests need (idempotent; root for apt-get).
-//! - `ci`: setup, fmt check, clippy -D warnings, every test without network, static build.
-//! - `vectors [--check]`: regenerate `vectors/bundle-v1/` (or check it is current).
+//! - `ci`: setup, fmt check, clippy -D warnings, every test without network, vectors, crashtest (200), static build.
+//! - `vectors [--check]`: regenerate `vectors/bundle-v1/` and `vectors/evidence-ledger-v1/` (or check they are current).
 //! - `hostile [--check]`: regenerate the hostile-archive corpus `tests/data/hostile/`.
 //! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
 //! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
+//! - `ledger-bench`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify).
+//! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
+//!   evidence ledger must stay valid and keep every acknowledged append.
 
 // xtask is the benchmark harness: timing is its job (clippy.toml forbids clocks in the crate).
 #![allow(clippy::disallowed_methods)]
 
 mod bench;
+mod crashtest;
 mod deflate_bench;
 mod dist;
 mod fuzz;
 mod hostile;
+mod ledger_bench;
 mod setup;
 mod tlog_bench;
 mod upgrade_bench;
@@ -42,13 +47,21 @@ fn main() -> Result<()> {
         Some("bench") => {
             bench::bench()?;
             upgrade_bench::run(&dist::dist()?)?;
-            tlog_bench::run()
+            tlog_bench::run()?;
+            ledger_bench::run()
         }
         Some("deflate-bench") => deflate_bench::run(),
+        Some("ledger-bench") if cfg!(debug_assertions) => {
+            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]))
+        }
+        Some("ledger-bench") => ledger_bench::run(),
+        Some("crashtest") => crashtest(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
-            println!("cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench");
+            println!(
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | crashtest [N]"
+            );
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
@@ -91,6 +104,8 @@ fn ci() -> Result<()> {
     test.args(["test", "--workspace", "--offline"]).env("AIRLOCK_REQUIRE_INTEROP", "1");
     run(&mut test)?;
     vectors(true)?;
+    // 200 trials take about 40 s here.
+    crashtest(200)?;
     hostile::run(true)?;
     fuzz::fuzz_smoke(30)?;
     let bin = dist::dist()?;
@@ -99,9 +114,18 @@ fn ci() -> Result<()> {
     Ok(())
 }
 
+fn crashtest(trials: u32) -> Result<()> {
+    run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
+    crashtest::run(&root().join("target/debug/airlock"), trials)
+}
+
 fn vectors(check: bool) -> Result<()> {
-    let dir = root().join("vectors/bundle-v1");
-    let want = airlock::conformance::bundle_v1_vectors();
+    vector_set("vectors/bundle-v1", airlock::conformance::bundle_v1_vectors(), check)?;
+    vector_set("vectors/evidence-ledger-v1", airlock::conformance::ledger::evidence_ledger_v1_vectors(), check)
+}
+
+fn vector_set(rel_dir: &str, want: std::collections::BTreeMap<String, Vec<u8>>, check: bool) -> Result<()> {
+    let dir = root().join(rel_dir);
     let mut stale = Vec::new();
     for (rel, bytes) in &want {
         let p = dir.join(rel);
@@ -123,9 +147,9 @@ fn vectors(check: bool) -> Result<()> {
         }
     }
     if check && !stale.is_empty() {
-        bail!("vectors/bundle-v1 is stale ({}); run `cargo xtask vectors`", stale.join(", "));
+        bail!("{rel_dir} is stale ({}); run `cargo xtask vectors`", stale.join(", "));
     }
-    eprintln!("xtask: vectors/bundle-v1: {} files, {} {}", want.len(), stale.len(), if check { "stale" } else { "rewritten" });
+    eprintln!("xtask: {rel_dir}: {} files, {} {}", want.len(), stale.len(), if check { "stale" } else { "rewritten" });
     Ok(())
 }
 

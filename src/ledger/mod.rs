@@ -1,0 +1,426 @@
+//! The evidence ledger (format-spec/evidence-ledger-v1.md): every decision as a hash-chained
+//! record, the chain rules, and the [`Ledger`] trait a store implements.
+//!
+//! Sans-I/O: records are built from values ([`Draft`] + sequence number + previous hash) and
+//! checked from bytes. The report a command printed is an opaque [`serde_json::Value`]; the
+//! ledger never depends on report types. The store (`crate::store::ledger`, SQLite) is the only
+//! code that knows how records are kept.
+
+pub mod audit;
+pub mod chain;
+pub mod export;
+
+pub use chain::{Broken, ChainCheck, ChainSummary, Rule, StoredRecord};
+
+use crate::digest::Sha256Digest;
+use crate::json::{self, JsonError};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Schema id of a record.
+pub const RECORD_SCHEMA: &str = "airlock/evidence-record/v1";
+/// The `prev` of record 1: 64 zero hex digits.
+pub const GENESIS_PREV: Sha256Digest = Sha256Digest([0; 32]);
+/// Largest stored record accepted (report included).
+pub const MAX_RECORD_SIZE: usize = 16 << 20;
+
+/// How a deciding command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every check passed (exit 0).
+    Pass,
+    /// A check failed or the gate denied (exit 1).
+    Fail,
+    /// Could not check (exit 2).
+    Error,
+}
+
+impl Outcome {
+    /// All outcomes.
+    pub const ALL: [Outcome; 3] = [Outcome::Pass, Outcome::Fail, Outcome::Error];
+
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// The outcome of a command's exit code (0 pass, 1 fail, anything else error).
+    pub fn from_exit(code: u8) -> Self {
+        match code {
+            0 => Outcome::Pass,
+            1 => Outcome::Fail,
+            _ => Outcome::Error,
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == s)
+    }
+}
+
+/// What a decision was about, as far as the command knew it. Absent fields are omitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Subject {
+    /// The bundle id (`sha256:...` of the manifest), when a bundle was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_id: Option<String>,
+    /// The release's product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// The release's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The release channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The artifact digest the decision was about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_digest: Option<String>,
+}
+
+/// A record before the store numbers and chains it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draft {
+    /// The site key's id (hex).
+    pub site_id: String,
+    /// When the decision was recorded (from `clock`).
+    pub recorded_at: Timestamp,
+    /// The deciding command (`verify`, `gate`, ...).
+    pub command: String,
+    /// What it was about.
+    pub subject: Subject,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The `--json` document the command printed (or would have).
+    pub report: Value,
+}
+
+/// One ledger record (`airlock/evidence-record/v1`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Record {
+    /// Always [`RECORD_SCHEMA`].
+    pub schema: String,
+    /// Sequence number, from 1, contiguous.
+    pub seq: u64,
+    /// The site key's id (hex).
+    pub site_id: String,
+    /// When recorded.
+    pub recorded_at: Timestamp,
+    /// The deciding command.
+    pub command: String,
+    /// What it was about.
+    pub subject: Subject,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// SHA-256 of the RFC 8785 bytes of `report`.
+    pub report_digest: Sha256Digest,
+    /// The command's report.
+    pub report: Value,
+    /// The hash of record `seq - 1`, or [`GENESIS_PREV`] for seq 1.
+    pub prev: Sha256Digest,
+    /// SHA-256 of the RFC 8785 bytes of this record without `hash`.
+    pub hash: Sha256Digest,
+}
+
+/// A record as sealed: the value and its RFC 8785 bytes (what the store keeps).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sealed {
+    /// The record.
+    pub record: Record,
+    /// Its canonical bytes, `hash` included.
+    pub bytes: Vec<u8>,
+}
+
+/// Errors of the ledger core.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A record's bytes are not a valid v1 record.
+    #[error(
+        "evidence record is not a valid {RECORD_SCHEMA} record: {0}\n  hint: the ledger database or export was edited or truncated; run `airlock evidence verify`"
+    )]
+    Malformed(#[from] JsonError),
+    /// A record names another schema.
+    #[error(
+        "evidence record has schema {found:?}, expected {RECORD_SCHEMA:?}\n  hint: this airlock reads {RECORD_SCHEMA} only; use the airlock that wrote it"
+    )]
+    Schema {
+        /// The schema found.
+        found: String,
+    },
+    /// A record is larger than [`MAX_RECORD_SIZE`].
+    #[error(
+        "evidence record is {size} bytes, more than the {MAX_RECORD_SIZE} allowed\n  hint: a report that large is not one airlock wrote"
+    )]
+    TooLarge {
+        /// Its size.
+        size: usize,
+    },
+}
+
+/// SHA-256 of the RFC 8785 form of a report.
+pub fn report_digest(report: &Value) -> Sha256Digest {
+    Sha256Digest::of(&json::canonical_value(report))
+}
+
+/// The hash of a record's value: SHA-256 over the RFC 8785 bytes of the object without `hash`.
+fn hash_of(mut v: Value) -> Sha256Digest {
+    if let Value::Object(m) = &mut v {
+        m.remove("hash");
+    }
+    Sha256Digest::of(&json::canonical_value(&v))
+}
+
+impl Draft {
+    /// Numbers and chains the draft: record `seq` after the record whose hash is `prev`.
+    pub fn seal(self, seq: u64, prev: Sha256Digest) -> Sealed {
+        let mut record = Record {
+            schema: RECORD_SCHEMA.to_string(),
+            seq,
+            site_id: self.site_id,
+            recorded_at: self.recorded_at,
+            command: self.command,
+            subject: self.subject,
+            outcome: self.outcome,
+            report_digest: report_digest(&self.report),
+            report: self.report,
+            prev,
+            hash: Sha256Digest([0; 32]),
+        };
+        let v = serde_json::to_value(&record).expect("a record always serialises");
+        record.hash = hash_of(v.clone());
+        let mut v = v;
+        v["hash"] = Value::String(record.hash.prefixed());
+        Sealed { bytes: json::canonical_value(&v), record }
+    }
+}
+
+impl Record {
+    /// Parses stored bytes strictly (duplicate keys, unknown fields and non-canonical bytes
+    /// refused). Hashes are not checked here: that is [`ChainCheck`]'s job.
+    pub fn parse(bytes: &[u8]) -> Result<Self, LedgerError> {
+        Ok(Self::parse_checked(bytes)?.0)
+    }
+
+    /// Parses strictly and recomputes, from the stored bytes, what the chain rules compare:
+    /// `(record, SHA-256 of the bytes without hash, SHA-256 of the canonical report)`.
+    ///
+    /// One parse and one canonicalisation of the report: every other member has one canonical
+    /// spelling that is rebuilt from the parsed record around it (members in RFC 8785 order:
+    /// command, hash, outcome, prev, recordedAt, report, reportDigest, schema, seq, siteId,
+    /// subject), the whole compared with the stored bytes, and the hash input is those same
+    /// pieces without the `hash` member.
+    fn parse_checked(bytes: &[u8]) -> Result<(Self, Sha256Digest, Sha256Digest), LedgerError> {
+        use sha2::Digest as _;
+        if bytes.len() > MAX_RECORD_SIZE {
+            return Err(LedgerError::TooLarge { size: bytes.len() });
+        }
+        let v = json::parse_strict(bytes)?;
+        if let Some(s) = v.get("schema").and_then(Value::as_str)
+            && s != RECORD_SCHEMA
+        {
+            return Err(LedgerError::Schema { found: s.to_string() });
+        }
+        let r: Record = serde_json::from_value(v).map_err(|e| JsonError::Schema(e.to_string()))?;
+        let report = json::canonical_value(&r.report);
+        let string = |s: &str| json::canonical_value(&Value::String(s.to_string()));
+        let mut head = b"{\"command\":".to_vec();
+        head.extend_from_slice(&string(&r.command));
+        let hash_member = format!(",\"hash\":\"{}\"", r.hash.prefixed());
+        let middle = format!(
+            ",\"outcome\":\"{}\",\"prev\":\"{}\",\"recordedAt\":\"{}\",\"report\":",
+            r.outcome.name(),
+            r.prev.prefixed(),
+            r.recorded_at.rfc3339()
+        );
+        let mut tail = format!(",\"reportDigest\":\"{}\",\"schema\":", r.report_digest.prefixed()).into_bytes();
+        tail.extend_from_slice(&string(&r.schema));
+        tail.extend_from_slice(format!(",\"seq\":{},\"siteId\":", r.seq).as_bytes());
+        tail.extend_from_slice(&string(&r.site_id));
+        tail.extend_from_slice(b",\"subject\":");
+        tail.extend_from_slice(&json::canonical(&r.subject));
+        tail.push(b'}');
+        let pieces: [&[u8]; 5] = [&head, hash_member.as_bytes(), middle.as_bytes(), &report, &tail];
+        let mut at = 0;
+        for p in pieces {
+            if bytes.get(at..at + p.len()) != Some(p) {
+                // Not canonical (or not what it parsed as): name the first differing byte.
+                let expected = pieces.concat();
+                let offset = expected.iter().zip(bytes).position(|(a, b)| a != b).unwrap_or(expected.len().min(bytes.len()));
+                let around =
+                    |b: &[u8]| String::from_utf8_lossy(&b[offset.saturating_sub(8).min(b.len())..(offset + 16).min(b.len())]).into_owned();
+                return Err(JsonError::NotCanonical { offset, expected: around(&expected), found: around(bytes) }.into());
+            }
+            at += p.len();
+        }
+        if at != bytes.len() {
+            let offset = at;
+            return Err(JsonError::NotCanonical {
+                offset,
+                expected: String::new(),
+                found: String::from_utf8_lossy(&bytes[at..(at + 16).min(bytes.len())]).into_owned(),
+            }
+            .into());
+        }
+        let mut h = sha2::Sha256::new();
+        for p in [&head[..], middle.as_bytes(), &report, &tail] {
+            h.update(p);
+        }
+        let hash = Sha256Digest(h.finalize().into());
+        Ok((r, hash, Sha256Digest::of(&report)))
+    }
+
+    /// Canonical bytes of this record as it is (`hash` as stored).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        json::canonical(self)
+    }
+}
+
+/// Which record to fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Locator {
+    /// By sequence number.
+    Seq(u64),
+    /// By record hash.
+    Hash(Sha256Digest),
+}
+
+impl Locator {
+    /// Parses `SEQ` (decimal) or `sha256:HEX` / `HEX`.
+    pub fn parse(s: &str) -> Option<Self> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s.parse().ok().map(Locator::Seq);
+        }
+        Sha256Digest::parse_prefixed(s).or_else(|_| Sha256Digest::from_hex(s)).ok().map(Locator::Hash)
+    }
+}
+
+/// A search over the ledger. Every set field must match; `None` matches anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Subject product, exactly.
+    pub product: Option<String>,
+    /// Subject version, exactly.
+    pub version: Option<String>,
+    /// Subject bundle id, exactly.
+    pub bundle_id: Option<String>,
+    /// Command, exactly.
+    pub command: Option<String>,
+    /// Outcome.
+    pub outcome: Option<Outcome>,
+    /// Subject channel, exactly.
+    pub channel: Option<String>,
+    /// Recorded at or after.
+    pub since: Option<Timestamp>,
+    /// Recorded at or before.
+    pub until: Option<Timestamp>,
+    /// At most this many records, newest first.
+    pub limit: Option<u64>,
+}
+
+impl Filter {
+    /// Whether `r` matches (the reference semantics a store's query must agree with).
+    pub fn matches(&self, r: &Record) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| want.as_ref().is_none_or(|w| have.as_ref() == Some(w));
+        eq(&self.product, &r.subject.product)
+            && eq(&self.version, &r.subject.version)
+            && eq(&self.bundle_id, &r.subject.bundle_id)
+            && eq(&self.channel, &r.subject.channel)
+            && self.command.as_ref().is_none_or(|c| *c == r.command)
+            && self.outcome.is_none_or(|o| o == r.outcome)
+            && self.since.is_none_or(|t| r.recorded_at >= t)
+            && self.until.is_none_or(|t| r.recorded_at <= t)
+    }
+}
+
+/// The newest record: its sequence number and hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Sequence number.
+    pub seq: u64,
+    /// Record hash.
+    pub hash: Sha256Digest,
+}
+
+/// The evidence ledger as the core sees it. The store implements it (SQLite today); the core
+/// never sees how.
+pub trait Ledger {
+    /// The store's error.
+    type Error;
+
+    /// Appends one record after the current head, atomically: concurrent appenders never fork
+    /// the chain.
+    fn append(&mut self, draft: Draft) -> Result<Head, Self::Error>;
+    /// One record as stored.
+    fn get(&self, at: Locator) -> Result<Option<StoredRecord>, Self::Error>;
+    /// Records matching `filter`, newest first.
+    fn search(&self, filter: &Filter) -> Result<Vec<Record>, Self::Error>;
+    /// The newest record, if any.
+    fn head(&self) -> Result<Option<Head>, Self::Error>;
+    /// Every stored record with `seq >= from` in ascending order, handed to `visit` until it
+    /// returns `false`.
+    fn range(&self, from: u64, visit: &mut dyn FnMut(StoredRecord) -> bool) -> Result<(), Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn draft(n: u64) -> Draft {
+        Draft {
+            site_id: "ab".repeat(32),
+            recorded_at: Timestamp(1_800_000_000 + n as i64),
+            command: "verify".into(),
+            subject: Subject { product: Some("app".into()), version: Some(format!("1.{n}.0")), ..Default::default() },
+            outcome: if n.is_multiple_of(2) { Outcome::Pass } else { Outcome::Fail },
+            report: serde_json::json!({"schema": "airlock/verify-report/v1", "n": n}),
+        }
+    }
+
+    #[test]
+    fn sealed_bytes_parse_back_and_hash_excludes_itself() {
+        let s = draft(1).seal(1, GENESIS_PREV);
+        let back = Record::parse(&s.bytes).unwrap();
+        assert_eq!(back, s.record);
+        assert_eq!(back.hash, hash_of(serde_json::to_value(&back).unwrap()));
+        assert_eq!(back.report_digest, report_digest(&back.report));
+        assert!(std::str::from_utf8(&s.bytes).unwrap().contains(&format!("\"prev\":\"sha256:{}\"", "0".repeat(64))));
+    }
+
+    #[test]
+    fn strict_parse_refuses_duplicates_unknown_fields_other_schema_and_non_canonical() {
+        let s = draft(1).seal(1, GENESIS_PREV);
+        let text = String::from_utf8(s.bytes.clone()).unwrap();
+        let dup = text.replacen("{", "{\"command\":\"x\",", 1);
+        assert!(matches!(Record::parse(dup.as_bytes()), Err(LedgerError::Malformed(JsonError::DuplicateKey { .. }))));
+        let mut v: Value = serde_json::from_slice(&s.bytes).unwrap();
+        v["extra"] = Value::Bool(true);
+        assert!(matches!(Record::parse(&json::canonical_value(&v)), Err(LedgerError::Malformed(JsonError::Schema(_)))));
+        let other = text.replace(RECORD_SCHEMA, "airlock/evidence-record/v2");
+        assert!(matches!(Record::parse(other.as_bytes()), Err(LedgerError::Schema { .. })));
+        let spaced = text.replacen(",", ", ", 1);
+        assert!(matches!(Record::parse(spaced.as_bytes()), Err(LedgerError::Malformed(JsonError::NotCanonical { .. }))));
+    }
+
+    #[test]
+    fn locator_and_filter() {
+        assert_eq!(Locator::parse("12"), Some(Locator::Seq(12)));
+        assert_eq!(Locator::parse(&format!("sha256:{}", "a".repeat(64))), Some(Locator::Hash(Sha256Digest([0xaa; 32]))));
+        assert_eq!(Locator::parse("x"), None);
+        let r = draft(2).seal(2, GENESIS_PREV).record;
+        assert!(Filter::default().matches(&r));
+        assert!(Filter { product: Some("app".into()), outcome: Some(Outcome::Pass), ..Default::default() }.matches(&r));
+        assert!(!Filter { version: Some("1.3.0".into()), ..Default::default() }.matches(&r));
+        assert!(!Filter { since: Some(Timestamp(1_800_000_003)), ..Default::default() }.matches(&r));
+        assert!(!Filter { channel: Some("stable".into()), ..Default::default() }.matches(&r));
+    }
+}
