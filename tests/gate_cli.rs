@@ -120,6 +120,14 @@ fn exit_codes_deny_and_could_not_evaluate() {
     assert_eq!(o.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["decision"]["reasons"][0]["code"], "bundle.verify");
+    // Each decision, the could-not-evaluate one too, is one record in the evidence ledger.
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    let home = s.dir.path().join("airlock-home");
+    assert_eq!(cli_support::ledger(&home), pairs(&[("gate", "fail"), ("gate", "error"), ("gate", "fail")]));
+    // --no-record and --at-time record nothing.
+    assert_eq!(gate(&s, &no_transparency(), &["--no-record"]).status.code(), Some(1));
+    assert_eq!(gate(&s, &no_transparency(), &["--at-time", "2026-06-01T00:00:00Z"]).status.code(), Some(1));
+    assert_eq!(cli_support::ledger(&home).len(), 3);
 }
 
 #[test]
@@ -285,6 +293,7 @@ fn break_glass_command_makes_and_cosigns_an_approval_the_gate_accepts() {
     assert_eq!((approval.bundle_id.as_str(), approval.reason.as_str()), (s.bundle_id.as_str(), reason));
     assert_eq!(approval.expires_at.0 - approval.issued_at.0, 7200);
     assert_eq!(env.signatures.len(), 1);
+    assert_eq!(cli_support::ledger(&d.join("airlock-home")), [("break-glass".to_string(), "pass".to_string())]);
 
     let policy = policy_json(serde_json::json!({}));
     let gate_with = |file: &str| {

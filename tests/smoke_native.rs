@@ -238,4 +238,9 @@ fn trust_root_options_verify_the_copy_and_are_reported() {
     // Smoke-testing accepts nothing into the anti-rollback state.
     let state = fs::read_to_string(d.join("airlock-home/trust/state.json")).unwrap();
     assert!(!state.contains("1.2.0"), "{state}");
+    // But each run is evidence, the pin between them too.
+    let ledger = release_support::cli_support::ledger(&d.join("airlock-home"));
+    let got: Vec<(&str, &str)> = ledger.iter().map(|(c, o)| (c.as_str(), o.as_str())).collect();
+    let want = [("smoke", "pass"), ("smoke", "pass"), ("smoke", "fail"), ("smoke", "error"), ("trust init", "pass"), ("smoke", "pass")];
+    assert_eq!(got, want);
 }

@@ -276,6 +276,12 @@ fn cli_import_status_prove_verify_and_fork() {
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["origins"][0]["size"], 600);
     assert_eq!(doc["origins"][0]["forkEvidence"].as_array().unwrap().len(), 1);
+    // Imports change the cache: each is one record (refused, imported, fork); reading it is not.
+    let imports: Vec<(String, String)> = [("tlog import", "error"), ("tlog import", "pass"), ("tlog import", "fail")]
+        .iter()
+        .map(|(c, o)| (c.to_string(), o.to_string()))
+        .collect();
+    assert_eq!(cli_support::ledger(&home), imports);
 }
 
 /// Extending the cache replaces superseded partial tiles: after importing 300 entries then 600,

@@ -126,6 +126,9 @@ fn init_refuses_a_wrong_fingerprint_and_accepts_the_right_one() {
     let o = e.run(&["trust", "init", "v1.json", "--fingerprint", &fp]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("a trust root is already pinned"), "{}", o.stderr);
+    // Every init is evidence: refused, pinned, refused.
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    assert_eq!(cli_support::ledger(&e.home), pairs(&[("trust init", "error"), ("trust init", "pass"), ("trust init", "error")]));
 }
 
 #[test]
@@ -140,6 +143,7 @@ fn rotation_chain_applies_in_order() {
     assert!(o.stdout.contains("rotated to v2") && o.stdout.contains("rotated to v3"), "{}", o.stdout);
     assert_eq!(e.pinned_version(), 3);
     assert!(e.home.join("trust/history/2.root.json").exists());
+    assert_eq!(cli_support::ledger(&e.home).last(), Some(&("trust update".to_string(), "pass".to_string())));
 }
 
 fn refused(e: &Env, files: &[&str], rule: &str) {

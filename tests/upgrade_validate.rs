@@ -64,6 +64,10 @@ fn newer_release_passes_and_out_dir_holds_report_and_checksums() {
     assert_eq!(sums, format!("{}  upgrade-report.json\n", sha256_hex(&body)));
     let stored: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(stored["outcome"], "pass");
+    // The verdict is one record in the evidence ledger, about NEXT.
+    let ledger = release_support::cli_support::ledger(&w.dir.join("airlock-home"));
+    assert_eq!(ledger.iter().filter(|(c, _)| c == "upgrade-validate").count(), 1, "{ledger:?}");
+    assert_eq!(ledger.last(), Some(&("upgrade-validate".to_string(), "pass".to_string())));
     // Text form says how signer continuity was checked.
     let o = airlock(&w.dir, &["upgrade-validate", "cur.zip", "next.zip", "--key", "a.pub"]);
     assert!(text(&o).contains("checked against the keys given with --key"), "{}", text(&o));

@@ -2,9 +2,10 @@
 
 use super::Ui;
 use super::pack::{Compress, Job, pack_dir};
-use super::verify::{render_text, verify_file};
+use super::verify::{render_text, subject_of, verify_file};
 use crate::bundle::manifest::Release;
 use crate::keys::SecretKey;
+use crate::ledger::Ledger as _;
 use crate::trust::state::EvalTime;
 use crate::verify::{TrustPolicy, Verification};
 use crate::{clock, fsio};
@@ -122,12 +123,37 @@ impl Args {
         say("== 5. verify the tampered bundle\n".into())?;
         let bad = verify_file(&tampered, &trust, now, ui)?;
         say(render_text(&tampered, bad.report()))?;
-        match bad {
-            Verification::Failed(_) => {
-                say(format!("\ndemo passed: the tampered bundle was refused{}\n", if work.1 { "" } else { " (files kept)" }))?;
-                Ok(0)
-            }
-            Verification::Passed(..) => bail!("the tampered bundle verified: this is a bug"),
+        if matches!(bad, Verification::Passed(..)) {
+            bail!("the tampered bundle verified: this is a bug");
         }
+
+        // The demo keeps its own evidence ledger (not the user's): both verdicts, hash-chained.
+        let home = dir.join("airlock-home");
+        fs::create_dir_all(&home)?;
+        say(format!("\n== 6. ledger: both verdicts recorded in {}\n", home.join(crate::store::ledger::DB_FILE).display()))?;
+        for (path, v) in [(&bundle, &good), (&tampered, &bad)] {
+            let r = v.report().clone().named(path.display().to_string());
+            let outcome = crate::ledger::Outcome::from_exit(r.outcome().exit_code());
+            let head =
+                crate::store::ledger::record_in(&home, now.instant(), "verify", subject_of(&r, None), outcome, &serde_json::to_value(&r)?)?;
+            say(format!("recorded evidence #{} {}\n", head.seq, head.hash))?;
+        }
+        let db = crate::store::ledger::SqliteLedger::open(&home)?;
+        say("\n$ airlock evidence search\n".into())?;
+        say(super::evidence::render_table(&db.search(&crate::ledger::Filter::default())?))?;
+        say("\n$ airlock evidence verify\n".into())?;
+        match db.verify_chain(1, &|_| {})? {
+            Ok(summary) => say(format!(
+                "{} record(s), chain intact, head #{}\n",
+                summary.count,
+                summary.head.map(|h| format!("{} {}", h.seq, h.hash)).unwrap_or_default()
+            ))?,
+            Err(broken) => bail!("the demo's evidence chain does not verify: {broken}"),
+        }
+        say(format!(
+            "\ndemo passed: the tampered bundle was refused and both verdicts are evidence{}\n",
+            if work.1 { "" } else { " (files kept)" }
+        ))?;
+        Ok(0)
     }
 }

@@ -150,6 +150,20 @@ impl Command {
     }
 }
 
+/// The report schema of a deciding command, by its ledger name.
+fn report_schema(ledger_name: &str) -> &'static str {
+    match ledger_name {
+        "verify" => crate::report::VERIFY_REPORT_SCHEMA,
+        "gate" => crate::gate::GATE_RESULT_SCHEMA,
+        "upgrade-validate" => crate::release::report::UPGRADE_REPORT_SCHEMA,
+        "smoke" => crate::release::report::SMOKE_REPORT_SCHEMA,
+        "break-glass" => breakglass::BREAK_GLASS_RESULT_SCHEMA,
+        "tlog import" => tlog::TLOG_REPORT_SCHEMA,
+        n if n.starts_with("trust ") => trust::TRUST_REPORT_SCHEMA,
+        _ => crate::report::ERROR_SCHEMA,
+    }
+}
+
 /// Appends a verdict to the evidence ledger after it is final. A verdict whose record cannot be
 /// written is not given: exit 2 with the reason (`--no-record` decides without recording).
 fn record(command: &str, d: Decided, ui: Ui) -> u8 {
@@ -209,7 +223,10 @@ pub fn run(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let doc = error_doc(&e, json.map(|j| j.0).unwrap_or(""), json.map(|j| j.1).unwrap_or(crate::report::ERROR_SCHEMA));
+            // The document names the command and its schema whether it is printed (--json) or
+            // only recorded in the ledger.
+            let named = json.or_else(|| ledger.map(|n| (n, report_schema(n))));
+            let doc = error_doc(&e, named.map(|j| j.0).unwrap_or(""), named.map(|j| j.1).unwrap_or(crate::report::ERROR_SCHEMA));
             if json.is_some() {
                 let _ = out_json(&doc);
             }
@@ -395,12 +412,19 @@ pub fn error_doc(e: &anyhow::Error, command: &str, schema: &str) -> ErrorDoc {
     let refused = e.downcast_ref::<Refusal>().is_some();
     // The refusal marker says nothing (an empty layer); every other layer is part of the message.
     // A hint some errors still carry inside their text is the document's hint, not its message.
-    let message = e
-        .chain()
-        .map(|c| c.to_string().split("\n  hint: ").next().unwrap_or_default().to_string())
-        .filter(|m| !m.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ");
+    // An error that shows its source in its own text is not followed by that source again.
+    let mut message = String::new();
+    for layer in e.chain() {
+        let text = layer.to_string();
+        let text = text.split("\n  hint: ").next().unwrap_or_default();
+        if text.is_empty() || message.contains(text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(text);
+    }
     ErrorDoc {
         schema: schema.into(),
         command: command.into(),

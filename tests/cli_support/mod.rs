@@ -53,3 +53,19 @@ impl From<std::process::Output> for Out {
         }
     }
 }
+
+/// The evidence ledger under `home`, oldest first, as `(command, outcome)` pairs (read with
+/// `airlock evidence search`, which records nothing).
+pub fn ledger(home: &Path) -> Vec<(String, String)> {
+    let o = command(home).args(["evidence", "search", "--json", "--no-progress"]).output().expect("airlock runs");
+    assert!(o.status.success(), "evidence search: {}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("evidence search --json prints JSON");
+    let mut rows: Vec<(String, String)> = v["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| (r["command"].as_str().unwrap_or_default().to_string(), r["outcome"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    rows.reverse();
+    rows
+}

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 #[path = "../cli_support/mod.rs"]
-mod cli_support;
+pub mod cli_support;
 
 use serde_json::{Value, json};
 use std::fs;
