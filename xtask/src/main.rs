@@ -71,10 +71,12 @@ fn main() -> Result<()> {
 /// Runs a command in the workspace root, failing on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: {cmd:?}");
+    let t0 = std::time::Instant::now();
     let st = cmd.current_dir(root()).status().with_context(|| format!("cannot start {cmd:?}"))?;
     if !st.success() {
-        bail!("{cmd:?} failed with {st}");
+        bail!("{cmd:?} failed with {st} after {:.0} s", t0.elapsed().as_secs_f64());
     }
+    eprintln!("xtask: done in {:.0} s: {:?}", t0.elapsed().as_secs_f64(), cmd.get_program());
     Ok(())
 }
 
@@ -84,6 +86,15 @@ fn cargo() -> Command {
 
 fn can_unshare() -> bool {
     Command::new("unshare").args(["-n", "true"]).status().is_ok_and(|s| s.success())
+}
+
+/// Runs one CI step, printing its name and duration.
+fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    eprintln!("xtask: step {name}");
+    let t0 = std::time::Instant::now();
+    f()?;
+    eprintln!("xtask: step {name} done in {:.0} s", t0.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn ci() -> Result<()> {
@@ -103,11 +114,11 @@ fn ci() -> Result<()> {
     };
     test.args(["test", "--workspace", "--offline"]).env("AIRLOCK_REQUIRE_INTEROP", "1");
     run(&mut test)?;
-    vectors(true)?;
+    step("vector staleness", || vectors(true))?;
     // 200 trials take about 40 s here.
-    crashtest(200)?;
-    hostile::run(true)?;
-    fuzz::fuzz_smoke(30)?;
+    step("crashtest (200 trials)", || crashtest(200))?;
+    step("hostile corpus staleness", || hostile::run(true))?;
+    step("fuzz-smoke", || fuzz::fuzz_smoke(30))?;
     let bin = dist::dist()?;
     run(Command::new(&bin).args(["demo", "--no-progress"]))?;
     eprintln!("xtask: ci passed in {:.0} s", t0.elapsed().as_secs_f64());
