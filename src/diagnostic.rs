@@ -320,3 +320,27 @@ impl Diagnostic for crate::trust::role::RoleKeysError {
         "pass --key PUB at least --threshold times, or use a trust root whose role lists enough keys".into()
     }
 }
+
+impl Diagnostic for crate::fsio::InputError {
+    fn id(&self) -> Cow<'static, str> {
+        use crate::fsio::InputError;
+        match self {
+            InputError::NotRegular { .. } => "input.not-regular",
+            InputError::Symlink { .. } => "input.symlink",
+            InputError::TooLarge { .. } => "input.too-large",
+            InputError::Io { .. } => "io",
+        }
+        .into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        use crate::fsio::InputError;
+        match self {
+            InputError::NotRegular { .. } => "name a regular file (copy the input to a file first; pipes and devices are not read)".into(),
+            InputError::Symlink { .. } => {
+                "copy the mirror or store with its files in place of links (e.g. `cp -rL`), then try again".into()
+            }
+            InputError::TooLarge { .. } => "check that this is the right file; inputs of this kind are never that large".into(),
+            InputError::Io { .. } => "check the path, that the file exists and is readable".into(),
+        }
+    }
+}

@@ -259,6 +259,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
         try_types!(
             cause,
             ShellError,
+            crate::fsio::InputError,
             crate::verify::VerifyError,
             crate::trust::root::RootError,
             crate::trust::tuf::TufError,

@@ -106,10 +106,7 @@ fn create_new(path: &Path, mode: u32) -> Result<fs::File> {
 fn copy_in(src: &Path, dir: &Path) -> Result<(PathBuf, u64, Sha256Digest)> {
     let ext = src.extension().and_then(|e| e.to_str()).filter(|e| *e == "zip" || *e == "tar").unwrap_or("bundle");
     let dest = dir.join(format!("bundle.{ext}"));
-    let mut from = fs::File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
-    if !from.metadata()?.is_file() {
-        bail!("{} is not a regular file", src.display());
-    }
+    let (mut from, _) = crate::fsio::open_input(src, crate::fsio::Links::Follow)?;
     let mut to = create_new(&dest, 0o600)?;
     let mut h = StreamHasher::new(false);
     let mut buf = vec![0u8; 1 << 20];

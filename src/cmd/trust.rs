@@ -496,19 +496,11 @@ impl DirRepo {
         if !tuf::safe_path(name) {
             return Err(io("not a safe relative path".into()));
         }
-        let p = self.dir.join(sub).join(name);
-        let md = match std::fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e.to_string())),
-        };
-        if !md.is_file() {
-            return Err(io("not a regular file (symbolic links are not followed)".into()));
+        match fsio::read_under(&self.dir, &format!("{sub}/{name}"), max) {
+            Err(fsio::InputError::TooLarge { .. }) => Err(FetchError::TooLarge { name: format!("{sub}/{name}"), max }),
+            Err(e) => Err(io(e.to_string())),
+            Ok(r) => Ok(r),
         }
-        if md.len() > max {
-            return Err(FetchError::TooLarge { name: format!("{sub}/{name}"), max });
-        }
-        std::fs::read(&p).map(Some).map_err(|e| io(e.to_string()))
     }
 }
 

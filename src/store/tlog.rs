@@ -25,7 +25,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -94,17 +94,11 @@ impl DirTiles {
             candidates.extend((id.width + 1..TILE_WIDTH as u16).map(|w| TileId { width: w, ..*id }));
         }
         for c in candidates {
-            let p = self.root.join(c.path_of(kind));
-            match fs::symlink_metadata(&p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("{}: {e}", p.display())),
-                Ok(md) if !md.is_file() => return Err(format!("{} is not a regular file (symbolic links are refused)", p.display())),
-                Ok(md) if md.len() > max => return Err(format!("{} is {} bytes; at most {max} expected", p.display(), md.len())),
-                Ok(_) => {}
+            match fsio::read_under(&self.root, &c.path_of(kind), max) {
+                Ok(None) => continue,
+                Ok(Some(buf)) => return Ok(Some(buf)),
+                Err(e) => return Err(e.to_string()),
             }
-            let mut buf = Vec::new();
-            fs::File::open(&p).and_then(|f| f.take(max + 1).read_to_end(&mut buf)).map_err(|e| format!("{}: {e}", p.display()))?;
-            return Ok(Some(buf));
         }
         Ok(None)
     }
@@ -290,7 +284,7 @@ impl TlogStore {
     }
 
     fn read_state(p: &Path) -> Result<OriginState> {
-        let bytes = fsio::read_small(p, 4 * MAX_NOTE_SIZE as u64)?;
+        let bytes = fsio::read_own(p, 4 * MAX_NOTE_SIZE as u64)?;
         let s: OriginState =
             crate::json::from_slice_strict(&bytes).with_context(|| format!("{} is not a tlog cache state", p.display()))?;
         if s.schema != STATE_SCHEMA {
@@ -357,7 +351,7 @@ impl TlogStore {
         let refuse = |error: TlogError| Ok(Err(Refusal { error, evidence: None }));
         let cp_path = mirror.join("checkpoint");
         let note =
-            fsio::read_small(&cp_path, MAX_NOTE_SIZE as u64).with_context(|| format!("{} is not a tlog-tiles mirror", mirror.display()))?;
+            fsio::read_own(&cp_path, MAX_NOTE_SIZE as u64).with_context(|| format!("{} is not a tlog-tiles mirror", mirror.display()))?;
         let vc = match verify_checkpoint(&note, trust) {
             Ok(v) => v,
             Err(e) => return refuse(e),
@@ -448,7 +442,7 @@ impl TlogStore {
             let dest = odir.join(&rel);
             let r = (|| -> Result<bool> {
                 if fsio::present(&dest)? {
-                    let have = fs::read(&dest).with_context(|| format!("cannot read {}", dest.display()))?;
+                    let have = fsio::read_own(&dest, MAX_BUNDLE)?;
                     if have != bytes {
                         bail!("cached {} differs from the verified tile of the same path: the cache is corrupt", dest.display());
                     }
