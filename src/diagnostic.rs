@@ -328,7 +328,7 @@ impl Diagnostic for crate::fsio::InputError {
             InputError::NotRegular { .. } => "input.not-regular",
             InputError::Symlink { .. } => "input.symlink",
             InputError::TooLarge { .. } => "input.too-large",
-            InputError::Io { .. } => "io",
+            InputError::Open { .. } | InputError::Io { .. } => "io",
         }
         .into()
     }
@@ -340,7 +340,7 @@ impl Diagnostic for crate::fsio::InputError {
                 "copy the mirror or store with its files in place of links (e.g. `cp -rL`), then try again".into()
             }
             InputError::TooLarge { .. } => "check that this is the right file; inputs of this kind are never that large".into(),
-            InputError::Io { .. } => "check the path, that the file exists and is readable".into(),
+            InputError::Open { .. } | InputError::Io { .. } => "check the path, that the file exists and is readable".into(),
         }
     }
 }

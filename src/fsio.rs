@@ -63,7 +63,15 @@ pub enum InputError {
         /// The bound.
         max: u64,
     },
-    /// Opening or reading failed.
+    /// Opening failed (absent, no permission).
+    #[error("cannot open {}: {cause}", path.display())]
+    Open {
+        /// The path as given.
+        path: PathBuf,
+        /// The cause (in the message, so that callers that keep only the text keep it).
+        cause: io::Error,
+    },
+    /// Reading failed.
     #[error("cannot read {}: {cause}", path.display())]
     Io {
         /// The path as given.
@@ -76,7 +84,7 @@ pub enum InputError {
 impl InputError {
     /// Whether the file is simply absent.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, InputError::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
+        matches!(self, InputError::Open { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
     }
 }
 
@@ -116,7 +124,7 @@ pub fn open_input(path: &Path, links: Links) -> Result<(File, u64), InputError> 
             Ok(md) if !md.is_file() && !md.is_symlink() && e.kind() != io::ErrorKind::PermissionDenied => {
                 return Err(InputError::NotRegular { path: path.to_path_buf(), what: file_kind(md.file_type()) });
             }
-            _ => return Err(io(e)),
+            _ => return Err(InputError::Open { path: path.to_path_buf(), cause: e }),
         },
     };
     let md = file.metadata().map_err(io)?;
@@ -142,28 +150,51 @@ pub fn read_input(path: &Path, max: u64, links: Links) -> Result<Vec<u8>, InputE
     Ok(buf)
 }
 
-/// Reads `rel` (a `/`-separated relative path) inside `root`, a directory airlock reads as a
+/// Opens `rel` (a `/`-separated relative path) inside `root`, a directory airlock reads as a
 /// mirror or a store: no component under `root` may be a symbolic link (each directory is
-/// checked, the file is opened with `O_NOFOLLOW`). `Ok(None)` when the file is absent.
-pub fn read_under(root: &Path, rel: &str, max: u64) -> Result<Option<Vec<u8>>, InputError> {
+/// checked, the file is opened with `O_NOFOLLOW`), and the file must be a regular one.
+/// `Ok(None)` when it is absent.
+pub fn open_under(root: &Path, rel: &str) -> Result<Option<(File, u64)>, InputError> {
     let mut p = root.to_path_buf();
     let parts: Vec<&str> = rel.split('/').collect();
     for dir in &parts[..parts.len() - 1] {
         p.push(dir);
         match fs::symlink_metadata(&p) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(cause) => return Err(InputError::Io { path: p, cause }),
+            Err(cause) => return Err(InputError::Open { path: p, cause }),
             Ok(md) if md.is_symlink() => return Err(InputError::Symlink { path: p, inside: root.to_path_buf() }),
             Ok(md) if !md.is_dir() => return Err(InputError::NotRegular { path: p, what: "not a directory" }),
             Ok(_) => {}
         }
     }
     p.push(parts[parts.len() - 1]);
-    match read_input(&p, max, Links::Refuse) {
+    match open_input(&p, Links::Refuse) {
         Err(InputError::Symlink { path, .. }) => Err(InputError::Symlink { path, inside: root.to_path_buf() }),
         Err(e) if e.is_not_found() => Ok(None),
         r => r.map(Some),
     }
+}
+
+/// Reads `rel` inside `root` ([`open_under`]) whole through `max`.
+pub fn read_under(root: &Path, rel: &str, max: u64) -> Result<Option<Vec<u8>>, InputError> {
+    let path = root.join(rel);
+    let Some((file, len)) = open_under(root, rel)? else { return Ok(None) };
+    if len > max {
+        return Err(InputError::TooLarge { path, max });
+    }
+    let buf = read_prefix(file, max + 1).map_err(|cause| InputError::Io { path: path.clone(), cause })?;
+    if buf.len() as u64 > max {
+        return Err(InputError::TooLarge { path, max });
+    }
+    Ok(Some(buf))
+}
+
+/// At most `max` bytes from the start of an open file.
+pub fn read_prefix(file: File, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    file.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// A file as a [`ByteSource`] (pread: safe to share between hashing threads).

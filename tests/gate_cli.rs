@@ -278,6 +278,11 @@ fn break_glass_command_makes_and_cosigns_an_approval_the_gate_accepts() {
         a.extend_from_slice(extra);
         airlock(&s, &a)
     };
+    // Longer than the stated maximum (30 days): refused, never cut short; nothing written.
+    let o = approve(&["--sign-key", "alice.key", "--valid-for", "31d", "-o", "long.dsse.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at most 30 days"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!d.join("long.dsse.json").exists());
     let o = approve(&["--sign-key", "alice.key", "--valid-for", "2h", "-o", "bg.dsse.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let env = airlock::dsse::Envelope::parse(&std::fs::read(d.join("bg.dsse.json")).unwrap()).unwrap();

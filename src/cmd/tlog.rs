@@ -352,10 +352,9 @@ fn verify_proof(file: &Path, entry: &Path, trust: &TrustArgs, json: bool) -> Res
     let proof_bytes = fsio::read_small(file, MAX_PROOF_SIZE as u64)?;
     let entry_bytes = fsio::read_small(entry, 16 << 20)?;
     let what = file.display().to_string();
-    let proof = match TlogProof::parse(&proof_bytes) {
-        Ok(p) => p,
-        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof"),
-    };
+    // A file that is not a proof at all could not be checked (exit 2); only a well-formed
+    // proof that does not hold is a refusal (exit 1).
+    let proof = TlogProof::parse(&proof_bytes).map_err(|e| anyhow::Error::new(e).context(super::About(file.to_path_buf())))?;
     let v = match proof.verify_entry(&entry_bytes, &trust) {
         Ok(v) => v,
         Err(e) => return refusal(&what, e, None, json, "tlog verify-proof"),

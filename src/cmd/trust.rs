@@ -564,10 +564,11 @@ impl ImportTufArgs {
                 "timestampVersion": ts, "snapshotVersion": sn, "targetsVersion": tg,
                 "rolesVisited": client.trail.visited,
                 "notes": client.trail.notes,
+                "saved": tuf_saved(&client),
             }))?;
         } else if !ui.quiet {
             super::out(&format!(
-                "root      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\n",
+                "root      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\nsaved     {}\n",
                 client.root_version(),
                 client.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
                 client.trail.root_stop,
@@ -578,7 +579,8 @@ impl ImportTufArgs {
                 self.target,
                 info.length,
                 digest.prefixed(),
-                self.output.display()
+                self.output.display(),
+                tuf_saved(&client)
             ))?;
             for n in &client.trail.notes {
                 eprintln!("note: {n}");
@@ -588,17 +590,34 @@ impl ImportTufArgs {
     }
 }
 
-/// A TUF client failure: a refusal (exit 1) when the mirror broke a rule, else could not check
-/// (exit 2). Nothing was written.
-fn tuf_failed(e: tuf::TufError, client: Option<&tuf::Client>) -> anyhow::Error {
-    if let Some(c) = client {
-        eprintln!(
-            "note: root walked {}; {}",
-            c.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
-            if c.trail.root_stop.is_empty() { "root walk did not finish" } else { &c.trail.root_stop }
-        );
+/// What `import-tuf` saved in the trust store: the TUF metadata the client verified.
+fn tuf_saved(c: &tuf::Client) -> String {
+    let (ts, sn, _) = c.versions();
+    let mut what = format!("root v{}", c.root_version());
+    if let Some(v) = ts {
+        what.push_str(&format!(", timestamp v{v}"));
     }
-    eprintln!("note: nothing was written");
+    if let Some(v) = sn {
+        what.push_str(&format!(", snapshot v{v}"));
+    }
+    format!("the verified TUF metadata ({what}) in the trust store")
+}
+
+/// A TUF client failure: a refusal (exit 1) when the mirror broke a rule, else could not check
+/// (exit 2). The target is never written; the metadata verified before the failure is (it was
+/// saved, as TUF requires: `client` is then given), and the note says which.
+fn tuf_failed(e: tuf::TufError, client: Option<&tuf::Client>) -> anyhow::Error {
+    match client {
+        Some(c) => {
+            eprintln!(
+                "note: root walked {}; {}",
+                c.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
+                if c.trail.root_stop.is_empty() { "root walk did not finish" } else { &c.trail.root_stop }
+            );
+            eprintln!("note: saved {}; the target was not written", tuf_saved(c));
+        }
+        None => eprintln!("note: nothing was written"),
+    }
     let refusal = e.is_refusal();
     let e = anyhow::Error::new(e);
     if refusal { super::refusal(e) } else { e }

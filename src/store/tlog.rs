@@ -94,9 +94,14 @@ impl DirTiles {
             candidates.extend((id.width + 1..TILE_WIDTH as u16).map(|w| TileId { width: w, ..*id }));
         }
         for c in candidates {
-            match fsio::read_under(&self.root, &c.path_of(kind), max) {
+            // One byte more than the bound: a tile too long is refused by its size (tile.size), as
+            // one too short is, rather than as a file that could not be read.
+            match fsio::open_under(&self.root, &c.path_of(kind)) {
                 Ok(None) => continue,
-                Ok(Some(buf)) => return Ok(Some(buf)),
+                Ok(Some((file, _))) => {
+                    let p = self.root.join(c.path_of(kind));
+                    return fsio::read_prefix(file, max + 1).map(Some).map_err(|e| format!("{}: {e}", p.display()));
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }
