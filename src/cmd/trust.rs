@@ -59,9 +59,14 @@ pub struct InitArgs {
     /// Expected SHA-256 of the file (64 hex characters, `sha256:` prefix allowed).
     #[arg(long)]
     pub fingerprint: String,
-    /// Replace an already pinned root.
+    /// Replace an already pinned root (the anti-rollback state is kept: a root older than the
+    /// highest version the store has seen is still refused).
     #[arg(long)]
     pub force: bool,
+    /// Recovery when no root as new as the highest version the store has seen can be obtained:
+    /// pin this older root and lower the store's highest root version to it (trust-root/README.md §8).
+    #[arg(long)]
+    pub allow_older_root: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -300,10 +305,27 @@ impl InitArgs {
         if store.load_root(&State::default())?.is_some() && !self.force {
             return Err(ShellError::AlreadyPinned(store.dir().display().to_string()).into());
         }
+        // The anti-rollback state outlives the root file: a root older than the highest version
+        // this store has seen is refused, whether or not one is pinned now.
+        if root.version() < state.highest_root_version && !self.allow_older_root {
+            let kept = store.dir().join("history").join(format!("{}.root.json", state.highest_root_version));
+            return Err(super::refusal(ShellError::OlderRoot {
+                file: self.root.display().to_string(),
+                version: root.version(),
+                highest: state.highest_root_version,
+                kept: fsio::present(&kept)?.then(|| kept.display().to_string()),
+            }));
+        }
         let state = observe_clock(&state)?;
         let now = state.latest_known_time.expect("observed");
-        // A forced re-pin starts the root-version history over; bundle history is kept.
-        let base = if self.force { State { highest_root_version: 0, ..state } } else { state };
+        // The one way down (recovery, trust-root/README.md §8): the highest version becomes this
+        // root's; the bundle history and the latest known time are kept.
+        let seen = state.highest_root_version;
+        let lowered = self.allow_older_root && root.version() < seen;
+        let base = if lowered { State { highest_root_version: root.version(), ..state } } else { state };
+        if lowered && !ui.quiet {
+            eprintln!("warning: --allow-older-root: the store had seen root v{seen}; it now accepts v{} and later", root.version());
+        }
         let next = base.root_installed(root.version(), now);
         store.install(&[(&bytes, root.version())], &next)?;
         if self.json {

@@ -69,7 +69,7 @@ impl TrustStore {
         let root = VerifiedRoot::self_signed(root).with_context(|| format!("trust store {} is not self-signed", p.display()))?;
         if root.version() < state.highest_root_version {
             bail!(
-                "trust store root is v{} but v{} was installed before: the store was rolled back (rule trust.root-version); run `airlock trust init` again from offline media",
+                "trust store root is v{} but v{} was installed before: the store was rolled back (rule trust.root-version); pin v{1} or later with `airlock trust init --force` (the store keeps it in history/), see trust-root/README.md §8",
                 root.version(),
                 state.highest_root_version
             );
