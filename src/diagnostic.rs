@@ -363,3 +363,27 @@ impl Diagnostic for crate::ledger::export::ExportError {
         embedded_hint(self, "export again with `airlock evidence export` on the site, and import that file unchanged")
     }
 }
+
+impl Diagnostic for crate::fsio::InputError {
+    fn id(&self) -> Cow<'static, str> {
+        use crate::fsio::InputError;
+        match self {
+            InputError::NotRegular { .. } => "input.not-regular",
+            InputError::Symlink { .. } => "input.symlink",
+            InputError::TooLarge { .. } => "input.too-large",
+            InputError::Open { .. } | InputError::Io { .. } => "io",
+        }
+        .into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        use crate::fsio::InputError;
+        match self {
+            InputError::NotRegular { .. } => "name a regular file (copy the input to a file first; pipes and devices are not read)".into(),
+            InputError::Symlink { .. } => {
+                "copy the mirror or store with its files in place of links (e.g. `cp -rL`), then try again".into()
+            }
+            InputError::TooLarge { .. } => "check that this is the right file; inputs of this kind are never that large".into(),
+            InputError::Open { .. } | InputError::Io { .. } => "check the path, that the file exists and is readable".into(),
+        }
+    }
+}

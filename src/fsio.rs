@@ -16,6 +16,187 @@ pub fn present(path: &Path) -> Result<bool> {
     path.try_exists().with_context(|| format!("cannot check whether {} exists", path.display()))
 }
 
+/// `O_NONBLOCK`: opening a FIFO never waits for a writer; for a regular file it changes nothing.
+/// `O_NOFOLLOW`: the last path component must not be a symbolic link. Named constants for the
+/// targets airlock ships on, rather than a `libc` dependency for two numbers.
+#[cfg(all(target_os = "linux", not(any(target_arch = "aarch64", target_arch = "arm"))))]
+const O_NONBLOCK_NOFOLLOW: (i32, i32) = (0o4000, 0o400000);
+#[cfg(all(target_os = "linux", any(target_arch = "aarch64", target_arch = "arm")))]
+const O_NONBLOCK_NOFOLLOW: (i32, i32) = (0o4000, 0o100000);
+#[cfg(target_os = "macos")]
+const O_NONBLOCK_NOFOLLOW: (i32, i32) = (0x4, 0x100);
+
+/// Whether the last component of an input path may be a symbolic link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// A path the user named: a link to a regular file is read (the opened file is checked).
+    Follow,
+    /// A path airlock chose (inside a mirror, the store): a link is refused, never followed.
+    Refuse,
+}
+
+/// Why an input file was not read: the shell's one way to read an input refuses these before
+/// any byte is parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The opened file is not a regular file (a FIFO, a device, a directory, a socket).
+    #[error("{}: is {what}, not a regular file; airlock reads inputs from regular files only", path.display())]
+    NotRegular {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is ("a FIFO (named pipe)", "a character device", ...).
+        what: &'static str,
+    },
+    /// A path airlock chose has a symbolic link in it.
+    #[error("{}: is a symbolic link (or passes through one); links inside {} are refused, never followed", path.display(), inside.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// The directory the path was to stay in.
+        inside: PathBuf,
+    },
+    /// The file holds more than this kind of input may.
+    #[error("{}: larger than {max} bytes, the most this kind of input may hold", path.display())]
+    TooLarge {
+        /// The path as given.
+        path: PathBuf,
+        /// The bound.
+        max: u64,
+    },
+    /// Opening failed (absent, no permission).
+    #[error("cannot open {}: {cause}", path.display())]
+    Open {
+        /// The path as given.
+        path: PathBuf,
+        /// The cause (in the message, so that callers that keep only the text keep it).
+        cause: io::Error,
+    },
+    /// Reading failed.
+    #[error("cannot read {}: {cause}", path.display())]
+    Io {
+        /// The path as given.
+        path: PathBuf,
+        /// The cause (in the message, so that callers that keep only the text keep it).
+        cause: io::Error,
+    },
+}
+
+impl InputError {
+    /// Whether the file is simply absent.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, InputError::Open { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+fn file_kind(ft: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens an input file: never blocks on open (`O_NONBLOCK`), does not follow a final symbolic
+/// link when `links` is [`Links::Refuse`] (`O_NOFOLLOW`), and checks the *open handle* (fstat)
+/// is a regular file, so nothing can swap the path between the check and the read.
+pub fn open_input(path: &Path, links: Links) -> Result<(File, u64), InputError> {
+    let io = |cause: io::Error| InputError::Io { path: path.to_path_buf(), cause };
+    let (nonblock, nofollow) = O_NONBLOCK_NOFOLLOW;
+    let flags = if links == Links::Refuse { nonblock | nofollow } else { nonblock };
+    let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+        Ok(f) => f,
+        // ELOOP when O_NOFOLLOW met a link, ENXIO for a socket: name what the path is, not the errno.
+        Err(e) => match fs::symlink_metadata(path) {
+            Ok(md) if md.is_symlink() && links == Links::Refuse => {
+                return Err(InputError::Symlink { path: path.to_path_buf(), inside: parent_dir(path) });
+            }
+            Ok(md) if !md.is_file() && !md.is_symlink() && e.kind() != io::ErrorKind::PermissionDenied => {
+                return Err(InputError::NotRegular { path: path.to_path_buf(), what: file_kind(md.file_type()) });
+            }
+            _ => return Err(InputError::Open { path: path.to_path_buf(), cause: e }),
+        },
+    };
+    let md = file.metadata().map_err(io)?;
+    if !md.is_file() {
+        return Err(InputError::NotRegular { path: path.to_path_buf(), what: file_kind(md.file_type()) });
+    }
+    Ok((file, md.len()))
+}
+
+/// Reads an input file whole through `max` (see [`open_input`]): a file that grows past `max`
+/// while being read is refused too.
+pub fn read_input(path: &Path, max: u64, links: Links) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
+    let (file, len) = open_input(path, links)?;
+    if len > max {
+        return Err(InputError::TooLarge { path: path.to_path_buf(), max });
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    file.take(max + 1).read_to_end(&mut buf).map_err(|cause| InputError::Io { path: path.to_path_buf(), cause })?;
+    if buf.len() as u64 > max {
+        return Err(InputError::TooLarge { path: path.to_path_buf(), max });
+    }
+    Ok(buf)
+}
+
+/// Opens `rel` (a `/`-separated relative path) inside `root`, a directory airlock reads as a
+/// mirror or a store: no component under `root` may be a symbolic link (each directory is
+/// checked, the file is opened with `O_NOFOLLOW`), and the file must be a regular one.
+/// `Ok(None)` when it is absent.
+pub fn open_under(root: &Path, rel: &str) -> Result<Option<(File, u64)>, InputError> {
+    let mut p = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for dir in &parts[..parts.len() - 1] {
+        p.push(dir);
+        match fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(cause) => return Err(InputError::Open { path: p, cause }),
+            Ok(md) if md.is_symlink() => return Err(InputError::Symlink { path: p, inside: root.to_path_buf() }),
+            Ok(md) if !md.is_dir() => return Err(InputError::NotRegular { path: p, what: "not a directory" }),
+            Ok(_) => {}
+        }
+    }
+    p.push(parts[parts.len() - 1]);
+    match open_input(&p, Links::Refuse) {
+        Err(InputError::Symlink { path, .. }) => Err(InputError::Symlink { path, inside: root.to_path_buf() }),
+        Err(e) if e.is_not_found() => Ok(None),
+        r => r.map(Some),
+    }
+}
+
+/// Reads `rel` inside `root` ([`open_under`]) whole through `max`.
+pub fn read_under(root: &Path, rel: &str, max: u64) -> Result<Option<Vec<u8>>, InputError> {
+    let path = root.join(rel);
+    let Some((file, len)) = open_under(root, rel)? else { return Ok(None) };
+    if len > max {
+        return Err(InputError::TooLarge { path, max });
+    }
+    let buf = read_prefix(file, max + 1).map_err(|cause| InputError::Io { path: path.clone(), cause })?;
+    if buf.len() as u64 > max {
+        return Err(InputError::TooLarge { path, max });
+    }
+    Ok(Some(buf))
+}
+
+/// At most `max` bytes from the start of an open file.
+pub fn read_prefix(file: File, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    file.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// A file as a [`ByteSource`] (pread: safe to share between hashing threads).
 pub struct FileSource {
     file: File,
@@ -23,14 +204,10 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens a regular file for reading.
+    /// Opens a regular file for reading (see [`open_input`]; a link the user named is followed).
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let md = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
-        if !md.is_file() {
-            bail!("{} is not a regular file", path.display());
-        }
-        Ok(FileSource { file, len: md.len() })
+        let (file, len) = open_input(path, Links::Follow)?;
+        Ok(FileSource { file, len })
     }
 }
 
@@ -153,13 +330,16 @@ pub fn write_new(dest: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(&parent_dir(dest))
 }
 
-/// Reads a small file, refusing ones larger than `max`.
+/// Reads a small input file the user named, refusing one larger than `max` and anything but a
+/// regular file ([`read_input`]).
 pub fn read_small(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let md = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if md.len() > max {
-        bail!("{} is {} bytes; at most {max} expected", path.display(), md.len());
-    }
-    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    Ok(read_input(path, max, Links::Follow)?)
+}
+
+/// Reads a small file at a path airlock chose (the store): as [`read_small`], and a symbolic
+/// link is refused.
+pub fn read_own(path: &Path, max: u64) -> Result<Vec<u8>> {
+    Ok(read_input(path, max, Links::Refuse)?)
 }
 
 /// Regular files under `root`, as `/`-separated relative paths, sorted. Symbolic links, devices,

@@ -222,6 +222,12 @@ fn verify_usage_errors_exit_2() {
     let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.pub", "--threshold", "2"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("threshold 2 cannot be met by 1 trusted keys"), "{}", text(&o));
+    // The same key twice never meets a threshold of 2: a usage error, not a failed check.
+    let o = airlock(&f.dir, &["verify", "b.zip", "--key", "a.pub", "--key", "a.pub", "--threshold", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(doc["error"]["kind"], "usage", "{doc}");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("same public key"), "{doc}");
     let o = airlock(&f.dir, &["verify", "nope.zip", "--key", "a.pub"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot open nope.zip"), "{}", text(&o));

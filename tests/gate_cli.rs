@@ -286,6 +286,11 @@ fn break_glass_command_makes_and_cosigns_an_approval_the_gate_accepts() {
         a.extend_from_slice(extra);
         airlock(&s, &a)
     };
+    // Longer than the stated maximum (30 days): refused, never cut short; nothing written.
+    let o = approve(&["--sign-key", "alice.key", "--valid-for", "31d", "-o", "long.dsse.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at most 30 days"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!d.join("long.dsse.json").exists());
     let o = approve(&["--sign-key", "alice.key", "--valid-for", "2h", "-o", "bg.dsse.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let env = airlock::dsse::Envelope::parse(&std::fs::read(d.join("bg.dsse.json")).unwrap()).unwrap();
@@ -293,7 +298,8 @@ fn break_glass_command_makes_and_cosigns_an_approval_the_gate_accepts() {
     assert_eq!((approval.bundle_id.as_str(), approval.reason.as_str()), (s.bundle_id.as_str(), reason));
     assert_eq!(approval.expires_at.0 - approval.issued_at.0, 7200);
     assert_eq!(env.signatures.len(), 1);
-    assert_eq!(cli_support::ledger(&d.join("airlock-home")), [("break-glass".to_string(), "pass".to_string())]);
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    assert_eq!(cli_support::ledger(&d.join("airlock-home")), pairs(&[("break-glass", "error"), ("break-glass", "pass")]));
 
     let policy = policy_json(serde_json::json!({}));
     let gate_with = |file: &str| {

@@ -96,6 +96,23 @@ fn exit_code_or_output_that_differs_fails_showing_both() {
 }
 
 #[test]
+fn a_probe_killed_by_its_timeout_leaves_no_working_directory_behind() {
+    let Some(n) = native() else { return };
+    pack_probe(&n, json!({"args": ["--hang"], "expectExitCode": 0, "timeoutSeconds": 1}), "hang.zip");
+    let o = airlock(&n.w.dir, &["smoke", "hang.zip", "--key", "a.pub", "--work-dir", ".", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let c = check(&json_out(&o), "smoke.exit-code").clone();
+    assert_eq!(c["actual"], "killed after the 1 s timeout", "{c}");
+    // The probe left an unwritable directory in its working directory: removed all the same.
+    let left: Vec<String> = fs::read_dir(&n.w.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("airlock-smoke"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
 fn bytes_that_differ_from_the_manifest_are_never_executed() {
     let Some(n) = native() else { return };
     let marker = n.w.dir.join("ran-marker");

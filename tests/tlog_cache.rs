@@ -314,3 +314,57 @@ fn extending_the_cache_replaces_superseded_partial_tiles() {
     let proof = tree.inclusion_proof(270).unwrap();
     airlock::merkle::verify_inclusion(&leaves[270], 270, 300, &proof, &root300).unwrap();
 }
+
+/// Issue 21 item 6: times read from signed but untrusted cosignatures. One above 2^53 − 1 is
+/// refused at import (the state always round-trips through the strict reader); one dated after
+/// the evaluation time plus the stated skew is refused at import and in a bundle's proof, never
+/// counted 0 s old; the extremes that are accepted are written and read back exactly.
+#[test]
+fn cosignature_times_are_bounded_and_never_from_the_future() {
+    use airlock::tlog::checkpoint::{MAX_COSIGNATURE_SKEW, MAX_COSIGNATURE_TIME};
+    let w = SecretKey::from_seed(&[5; 32]);
+    let doc = format!("log {}\nwitness w {}\nquorum w\n", vkey(), VerifierKey::cosigner("w.example", w.public()).unwrap());
+    let t = LogTrust::from_policy(Policy::parse(doc.as_bytes()).unwrap(), "policy");
+    let tmp = tempfile::tempdir().unwrap();
+    let store = TlogStore::at(&tmp.path().join("cache"));
+    let es = entries(5, None);
+    let mirror = |name: &str, at: u64| {
+        let d = tmp.path().join(name);
+        write_log_at(&d, &es, &[("w.example", &w)], at);
+        d
+    };
+    let refused = |d: &Path, now: Timestamp| store.import(d, &t, now).unwrap().unwrap_err().error.rule();
+    assert_eq!(refused(&mirror("2p53", 1 << 53), NOW), "cosignature.time-range");
+    assert_eq!(refused(&mirror("2p63", (1 << 63) - 1), NOW), "cosignature.time-range");
+    let ahead = NOW.0 as u64 + MAX_COSIGNATURE_SKEW + 1;
+    assert_eq!(refused(&mirror("future", ahead), NOW), "cosignature.future");
+    assert!(store.state(LOG).unwrap().is_none(), "nothing stored on refusal");
+
+    // Within the skew: accepted. At the extremes (the last second a time is written for,
+    // 9999-12-31T23:59:59Z, cosigned the skew after it, and a cosignature at 0): stored, and read
+    // back by the strict reader exactly.
+    store.import(&mirror("skew", NOW.0 as u64 + MAX_COSIGNATURE_SKEW), &t, NOW).unwrap().unwrap();
+    let top = Timestamp(253_402_300_799);
+    let last = top.0 as u64 + MAX_COSIGNATURE_SKEW;
+    assert!(last < MAX_COSIGNATURE_TIME);
+    let extreme = TlogStore::at(&tmp.path().join("cache-extreme"));
+    extreme.import(&mirror("max", last), &t, top).unwrap().unwrap();
+    let s = extreme.state(LOG).unwrap().unwrap();
+    assert_eq!((s.imported_at, s.witnesses[0].timestamp), (top, last));
+    let zero = TlogStore::at(&tmp.path().join("cache-zero"));
+    zero.import(&mirror("zero", 0), &t, NOW).unwrap().unwrap();
+    assert_eq!(zero.state(LOG).unwrap().unwrap().witnesses[0].timestamp, 0);
+
+    // A bundle's proof under a checkpoint cosigned in the future: refused, not fresh.
+    let (m, mb) = manifest("1.2.3");
+    let mut es = entries(4, None);
+    es[1] = logged_entry(&m, &mb);
+    let note = checkpoint_note(&es, &[("w.example", &w)], ahead);
+    let proof = proof_of(&es, 1, &note);
+    let v = check_bundle_transparency(&m, &mb, Some(&proof), Some(&t), None, NOW);
+    assert!(matches!(v, TransparencyOutcome::Failed { rule: "cosignature.future", .. }), "{v:?}");
+    let note = checkpoint_note(&es, &[("w.example", &w)], NOW.0 as u64 - 10);
+    let v = check_bundle_transparency(&m, &mb, Some(&proof_of(&es, 1, &note)), Some(&t), None, NOW);
+    let TransparencyOutcome::Verified(ok) = &v else { panic!("{v:?}") };
+    assert_eq!(ok.age_secs, Some(10));
+}

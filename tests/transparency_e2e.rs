@@ -355,8 +355,9 @@ fn trust_from_the_pinned_roots_tlog_role() {
     let fp = Sha256Digest::of(&std::fs::read(env.p("root.json")).unwrap()).hex();
     env.ok(&["trust", "init", "root.json", "--fingerprint", &fp]);
 
-    // No flags: the release role and the tlog role of the pinned root.
-    let o = env.run(&["verify", "app-t.zip", "--json"]);
+    // No trust flags: the release role and the tlog role of the pinned root. Evaluated at a time
+    // after the witness's cosignature: one dated after the evaluation time is never fresh.
+    let o = env.run(&["verify", "app-t.zip", "--json", "--at-time", "2027-01-15T08:00:00Z"]);
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     let r = o.json();
     assert!(r["trust"]["source"].as_str().unwrap().starts_with("trust store root v1"), "{}", r["trust"]);

@@ -369,3 +369,45 @@ fn trust_new_refuses_a_bad_role_name() {
     assert!(o.stderr.contains("role name \"Ops\"") && o.stderr.contains("[a-z][a-z0-9-]{0,31}"), "{}", o.stderr);
     assert!(!e.p("bad.json").exists());
 }
+
+/// Issue 21 item 4: the anti-rollback state outlives the root file. With `root.json` lost,
+/// `trust init` of an older root is refused (exit 1, rule named, nothing pinned); the recovery
+/// documented in trust-root/README.md §8 works: pin the stored copy of the highest version (or a
+/// later root), or, only when none exists, `--allow-older-root`.
+#[test]
+fn a_lost_root_file_is_recovered_without_a_rollback() {
+    let e = Env::new();
+    v1(&e);
+    e.init("v1.json");
+    e.root("v2.json", &["--from", "v1.json", "--expires", FAR], &["a.key"]);
+    e.ok(&["trust", "update", "v2.json"]);
+    std::fs::remove_file(e.home.join("trust/root.json")).unwrap();
+
+    let fp1 = e.fingerprint("v1.json");
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["trust", "init", "v1.json", "--fingerprint", &fp1, "--json"];
+        args.extend_from_slice(extra);
+        let o = e.run(&args);
+        assert_eq!(o.code, 1, "{extra:?}: {}", o.stderr);
+        let doc = o.json();
+        assert_eq!((doc["outcome"].as_str(), doc["error"]["kind"].as_str()), (Some("fail"), Some("trust.root-version")), "{doc}");
+        let message = doc["error"]["message"].as_str().unwrap();
+        assert!(message.contains("root v1, but this trust store has seen v2") && message.contains("history/2.root.json"), "{message}");
+        assert!(!e.home.join("trust/root.json").exists(), "nothing pinned on refusal");
+    }
+
+    // Recovery: the store still holds v2; checked against v2's fingerprint, it is pinned again.
+    let kept = e.home.join("trust/history/2.root.json");
+    assert_eq!(std::fs::read(&kept).unwrap(), std::fs::read(e.dir.join("v2.json")).unwrap());
+    e.ok(&["trust", "init", kept.to_str().unwrap(), "--fingerprint", &e.fingerprint("v2.json")]);
+    assert_eq!(e.pinned_version(), 2);
+    e.ok(&["trust", "show"]);
+
+    // Only when no root as new exists: --allow-older-root, which lowers the highest version.
+    std::fs::remove_file(e.home.join("trust/root.json")).unwrap();
+    let o = e.run(&["trust", "init", "v1.json", "--fingerprint", &fp1, "--allow-older-root"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("the store had seen root v2; it now accepts v1 and later"), "{}", o.stderr);
+    assert_eq!(e.pinned_version(), 1);
+    e.ok(&["trust", "show"]);
+}

@@ -85,6 +85,19 @@ impl Case {
         assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
         assert!(r.stderr.contains(&format!("error: TUF {rule} (")), "expected rule TUF {rule}; stderr: {}", r.stderr);
         assert!(!r.out.exists(), "nothing may be written on refusal");
+        // It says exactly what it wrote: the metadata verified before the refusal (saved as TUF
+        // requires), or nothing when the pinned root itself was refused.
+        let saved = self.home.join("trust/tuf");
+        if r.stderr.contains("note: nothing was written") {
+            assert!(!saved.exists(), "said nothing was written, but {} exists: {}", saved.display(), r.stderr);
+        } else {
+            assert!(
+                r.stderr.contains("note: saved the verified TUF metadata (root v") && r.stderr.contains("the target was not written"),
+                "{}",
+                r.stderr
+            );
+            assert!(saved.exists(), "{}", r.stderr);
+        }
         assert!(self.python_tuf()[phase].starts_with("error "), "python-tuf accepted what airlock refused: {:?}", self.python_tuf());
     }
 }
@@ -110,6 +123,19 @@ fn import_returns_exact_target_bytes() {
     c.accepted(&r, 0);
     assert!(r.stdout.contains("root      v1"), "{}", r.stdout);
     assert!(c.python_tuf()[0].ends_with(&airlock::digest::Sha256Digest::of(&c.target()).hex()));
+}
+
+/// A symbolic link to a directory inside the mirror is refused (exit 2, naming it), never
+/// followed: every component is checked, not only the last.
+#[test]
+fn a_symlinked_directory_inside_the_mirror_is_refused() {
+    let Some(c) = build("basic") else { return };
+    std::fs::rename(c.dir.join("repo/metadata"), c.dir.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(c.dir.join("elsewhere"), c.dir.join("repo/metadata")).unwrap();
+    let r = c.import("repo");
+    assert_eq!(r.code, 2, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("repo/metadata") && r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert!(!r.out.exists());
 }
 
 #[test]

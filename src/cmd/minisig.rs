@@ -28,9 +28,11 @@ pub fn check(bundle: &Path, key_path: &Path) -> Result<Check> {
         minisign::MinisignPublicKey::parse(&key_bytes).with_context(|| format!("{} is not a minisign public key", key_path.display()))?;
     let sig_path = signature_path(bundle);
     let fail = |detail: String| Check::new("minisign.signature", false, detail).subject(sig_path.display().to_string());
-    let sig_bytes = match fsio::read_small(&sig_path, MAX_SIG_FILE) {
+    let sig_bytes = match fsio::read_input(&sig_path, MAX_SIG_FILE, fsio::Links::Follow) {
         Ok(b) => b,
-        Err(e) => return Ok(fail(format!("cannot read the detached signature: {e:#}"))),
+        // A pipe, device or directory where the signature should be cannot be checked (exit 2).
+        Err(e @ fsio::InputError::NotRegular { .. }) => return Err(e.into()),
+        Err(e) => return Ok(fail(format!("cannot read the detached signature: {e}"))),
     };
     let sig = match minisign::MinisignSignature::parse(&sig_bytes) {
         Ok(s) => s,

@@ -310,6 +310,18 @@ pub enum ShellError {
     /// `trust init` over a pinned root without `--force`.
     #[error("a trust root is already pinned in {0}")]
     AlreadyPinned(String),
+    /// `trust init` of a root older than the highest version the store has seen.
+    #[error("{file} is root v{version}, but this trust store has seen v{highest} (rule trust.root-version); nothing was pinned{}", kept.as_ref().map(|k| format!("; the store still holds v{highest} in {k}")).unwrap_or_default())]
+    OlderRoot {
+        /// The file given.
+        file: String,
+        /// Its version.
+        version: u64,
+        /// The store's highest root version.
+        highest: u64,
+        /// The stored copy of that version, when the store still has it.
+        kept: Option<String>,
+    },
 }
 
 impl Diagnostic for ShellError {
@@ -319,6 +331,7 @@ impl Diagnostic for ShellError {
             ShellError::Usage(_) => "usage".into(),
             ShellError::FingerprintMismatch { .. } => "trust.fingerprint".into(),
             ShellError::AlreadyPinned(_) => "trust.already-pinned".into(),
+            ShellError::OlderRoot { .. } => "trust.root-version".into(),
             ShellError::CacheUnusable(_) => "tlog.cache-unusable".into(),
             ShellError::NoLogTrust => "tlog.no-trust".into(),
         }
@@ -333,6 +346,9 @@ impl Diagnostic for ShellError {
                 "obtain the file again from offline media and compare its fingerprint with the one published out of band".into()
             }
             ShellError::AlreadyPinned(_) => "use `airlock trust update` to rotate, or --force to re-pin from offline media".into(),
+            ShellError::OlderRoot { .. } => {
+                "pin that version or a later one (the stored copy, checked against its fingerprint from offline media); only if none exists, --allow-older-root (trust-root/README.md §8)".into()
+            }
             ShellError::CacheUnusable(_) => "import the log's tiles again with `airlock tlog import MIRROR`".into(),
             ShellError::NoLogTrust => {
                 "pass --log-key NAME+HEX8+BASE64 or --policy FILE, or pin a trust root whose tlog role carries a tlog policy (`airlock trust new --tlog-policy`)".into()
@@ -373,6 +389,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
         try_types!(
             cause,
             ShellError,
+            crate::fsio::InputError,
             crate::verify::VerifyError,
             crate::trust::root::RootError,
             crate::trust::tuf::TufError,

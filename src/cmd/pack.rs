@@ -12,7 +12,6 @@ use crate::time::Timestamp;
 use crate::verify::{self, TrustPolicy, Verification};
 use crate::{clock, fsio, pack, progress};
 use anyhow::{Context, Result, bail};
-use std::fs::File;
 use std::io::{BufWriter, Read, Seek};
 use std::path::{Path, PathBuf};
 
@@ -198,7 +197,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         let kind = pack::kind_of(&s.path)?;
         let auto = compress == Compress::Auto && format == crate::archive::Format::Zip;
         let (digest, size, worth) = match &s.data {
-            Data::File(p) => hash_reader(File::open(p).with_context(|| format!("cannot open {}", p.display()))?, auto)?,
+            Data::File(p) => hash_reader(fsio::open_input(p, fsio::Links::Refuse)?.0, auto)?,
             Data::Bytes(b) => hash_reader(b.as_slice(), auto)?,
         };
         if let Some(want) = s.expect
@@ -216,7 +215,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         // writer compresses again, identically; the self-check below proves it).
         let stream = if deflate {
             let (digest, size) = match &s.data {
-                Data::File(p) => write::deflate_stream_digest(File::open(p).with_context(|| format!("cannot open {}", p.display()))?)?,
+                Data::File(p) => write::deflate_stream_digest(fsio::open_input(p, fsio::Links::Refuse)?.0)?,
                 Data::Bytes(b) => write::deflate_stream_digest(b.as_slice())?,
             };
             Some(DeflateStream { path: s.path.clone(), size, digest })
@@ -250,7 +249,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
             return Ok(Box::new(std::io::Cursor::new(p.to_vec())));
         }
         match by_path.get(name) {
-            Some(Data::File(p)) => Ok(Box::new(File::open(p)?)),
+            Some(Data::File(p)) => Ok(Box::new(fsio::open_input(p, fsio::Links::Refuse).map_err(std::io::Error::other)?.0)),
             Some(Data::Bytes(b)) => Ok(Box::new(std::io::Cursor::new(b.clone()))),
             None => Err(std::io::Error::other(format!("{name} vanished from the plan"))),
         }

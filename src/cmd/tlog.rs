@@ -273,7 +273,7 @@ fn status(trust: &TrustArgs, json: bool) -> Result<u8> {
         let verifies = (!trust.is_empty()).then(|| verify_checkpoint(s.checkpoint.as_bytes(), &trust).map_err(|e| e.to_string()));
         text.push_str(&status_text(&s, forks.len(), verifies.as_ref(), now));
         rows.push(serde_json::json!({
-            "origin": s.origin, "size": s.size, "root": s.root, "importedAt": s.imported_at, "ageSecs": now.0 - s.imported_at.0,
+            "origin": s.origin, "size": s.size, "root": s.root, "importedAt": s.imported_at, "ageSecs": age(now, s.imported_at.0),
             "witnesses": s.witnesses.iter().map(|w| serde_json::json!({"name": w.name, "timestamp": w.timestamp})).collect::<Vec<_>>(),
             "logKeys": s.log_keys, "importedUnder": s.trust_source, "forkEvidence": forks,
             "verifies": verifies.as_ref().map(|r| r.is_ok()),
@@ -291,19 +291,36 @@ fn status(trust: &TrustArgs, json: bool) -> Result<u8> {
     Ok(if bad { 1 } else { 0 })
 }
 
+/// Seconds from `then` to `now`, or `None` when `then` is later (a clock set back since, or a
+/// witness's clock ahead): an age is never negative.
+fn age(now: Timestamp, then: i64) -> Option<u64> {
+    u64::try_from(i128::from(now.0) - i128::from(then)).ok()
+}
+
+fn age_text(now: Timestamp, then: i64) -> String {
+    match age(now, then) {
+        Some(a) => format!("{a} s ago"),
+        None => "dated after this clock's reading".into(),
+    }
+}
+
 fn status_text<T>(s: &OriginState, forks: usize, verifies: Option<&Result<T, String>>, now: Timestamp) -> String {
     format!(
-        "{}\n  size {}  root {}\n  imported {} ({} s ago) under {}\n  witnesses {}\n  forks {forks}{}\n",
+        "{}\n  size {}  root {}\n  imported {} ({}) under {}\n  witnesses {}\n  forks {forks}{}\n",
         s.origin,
         s.size,
         s.root,
         s.imported_at.rfc3339(),
-        now.0 - s.imported_at.0,
+        age_text(now, s.imported_at.0),
         s.trust_source,
         if s.witnesses.is_empty() {
             "none".into()
         } else {
-            s.witnesses.iter().map(|w| format!("{} ({} s ago)", w.name, now.0 - w.timestamp as i64)).collect::<Vec<_>>().join(", ")
+            s.witnesses
+                .iter()
+                .map(|w| format!("{} ({})", w.name, age_text(now, i64::try_from(w.timestamp).unwrap_or(i64::MAX))))
+                .collect::<Vec<_>>()
+                .join(", ")
         },
         match verifies {
             None => String::new(),
@@ -358,10 +375,9 @@ fn verify_proof(file: &Path, entry: &Path, trust: &TrustArgs, json: bool) -> Res
     let proof_bytes = fsio::read_small(file, MAX_PROOF_SIZE as u64)?;
     let entry_bytes = fsio::read_small(entry, 16 << 20)?;
     let what = file.display().to_string();
-    let proof = match TlogProof::parse(&proof_bytes) {
-        Ok(p) => p,
-        Err(e) => return refusal(&what, e, None, json, "tlog verify-proof").map(|d| d.code),
-    };
+    // A file that is not a proof at all could not be checked (exit 2); only a well-formed
+    // proof that does not hold is a refusal (exit 1).
+    let proof = TlogProof::parse(&proof_bytes).map_err(|e| anyhow::Error::new(e).context(super::About(file.to_path_buf())))?;
     let v = match proof.verify_entry(&entry_bytes, &trust) {
         Ok(v) => v,
         Err(e) => return refusal(&what, e, None, json, "tlog verify-proof").map(|d| d.code),
@@ -412,4 +428,36 @@ fn verify_proof(file: &Path, entry: &Path, trust: &TrustArgs, json: bool) -> Res
         trust.source
     ))?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tlog::WitnessState;
+
+    /// A cache imported, or cosigned, after the clock's present reading (a clock set back, a
+    /// witness's clock ahead) shows no negative age, in text or JSON.
+    #[test]
+    fn status_never_shows_a_negative_age() {
+        let now = Timestamp(1_800_000_000);
+        let s = OriginState {
+            schema: crate::store::tlog::STATE_SCHEMA.into(),
+            origin: "o".into(),
+            size: 1,
+            root: String::new(),
+            checkpoint: String::new(),
+            imported_at: Timestamp(now.0 + 100),
+            log_keys: vec![],
+            witnesses: vec![
+                WitnessState { name: "w".into(), timestamp: now.0 as u64 + 50 },
+                WitnessState { name: "v".into(), timestamp: 0 },
+            ],
+            trust_source: String::new(),
+        };
+        let text = status_text::<()>(&s, 0, None, now);
+        assert!(!text.contains("-100") && !text.contains("-50"), "{text}");
+        assert!(text.contains("imported 2027-01-15T08:01:40Z (dated after this clock's reading)"), "{text}");
+        assert!(text.contains("w (dated after this clock's reading), v (1800000000 s ago)"), "{text}");
+        assert_eq!((age(now, now.0 + 1), age(now, now.0 - 7), age(now, i64::MIN)), (None, Some(7), Some(now.0 as u64 + (1 << 63))));
+    }
 }

@@ -60,9 +60,14 @@ pub struct InitArgs {
     /// Expected SHA-256 of the file (64 hex characters, `sha256:` prefix allowed).
     #[arg(long)]
     pub fingerprint: String,
-    /// Replace an already pinned root.
+    /// Replace an already pinned root (the anti-rollback state is kept: a root older than the
+    /// highest version the store has seen is still refused).
     #[arg(long)]
     pub force: bool,
+    /// Recovery when no root as new as the highest version the store has seen can be obtained:
+    /// pin this older root and lower the store's highest root version to it (trust-root/README.md §8).
+    #[arg(long)]
+    pub allow_older_root: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -313,10 +318,27 @@ impl InitArgs {
         if store.load_root(&State::default())?.is_some() && !self.force {
             return Err(ShellError::AlreadyPinned(store.dir().display().to_string()).into());
         }
+        // The anti-rollback state outlives the root file: a root older than the highest version
+        // this store has seen is refused, whether or not one is pinned now.
+        if root.version() < state.highest_root_version && !self.allow_older_root {
+            let kept = store.dir().join("history").join(format!("{}.root.json", state.highest_root_version));
+            return Err(super::refusal(ShellError::OlderRoot {
+                file: self.root.display().to_string(),
+                version: root.version(),
+                highest: state.highest_root_version,
+                kept: fsio::present(&kept)?.then(|| kept.display().to_string()),
+            }));
+        }
         let state = observe_clock(&state)?;
         let now = state.latest_known_time.expect("observed");
-        // A forced re-pin starts the root-version history over; bundle history is kept.
-        let base = if self.force { State { highest_root_version: 0, ..state } } else { state };
+        // The one way down (recovery, trust-root/README.md §8): the highest version becomes this
+        // root's; the bundle history and the latest known time are kept.
+        let seen = state.highest_root_version;
+        let lowered = self.allow_older_root && root.version() < seen;
+        let base = if lowered { State { highest_root_version: root.version(), ..state } } else { state };
+        if lowered && !ui.quiet {
+            eprintln!("warning: --allow-older-root: the store had seen root v{seen}; it now accepts v{} and later", root.version());
+        }
         let next = base.root_installed(root.version(), now);
         store.install(&[(&bytes, root.version())], &next)?;
         let doc = json!({"schema": TRUST_REPORT_SCHEMA, "command": "trust init", "outcome": "pass", "action": "init", "root": describe(&root, now)});
@@ -509,19 +531,11 @@ impl DirRepo {
         if !tuf::safe_path(name) {
             return Err(io("not a safe relative path".into()));
         }
-        let p = self.dir.join(sub).join(name);
-        let md = match std::fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e.to_string())),
-        };
-        if !md.is_file() {
-            return Err(io("not a regular file (symbolic links are not followed)".into()));
+        match fsio::read_under(&self.dir, &format!("{sub}/{name}"), max) {
+            Err(fsio::InputError::TooLarge { .. }) => Err(FetchError::TooLarge { name: format!("{sub}/{name}"), max }),
+            Err(e) => Err(io(e.to_string())),
+            Ok(r) => Ok(r),
         }
-        if md.len() > max {
-            return Err(FetchError::TooLarge { name: format!("{sub}/{name}"), max });
-        }
-        std::fs::read(&p).map(Some).map_err(|e| io(e.to_string()))
     }
 }
 
@@ -586,12 +600,13 @@ impl ImportTufArgs {
                 "timestampVersion": ts, "snapshotVersion": sn, "targetsVersion": tg,
                 "rolesVisited": client.trail.visited,
                 "notes": client.trail.notes,
+                "saved": tuf_saved(&client),
         });
         if self.json {
             super::out_json(&doc)?;
         } else if !ui.quiet {
             super::out(&format!(
-                "root      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\n",
+                "root      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\nsaved     {}\n",
                 client.root_version(),
                 client.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
                 client.trail.root_stop,
@@ -602,7 +617,8 @@ impl ImportTufArgs {
                 self.target,
                 info.length,
                 digest.prefixed(),
-                self.output.display()
+                self.output.display(),
+                tuf_saved(&client)
             ))?;
             for n in &client.trail.notes {
                 eprintln!("note: {n}");
@@ -612,17 +628,34 @@ impl ImportTufArgs {
     }
 }
 
-/// A TUF client failure: a refusal (exit 1) when the mirror broke a rule, else could not check
-/// (exit 2). Nothing was written.
-fn tuf_failed(e: tuf::TufError, client: Option<&tuf::Client>) -> anyhow::Error {
-    if let Some(c) = client {
-        eprintln!(
-            "note: root walked {}; {}",
-            c.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
-            if c.trail.root_stop.is_empty() { "root walk did not finish" } else { &c.trail.root_stop }
-        );
+/// What `import-tuf` saved in the trust store: the TUF metadata the client verified.
+fn tuf_saved(c: &tuf::Client) -> String {
+    let (ts, sn, _) = c.versions();
+    let mut what = format!("root v{}", c.root_version());
+    if let Some(v) = ts {
+        what.push_str(&format!(", timestamp v{v}"));
     }
-    eprintln!("note: nothing was written");
+    if let Some(v) = sn {
+        what.push_str(&format!(", snapshot v{v}"));
+    }
+    format!("the verified TUF metadata ({what}) in the trust store")
+}
+
+/// A TUF client failure: a refusal (exit 1) when the mirror broke a rule, else could not check
+/// (exit 2). The target is never written; the metadata verified before the failure is (it was
+/// saved, as TUF requires: `client` is then given), and the note says which.
+fn tuf_failed(e: tuf::TufError, client: Option<&tuf::Client>) -> anyhow::Error {
+    match client {
+        Some(c) => {
+            eprintln!(
+                "note: root walked {}; {}",
+                c.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
+                if c.trail.root_stop.is_empty() { "root walk did not finish" } else { &c.trail.root_stop }
+            );
+            eprintln!("note: saved {}; the target was not written", tuf_saved(c));
+        }
+        None => eprintln!("note: nothing was written"),
+    }
     let refusal = e.is_refusal();
     let e = anyhow::Error::new(e);
     if refusal { super::refusal(e) } else { e }

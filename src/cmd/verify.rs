@@ -234,6 +234,18 @@ impl TrustArgs {
         if !self.keys.is_empty() {
             let keys = load_keys(&self.keys)?;
             let threshold = self.threshold.unwrap_or(keys.len());
+            // The same key given twice would count twice towards --threshold: a mistake on the
+            // command line (exit 2), never a threshold that a single signer can meet.
+            for (i, k) in keys.iter().enumerate() {
+                if let Some(j) = keys[..i].iter().position(|o| o.to_bytes() == k.to_bytes()) {
+                    return Err(ShellError::Usage(format!(
+                        "--key {} and --key {} are the same public key; give each trusted key once",
+                        self.keys[j].display(),
+                        self.keys[i].display()
+                    ))
+                    .into());
+                }
+            }
             return Ok(Some(Trust {
                 policy: TrustPolicy::ed25519(keys, threshold, "--key"),
                 root: None,

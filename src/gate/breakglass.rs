@@ -169,9 +169,9 @@ pub enum ApproveError {
     /// The reason is empty or too long.
     #[error("the reason must be 1..{MAX_REASON} bytes of text; give the incident or change reference the gate operator will quote")]
     Reason,
-    /// The validity is zero or overflows.
+    /// The validity is zero or longer than [`MAX_APPROVAL_VALIDITY`].
     #[error(
-        "validity {0} s is not usable; give a positive duration such as 4h or 1d (the policy's breakGlass.maxValiditySeconds caps it, default 1d)"
+        "validity {0} s is not usable: an approval holds more than 0 s and at most 30 days (2592000 s); give a duration such as 4h or 1d (a gate also refuses one longer than its policy's breakGlass.maxValiditySeconds, default 1d)"
     )]
     Validity(u64),
     /// No signing key.
@@ -194,6 +194,10 @@ pub enum ApproveError {
     },
 }
 
+/// The longest validity an approval is made with: 30 days. A longer one is refused, never cut
+/// short to fit (an approver must know how long what they sign holds).
+pub const MAX_APPROVAL_VALIDITY: u64 = 30 * 86_400;
+
 /// Makes a break-glass approval for a verified bundle (an approver never approves a bundle that
 /// did not verify): the transparency override for `reason`, valid `valid_for` seconds from the
 /// verification's evaluation time,
@@ -212,8 +216,11 @@ pub fn approve(
     if keys.is_empty() {
         return Err(ApproveError::NoKey);
     }
-    let expires =
-        i64::try_from(valid_for).ok().filter(|v| *v > 0).and_then(|v| now.0.checked_add(v)).ok_or(ApproveError::Validity(valid_for))?;
+    let expires = i64::try_from(valid_for)
+        .ok()
+        .filter(|v| *v > 0 && *v as u64 <= MAX_APPROVAL_VALIDITY)
+        .and_then(|v| now.0.checked_add(v))
+        .ok_or(ApproveError::Validity(valid_for))?;
     let approval = Approval {
         schema: SCHEMA.into(),
         bundle_id: bundle.get().manifest().bundle_id.clone(),

@@ -230,6 +230,22 @@ impl Policy {
     pub fn parse_toml(bytes: &[u8]) -> Result<LoadedPolicy, PolicyError> {
         let text = std::str::from_utf8(bytes).map_err(|e| PolicyError::Invalid(format!("TOML policy is not UTF-8: {e}")))?;
         let t: toml::Table = toml::from_str(text).map_err(|e| PolicyError::Invalid(format!("TOML policy does not parse: {e}")))?;
+        // Refused by name before conversion: JSON has no datetime, and a NaN or infinity would
+        // become `null` (read as an absent field) on the way.
+        let mut stack: Vec<(String, &toml::Value)> = t.iter().map(|(k, v)| (k.clone(), v)).collect();
+        while let Some((at, v)) = stack.pop() {
+            match v {
+                toml::Value::Datetime(d) => {
+                    return Err(PolicyError::Invalid(format!("TOML policy: {at} = {d} is a datetime; no policy field is a date")));
+                }
+                toml::Value::Float(f) if !f.is_finite() => {
+                    return Err(PolicyError::Invalid(format!("TOML policy: {at} = {f} is not a finite number")));
+                }
+                toml::Value::Array(a) => stack.extend(a.iter().enumerate().map(|(i, v)| (format!("{at}[{i}]"), v))),
+                toml::Value::Table(t) => stack.extend(t.iter().map(|(k, v)| (format!("{at}.{k}"), v))),
+                _ => {}
+            }
+        }
         let v = serde_json::to_value(&t).map_err(|e| PolicyError::Invalid(format!("TOML policy: {e}")))?;
         let json = serde_json::to_vec(&v).map_err(|e| PolicyError::Invalid(format!("TOML policy: {e}")))?;
         Self::parse(&json)
@@ -296,6 +312,19 @@ maxValiditySeconds = 3600
             "schema = \"airlock/gate-policy/v2\"\n",
         ] {
             assert!(Policy::parse_toml(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // Named, wherever they are: a NaN or infinity would otherwise read as an absent field.
+        for (bad, named) in [
+            ("[transparency]\nmaxProofAgeSeconds = nan\n", "transparency.maxProofAgeSeconds = NaN is not a finite number"),
+            ("[transparency]\nmaxProofAgeSeconds = inf\n", "transparency.maxProofAgeSeconds = inf is not a finite number"),
+            ("[transparency]\nmaxProofAgeSeconds = -inf\n", "is not a finite number"),
+            ("requiredEvidence = [1979-05-27]\n", "requiredEvidence[0] = 1979-05-27 is a datetime"),
+        ] {
+            let doc = format!("schema = \"airlock/gate-policy/v1\"\n{bad}");
+            match Policy::parse_toml(doc.as_bytes()) {
+                Err(PolicyError::Invalid(m)) => assert!(m.contains(named), "{bad}: {m}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 

@@ -384,6 +384,29 @@ pub fn go_platform(os: &str, arch: &str) -> (String, String) {
     (os.to_string(), arch.to_string())
 }
 
+/// Longest `expectOutput` pattern, in bytes.
+pub const MAX_EXPECT_OUTPUT_LEN: usize = 1024;
+/// Largest compiled `expectOutput` (regex-lite's NFA size, counted repetitions expanded): the
+/// match costs at most this × the output searched, so both are bounded.
+pub const MAX_EXPECT_OUTPUT_COMPILED: usize = 16 << 10;
+/// Deepest nesting of groups and repetitions in `expectOutput`.
+pub const MAX_EXPECT_OUTPUT_NEST: u32 = 16;
+/// How much of a probe's stdout `expectOutput` is searched in.
+pub const EXPECT_OUTPUT_SEARCHED: usize = 64 << 10;
+
+/// Compiles a probe's `expectOutput` within the bounds above: the pattern comes from metadata,
+/// so neither its length nor its compiled size (`(a{100}){100}` is short) is trusted.
+pub fn expect_output_regex(re: &str) -> Result<regex_lite::Regex, String> {
+    if re.len() > MAX_EXPECT_OUTPUT_LEN {
+        return Err(format!("it is {} bytes; at most {MAX_EXPECT_OUTPUT_LEN}", re.len()));
+    }
+    regex_lite::RegexBuilder::new(re)
+        .size_limit(MAX_EXPECT_OUTPUT_COMPILED)
+        .nest_limit(MAX_EXPECT_OUTPUT_NEST)
+        .build()
+        .map_err(|e| format!("not a regular expression within airlock's bounds ({MAX_EXPECT_OUTPUT_COMPILED} bytes compiled, nesting {MAX_EXPECT_OUTPUT_NEST}): {e}"))
+}
+
 /// Checks a probe's own rules; `None` when it is well-formed.
 pub fn probe_problem(p: &Probe) -> Option<String> {
     if p.args.len() > 64 || p.args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
@@ -393,9 +416,9 @@ pub fn probe_problem(p: &Probe) -> Option<String> {
         return Some(format!("expectExitCode {} is not 0-255", p.expect_exit_code));
     }
     if let Some(re) = &p.expect_output
-        && let Err(e) = regex_lite::Regex::new(re)
+        && let Err(e) = expect_output_regex(re)
     {
-        return Some(format!("expectOutput {re:?} is not a regular expression: {e}"));
+        return Some(format!("expectOutput {re:?}: {e}"));
     }
     if let Some(j) = &p.expect_json
         && !(j.pointer.is_empty() || j.pointer.starts_with('/'))
@@ -595,6 +618,24 @@ pub(crate) mod tests {
 
     fn member(path: &str, digest: Sha256Digest) -> Member {
         Member { path: path.into(), size: 3, digest, kind: Kind::of_path(path).unwrap() }
+    }
+
+    #[test]
+    fn expect_output_is_bounded_in_length_and_compiled_size() {
+        let probe = |re: &str| Probe {
+            args: vec![],
+            expect_exit_code: 0,
+            expect_output: Some(re.into()),
+            expect_json: None,
+            timeout_seconds: None,
+        };
+        assert_eq!(probe_problem(&probe("^app 1\\.[0-9]+")), None);
+        // 30 bytes, but ten thousand states once the counted repetitions are expanded.
+        let nested = probe_problem(&probe("((a{100}){100})+b")).expect("refused");
+        assert!(nested.contains("within airlock's bounds"), "{nested}");
+        let long = probe_problem(&probe(&"a".repeat(MAX_EXPECT_OUTPUT_LEN + 1))).expect("refused");
+        assert!(long.contains("at most 1024"), "{long}");
+        assert!(probe_problem(&probe(&format!("{}a{}", "(".repeat(40), ")".repeat(40)))).is_some());
     }
 
     #[test]

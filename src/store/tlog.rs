@@ -25,7 +25,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -94,17 +94,16 @@ impl DirTiles {
             candidates.extend((id.width + 1..TILE_WIDTH as u16).map(|w| TileId { width: w, ..*id }));
         }
         for c in candidates {
-            let p = self.root.join(c.path_of(kind));
-            match fs::symlink_metadata(&p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("{}: {e}", p.display())),
-                Ok(md) if !md.is_file() => return Err(format!("{} is not a regular file (symbolic links are refused)", p.display())),
-                Ok(md) if md.len() > max => return Err(format!("{} is {} bytes; at most {max} expected", p.display(), md.len())),
-                Ok(_) => {}
+            // One byte more than the bound: a tile too long is refused by its size (tile.size), as
+            // one too short is, rather than as a file that could not be read.
+            match fsio::open_under(&self.root, &c.path_of(kind)) {
+                Ok(None) => continue,
+                Ok(Some((file, _))) => {
+                    let p = self.root.join(c.path_of(kind));
+                    return fsio::read_prefix(file, max + 1).map(Some).map_err(|e| format!("{}: {e}", p.display()));
+                }
+                Err(e) => return Err(e.to_string()),
             }
-            let mut buf = Vec::new();
-            fs::File::open(&p).and_then(|f| f.take(max + 1).read_to_end(&mut buf)).map_err(|e| format!("{}: {e}", p.display()))?;
-            return Ok(Some(buf));
         }
         Ok(None)
     }
@@ -290,7 +289,7 @@ impl TlogStore {
     }
 
     fn read_state(p: &Path) -> Result<OriginState> {
-        let bytes = fsio::read_small(p, 4 * MAX_NOTE_SIZE as u64)?;
+        let bytes = fsio::read_own(p, 4 * MAX_NOTE_SIZE as u64)?;
         let s: OriginState =
             crate::json::from_slice_strict(&bytes).with_context(|| format!("{} is not a tlog cache state", p.display()))?;
         if s.schema != STATE_SCHEMA {
@@ -357,8 +356,8 @@ impl TlogStore {
         let refuse = |error: TlogError| Ok(Err(Refusal { error, evidence: None }));
         let cp_path = mirror.join("checkpoint");
         let note =
-            fsio::read_small(&cp_path, MAX_NOTE_SIZE as u64).with_context(|| format!("{} is not a tlog-tiles mirror", mirror.display()))?;
-        let vc = match verify_checkpoint(&note, trust) {
+            fsio::read_own(&cp_path, MAX_NOTE_SIZE as u64).with_context(|| format!("{} is not a tlog-tiles mirror", mirror.display()))?;
+        let vc = match verify_checkpoint(&note, trust).and_then(|v| v.check_times(now).map(|()| v)) {
             Ok(v) => v,
             Err(e) => return refuse(e),
         };
@@ -448,7 +447,7 @@ impl TlogStore {
             let dest = odir.join(&rel);
             let r = (|| -> Result<bool> {
                 if fsio::present(&dest)? {
-                    let have = fs::read(&dest).with_context(|| format!("cannot read {}", dest.display()))?;
+                    let have = fsio::read_own(&dest, MAX_BUNDLE)?;
                     if have != bytes {
                         bail!("cached {} differs from the verified tile of the same path: the cache is corrupt", dest.display());
                     }
@@ -539,5 +538,39 @@ impl CheckpointCache for TlogStore {
                 Ok(Some(CachedLog { note: s.checkpoint.into_bytes(), imported_at: s.imported_at, tiles: Box::new(self.tiles(origin)) }))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tlog::checkpoint::MAX_COSIGNATURE_TIME;
+
+    fn state(timestamp: u64) -> Vec<u8> {
+        let s = OriginState {
+            schema: STATE_SCHEMA.into(),
+            origin: "o".into(),
+            size: 1,
+            root: String::new(),
+            checkpoint: String::new(),
+            imported_at: Timestamp(253_402_300_799),
+            log_keys: vec![],
+            witnesses: vec![WitnessState { name: "w".into(), timestamp }],
+            trust_source: String::new(),
+        };
+        crate::json::canonical(&s)
+    }
+
+    /// The largest cosignature time import accepts is read back exactly; above it the stored
+    /// value would not round-trip, which is why import refuses it first.
+    #[test]
+    fn the_largest_stored_times_round_trip_through_the_strict_reader() {
+        let back: OriginState = crate::json::from_slice_strict(&state(MAX_COSIGNATURE_TIME)).unwrap();
+        assert_eq!((back.witnesses[0].timestamp, back.imported_at), (MAX_COSIGNATURE_TIME, Timestamp(253_402_300_799)));
+        // Above it, canonical JSON (numbers as IEEE doubles) cannot keep the value: 2^53 + 1 is
+        // not read back, or not as written.
+        let above = (1u64 << 53) + 1;
+        let back = crate::json::from_slice_strict::<OriginState>(&state(above)).map(|s| s.witnesses[0].timestamp);
+        assert_ne!(back.ok(), Some(above));
     }
 }

@@ -64,12 +64,12 @@ impl TrustStore {
         if !fsio::present(&p)? {
             return Ok(None);
         }
-        let bytes = fsio::read_small(&p, MAX_ROOT_SIZE)?;
+        let bytes = fsio::read_own(&p, MAX_ROOT_SIZE)?;
         let root = TrustRoot::parse(&bytes).with_context(|| format!("trust store {} is damaged", p.display()))?;
         let root = VerifiedRoot::self_signed(root).with_context(|| format!("trust store {} is not self-signed", p.display()))?;
         if root.version() < state.highest_root_version {
             bail!(
-                "trust store root is v{} but v{} was installed before: the store was rolled back (rule trust.root-version); run `airlock trust init` again from offline media",
+                "trust store root is v{} but v{} was installed before: the store was rolled back (rule trust.root-version); pin v{1} or later with `airlock trust init --force` (the store keeps it in history/), see trust-root/README.md §8",
                 root.version(),
                 state.highest_root_version
             );
@@ -100,7 +100,7 @@ impl TrustStore {
         if !fsio::present(&p)? {
             return Ok(None);
         }
-        let bytes = fsio::read_small(&p, MAX_ROOT_SIZE).with_context(|| format!("cannot read trust history {}", p.display()))?;
+        let bytes = fsio::read_own(&p, MAX_ROOT_SIZE).with_context(|| format!("cannot read trust history {}", p.display()))?;
         let root = TrustRoot::parse(&bytes).with_context(|| {
             format!("trust history {} is damaged; expected the v{version} trust-root document\nhint: restore it from offline media, or re-pin with `airlock trust init --force`", p.display())
         })?;
@@ -131,7 +131,7 @@ impl TrustStore {
         if !fsio::present(&p)? {
             return Ok(State::default());
         }
-        let bytes = fsio::read_small(&p, MAX_STATE_SIZE)?;
+        let bytes = fsio::read_own(&p, MAX_STATE_SIZE)?;
         let s: State = crate::json::from_slice_strict(&bytes).with_context(|| format!("trust state {} is damaged", p.display()))?;
         if s.format != STATE_FORMAT {
             bail!("trust state {} has format {:?}; this airlock reads {STATE_FORMAT:?}", p.display(), s.format);
@@ -173,7 +173,7 @@ impl TrustStore {
         let d = self.tuf_dir(pinned);
         let read = |n: &str| -> Result<Option<Vec<u8>>> {
             let p = d.join(n);
-            if fsio::present(&p)? { Ok(Some(fsio::read_small(&p, 8 << 20)?)) } else { Ok(None) }
+            if fsio::present(&p)? { Ok(Some(fsio::read_own(&p, 8 << 20)?)) } else { Ok(None) }
         };
         let Some(root) = read("root.json")? else { return Ok(None) };
         Ok(Some(tuf::Persisted { root, timestamp: read("timestamp.json")?, snapshot: read("snapshot.json")? }))

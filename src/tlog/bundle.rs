@@ -282,6 +282,9 @@ pub fn check_bundle_transparency(
         Err(e) => return failed(e),
     };
     let cp = &verified.checkpoint;
+    if let Err(e) = cp.check_times(now) {
+        return failed(e);
+    }
     let c = &cp.checkpoint;
     let path = InclusionPath { index: verified.index, leaf: verified.leaf_hash, hashes: &proof.hashes };
     let relation = match cache.map(|k| check_against_cache(cp, Some(&path), trust, k)) {
@@ -291,6 +294,7 @@ pub fn check_bundle_transparency(
         Some(CacheCheck::Unverifiable(why)) => return TransparencyOutcome::Unverifiable { why },
     };
     let newest = cp.newest_cosignature();
+    // Never more than the skew ahead (checked above): a cosignature within it counts as 0 s old.
     let age_secs = newest.map(|t| (now.0.max(0) as u64).saturating_sub(t));
     TransparencyOutcome::Verified(TransparencyVerified {
         origin: c.origin.clone(),

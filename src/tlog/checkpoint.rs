@@ -97,10 +97,34 @@ pub struct VerifiedCheckpoint {
     pub ignored: usize,
 }
 
+/// The largest cosignature time airlock accepts: 2^53 − 1, so that every stored time is a JSON
+/// integer every reader (and airlock's strict one) reads back exactly.
+pub const MAX_COSIGNATURE_TIME: u64 = (1 << 53) - 1;
+
+/// How far a trusted cosignature may be dated after the evaluation time (clock skew between a
+/// witness and this machine): 300 s. Beyond it the checkpoint is refused, never counted fresh.
+pub const MAX_COSIGNATURE_SKEW: u64 = 300;
+
 impl VerifiedCheckpoint {
     /// The newest trusted cosignature time, if any.
     pub fn newest_cosignature(&self) -> Option<u64> {
         self.witnesses.iter().map(|w| w.timestamp).max()
+    }
+
+    /// Refuses a trusted cosignature dated more than [`MAX_COSIGNATURE_SKEW`] after `now` (the
+    /// evaluation time): a signed but untrusted time cannot make a checkpoint younger than now.
+    pub fn check_times(&self, now: crate::time::Timestamp) -> Result<(), TlogError> {
+        let limit = i128::from(now.0) + i128::from(MAX_COSIGNATURE_SKEW);
+        match self.witnesses.iter().find(|w| i128::from(w.timestamp) > limit) {
+            Some(w) => Err(TlogError::CosignatureFuture {
+                witness: w.witness.clone(),
+                timestamp: w.timestamp,
+                now: now.0,
+                ahead: (i128::from(w.timestamp) - i128::from(now.0)) as u64,
+                skew: MAX_COSIGNATURE_SKEW,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -144,6 +168,9 @@ pub fn verify_checkpoint(bytes: &[u8], trust: &LogTrust) -> Result<VerifiedCheck
         if log.keys.contains(key) {
             log_keys.push(format!("{}+{:08x}", key.name, key.key_id));
         } else if let (Some(w), Some(ts)) = (witness, ts) {
+            if *ts > MAX_COSIGNATURE_TIME {
+                return Err(TlogError::CosignatureRange { witness: w.name.clone(), timestamp: *ts });
+            }
             witnesses.push(WitnessSig { witness: w.name.clone(), timestamp: *ts });
         }
     }

@@ -156,6 +156,32 @@ pub enum TlogError {
         /// Witnesses whose cosignatures verified.
         got: String,
     },
+    /// A trusted witness's cosignature timestamp above 2^53 − 1: no JSON reader round-trips it.
+    #[error(
+        "cosignature by {witness} is dated {timestamp}, above 2^53 - 1 (9007199254740991), the largest time airlock stores (rule cosignature.time-range)"
+    )]
+    CosignatureRange {
+        /// The witness.
+        witness: String,
+        /// Its timestamp.
+        timestamp: u64,
+    },
+    /// A trusted witness's cosignature dated after the evaluation time plus the allowed skew.
+    #[error(
+        "cosignature by {witness} is dated {timestamp}, {ahead} s after the evaluation time {now} (at most {skew} s of clock skew allowed); a checkpoint from the future is never fresh (rule cosignature.future)"
+    )]
+    CosignatureFuture {
+        /// The witness.
+        witness: String,
+        /// Its timestamp.
+        timestamp: u64,
+        /// The evaluation time.
+        now: i64,
+        /// Seconds ahead of `now`.
+        ahead: u64,
+        /// The allowed skew.
+        skew: u64,
+    },
     /// A cosignature by a known witness key that is not a 72-byte timestamped signature.
     #[error("cosignature by {name} is {len} bytes; a v1 Ed25519 cosignature is 72 (rule cosignature.format)")]
     CosignatureFormat {
@@ -308,6 +334,8 @@ impl TlogError {
             TlogError::NotSignedByLog { .. } => "checkpoint.unsigned",
             TlogError::QuorumNotMet { .. } => "witness.quorum",
             TlogError::CosignatureFormat { .. } => "cosignature.format",
+            TlogError::CosignatureRange { .. } => "cosignature.time-range",
+            TlogError::CosignatureFuture { .. } => "cosignature.future",
             TlogError::Policy { .. } => "policy.syntax",
             TlogError::TilePath { .. } => "tile.path",
             TlogError::TileMissing { .. } => "tile.missing",
@@ -338,6 +366,9 @@ impl TlogError {
                 "the log showed two different histories: keep the evidence file, stop trusting this log, and report it to the log operator and witnesses"
             }
             TlogError::Inclusion { .. } => "the proof does not match this entry or checkpoint; obtain the proof again",
+            TlogError::CosignatureFuture { .. } => {
+                "check this machine's clock; if it is right, the witness's clock is not: do not count this checkpoint as fresh"
+            }
             _ => "the data was altered or is not from this log; obtain it again from the log or a mirror you trust",
         }
     }

@@ -170,7 +170,9 @@ pub fn tiles_of(size: u64) -> Vec<TileId> {
 
 /// Source of tiles. A reader may return a wider version of the requested tile (a later
 /// partial, or the full tile); only the first `width` records are used, except when the tree
-/// is opened with [`Exactness::Exact`].
+/// is opened with [`Exactness::Exact`]. A reader bounds what it reads: of a file longer than
+/// any valid tile it may return the first bytes past the bound only, which the size check
+/// refuses (`tile.size`) as it refuses a tile too short.
 pub trait TileReader {
     /// The hash tile, or `None` when absent. `Err` carries an I/O message.
     fn read_tile(&self, id: &TileId) -> Result<Option<Vec<u8>>, String>;

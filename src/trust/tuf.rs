@@ -510,33 +510,88 @@ fn fetch_meta(repo: &dyn Repository, name: &str, max: u64, step: &'static str, e
     }
 }
 
-/// Shell-style glob of one path segment: `*`, `?`, `[...]` (as Python's fnmatch).
-fn glob_segment(pat: &[char], s: &[char]) -> bool {
-    match pat.first() {
-        None => s.is_empty(),
-        Some('*') => (0..=s.len()).any(|i| glob_segment(&pat[1..], &s[i..])),
-        Some('?') => !s.is_empty() && glob_segment(&pat[1..], &s[1..]),
-        Some('[') => {
-            let Some(close) = pat.iter().skip(2).position(|c| *c == ']').map(|i| i + 2) else {
-                return s.first() == Some(&'[') && glob_segment(&pat[1..], &s[1..]);
-            };
-            let Some(c) = s.first() else { return false };
-            let (neg, set) = if pat[1] == '!' { (true, &pat[2..close]) } else { (false, &pat[1..close]) };
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == '-' {
-                    hit |= set[i] <= *c && *c <= set[i + 2];
-                    i += 3;
-                } else {
-                    hit |= set[i] == *c;
-                    i += 1;
+/// One element of a segment pattern: `*`, `?`, a `[...]` class or a literal character.
+#[derive(PartialEq)]
+enum GlobTok<'a> {
+    Star,
+    Any,
+    Class { neg: bool, set: &'a [char] },
+    Lit(char),
+}
+
+impl GlobTok<'_> {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            GlobTok::Star | GlobTok::Any => true,
+            GlobTok::Lit(l) => *l == c,
+            GlobTok::Class { neg, set } => {
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == '-' {
+                        hit |= set[i] <= c && c <= set[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= set[i] == c;
+                        i += 1;
+                    }
                 }
+                hit != *neg
             }
-            hit != neg && glob_segment(&pat[close + 1..], &s[1..])
         }
-        Some(p) => s.first() == Some(p) && glob_segment(&pat[1..], &s[1..]),
     }
+}
+
+/// Shell-style glob of one path segment: `*`, `?`, `[...]` (as Python's fnmatch). The pattern
+/// is signed only by a delegated role, so it is hostile input: runs of `*` collapse to one and
+/// the match iterates with one backtrack point (the last `*`), never recursing: at most
+/// pattern × name steps, whatever the number of `*`.
+fn glob_segment(pat: &[char], s: &[char]) -> bool {
+    let mut toks = Vec::with_capacity(pat.len());
+    let mut i = 0;
+    while i < pat.len() {
+        let tok = match pat[i] {
+            '*' => GlobTok::Star,
+            '?' => GlobTok::Any,
+            '[' => match pat.iter().skip(i + 2).position(|c| *c == ']').map(|k| k + i + 2) {
+                Some(close) => {
+                    let (neg, set) = if pat[i + 1] == '!' { (true, &pat[i + 2..close]) } else { (false, &pat[i + 1..close]) };
+                    i = close;
+                    GlobTok::Class { neg, set }
+                }
+                None => GlobTok::Lit('['),
+            },
+            c => GlobTok::Lit(c),
+        };
+        i += 1;
+        if !(tok == GlobTok::Star && toks.last() == Some(&GlobTok::Star)) {
+            toks.push(tok);
+        }
+    }
+    let (mut p, mut t) = (0, 0);
+    // Where the last `*` was and the first name position it has not yet swallowed.
+    let mut star: Option<(usize, usize)> = None;
+    while t < s.len() {
+        match toks.get(p) {
+            Some(GlobTok::Star) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(tok) if tok.matches(s[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    star = Some((sp, st + 1));
+                    p = sp + 1;
+                    t = st + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    toks[p..].iter().all(|tok| *tok == GlobTok::Star)
 }
 
 /// True when a delegation covers `target` (TUF §4.5: `paths` patterns match segment by segment,
@@ -929,6 +984,40 @@ mod tests {
         assert!(delegation_covers(&role(&["foo.tgz"]), "foo.tgz"));
         assert!(delegation_covers(&role(&["v[0-9].json"]), "v7.json"));
         assert!(!delegation_covers(&role(&["v[!0-9].json"]), "v7.json"));
+    }
+
+    #[test]
+    fn path_patterns_edge_cases() {
+        let m = |p: &str, s: &str| glob_segment(&p.chars().collect::<Vec<_>>(), &s.chars().collect::<Vec<_>>());
+        for (p, s, want) in [
+            ("*", "", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbYcd", false),
+            ("*a", "aaa", true),
+            ("*ab", "aab", true),
+            ("a*", "a", true),
+            ("??", "a", false),
+            ("[]]x", "]x", true),
+            ("[!]]x", "]x", false),
+            ("[ab", "[ab", true),
+            ("*[0-9]", "v12", true),
+            ("**x**", "aax", true),
+        ] {
+            assert_eq!(m(p, s), want, "{p:?} against {s:?}");
+        }
+    }
+
+    #[test]
+    fn path_patterns_take_linear_time_and_no_stack() {
+        // Before: a million `*` overflowed the stack; ~22 `*` before a mismatch took minutes.
+        let name = "a".repeat(4096);
+        let many = format!("{}b", "*".repeat(1_000_000));
+        assert!(!delegation_covers(&role(&[&many]), &name));
+        let spaced = format!("{}b", "a*".repeat(30));
+        assert!(!delegation_covers(&role(&[&spaced]), &name));
+        assert!(delegation_covers(&role(&[&format!("{}a", "*".repeat(30))]), &name));
     }
 
     #[test]

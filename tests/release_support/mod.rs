@@ -55,10 +55,14 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// A native program: `--version [MARKER]` prints `{"version":"1.2.0","envc":N}` (N = number of
-/// environment variables it was given), creates MARKER when given, exits 0; `--fail` exits 3.
+/// environment variables it was given), creates MARKER when given, exits 0; `--fail` exits 3;
+/// `--hang` makes `locked/file` in its working directory, takes write permission off `locked`
+/// and sleeps until killed.
 pub const PROGRAM: &str = r#"
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 extern char **environ;
 int main(int argc, char **argv) {
     int envc = 0;
@@ -69,6 +73,12 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "--fail") == 0) { printf("failing on purpose\n"); return 3; }
+    if (argc > 1 && strcmp(argv[1], "--hang") == 0) {
+        mkdir("locked", 0700);
+        FILE *f = fopen("locked/file", "w"); if (f) { fputs("x\n", f); fclose(f); }
+        chmod("locked", 0500);
+        for (;;) sleep(1);
+    }
     return 64;
 }
 "#;
