@@ -8,11 +8,7 @@ use std::sync::OnceLock;
 
 fn trust() -> &'static TrustPolicy {
     static T: OnceLock<TrustPolicy> = OnceLock::new();
-    T.get_or_init(|| TrustPolicy {
-        keys: vec![airlock::conformance::hostile::test_key().public().clone()],
-        threshold: 1,
-        source: "fuzz".into(),
-    })
+    T.get_or_init(|| TrustPolicy::ed25519([airlock::conformance::hostile::test_key().public().clone()], 1, "fuzz"))
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -20,7 +16,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let opts = Options { threads: 1, ..Options::default() };
     if let Ok(Verification::Passed(v, _)) = verify::verify(&src, trust(), &opts, &|_| {}) {
         let index = airlock::archive::walk_and_read(&src, &opts.limits).expect("a verified archive reads back through the walker");
-        let listed: BTreeSet<&str> = v.get().manifest.members.iter().map(|m| m.path.as_str()).collect();
+        let listed: BTreeSet<&str> = v.get().manifest().members.iter().map(|m| m.path.as_str()).collect();
         let present: BTreeSet<&str> = index
             .entries
             .iter()
