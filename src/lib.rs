@@ -25,6 +25,7 @@ pub mod keys;
 pub mod ledger;
 pub mod merkle;
 pub mod pack;
+pub mod promotion;
 pub mod release;
 pub mod report;
 pub mod signed;

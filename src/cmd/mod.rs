@@ -384,6 +384,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::gate::breakglass::ApproveError,
             crate::release::ReleaseError,
             crate::release::cavra::CavraError,
+            crate::promotion::PromotionError,
             crate::pack::PackError,
             crate::keys::KeyError,
             crate::evidence::minisign::MinisignError,
