@@ -3,6 +3,7 @@
 //! [`History`] value) and the time — returning checks named `promotion.*`. [`decide_execution`]
 //! runs them all for one execution; it produces an [`Execution`] only when every check passed.
 
+use super::PromotionError;
 use super::{
     Approval, BundleRef, Decision, Execution, HoldAction, Opened, Position, PromotionRequest, RolloutRecord, RolloutStatus, TransitionKind,
 };
@@ -10,6 +11,7 @@ use crate::digest::Sha256Digest;
 use crate::release::{Channel, ReleaseMetadata};
 use crate::report::{Check, Status};
 use crate::time::Timestamp;
+use crate::trust::role::RoleKeys;
 use std::collections::BTreeSet;
 
 /// An executed transition as the ledger remembers it.
@@ -307,7 +309,9 @@ pub fn approvals(
         )
         .values(format!(">= {minimum}"), keys.len().to_string()),
     );
+    // Two approvers may sign identical payloads (one approval, co-signed): one id.
     counted.sort();
+    counted.dedup();
     (out, counted, keys.into_iter().collect())
 }
 
@@ -368,4 +372,70 @@ pub fn decide_execution(i: &ExecutionInput<'_>) -> (Vec<Check>, Option<Execution
         executed_at: i.now,
     });
     (checks, exec)
+}
+
+/// The role keys promotion documents are checked against.
+#[derive(Clone, Copy)]
+pub struct Roles<'a> {
+    /// Signs rollout records, requests, executions and holds.
+    pub operator: &'a RoleKeys,
+    /// Signs approvals (each approval by at least one key; the quorum counts distinct keys).
+    pub approver: &'a RoleKeys,
+}
+
+/// One execution's inputs as bytes, for the shell and the conformance vectors.
+pub struct ExecutionFiles<'a> {
+    /// The rollout record envelope.
+    pub rollout: &'a [u8],
+    /// The request envelope.
+    pub request: &'a [u8],
+    /// The approval envelopes.
+    pub approvals: &'a [Vec<u8>],
+}
+
+/// Reads and opens the documents of one execution, then [`decide_execution`]. A malformed
+/// document is an error (exit 2); a document its role does not accept is a failed
+/// `promotion.signer`/`promotion.signature` check, and nothing after it is decided.
+#[allow(clippy::too_many_arguments)]
+pub fn execute(
+    files: &ExecutionFiles<'_>,
+    bundle: &BundleRef,
+    meta: &ReleaseMetadata,
+    roles: Roles<'_>,
+    history: &History,
+    now: Timestamp,
+    clock: Timestamp,
+) -> Result<(Vec<Check>, Option<Execution>), PromotionError> {
+    let rollout = super::read::<RolloutRecord>(files.rollout)?;
+    let request = super::read::<PromotionRequest>(files.request)?;
+    let approvals = files.approvals.iter().map(|a| super::read::<Approval>(a)).collect::<Result<Vec<_>, _>>()?;
+    let mut checks = Vec::new();
+    let (c, rollout) = super::open(rollout, roles.operator, "operator");
+    checks.extend(c);
+    let (c, request) = super::open(request, roles.operator, "operator");
+    checks.extend(c);
+    let one = roles.approver.at_threshold(1);
+    let mut opened = Vec::new();
+    for a in approvals {
+        let (c, o) = super::open(a, &one, "approver");
+        checks.extend(c);
+        opened.extend(o);
+    }
+    let (Some(rollout), Some(request)) = (rollout, request) else { return Ok((checks, None)) };
+    if opened.len() != files.approvals.len() {
+        return Ok((checks, None));
+    }
+    let (c, e) = decide_execution(&ExecutionInput {
+        bundle,
+        meta,
+        rollout: &rollout,
+        request: &request,
+        approvals: &opened,
+        approver_threshold: roles.approver.threshold(),
+        history,
+        now,
+        clock,
+    });
+    checks.extend(c);
+    Ok((checks, e))
 }
