@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod minisig;
 pub mod pack;
+pub mod rollout;
 pub mod smoke;
 pub mod tlog;
 pub mod trust;
@@ -77,6 +78,8 @@ pub enum Command {
     Tlog(tlog::Args),
     /// The evidence ledger: search, show, verify the chain, export and import signed evidence.
     Evidence(evidence::Args),
+    /// Signed rollout records: capture one for a verified bundle (operator role), verify one.
+    Rollout(rollout::Args),
 }
 
 /// What the shell needs from global flags.
@@ -145,6 +148,7 @@ impl Command {
             Command::BreakGlass(a) if !at_time(&a.trust) => Some("break-glass"),
             Command::Trust(a) => a.ledger_name(),
             Command::Tlog(a) => a.ledger_name(),
+            Command::Rollout(a) => a.ledger_name(),
             _ => None,
         }
     }
@@ -159,6 +163,7 @@ fn report_schema(ledger_name: &str) -> &'static str {
         "smoke" => crate::release::report::SMOKE_REPORT_SCHEMA,
         "break-glass" => breakglass::BREAK_GLASS_RESULT_SCHEMA,
         "tlog import" => tlog::TLOG_REPORT_SCHEMA,
+        "rollout capture" | "rollout verify" => rollout::ROLLOUT_RESULT_SCHEMA,
         n if n.starts_with("trust ") => trust::TRUST_REPORT_SCHEMA,
         _ => crate::report::ERROR_SCHEMA,
     }
@@ -219,6 +224,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Trust(a) => decided(a.run(ui)),
         Command::Tlog(a) => decided(a.run(ui)),
         Command::Evidence(a) => a.run(ui),
+        Command::Rollout(a) => decided(a.run(ui)),
     };
     match result {
         Ok(code) => code,
