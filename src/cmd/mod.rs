@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod minisig;
 pub mod pack;
+pub mod promotion;
 pub mod rollout;
 pub mod smoke;
 pub mod tlog;
@@ -80,6 +81,8 @@ pub enum Command {
     Evidence(evidence::Args),
     /// Signed rollout records: capture one for a verified bundle (operator role), verify one.
     Rollout(rollout::Args),
+    /// Promotions: request, approve (approver role), execute, hold, resume; status from the ledger.
+    Promotion(promotion::Args),
 }
 
 /// What the shell needs from global flags.
@@ -108,6 +111,7 @@ impl Command {
             Command::Trust(a) => a.json_output(),
             Command::Tlog(a) => a.json_output(),
             Command::Evidence(a) => a.json_output(),
+            Command::Promotion(a) => a.json_output(),
             _ => None,
         }
     }
@@ -149,6 +153,7 @@ impl Command {
             Command::Trust(a) => a.ledger_name(),
             Command::Tlog(a) => a.ledger_name(),
             Command::Rollout(a) => a.ledger_name(),
+            Command::Promotion(a) => a.ledger_name(),
             _ => None,
         }
     }
@@ -164,6 +169,7 @@ fn report_schema(ledger_name: &str) -> &'static str {
         "break-glass" => breakglass::BREAK_GLASS_RESULT_SCHEMA,
         "tlog import" => tlog::TLOG_REPORT_SCHEMA,
         "rollout capture" | "rollout verify" => rollout::ROLLOUT_RESULT_SCHEMA,
+        n if n.starts_with("promotion ") => promotion::PROMOTION_RESULT_SCHEMA,
         n if n.starts_with("trust ") => trust::TRUST_REPORT_SCHEMA,
         _ => crate::report::ERROR_SCHEMA,
     }
@@ -225,6 +231,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Tlog(a) => decided(a.run(ui)),
         Command::Evidence(a) => a.run(ui),
         Command::Rollout(a) => decided(a.run(ui)),
+        Command::Promotion(a) => decided(a.run(ui)),
     };
     match result {
         Ok(code) => code,

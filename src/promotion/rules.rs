@@ -132,6 +132,10 @@ pub fn next_position(kind: TransitionKind, from: &Position, meta: &ReleaseMetada
     match kind {
         TransitionKind::Ring => c.rings.get(ri + 1).map(|r| Position { channel: c.name.clone(), ring: r.name.clone() }),
         TransitionKind::Channel => {
+            // Only from the channel's last ring: leaving earlier would skip rings.
+            if ri + 1 != c.rings.len() {
+                return None;
+            }
             let n = meta.channels.get(ci + 1)?;
             n.rings.first().map(|r| Position { channel: n.name.clone(), ring: r.name.clone() })
         }
@@ -153,7 +157,10 @@ pub fn transition(req: &PromotionRequest, current: &Position, meta: &ReleaseMeta
             let (id, rule) = if req.kind == TransitionKind::Ring {
                 ("promotion.ring-order", "the target is the next ring of the channel (no skipping, no moving backwards)")
             } else {
-                ("promotion.channel-order", "the target is the first ring of the next channel in the metadata's order")
+                (
+                    "promotion.channel-order",
+                    "the target is the first ring of the next channel in the metadata's order, from the last ring of this one",
+                )
             };
             let want = next_position(req.kind, current, meta);
             out.push(
