@@ -200,4 +200,16 @@ fn capture_request_approve_execute_soak_replay_hold_and_rollback() {
     let rows = cli_support::ledger(&d.join("airlock-home"));
     let executes: Vec<&str> = rows.iter().filter(|(c, _)| c == "promotion execute").map(|(_, o)| o.as_str()).collect();
     assert_eq!(executes, ["fail", "fail", "fail", "pass", "fail", "fail", "fail", "fail", "pass"], "every attempt is recorded");
+
+    // The whole chain checks on a fresh $AIRLOCK_HOME with the bundle and the root; a chain
+    // missing the request an execution names does not.
+    let chain = ["rollout.json", "r1.json", "a1.json", "a2.json", "e1.json", "rb.json", "c1.json", "c2.json", "erb.json"];
+    let fresh = |files: &[&str]| {
+        let mut a = vec!["promotion", "verify"];
+        a.extend_from_slice(files);
+        a.extend_from_slice(&["--bundle", "app.zip", "--trust-root", "root.json", "--no-progress"]);
+        cli_support::command(&d.join("fresh-home")).current_dir(d).args(&a).output().unwrap()
+    };
+    ok(fresh(&chain));
+    refused(fresh(&chain[..1].iter().chain(&chain[2..]).copied().collect::<Vec<_>>()), "promotion.chain");
 }

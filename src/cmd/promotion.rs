@@ -48,8 +48,27 @@ pub enum Sub {
     Hold(HoldArgs),
     /// Lift a hold (operator role).
     Resume(HoldArgs),
-    /// Per product and channel: ring, version, executions, soak remaining, holds.
+    /// Per product and channel: ring, version, executions, holds.
     Status(StatusArgs),
+    /// Check a chain of documents (rollout, requests, approvals, executions, holds) against a
+    /// bundle and the trust root, on any machine.
+    Verify(VerifyArgs),
+}
+
+/// `promotion verify`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit 0: every document is signed by its role, names this bundle, and every document it names is\n\
+among those given. 1: a check failed. 2: usage, I/O, a malformed document.")]
+pub struct VerifyArgs {
+    /// The documents.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The bundle they name.
+    #[arg(long, value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Trust options, as for `verify`.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 /// `promotion request`.
@@ -183,6 +202,7 @@ impl Args {
             Sub::Execute(a) if live(&a.trust) => Some("promotion execute"),
             Sub::Hold(a) if live(&a.trust) => Some("promotion hold"),
             Sub::Resume(a) if live(&a.trust) => Some("promotion resume"),
+            Sub::Verify(a) if live(&a.trust) => Some("promotion verify"),
             _ => None,
         }
     }
@@ -204,6 +224,7 @@ impl Args {
             Sub::Hold(a) => a.run(HoldAction::Hold, ui),
             Sub::Resume(a) => a.run(HoldAction::Resume, ui),
             Sub::Status(a) => a.run().map(|()| Decided::plain(0)),
+            Sub::Verify(a) => a.run(ui),
         }
     }
 }
@@ -543,5 +564,21 @@ impl StatusArgs {
             ));
         }
         super::out(&text)
+    }
+}
+
+impl VerifyArgs {
+    fn run(self, ui: Ui) -> Result<Decided> {
+        let files = self.files.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+        let (checked, time, refused) = verified_bundle(&self.trust, &self.bundle, ui, "promotion verify")?;
+        if let Some(d) = refused {
+            return Ok(d);
+        }
+        let verified = checked.verified().expect("verified");
+        let (operator, approver) = (operator_role(&checked)?, approver_role(&checked)?);
+        let meta = metadata(&self.bundle, &checked)?;
+        let checks = rules::verify_chain(&files, &BundleRef::of(verified), &meta, Roles { operator: &operator, approver: &approver })?;
+        let report = json!({"documents": self.files.len()});
+        finish("promotion verify", checks, None, report, &checked, time, ui)
     }
 }

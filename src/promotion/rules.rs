@@ -5,7 +5,8 @@
 
 use super::PromotionError;
 use super::{
-    Approval, BundleRef, Decision, Execution, HoldAction, Opened, Position, PromotionRequest, RolloutRecord, RolloutStatus, TransitionKind,
+    Approval, BundleRef, Decision, Document, Execution, HoldAction, Opened, Position, PromotionRequest, RolloutRecord, RolloutStatus,
+    TransitionKind,
 };
 use crate::digest::Sha256Digest;
 use crate::release::{Channel, ReleaseMetadata};
@@ -445,4 +446,122 @@ pub fn execute(
     });
     checks.extend(c);
     Ok((checks, e))
+}
+
+/// Reads a promotion document of any kind, by its envelope's payloadType.
+fn read_any(bytes: &[u8], roles: Roles<'_>) -> Result<(Vec<Check>, Option<AnyDoc>), PromotionError> {
+    use super::{Hold, open, read};
+    let env =
+        crate::dsse::Envelope::parse(bytes).map_err(|e| PromotionError::Malformed { doc: "promotion document", detail: e.to_string() })?;
+    let approver = roles.approver.at_threshold(1);
+    Ok(match env.payload_type.as_str() {
+        RolloutRecord::PAYLOAD_TYPE => {
+            let (c, o) = open(read::<RolloutRecord>(bytes)?, roles.operator, "operator");
+            (c, o.map(AnyDoc::Rollout))
+        }
+        PromotionRequest::PAYLOAD_TYPE => {
+            let (c, o) = open(read::<PromotionRequest>(bytes)?, roles.operator, "operator");
+            (c, o.map(AnyDoc::Request))
+        }
+        Approval::PAYLOAD_TYPE => {
+            let (c, o) = open(read::<Approval>(bytes)?, &approver, "approver");
+            (c, o.map(AnyDoc::Approval))
+        }
+        Execution::PAYLOAD_TYPE => {
+            let (c, o) = open(read::<Execution>(bytes)?, roles.operator, "operator");
+            (c, o.map(AnyDoc::Execution))
+        }
+        Hold::PAYLOAD_TYPE => {
+            let (c, o) = open(read::<Hold>(bytes)?, roles.operator, "operator");
+            (c, o.map(AnyDoc::Hold))
+        }
+        other => {
+            return Err(PromotionError::Malformed {
+                doc: "promotion document",
+                detail: format!("payloadType {other:?} is not a promotion document"),
+            });
+        }
+    })
+}
+
+/// A promotion document of any kind, accepted by its role.
+enum AnyDoc {
+    Rollout(Opened<RolloutRecord>),
+    Request(Opened<PromotionRequest>),
+    Approval(Opened<Approval>),
+    Execution(Opened<Execution>),
+    Hold(Opened<super::Hold>),
+}
+
+/// Checks a chain of documents on any machine with the bundle and the trust root (no ledger):
+/// each is accepted by its role and names this bundle; a request's rollout, an approval's
+/// request, an execution's request and approvals, and a rollback's execution are among the
+/// documents given (`promotion.chain`); an execution goes where its request asked
+/// (`promotion.chain-execution`) and names as approvers only keys that signed its approvals.
+pub fn verify_chain(files: &[Vec<u8>], bundle: &BundleRef, meta: &ReleaseMetadata, roles: Roles<'_>) -> Result<Vec<Check>, PromotionError> {
+    let mut checks = Vec::new();
+    let mut docs = Vec::new();
+    for f in files {
+        let (c, d) = read_any(f, roles)?;
+        checks.extend(c);
+        docs.extend(d);
+    }
+    let ids = |pick: fn(&AnyDoc) -> Option<&Sha256Digest>| docs.iter().filter_map(pick).cloned().collect::<BTreeSet<_>>();
+    let rollouts = ids(|d| if let AnyDoc::Rollout(o) = d { Some(&o.id) } else { None });
+    let requests = ids(|d| if let AnyDoc::Request(o) = d { Some(&o.id) } else { None });
+    let approvals = ids(|d| if let AnyDoc::Approval(o) = d { Some(&o.id) } else { None });
+    let executions = ids(|d| if let AnyDoc::Execution(o) = d { Some(&o.id) } else { None });
+    let link = |what: &str, id: &Sha256Digest, set: &BTreeSet<Sha256Digest>, of: &str| {
+        Check::new("promotion.chain", set.contains(id), format!("the {of} it names is among the documents given"))
+            .subject(what.to_string())
+            .values(id.prefixed(), if set.contains(id) { id.prefixed() } else { "(absent)".into() })
+    };
+    for d in &docs {
+        match d {
+            AnyDoc::Rollout(o) => checks.extend(rollout_checks(o.doc.payload(), bundle, meta)),
+            AnyDoc::Request(o) => {
+                let r = o.doc.payload();
+                checks.push(bundle_named("promotion request", &r.bundle, bundle));
+                checks.push(link("promotion request", &r.rollout, &rollouts, "rollout record"));
+                if let Some(e) = &r.rollback_of {
+                    checks.push(link("promotion request", e, &executions, "execution rolled back"));
+                }
+            }
+            AnyDoc::Approval(o) => {
+                let a = o.doc.payload();
+                checks.push(bundle_named("promotion approval", &a.bundle, bundle));
+                checks.push(link("promotion approval", &a.request, &requests, "request"));
+            }
+            AnyDoc::Execution(o) => {
+                let e = o.doc.payload();
+                checks.push(bundle_named("promotion execution", &e.bundle, bundle));
+                checks.push(link("promotion execution", &e.request, &requests, "request"));
+                for a in &e.approvals {
+                    checks.push(link("promotion execution", a, &approvals, "approval"));
+                }
+                let req = docs.iter().find_map(|d| match d {
+                    AnyDoc::Request(r) if r.id == e.request => Some(r.doc.payload()),
+                    _ => None,
+                });
+                let signers: BTreeSet<String> = docs
+                    .iter()
+                    .filter_map(|d| match d {
+                        AnyDoc::Approval(a) if e.approvals.contains(&a.id) => Some(a.doc.signers_sorted()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .map(|k| k.hex())
+                    .collect();
+                let ok = req.is_some_and(|r| r.from == e.from && r.to == e.to && r.kind == e.kind)
+                    && e.approvers.iter().all(|k| signers.contains(k));
+                checks.push(Check::new(
+                    "promotion.chain-execution",
+                    ok,
+                    "the execution goes where its request asked, and its approvers signed its approvals",
+                ));
+            }
+            AnyDoc::Hold(o) => checks.push(bundle_named("promotion hold", &o.doc.payload().bundle, bundle)),
+        }
+    }
+    Ok(checks)
 }
