@@ -7,8 +7,8 @@
 mod release_support;
 
 use release_support::cli_support;
-use release_support::{layout, metadata, pack, pin, text, trust_root, work};
-use serde_json::{Value, json};
+use release_support::{canary_metadata, layout, pack, pin, text, trust_root, work};
+use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 
@@ -46,17 +46,7 @@ fn setup(d: &Path) {
     for k in ["root", "op", "ap1", "ap2", "ap3"] {
         ok(at(d, T0, &["keygen", "-o", k]));
     }
-    let mut meta = metadata("artifacts/app", b"app\n", json!({"args": ["--version"], "expectExitCode": 0}));
-    let mut canary = meta["deployments"][0].clone();
-    canary["id"] = "canary-runners".into();
-    canary["channel"] = "canary".into();
-    meta["deployments"].as_array_mut().unwrap().push(canary);
-    meta["channels"].as_array_mut().unwrap().insert(
-        0,
-        json!({"name": "canary", "autoUpdate": true, "approvalRequired": true,
-               "rings": [{"name": "c2", "maxPercent": 2, "soakHours": 4}, {"name": "c10", "maxPercent": 10, "soakHours": 24}],
-               "holdConditions": ["error budget spent"], "rollbackRequirements": ["previous release retained"]}),
-    );
+    let meta = canary_metadata();
     let rel = layout(d, "rel", b"app\n", false);
     let o = pack(d, &rel, &meta, "1.2.0", "app.zip", &["a"]);
     assert!(o.status.success(), "{}", text(&o));

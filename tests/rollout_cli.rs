@@ -5,8 +5,7 @@
 mod release_support;
 
 use release_support::cli_support::ledger;
-use release_support::{airlock, layout, metadata, pack, pin, text, trust_root, work};
-use serde_json::json;
+use release_support::{airlock, canary_metadata, layout, pack, pin, text, trust_root, work};
 use std::fs;
 use std::path::Path;
 
@@ -18,17 +17,7 @@ fn setup(d: &Path) {
     for k in ["root", "op"] {
         assert!(airlock(d, &["keygen", "-o", k]).status.success());
     }
-    let mut meta = metadata("artifacts/app", b"app\n", json!({"args": ["--version"], "expectExitCode": 0}));
-    let mut canary_dep = meta["deployments"][0].clone();
-    canary_dep["id"] = "canary-runners".into();
-    canary_dep["channel"] = "canary".into();
-    meta["deployments"].as_array_mut().unwrap().push(canary_dep);
-    meta["channels"].as_array_mut().unwrap().insert(
-        0,
-        json!({"name": "canary", "autoUpdate": true, "approvalRequired": true,
-               "rings": [{"name": "c2", "maxPercent": 2, "soakHours": 4}, {"name": "c10", "maxPercent": 10, "soakHours": 24}],
-               "holdConditions": ["error budget spent"], "rollbackRequirements": ["previous release retained"]}),
-    );
+    let meta = canary_metadata();
     let rel = layout(d, "rel", b"app\n", false);
     for (out, version) in [("app.zip", "1.2.0"), ("other.zip", "1.3.0")] {
         let o = pack(d, &rel, &meta, version, out, &["a"]);
