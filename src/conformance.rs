@@ -5,6 +5,7 @@
 
 pub mod hostile;
 pub mod ledger;
+pub mod promotion;
 
 use crate::archive::write::{self, PlannedMember, write_tar, write_zip};
 use crate::archive::{self, Limits};

@@ -11,6 +11,7 @@ use crate::gate::policy::PolicyError;
 use crate::json::JsonError;
 use crate::keys::KeyError;
 use crate::pack::PackError;
+use crate::promotion::PromotionError;
 use crate::release::ReleaseError;
 use crate::release::cavra::CavraError;
 use crate::report::Diagnostic;
@@ -190,6 +191,19 @@ impl Diagnostic for ReleaseError {
             ReleaseError::UnknownSchema { .. } => "use an airlock release that reads this metadata version".into(),
             _ => "re-pack the bundle with `airlock pack --release release.toml`".into(),
         }
+    }
+}
+
+impl Diagnostic for PromotionError {
+    fn id(&self) -> Cow<'static, str> {
+        match self {
+            PromotionError::Malformed { .. } => "promotion.malformed",
+            PromotionError::Field { .. } => "promotion.field",
+        }
+        .into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        "give the file `airlock rollout`/`airlock promotion` wrote, unchanged; format-spec/promotion-v1.md defines each document".into()
     }
 }
 

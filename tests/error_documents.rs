@@ -165,6 +165,13 @@ const CASES: &[Case] = &[
         cause: "ledger.sqlite",
     },
     Case {
+        command: "promotion status",
+        args: &["promotion", "status", "@damaged"],
+        schema: ERROR,
+        kind: "ledger.not-a-database",
+        cause: "ledger.sqlite",
+    },
+    Case {
         command: "evidence verify",
         args: &["evidence", "verify", "@damaged"],
         schema: ERROR,

@@ -11,6 +11,8 @@ pub mod inspect;
 pub mod keygen;
 pub mod minisig;
 pub mod pack;
+pub mod promotion;
+pub mod rollout;
 pub mod smoke;
 pub mod tlog;
 pub mod trust;
@@ -77,6 +79,10 @@ pub enum Command {
     Tlog(tlog::Args),
     /// The evidence ledger: search, show, verify the chain, export and import signed evidence.
     Evidence(evidence::Args),
+    /// Signed rollout records: capture one for a verified bundle (operator role), verify one.
+    Rollout(rollout::Args),
+    /// Promotions: request, approve (approver role), execute, hold, resume; status from the ledger.
+    Promotion(promotion::Args),
 }
 
 /// What the shell needs from global flags.
@@ -105,6 +111,7 @@ impl Command {
             Command::Trust(a) => a.json_output(),
             Command::Tlog(a) => a.json_output(),
             Command::Evidence(a) => a.json_output(),
+            Command::Promotion(a) => a.json_output(),
             _ => None,
         }
     }
@@ -145,6 +152,8 @@ impl Command {
             Command::BreakGlass(a) if !at_time(&a.trust) => Some("break-glass"),
             Command::Trust(a) => a.ledger_name(),
             Command::Tlog(a) => a.ledger_name(),
+            Command::Rollout(a) => a.ledger_name(),
+            Command::Promotion(a) => a.ledger_name(),
             _ => None,
         }
     }
@@ -159,6 +168,8 @@ fn report_schema(ledger_name: &str) -> &'static str {
         "smoke" => crate::release::report::SMOKE_REPORT_SCHEMA,
         "break-glass" => breakglass::BREAK_GLASS_RESULT_SCHEMA,
         "tlog import" => tlog::TLOG_REPORT_SCHEMA,
+        "rollout capture" | "rollout verify" => rollout::ROLLOUT_RESULT_SCHEMA,
+        n if n.starts_with("promotion ") => promotion::PROMOTION_RESULT_SCHEMA,
         n if n.starts_with("trust ") => trust::TRUST_REPORT_SCHEMA,
         _ => crate::report::ERROR_SCHEMA,
     }
@@ -219,6 +230,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Trust(a) => decided(a.run(ui)),
         Command::Tlog(a) => decided(a.run(ui)),
         Command::Evidence(a) => a.run(ui),
+        Command::Rollout(a) => decided(a.run(ui)),
+        Command::Promotion(a) => decided(a.run(ui)),
     };
     match result {
         Ok(code) => code,
@@ -401,6 +414,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::gate::breakglass::ApproveError,
             crate::release::ReleaseError,
             crate::release::cavra::CavraError,
+            crate::promotion::PromotionError,
             crate::pack::PackError,
             crate::keys::KeyError,
             crate::evidence::minisign::MinisignError,

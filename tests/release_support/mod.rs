@@ -152,6 +152,23 @@ pub fn metadata(binary_path: &str, binary: &[u8], probe: Value) -> Value {
     })
 }
 
+/// [`metadata`] with a `canary` channel first (rings c2 2 %/4 h and c10 10 %/24 h, deployment
+/// `canary-runners`), for the rollout and promotion tests.
+pub fn canary_metadata() -> Value {
+    let mut meta = metadata("artifacts/app", b"app\n", json!({"args": ["--version"], "expectExitCode": 0}));
+    let mut canary = meta["deployments"][0].clone();
+    canary["id"] = "canary-runners".into();
+    canary["channel"] = "canary".into();
+    meta["deployments"].as_array_mut().unwrap().push(canary);
+    meta["channels"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "canary", "autoUpdate": true, "approvalRequired": true,
+               "rings": [{"name": "c2", "maxPercent": 2, "soakHours": 4}, {"name": "c10", "maxPercent": 10, "soakHours": 24}],
+               "holdConditions": ["error budget spent"], "rollbackRequirements": ["previous release retained"]}),
+    );
+    meta
+}
+
 /// Lays out `rel/` with the given host binary, a Windows stand-in, an SBOM and a VEX document.
 pub fn layout(dir: &Path, name: &str, binary: &[u8], with_vex: bool) -> PathBuf {
     let rel = dir.join(name);

@@ -1,0 +1,205 @@
+//! The promotion story through the binary: canary rings 2 %/4 h and 10 %/24 h then stable; an
+//! operator and approvers 2-of-3 in the pinned root; capture, request, two approvals, execute;
+//! the soak refused until its time has passed (the rollout and first request made 5 h ago with
+//! --at-time; executions always by the real clock), replay, hold, rollback. Every refusal names its rule,
+//! writes nothing and leaves `promotion status` unchanged.
+
+mod release_support;
+
+use release_support::cli_support;
+use release_support::{canary_metadata, layout, pack, pin, text, trust_root, work};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+
+const FAR: &str = "2099-01-01T00:00:00Z";
+const T0: i64 = 1_700_000_000;
+
+fn at(d: &Path, t: i64, args: &[&str]) -> Output {
+    cli_support::command(&d.join("airlock-home"))
+        .current_dir(d)
+        .args(args)
+        .arg("--no-progress")
+        .env("SOURCE_DATE_EPOCH", t.to_string())
+        .output()
+        .expect("run airlock")
+}
+
+#[track_caller]
+fn ok(o: Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[track_caller]
+fn refused(o: Output, rule: &str) {
+    assert_eq!(o.status.code(), Some(1), "{rule}: {}", text(&o));
+    assert!(text(&o).contains(&format!("FAIL {rule}")) || text(&o).contains(rule), "{rule}: {}", text(&o));
+}
+
+fn status(d: &Path) -> Value {
+    let o = at(d, T0, &["promotion", "status", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn setup(d: &Path) {
+    for k in ["root", "op", "ap1", "ap2", "ap3"] {
+        ok(at(d, T0, &["keygen", "-o", k]));
+    }
+    let meta = canary_metadata();
+    let rel = layout(d, "rel", b"app\n", false);
+    let o = pack(d, &rel, &meta, "1.2.0", "app.zip", &["a"]);
+    assert!(o.status.success(), "{}", text(&o));
+    trust_root(
+        d,
+        "root.json",
+        &[
+            "--role",
+            "root:1:root.pub",
+            "--role",
+            "release:1:a.pub",
+            "--role",
+            "operator:1:op.pub",
+            "--role",
+            "approver:2:ap1.pub,ap2.pub,ap3.pub",
+            "--expires",
+            FAR,
+        ],
+        &["root"],
+    );
+    pin(d, "root.json");
+}
+
+fn request(d: &Path, t: i64, target: &[&str], out: &str) -> Output {
+    let mut a = vec![
+        "promotion",
+        "request",
+        "--rollout",
+        "rollout.json",
+        "--bundle",
+        "app.zip",
+        "--expires-in",
+        "3d",
+        "--sign-key",
+        "op.key",
+        "-o",
+        out,
+    ];
+    a.extend_from_slice(target);
+    at(d, t, &a)
+}
+
+fn approve(d: &Path, t: i64, req: &str, key: &str, out: &str, extra: &[&str]) -> Output {
+    let mut a = vec!["promotion", "approve", req, "--bundle", "app.zip", "--reason", "dashboards green", "--sign-key", key, "-o", out];
+    a.extend_from_slice(extra);
+    at(d, t, &a)
+}
+
+fn execute(d: &Path, t: i64, req: &str, approvals: &[&str], out: &str) -> Output {
+    let mut a = vec!["promotion", "execute", req, "--rollout", "rollout.json", "--bundle", "app.zip", "--sign-key", "op.key", "-o", out];
+    for p in approvals {
+        a.extend_from_slice(&["--approval", p]);
+    }
+    at(d, t, &a)
+}
+
+/// The real clock `hours` ago, for `--at-time` (documents made in the past; what executes is
+/// decided by the real clock).
+fn ago(hours: i64) -> String {
+    let o = std::process::Command::new("date").args(["-u", "-d", &format!("-{hours} hours"), "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn capture_request_approve_execute_soak_replay_hold_and_rollback() {
+    let w = work();
+    let d = &w.dir;
+    setup(d);
+    let (five, four) = (ago(5), ago(4));
+    ok(at(
+        d,
+        T0,
+        &[
+            "rollout",
+            "capture",
+            "app.zip",
+            "--channel",
+            "canary",
+            "--ring",
+            "c2",
+            "--deployment",
+            "canary-runners",
+            "--status",
+            "staged",
+            "--actor",
+            "alice",
+            "--sign-key",
+            "op.key",
+            "-o",
+            "rollout.json",
+            "--at-time",
+            &five,
+        ],
+    ));
+    // A skipped ring is refused at request time.
+    refused(request(d, T0, &["--to-channel", "stable", "--at-time", &five], "skip.json"), "promotion.channel-order");
+    assert!(!d.join("skip.json").exists());
+    ok(request(d, T0, &["--to-ring", "c10", "--at-time", &five], "r1.json"));
+    ok(approve(d, T0, "r1.json", "ap1.key", "a1.json", &[]));
+    ok(approve(d, T0, "r1.json", "ap2.key", "a2.json", &[]));
+    ok(approve(d, T0, "r1.json", "ap3.key", "old.json", &["--at-time", &four, "--expires-in", "1h"]));
+    // A non-approver's approval is refused when made.
+    refused(approve(d, T0, "r1.json", "op.key", "bad.json", &[]), "promotion.signer");
+    let empty = status(d);
+
+    // One approval is not a quorum, an approver twice neither; an approval expired by the real clock.
+    refused(execute(d, T0, "r1.json", &["a1.json"], "e1.json"), "promotion.quorum");
+    refused(execute(d, T0, "r1.json", &["a1.json", "a1.json"], "e1.json"), "promotion.approval-distinct");
+    refused(execute(d, T0, "r1.json", &["a1.json", "old.json"], "e1.json"), "promotion.approval-expiry");
+    assert!(!d.join("e1.json").exists());
+    assert_eq!(status(d), empty, "refusals change no promotion state");
+    // c2 (4 h) has soaked since the capture 5 h ago.
+    ok(execute(d, T0, "r1.json", &["a1.json", "a2.json"], "e1.json"));
+    refused(execute(d, T0, "r1.json", &["a1.json", "a2.json"], "e-again.json"), "promotion.replay");
+    let s = status(d);
+    assert_eq!(s["channels"][0]["ring"], "c10", "{s}");
+    assert_eq!(s["channels"][0]["executed"], 1, "{s}");
+
+    // c10 soaks 24 h from the execution: the next channel is refused now; a hold blocks too.
+    ok(request(d, T0, &["--to-channel", "stable"], "r2.json"));
+    ok(approve(d, T0, "r2.json", "ap1.key", "b1.json", &[]));
+    ok(approve(d, T0, "r2.json", "ap3.key", "b3.json", &[]));
+    refused(execute(d, T0, "r2.json", &["b1.json", "b3.json"], "e2.json"), "promotion.soak");
+    let hold = ["--bundle", "app.zip", "--channel", "stable", "--reason", "INC-7", "--sign-key", "op.key"];
+    ok(at(d, T0, &[&["promotion", "hold"][..], &hold[..]].concat()));
+    refused(execute(d, T0, "r2.json", &["b1.json", "b3.json"], "e2.json"), "promotion.hold");
+    assert!(status(d)["channels"].as_array().unwrap().iter().any(|c| c["channel"] == "stable" && c["held"] == true));
+    ok(at(d, T0, &[&["promotion", "resume"][..], &hold[..]].concat()));
+
+    // Roll back the first promotion, with a deny vetoing first.
+    ok(request(d, T0, &["--rollback", "e1.json"], "rb.json"));
+    ok(approve(d, T0, "rb.json", "ap1.key", "c1.json", &[]));
+    ok(approve(d, T0, "rb.json", "ap2.key", "c2.json", &[]));
+    ok(approve(d, T0, "rb.json", "ap3.key", "c3.json", &["--deny"]));
+    refused(execute(d, T0, "rb.json", &["c1.json", "c2.json", "c3.json"], "erb.json"), "promotion.approval-deny");
+    ok(execute(d, T0, "rb.json", &["c1.json", "c2.json"], "erb.json"));
+    let s = status(d);
+    assert_eq!(s["channels"][0]["channel"], "canary", "{s}");
+    assert_eq!(s["channels"][0]["ring"], "c2", "{s}");
+    assert_eq!(s["channels"][0]["executed"], 2, "{s}");
+    let rows = cli_support::ledger(&d.join("airlock-home"));
+    let executes: Vec<&str> = rows.iter().filter(|(c, _)| c == "promotion execute").map(|(_, o)| o.as_str()).collect();
+    assert_eq!(executes, ["fail", "fail", "fail", "pass", "fail", "fail", "fail", "fail", "pass"], "every attempt is recorded");
+
+    // The whole chain checks on a fresh $AIRLOCK_HOME with the bundle and the root; a chain
+    // missing the request an execution names does not.
+    let chain = ["rollout.json", "r1.json", "a1.json", "a2.json", "e1.json", "rb.json", "c1.json", "c2.json", "erb.json"];
+    let fresh = |files: &[&str]| {
+        let mut a = vec!["promotion", "verify"];
+        a.extend_from_slice(files);
+        a.extend_from_slice(&["--bundle", "app.zip", "--trust-root", "root.json", "--no-progress"]);
+        cli_support::command(&d.join("fresh-home")).current_dir(d).args(&a).output().unwrap()
+    };
+    ok(fresh(&chain));
+    refused(fresh(&chain[..1].iter().chain(&chain[2..]).copied().collect::<Vec<_>>()), "promotion.chain");
+}
