@@ -50,14 +50,27 @@ pub fn now_or_refuse() -> anyhow::Result<Timestamp> {
 /// Creation time for reproducible output: `SOURCE_DATE_EPOCH` when set (reproducible-builds.org
 /// spec: decimal seconds since the epoch), else now.
 pub fn creation_time() -> anyhow::Result<Timestamp> {
+    match source_date_epoch()? {
+        Some(t) => Ok(t),
+        None => now_or_refuse(),
+    }
+}
+
+/// [`creation_time`] for a command that already read the clock: `SOURCE_DATE_EPOCH` when set,
+/// else that reading (so the command reads the clock once).
+pub fn creation_time_at(now: Timestamp) -> anyhow::Result<Timestamp> {
+    Ok(source_date_epoch()?.unwrap_or(now))
+}
+
+fn source_date_epoch() -> anyhow::Result<Option<Timestamp>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) => {
             let secs: i64 = s.trim().parse().map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH={s:?} is not a decimal number of seconds"))?;
             anyhow::ensure!((0..=253_402_300_799).contains(&secs), "SOURCE_DATE_EPOCH={secs} is outside 1970..9999");
-            Ok(Timestamp(secs))
+            Ok(Some(Timestamp(secs)))
         }
         Err(std::env::VarError::NotUnicode(s)) => anyhow::bail!("SOURCE_DATE_EPOCH={s:?} is not a decimal number of seconds"),
-        Err(std::env::VarError::NotPresent) => now_or_refuse(),
+        Err(std::env::VarError::NotPresent) => Ok(None),
     }
 }
 

@@ -88,11 +88,14 @@ impl Args {
             commit: Some("0123456789abcdef".into()),
             channel: Some("stable".into()),
         };
+        // The demo's one clock reading: the bundle's creation time (unless SOURCE_DATE_EPOCH) and
+        // the time both verifications and their records are taken at.
+        let now = EvalTime::Clock(clock::now()?);
         let job = Job {
             output: &bundle,
             keys: std::slice::from_ref(&key),
             release,
-            created_at: clock::creation_time()?,
+            created_at: clock::creation_time_at(now.instant())?,
             compress: Compress::Auto,
             tlog_proof: None,
         };
@@ -101,7 +104,6 @@ impl Args {
 
         let trust = TrustPolicy::ed25519([key.public().clone()], 1, "demo key");
         say("== 3. verify the bundle as packed\n".into())?;
-        let now = EvalTime::Clock(clock::now()?);
         let good = verify_file(&bundle, &trust, now, ui)?;
         say(render_text(&bundle, good.report()))?;
         if !matches!(good, Verification::Passed(..)) {

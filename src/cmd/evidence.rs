@@ -400,12 +400,13 @@ impl ExportArgs {
             return Ok(0);
         }
         let site = store::site_key(&home)?;
-        let (jsonl, head) = export::build(&rows, site.public(), ledger_head, clock::now()?)?;
+        let now = clock::now()?;
+        let (jsonl, head) = export::build(&rows, site.public(), ledger_head, now)?;
         let job = Job {
             output: &self.output,
             keys: std::slice::from_ref(&site),
             release: Release { product: EXPORT_PRODUCT.into(), version: format!("1.0.{last}"), commit: None, channel: None },
-            created_at: clock::creation_time()?,
+            created_at: clock::creation_time_at(now)?,
             compress: Compress::Auto,
             tlog_proof: None,
         };
