@@ -246,11 +246,11 @@ impl<T> Parsed<T> {
 /// bytes, no signature failed the fate policy, and the payload parsed. Only
 /// [`Parsed::verify`] makes one:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0451
 /// use airlock::signed::{Parsed, SignedDocument};
-/// fn forge(p: Parsed<String>) -> SignedDocument<String> {
+/// fn forge(p: Parsed<String>, other: SignedDocument<String>) -> SignedDocument<String> {
 ///     let (envelope, payload) = p.into_unverified();
-///     SignedDocument { envelope, payload, signatures: todo!() }
+///     SignedDocument { envelope, payload, ..other }
 /// }
 /// ```
 #[derive(Clone, Debug)]

@@ -181,8 +181,8 @@ pub struct TransparencyInputs<'a> {
 ///
 /// ```compile_fail,E0451
 /// use airlock::verify::VerifiedBundle;
-/// fn forge(manifest: airlock::bundle::manifest::Manifest) -> VerifiedBundle {
-///     VerifiedBundle { manifest, ..todo!() }
+/// fn forge(manifest: airlock::bundle::manifest::Manifest, other: VerifiedBundle) -> VerifiedBundle {
+///     VerifiedBundle { manifest, ..other }
 /// }
 /// ```
 #[derive(Debug)]
