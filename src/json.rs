@@ -118,6 +118,285 @@ pub fn canonical<T: serde::Serialize>(t: &T) -> Vec<u8> {
     canonical_value(&v)
 }
 
+/// One member of an object checked by [`canonical_members`]: its key, and where the member
+/// (from the key's opening quote to the value's last byte) and its value lie in the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberSpan {
+    /// The decoded key.
+    pub key: String,
+    /// Byte range of `"key":value`.
+    pub member: std::ops::Range<usize>,
+    /// Byte range of the value alone.
+    pub value: std::ops::Range<usize>,
+}
+
+/// Checks, without building any value, that `bytes` are a strict JSON object exactly in its
+/// RFC 8785 form, and returns its members in order.
+///
+/// Accepts precisely what [`parse_canonical`] accepts for an object (a test holds the two to
+/// the same answer): no whitespace; keys strictly increasing in UTF-16 code-unit order (equal
+/// keys are a [`JsonError::DuplicateKey`]); strings holding every character literally except
+/// `"` `\` and the controls below U+0020, escaped in their short form (`\b \f \n \r \t`) or as
+/// lowercase `\u00xx`; integers without a leading zero or `-0`, within ±2^53; other numbers
+/// spelled as RFC 8785 (ECMAScript) spells their IEEE-754 value. Since every value inside a
+/// canonical document is itself canonical, a member's value bytes are its RFC 8785 form: they
+/// can be hashed as they are.
+pub fn canonical_members(bytes: &[u8]) -> Result<Vec<MemberSpan>, JsonError> {
+    std::str::from_utf8(bytes).map_err(|e| JsonError::Utf8 { offset: e.valid_up_to() })?;
+    let mut c = Canon { s: bytes, i: 0, depth: 0, members: Some(Vec::new()) };
+    if c.peek() != Some(b'{') {
+        return Err(match c.peek() {
+            None => c.err("unexpected end of input"),
+            Some(b) if Canon::is_ws(b) => c.not_canonical("no whitespace"),
+            Some(_) => JsonError::Schema("expected a JSON object".into()),
+        });
+    }
+    c.value()?;
+    if c.i != bytes.len() {
+        return Err(if bytes[c.i..].iter().all(|b| Canon::is_ws(*b)) {
+            c.not_canonical("no whitespace")
+        } else {
+            c.err("trailing data after the JSON value")
+        });
+    }
+    Ok(c.members.take().unwrap_or_default())
+}
+
+/// The validating walker behind [`canonical_members`].
+struct Canon<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: usize,
+    /// Collects the top-level object's members; taken (`None`) once inside it.
+    members: Option<Vec<MemberSpan>>,
+}
+
+impl Canon<'_> {
+    fn is_ws(b: u8) -> bool {
+        matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn err(&self, what: &'static str) -> JsonError {
+        JsonError::Syntax { offset: self.i, what }
+    }
+
+    fn not_canonical_at(&self, offset: usize, expected: &str) -> JsonError {
+        let end = (offset + 16).min(self.s.len());
+        JsonError::NotCanonical {
+            offset,
+            expected: expected.to_string(),
+            found: String::from_utf8_lossy(&self.s[offset.min(end)..end]).into_owned(),
+        }
+    }
+
+    fn not_canonical(&self, expected: &str) -> JsonError {
+        self.not_canonical_at(self.i, expected)
+    }
+
+    /// The byte `want` next; whitespace there is valid JSON but not canonical.
+    fn expect(&mut self, want: u8, what: &'static str) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(b) if b == want => {
+                self.i += 1;
+                Ok(())
+            }
+            Some(b) if Self::is_ws(b) => Err(self.not_canonical("no whitespace")),
+            None => Err(self.err("unexpected end of input")),
+            Some(_) => Err(self.err(what)),
+        }
+    }
+
+    fn value(&mut self) -> Result<(), JsonError> {
+        match self.peek() {
+            None => Err(self.err("unexpected end of input")),
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string(None),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b) if Self::is_ws(b) => Err(self.not_canonical("no whitespace")),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    fn literal(&mut self, lit: &'static [u8]) -> Result<(), JsonError> {
+        if !self.s[self.i..].starts_with(lit) {
+            return Err(self.err("unexpected literal"));
+        }
+        self.i += lit.len();
+        Ok(())
+    }
+
+    fn enter(&mut self) -> Result<(), JsonError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep { offset: self.i });
+        }
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<(), JsonError> {
+        self.enter()?;
+        // Only the outermost object's members are collected: nested objects find `None`.
+        let mut members = self.members.take();
+        self.i += 1;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            self.depth -= 1;
+            self.members = members;
+            return Ok(());
+        }
+        let mut prev: Option<String> = None;
+        let mut key = String::new();
+        loop {
+            let key_at = self.i;
+            if self.peek() != Some(b'"') {
+                return Err(match self.peek() {
+                    Some(b) if Self::is_ws(b) => self.not_canonical("no whitespace"),
+                    _ => self.err("expected a string key"),
+                });
+            }
+            key.clear();
+            self.string(Some(&mut key))?;
+            if let Some(p) = &prev {
+                match p.encode_utf16().cmp(key.encode_utf16()) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => return Err(JsonError::DuplicateKey { key: key.clone(), offset: key_at }),
+                    std::cmp::Ordering::Greater => return Err(self.not_canonical_at(key_at, "keys in UTF-16 code-unit order")),
+                }
+            }
+            self.expect(b':', "expected ':'")?;
+            let value_at = self.i;
+            self.value()?;
+            if let Some(m) = members.as_mut() {
+                m.push(MemberSpan { key: key.clone(), member: key_at..self.i, value: value_at..self.i });
+            }
+            let p = prev.get_or_insert_with(String::new);
+            std::mem::swap(p, &mut key);
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    self.members = members;
+                    return Ok(());
+                }
+                Some(b) if Self::is_ws(b) => return Err(self.not_canonical("no whitespace")),
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self) -> Result<(), JsonError> {
+        self.enter()?;
+        self.i += 1;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.value()?;
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                Some(b) if Self::is_ws(b) => return Err(self.not_canonical("no whitespace")),
+                _ => return Err(self.err("expected ',' or ']'")),
+            }
+        }
+    }
+
+    /// A string in its one canonical spelling; decoded into `out` when given (keys).
+    fn string(&mut self, mut out: Option<&mut String>) -> Result<(), JsonError> {
+        self.i += 1; // opening quote
+        loop {
+            let start = self.i;
+            while let Some(&b) = self.s.get(self.i) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.i += 1;
+            }
+            if let Some(o) = out.as_deref_mut() {
+                // UTF-8 was checked on entry and the run stops only at ASCII bytes.
+                o.push_str(std::str::from_utf8(&self.s[start..self.i]).expect("utf-8 checked on entry"));
+            }
+            let escape_at = self.i;
+            match self.peek() {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let c = self.peek().ok_or_else(|| self.err("truncated escape"))?;
+                    self.i += 1;
+                    let ch = match c {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'/' => return Err(self.not_canonical_at(escape_at, "'/' unescaped")),
+                        b'u' => {
+                            let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+                            if !h.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(self.err("bad \\u escape"));
+                            }
+                            let lower = h.iter().all(|b| !b.is_ascii_uppercase());
+                            let v = u16::from_str_radix(std::str::from_utf8(h).expect("hex digits"), 16).expect("hex digits");
+                            self.i += 4;
+                            let short = matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d);
+                            if v >= 0x20 || short || !lower {
+                                return Err(self.not_canonical_at(escape_at, "\\u escapes only for other controls, in lowercase"));
+                            }
+                            char::from(v as u8)
+                        }
+                        _ => return Err(self.err("unknown escape")),
+                    };
+                    if let Some(o) = out.as_deref_mut() {
+                        o.push(ch);
+                    }
+                }
+                Some(_) => return Err(self.err("raw control character in string")),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.i;
+        let mut p = Parser { s: self.s, i: self.i, depth: 0 };
+        let v = p.number()?;
+        self.i = p.i;
+        let lit = &self.s[start..self.i];
+        let integer = !lit.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
+        if integer {
+            // The parser refused leading zeros and magnitudes beyond 2^53; `-0` is `0`.
+            if lit == b"-0" {
+                return Err(self.not_canonical_at(start, "0"));
+            }
+            return Ok(());
+        }
+        if canonical_value(&v) != lit {
+            return Err(self.not_canonical_at(start, &String::from_utf8_lossy(&canonical_value(&v))));
+        }
+        Ok(())
+    }
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -423,5 +702,99 @@ mod tests {
         let e = parse_canonical(br#"{"b":2,"a":1}"#).unwrap_err();
         assert!(matches!(e, JsonError::NotCanonical { offset: 2, .. }), "{e}");
         assert!(parse_canonical(b"{\"a\": 1}").is_err());
+    }
+
+    /// `canonical_members` is held to `parse_canonical`'s answer on generated canonical objects
+    /// and on thousands of one-byte mutations, insertions and deletions of them.
+    #[test]
+    fn canonical_members_agrees_with_parse_canonical() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const PIECES: [&str; 12] = ["a", "b", "é", "\u{1F600}", "\u{2028}", "\u{7f}", "\"", "\\", "\n", "\u{1}", "/", "\u{ffff}"];
+        fn arb(next: &mut dyn FnMut() -> u64, depth: u32) -> Value {
+            match next() % if depth > 3 { 5 } else { 7 } {
+                0 => Value::Null,
+                1 => Value::Bool(next().is_multiple_of(2)),
+                2 => Value::from((next() % 2_000_000) as i64 - 1_000_000),
+                3 => Value::from([0.5, 1e21, -1.25e-7, 1e300, 0.1, 123456.789][(next() % 6) as usize]),
+                4 => Value::String((0..next() % 4).map(|_| PIECES[(next() % 12) as usize]).collect()),
+                5 => Value::Array((0..next() % 4).map(|_| arb(next, depth + 1)).collect()),
+                _ => Value::Object(
+                    (0..next() % 5)
+                        .map(|_| (["a", "B", "é", "aa", "\u{1F600}", "\u{ff61}"][(next() % 6) as usize].to_string(), arb(next, depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+        const SUBST: &[u8] = b" \\\"{}[],:0-eE.1u/23456789aA+";
+        let mut accepted = 0;
+        for round in 0..400 {
+            let mut obj = Map::new();
+            for k in ["command", "hash", "report", "seq", "z\u{e9}"] {
+                obj.insert(k.to_string(), arb(&mut next, 1));
+            }
+            let canon = canonical_value(&Value::Object(obj));
+            let members = canonical_members(&canon).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&canon)));
+            for m in &members {
+                assert_eq!(canonical_value(&parse_strict(&canon[m.value.clone()]).unwrap()), canon[m.value.clone()].to_vec());
+            }
+            for _ in 0..25 {
+                let mut b = canon.clone();
+                let at = (next() as usize) % b.len();
+                match next() % 4 {
+                    0 => b[at] = SUBST[(next() as usize) % SUBST.len()],
+                    1 => b.insert(at, SUBST[(next() as usize) % 18]),
+                    2 => drop(b.remove(at)),
+                    _ => b.swap(at, (next() as usize) % canon.len()),
+                }
+                let want = parse_canonical(&b).map(|v| v.is_object());
+                let got = canonical_members(&b);
+                assert_eq!(
+                    got.is_ok(),
+                    want == Ok(true),
+                    "round {round}: {:?}: canonical_members {:?}, parse_canonical {:?}",
+                    String::from_utf8_lossy(&b),
+                    got.as_ref().err(),
+                    want
+                );
+                accepted += got.is_ok() as usize;
+            }
+        }
+        assert!(accepted > 0, "no mutation stayed canonical: the generator is too narrow");
+    }
+
+    #[test]
+    fn canonical_members_refuses_each_other_spelling() {
+        let ok = br#"{"a":[1,-2,0.5,1e+21,"\u001f\n\"\\/"],"b":{"y":null,"x":true}}"#;
+        assert!(canonical_members(ok).is_err(), "nested keys out of order must be refused");
+        let ok = br#"{"a":[1,-2,0.5,1e+21,"\u001f\n\"\\/"],"b":{"x":true,"y":null}}"#;
+        let m = canonical_members(ok).unwrap();
+        assert_eq!(m.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(&ok[m[1].value.clone()], br#"{"x":true,"y":null}"#);
+        assert_eq!(&ok[m[1].member.clone()], br#""b":{"x":true,"y":null}"#);
+        for bad in [
+            &br#"{"a":"\u001F"}"#[..],
+            br#"{"a":"\/"}"#,
+            br#"{"a":"\u0041"}"#,
+            br#"{"a":"\u000a"}"#,
+            br#"{"a":-0}"#,
+            br#"{"a":1.0}"#,
+            br#"{"a":1E+21}"#,
+            br#"{"a":1e21}"#,
+            br#"{"a": 1}"#,
+            br#"{"b":1,"a":2}"#,
+            br#"{"a":1} "#,
+            br#"[1]"#,
+        ] {
+            assert!(canonical_members(bad).is_err(), "{} accepted", String::from_utf8_lossy(bad));
+            assert!(parse_canonical(bad).map_or(true, |v| !v.is_object()), "{} canonical", String::from_utf8_lossy(bad));
+        }
+        assert!(matches!(canonical_members(br#"{"a":1,"a":1}"#), Err(JsonError::DuplicateKey { .. })));
+        assert!(matches!(canonical_members(b"{\"a\":9007199254740993}"), Err(JsonError::IntegerOutOfRange { .. })));
     }
 }

@@ -1,7 +1,7 @@
 //! Chain verification: a fold over stored records in sequence order that stops at the first
 //! record breaking a rule (format-spec/evidence-ledger-v1.md, "Chain rules").
 
-use super::{GENESIS_PREV, Head, LedgerError, Record};
+use super::{Checked, GENESIS_PREV, Head, LedgerError, Record};
 use crate::digest::Sha256Digest;
 
 /// A record as a store holds it: the row's own sequence number and hash columns (what indexes
@@ -72,8 +72,8 @@ pub struct Broken {
     pub actual: String,
 }
 
-/// One record's bytes checked alone: the record, its recomputed hash and report digest.
-type Parsed = Result<(Record, Sha256Digest, Sha256Digest), LedgerError>;
+/// One record's bytes checked alone.
+type Parsed = Result<Checked, LedgerError>;
 
 /// The end of a verified chain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -123,9 +123,9 @@ impl ChainCheck {
         self
     }
 
-    /// Checks the next record; returns it parsed, or the broken rule. After an error the state
-    /// is unchanged and the fold should stop.
-    pub fn push(&mut self, row: &StoredRecord) -> Result<Record, Broken> {
+    /// Checks the next record, or names the broken rule. After an error the state is unchanged
+    /// and the fold should stop.
+    pub fn push(&mut self, row: &StoredRecord) -> Result<(), Broken> {
         self.push_parsed(row, Record::parse_checked(&row.bytes))
     }
 
@@ -147,9 +147,9 @@ impl ChainCheck {
         Ok(())
     }
 
-    fn push_parsed(&mut self, row: &StoredRecord, parsed: Parsed) -> Result<Record, Broken> {
+    fn push_parsed(&mut self, row: &StoredRecord, parsed: Parsed) -> Result<(), Broken> {
         let broken = |rule, expected: String, actual: String| Broken { seq: row.seq, rule, expected, actual };
-        let (record, h, rd) = parsed.map_err(|e: LedgerError| {
+        let Checked { fields: record, hash: h, report_digest: rd, .. } = parsed.map_err(|e: LedgerError| {
             broken(Rule::Record, "a strict RFC 8785 evidence-record/v1".into(), e.to_string().lines().next().unwrap_or("").into())
         })?;
         if record.seq != self.next {
@@ -181,7 +181,7 @@ impl ChainCheck {
         self.next += 1;
         self.prev = Some(record.hash);
         self.summary = ChainSummary { count: self.summary.count + 1, head: Some(Head { seq: record.seq, hash: record.hash }) };
-        Ok(record)
+        Ok(())
     }
 
     /// What has been verified so far.
@@ -198,7 +198,7 @@ impl ChainCheck {
 /// Verifies a whole chain from seq 1.
 pub fn verify<'a>(rows: impl IntoIterator<Item = &'a StoredRecord>) -> Result<ChainSummary, Broken> {
     let mut c = ChainCheck::new();
-    rows.into_iter().try_for_each(|r| c.push(r).map(drop))?;
+    rows.into_iter().try_for_each(|r| c.push(r))?;
     Ok(c.summary())
 }
 

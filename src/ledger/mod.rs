@@ -203,79 +203,99 @@ impl Draft {
     }
 }
 
+/// Every member of a record but its report: what the chain rules read.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Fields {
+    schema: String,
+    pub(crate) seq: u64,
+    pub(crate) site_id: String,
+    recorded_at: Timestamp,
+    command: String,
+    subject: Subject,
+    outcome: Outcome,
+    pub(crate) report_digest: Sha256Digest,
+    pub(crate) prev: Sha256Digest,
+    pub(crate) hash: Sha256Digest,
+}
+
+/// A record's bytes checked alone (strict, canonical, a v1 record), with the two digests the
+/// chain rules compare recomputed from those bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Checked {
+    pub(crate) fields: Fields,
+    /// Where the report's bytes are.
+    report: std::ops::Range<usize>,
+    /// SHA-256 of the bytes without the `hash` member.
+    pub(crate) hash: Sha256Digest,
+    /// SHA-256 of the report's bytes.
+    pub(crate) report_digest: Sha256Digest,
+}
+
 impl Record {
     /// Parses stored bytes strictly (duplicate keys, unknown fields and non-canonical bytes
     /// refused). Hashes are not checked here: that is [`ChainCheck`]'s job.
     pub fn parse(bytes: &[u8]) -> Result<Self, LedgerError> {
-        Ok(Self::parse_checked(bytes)?.0)
+        let c = Self::parse_checked(bytes)?;
+        let report = json::parse_strict(&bytes[c.report])?;
+        let f = c.fields;
+        Ok(Record {
+            schema: f.schema,
+            seq: f.seq,
+            site_id: f.site_id,
+            recorded_at: f.recorded_at,
+            command: f.command,
+            subject: f.subject,
+            outcome: f.outcome,
+            report_digest: f.report_digest,
+            report,
+            prev: f.prev,
+            hash: f.hash,
+        })
     }
 
-    /// Parses strictly and recomputes, from the stored bytes, what the chain rules compare:
-    /// `(record, SHA-256 of the bytes without hash, SHA-256 of the canonical report)`.
-    ///
-    /// One parse and one canonicalisation of the report: every other member has one canonical
-    /// spelling that is rebuilt from the parsed record around it (members in RFC 8785 order:
-    /// command, hash, outcome, prev, recordedAt, report, reportDigest, schema, seq, siteId,
-    /// subject), the whole compared with the stored bytes, and the hash input is those same
-    /// pieces without the `hash` member.
-    fn parse_checked(bytes: &[u8]) -> Result<(Self, Sha256Digest, Sha256Digest), LedgerError> {
+    /// Checks stored bytes strictly and recomputes what the chain rules compare, without
+    /// building the report: one validating pass over the bytes (`json::canonical_members`:
+    /// strict and already RFC 8785, so every member's bytes are its canonical form), the small
+    /// members parsed, and two hashes over the stored bytes themselves: the report member's
+    /// value, and the whole record less its `hash` member and the comma joining it.
+    pub(crate) fn parse_checked(bytes: &[u8]) -> Result<Checked, LedgerError> {
         use sha2::Digest as _;
         if bytes.len() > MAX_RECORD_SIZE {
             return Err(LedgerError::TooLarge { size: bytes.len() });
         }
-        let v = json::parse_strict(bytes)?;
-        if let Some(s) = v.get("schema").and_then(Value::as_str)
-            && s != RECORD_SCHEMA
-        {
-            return Err(LedgerError::Schema { found: s.to_string() });
-        }
-        let r: Record = serde_json::from_value(v).map_err(|e| JsonError::Schema(e.to_string()))?;
-        let report = json::canonical_value(&r.report);
-        let string = |s: &str| json::canonical_value(&Value::String(s.to_string()));
-        let mut head = b"{\"command\":".to_vec();
-        head.extend_from_slice(&string(&r.command));
-        let hash_member = format!(",\"hash\":\"{}\"", r.hash.prefixed());
-        let middle = format!(
-            ",\"outcome\":\"{}\",\"prev\":\"{}\",\"recordedAt\":\"{}\",\"report\":",
-            r.outcome.name(),
-            r.prev.prefixed(),
-            r.recorded_at.rfc3339()
-        );
-        let mut tail = format!(",\"reportDigest\":\"{}\",\"schema\":", r.report_digest.prefixed()).into_bytes();
-        tail.extend_from_slice(&string(&r.schema));
-        tail.extend_from_slice(format!(",\"seq\":{},\"siteId\":", r.seq).as_bytes());
-        tail.extend_from_slice(&string(&r.site_id));
-        tail.extend_from_slice(b",\"subject\":");
-        tail.extend_from_slice(&json::canonical(&r.subject));
-        tail.push(b'}');
-        let pieces: [&[u8]; 5] = [&head, hash_member.as_bytes(), middle.as_bytes(), &report, &tail];
-        let mut at = 0;
-        for p in pieces {
-            if bytes.get(at..at + p.len()) != Some(p) {
-                // Not canonical (or not what it parsed as): name the first differing byte.
-                let expected = pieces.concat();
-                let offset = expected.iter().zip(bytes).position(|(a, b)| a != b).unwrap_or(expected.len().min(bytes.len()));
-                let around =
-                    |b: &[u8]| String::from_utf8_lossy(&b[offset.saturating_sub(8).min(b.len())..(offset + 16).min(b.len())]).into_owned();
-                return Err(JsonError::NotCanonical { offset, expected: around(&expected), found: around(bytes) }.into());
+        let members = json::canonical_members(bytes)?;
+        let mut map = serde_json::Map::new();
+        let (mut report, mut hash_at) = (None, None);
+        for (i, m) in members.iter().enumerate() {
+            match m.key.as_str() {
+                "report" => report = Some(m.value.clone()),
+                key => {
+                    let v = json::parse_strict(&bytes[m.value.clone()])?;
+                    if key == "schema"
+                        && let Some(s) = v.as_str()
+                        && s != RECORD_SCHEMA
+                    {
+                        return Err(LedgerError::Schema { found: s.to_string() });
+                    }
+                    hash_at = hash_at.or((key == "hash").then_some(i));
+                    map.insert(m.key.clone(), v);
+                }
             }
-            at += p.len();
         }
-        if at != bytes.len() {
-            let offset = at;
-            return Err(JsonError::NotCanonical {
-                offset,
-                expected: String::new(),
-                found: String::from_utf8_lossy(&bytes[at..(at + 16).min(bytes.len())]).into_owned(),
-            }
-            .into());
-        }
+        let fields: Fields = serde_json::from_value(Value::Object(map)).map_err(|e| JsonError::Schema(e.to_string()))?;
+        let report = report.ok_or_else(|| JsonError::Schema("missing field `report`".into()))?;
+        let i = hash_at.expect("a parsed record has a hash member");
+        // `,"hash":"…"` after the member before it, or `"hash":"…",` when it comes first.
+        let cut = match i {
+            0 => members[0].member.start..members.get(1).map_or(members[0].member.end, |n| n.member.start),
+            _ => members[i - 1].member.end..members[i].member.end,
+        };
         let mut h = sha2::Sha256::new();
-        for p in [&head[..], middle.as_bytes(), &report, &tail] {
-            h.update(p);
-        }
-        let hash = Sha256Digest(h.finalize().into());
-        Ok((r, hash, Sha256Digest::of(&report)))
+        h.update(&bytes[..cut.start]);
+        h.update(&bytes[cut.end..]);
+        let report_digest = Sha256Digest::of(&bytes[report.clone()]);
+        Ok(Checked { fields, report, hash: Sha256Digest(h.finalize().into()), report_digest })
     }
 
     /// Canonical bytes of this record as it is (`hash` as stored).
