@@ -1,10 +1,13 @@
 //! The promotion story through the binary: canary rings 2 %/4 h and 10 %/24 h then stable; an
 //! operator and approvers 2-of-3 in the pinned root; capture, request, two approvals, execute;
 //! the soak refused until its time has passed (the rollout and first request made 5 h ago with
-//! --at-time; executions always by the real clock), replay, hold, rollback. Every refusal names its rule,
-//! writes nothing and leaves `promotion status` unchanged.
+//! --at-time; executions always by the real clock, moved 25 h ahead with libfaketime for the
+//! second ring), replay, hold, a clock behind the ledger, the channel promotion, rollback, and the
+//! whole chain on a fresh home. Every refusal names its rule, writes nothing and leaves
+//! `promotion status` unchanged; `status` shows soak remaining and pending requests.
 
 mod release_support;
+mod schema_support;
 
 use release_support::cli_support;
 use release_support::{canary_metadata, layout, pack, pin, text, trust_root, work};
@@ -16,13 +19,11 @@ const FAR: &str = "2099-01-01T00:00:00Z";
 const T0: i64 = 1_700_000_000;
 
 fn at(d: &Path, t: i64, args: &[&str]) -> Output {
-    cli_support::command(&d.join("airlock-home"))
-        .current_dir(d)
-        .args(args)
-        .arg("--no-progress")
-        .env("SOURCE_DATE_EPOCH", t.to_string())
-        .output()
-        .expect("run airlock")
+    run(cli_support::command(&d.join("airlock-home")), d, t, args)
+}
+
+fn run(mut c: std::process::Command, d: &Path, t: i64, args: &[&str]) -> Output {
+    c.current_dir(d).args(args).arg("--no-progress").env("SOURCE_DATE_EPOCH", t.to_string()).output().expect("run airlock")
 }
 
 #[track_caller]
@@ -33,7 +34,7 @@ fn ok(o: Output) {
 #[track_caller]
 fn refused(o: Output, rule: &str) {
     assert_eq!(o.status.code(), Some(1), "{rule}: {}", text(&o));
-    assert!(text(&o).contains(&format!("FAIL {rule}")) || text(&o).contains(rule), "{rule}: {}", text(&o));
+    assert!(text(&o).contains(&format!("FAIL {rule} ")), "{rule}: {}", text(&o));
 }
 
 fn status(d: &Path) -> Value {
@@ -167,33 +168,95 @@ fn capture_request_approve_execute_soak_replay_hold_and_rollback() {
 
     // c10 soaks 24 h from the execution: the next channel is refused now; a hold blocks too.
     ok(request(d, T0, &["--to-channel", "stable"], "r2.json"));
-    ok(approve(d, T0, "r2.json", "ap1.key", "b1.json", &[]));
-    ok(approve(d, T0, "r2.json", "ap3.key", "b3.json", &[]));
+    ok(approve(d, T0, "r2.json", "ap1.key", "b1.json", &["--expires-in", "3d"]));
+    ok(approve(d, T0, "r2.json", "ap3.key", "b3.json", &["--expires-in", "3d"]));
     refused(execute(d, T0, "r2.json", &["b1.json", "b3.json"], "e2.json"), "promotion.soak");
+    let s = status(d);
+    let canary = &s["channels"][0];
+    assert_eq!((canary["channel"].as_str(), canary["ring"].as_str()), (Some("canary"), Some("c10")), "{s}");
+    let left = canary["soakRemainingSeconds"].as_i64().unwrap_or_else(|| panic!("soak remaining: {s}"));
+    assert!((23 * 3600..=24 * 3600).contains(&left), "c10 soaks 24 h from its execution just now: {s}");
+    let pending = &s["channels"].as_array().unwrap().iter().find(|c| c["channel"] == "stable").expect("stable row")["pending"];
+    assert_eq!(pending.as_array().map(Vec::len), Some(1), "the stable request is pending: {s}");
+    assert!(text(&at(d, T0, &["promotion", "status"])).contains("pending channel c10 -> "), "text status shows the pending request");
+    if schema_support::python_has("jsonschema") {
+        std::fs::write(d.join("status.json"), serde_json::to_vec(&s).unwrap()).unwrap();
+        schema_support::validate("promotion-status-v1.schema.json", &[d.join("status.json")]);
+    }
     let hold = ["--bundle", "app.zip", "--channel", "stable", "--reason", "INC-7", "--sign-key", "op.key"];
     ok(at(d, T0, &[&["promotion", "hold"][..], &hold[..]].concat()));
     refused(execute(d, T0, "r2.json", &["b1.json", "b3.json"], "e2.json"), "promotion.hold");
     assert!(status(d)["channels"].as_array().unwrap().iter().any(|c| c["channel"] == "stable" && c["held"] == true));
     ok(at(d, T0, &[&["promotion", "resume"][..], &hold[..]].concat()));
 
-    // Roll back the first promotion, with a deny vetoing first.
-    ok(request(d, T0, &["--rollback", "e1.json"], "rb.json"));
-    ok(approve(d, T0, "rb.json", "ap1.key", "c1.json", &[]));
-    ok(approve(d, T0, "rb.json", "ap2.key", "c2.json", &[]));
-    ok(approve(d, T0, "rb.json", "ap3.key", "c3.json", &["--deny"]));
-    refused(execute(d, T0, "rb.json", &["c1.json", "c2.json", "c3.json"], "erb.json"), "promotion.approval-deny");
-    ok(execute(d, T0, "rb.json", &["c1.json", "c2.json"], "erb.json"));
-    let s = status(d);
+    // 25 h later (the real clock moved by libfaketime: no --at-time can do this) c10 has soaked
+    // and the channel promotion executes. From here every run is 25 h ahead: the ledger's latest
+    // time moved with it, and a clock behind it is refused (promotion.clock).
+    let Some(_) = cli_support::command_later(&d.join("airlock-home"), 25) else { return };
+    let later = |args: &[&str]| run(cli_support::command_later(&d.join("airlock-home"), 25).unwrap(), d, T0, args);
+    let exec = |req: &str, approvals: &[&str], out: &str| {
+        let mut a =
+            vec!["promotion", "execute", req, "--rollout", "rollout.json", "--bundle", "app.zip", "--sign-key", "op.key", "-o", out];
+        approvals.iter().for_each(|p| a.extend_from_slice(&["--approval", p]));
+        later(&a)
+    };
+    ok(exec("r2.json", &["b1.json", "b3.json"], "e2.json"));
+    refused(execute(d, T0, "r2.json", &["b1.json", "b3.json"], "e2-now.json"), "promotion.clock");
+    let s: Value = serde_json::from_slice(&later(&["promotion", "status", "--json"]).stdout).unwrap();
+    let stable = s["channels"].as_array().unwrap().iter().find(|c| c["channel"] == "stable").expect("stable row").clone();
+    assert_eq!((stable["executed"].as_u64(), stable["pending"].as_array().map(Vec::len)), (Some(1), Some(0)), "{s}");
+
+    // Roll the channel promotion back, with a deny vetoing first.
+    let rb = |args: &[&str]| later(&[&["promotion"][..], args, &["--bundle", "app.zip"]].concat());
+    ok(rb(&[
+        "request",
+        "--rollout",
+        "rollout.json",
+        "--rollback",
+        "e2.json",
+        "--expires-in",
+        "3d",
+        "--sign-key",
+        "op.key",
+        "-o",
+        "rb.json",
+    ]));
+    for (key, out, extra) in [("ap1.key", "c1.json", None), ("ap2.key", "c2.json", None), ("ap3.key", "c3.json", Some("--deny"))] {
+        let mut a = vec!["approve", "rb.json", "--reason", "dashboards red", "--sign-key", key, "-o", out];
+        a.extend(extra);
+        ok(rb(&a));
+    }
+    refused(exec("rb.json", &["c1.json", "c2.json", "c3.json"], "erb.json"), "promotion.approval-deny");
+    ok(exec("rb.json", &["c1.json", "c2.json"], "erb.json"));
+    let s: Value = serde_json::from_slice(&later(&["promotion", "status", "--json"]).stdout).unwrap();
     assert_eq!(s["channels"][0]["channel"], "canary", "{s}");
-    assert_eq!(s["channels"][0]["ring"], "c2", "{s}");
+    assert_eq!(s["channels"][0]["ring"], "c10", "back where the channel promotion came from: {s}");
     assert_eq!(s["channels"][0]["executed"], 2, "{s}");
     let rows = cli_support::ledger(&d.join("airlock-home"));
     let executes: Vec<&str> = rows.iter().filter(|(c, _)| c == "promotion execute").map(|(_, o)| o.as_str()).collect();
-    assert_eq!(executes, ["fail", "fail", "fail", "pass", "fail", "fail", "fail", "fail", "pass"], "every attempt is recorded");
+    assert_eq!(
+        executes,
+        ["fail", "fail", "fail", "pass", "fail", "fail", "fail", "pass", "fail", "fail", "pass"],
+        "every attempt is recorded"
+    );
 
     // The whole chain checks on a fresh $AIRLOCK_HOME with the bundle and the root; a chain
     // missing the request an execution names does not.
-    let chain = ["rollout.json", "r1.json", "a1.json", "a2.json", "e1.json", "rb.json", "c1.json", "c2.json", "erb.json"];
+    let chain = [
+        "rollout.json",
+        "r1.json",
+        "a1.json",
+        "a2.json",
+        "e1.json",
+        "r2.json",
+        "b1.json",
+        "b3.json",
+        "e2.json",
+        "rb.json",
+        "c1.json",
+        "c2.json",
+        "erb.json",
+    ];
     let fresh = |files: &[&str]| {
         let mut a = vec!["promotion", "verify"];
         a.extend_from_slice(files);

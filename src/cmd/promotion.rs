@@ -10,6 +10,7 @@ use super::pack::load_secret;
 use super::rollout::{MAX_DOCUMENT, metadata, operator_role};
 use super::verify::{CheckAs, Checked, TrustArgs, render_text, subject_of};
 use super::{AboutExt, Decided, ShellError, Ui};
+use crate::digest::Sha256Digest;
 use crate::fsio;
 use crate::ledger::{Filter, Ledger, Outcome};
 use crate::promotion::rules::{self, Executed, ExecutionFiles, History, HoldEvent, Roles};
@@ -22,6 +23,7 @@ use crate::time::Timestamp;
 use crate::trust::role::{RoleKeys, RoleName};
 use anyhow::Result;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Schema id of what the promotion verbs report and record.
@@ -462,9 +464,15 @@ impl ExecuteArgs {
         if let Some(b) = &bytes {
             checks.extend(promotion::read_and_open::<Execution>(b, &operator, "operator")?.0);
         }
+        // What `status` shows as soak remaining: the hours the target ring soaks before the
+        // next step (the rule itself reads them from the metadata when that step is asked).
+        let soak_hours = execution.as_ref().and_then(|e| {
+            meta.channels.iter().find(|c| c.name == e.to.channel)?.rings.iter().find(|r| r.name == e.to.ring).map(|r| r.soak_hours)
+        });
         let report = json!({
             "execution": execution,
             "executionId": execution.as_ref().map(promotion::id_of),
+            "soakHours": soak_hours,
         });
         finish("promotion execute", checks, bytes.as_deref().map(|b| (self.output.as_path(), b)), report, &checked, time, ui)
     }
@@ -510,28 +518,64 @@ impl HoldArgs {
     }
 }
 
+/// Passed requests by id, and the soak hours of each execution's target ring by execution id.
+type Pending = (Vec<(Sha256Digest, PromotionRequest)>, BTreeMap<String, u64>);
+
+/// What `status` reads of the ledger besides the history.
+fn requests_and_soaks() -> Result<Pending> {
+    let Some(db) = SqliteLedger::open_existing(&crate::store::home()?)? else { return Ok(Default::default()) };
+    let passed = |command: &str| db.search(&Filter { command: Some(command.into()), outcome: Some(Outcome::Pass), ..Default::default() });
+    let mut requests = Vec::new();
+    for r in passed("promotion request")? {
+        let doc: PromotionRequest = serde_json::from_value(r.report["request"].clone())?;
+        requests.push((promotion::id_of(&doc), doc));
+    }
+    let mut soaks = BTreeMap::new();
+    for r in passed("promotion execute")? {
+        if let (Some(id), Some(h)) = (r.report["executionId"].as_str(), r.report["soakHours"].as_u64()) {
+            soaks.insert(id.to_string(), h);
+        }
+    }
+    Ok((requests, soaks))
+}
+
 impl StatusArgs {
     fn run(self) -> Result<()> {
         let h = history()?;
-        let mut rows: std::collections::BTreeMap<(String, String), serde_json::Value> = Default::default();
-        for e in &h.executions {
+        let (requests, soaks) = requests_and_soaks()?;
+        // Status decides nothing: it reads the clock once to say what is still pending.
+        let now = crate::clock::now()?;
+        let wanted = |product: &str| self.product.as_ref().is_none_or(|p| p == product);
+        let mut rows: BTreeMap<(String, String), serde_json::Value> = Default::default();
+        let blank = || json!({"executed": 0, "pending": []});
+        for e in h.executions.iter().filter(|e| wanted(&e.doc.bundle.product)) {
             let d = &e.doc;
-            if self.product.as_ref().is_some_and(|p| p != &d.bundle.product) {
-                continue;
-            }
-            let row = rows.entry((d.bundle.product.clone(), d.to.channel.clone())).or_insert_with(|| json!({"executed": 0}));
+            let row = rows.entry((d.bundle.product.clone(), d.to.channel.clone())).or_insert_with(blank);
             row["ring"] = d.to.ring.clone().into();
             row["version"] = d.bundle.version.clone().into();
             row["bundleId"] = d.bundle.bundle_id.clone().into();
             row["since"] = d.executed_at.to_string().into();
             row["executed"] = (row["executed"].as_u64().unwrap_or(0) + 1).into();
+            let until = soaks.get(&e.execution.prefixed()).map(|&hours| Timestamp(d.executed_at.0.saturating_add(hours as i64 * 3600)));
+            row["soakUntil"] = until.map(|t| t.to_string()).into();
+            row["soakRemainingSeconds"] = until.map(|t| t.0.saturating_sub(now.0).max(0)).into();
         }
-        for ev in &h.holds {
-            if self.product.as_ref().is_some_and(|p| p != &ev.product) {
-                continue;
-            }
-            let row = rows.entry((ev.product.clone(), ev.channel.clone())).or_insert_with(|| json!({"executed": 0}));
+        for ev in h.holds.iter().filter(|ev| wanted(&ev.product)) {
+            let row = rows.entry((ev.product.clone(), ev.channel.clone())).or_insert_with(blank);
             row["held"] = h.held(&ev.product, &ev.channel).into();
+        }
+        let executed: std::collections::BTreeSet<&Sha256Digest> = h.executions.iter().map(|e| &e.doc.request).collect();
+        for (id, req) in requests.iter().filter(|(id, r)| wanted(&r.bundle.product) && !executed.contains(id) && r.expires_at > now) {
+            let row = rows.entry((req.bundle.product.clone(), req.to.channel.clone())).or_insert_with(blank);
+            let pending = json!({
+                "requestId": id.prefixed(),
+                "kind": req.kind,
+                "from": req.from,
+                "to": req.to,
+                "version": req.bundle.version,
+                "expiresAt": req.expires_at.to_string(),
+            });
+            row["pending"].as_array_mut().expect("an array").push(pending);
         }
         let list: Vec<serde_json::Value> = rows
             .into_iter()
@@ -545,15 +589,20 @@ impl StatusArgs {
             })
             .collect();
         if self.json {
-            return super::out_json(&json!({"schema": "airlock/promotion-status/v1", "channels": list}));
+            return super::out_json(&json!({"schema": "airlock/promotion-status/v1", "at": now.to_string(), "channels": list}));
         }
         if list.is_empty() {
             return super::out("no promotion recorded in this ledger\n");
         }
         let mut text = String::new();
         for v in &list {
+            let soak = match v["soakRemainingSeconds"].as_i64() {
+                Some(0) => ", soaked".to_string(),
+                Some(s) => format!(", soak {}h{:02}m left", s / 3600, s % 3600 / 60),
+                None => String::new(),
+            };
             text.push_str(&format!(
-                "{} {}: ring {} version {} since {} ({} executed){}\n",
+                "{} {}: ring {} version {} since {} ({} executed{soak}){}\n",
                 v["product"].as_str().unwrap_or_default(),
                 v["channel"].as_str().unwrap_or_default(),
                 v["ring"].as_str().unwrap_or("-"),
@@ -562,6 +611,16 @@ impl StatusArgs {
                 v["executed"],
                 if v["held"] == true { ", HELD" } else { "" }
             ));
+            for p in v["pending"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "  pending {} {} -> {} ({}), expires {}\n",
+                    p["kind"].as_str().unwrap_or_default(),
+                    p["from"]["ring"].as_str().unwrap_or_default(),
+                    p["to"]["ring"].as_str().unwrap_or_default(),
+                    p["requestId"].as_str().unwrap_or_default(),
+                    p["expiresAt"].as_str().unwrap_or_default()
+                ));
+            }
         }
         super::out(&text)
     }

@@ -33,6 +33,22 @@ pub fn command(home: &Path) -> Command {
     c
 }
 
+/// [`command`] run under libfaketime with the real clock `hours` ahead (every clock read of the
+/// process, as on a machine whose clock moved on): how a test lets time pass where airlock
+/// decides by the real clock and refuses `--at-time` (a promotion's soak). `None` when
+/// `faketime` is not installed (`cargo xtask setup` installs it; CI requires it through
+/// `AIRLOCK_REQUIRE_INTEROP`).
+pub fn command_later(home: &Path, hours: u32) -> Option<Command> {
+    if !Command::new("faketime").args(["-f", "+0", "true"]).status().is_ok_and(|s| s.success()) {
+        assert!(std::env::var_os("AIRLOCK_REQUIRE_INTEROP").is_none(), "faketime is required here (cargo xtask setup installs it)");
+        return None;
+    }
+    let mut c = Command::new("faketime");
+    c.args(["-f", &format!("+{hours}h"), env!("CARGO_BIN_EXE_airlock")]);
+    c.env("AIRLOCK_HOME", home).env_remove("XDG_DATA_HOME").env_remove("SOURCE_DATE_EPOCH").env("NO_COLOR", "1");
+    Some(c)
+}
+
 /// Runs `airlock ARGS` in `dir` with `AIRLOCK_HOME=home` and `env` set.
 pub fn run_airlock(dir: &Path, home: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
     let o = command(home)

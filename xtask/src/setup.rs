@@ -18,6 +18,9 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("signify-openbsd", "signify-openbsd"),
     // Reproduces evidenceScore by hand in tests/gate_cli.rs (format-spec/gate-v1.md §2.1).
     ("jq", "jq"),
+    // Moves the real clock of one airlock run (libfaketime): tests/promotion_cli.rs lets a ring
+    // soak without waiting, as execution is decided by the real clock, never `--at-time`.
+    ("faketime", "faketime"),
 ];
 
 /// Python packages used by interop tests: (import name, pip requirement).
