@@ -270,6 +270,20 @@ fn demo_catches_the_tampered_bundle() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("VERIFIED") && t.contains("NOT VERIFIED") && t.contains("FAIL member.digest"), "{t}");
+    // The whole story, through the real commands: gate, rollout, two approvals, execution,
+    // status, and the ledger of it all.
+    for step in [
+        "$ airlock trust init trust-root.json --fingerprint ",
+        "\nALLOW\n",
+        "$ airlock rollout capture hello-1.0.0.zip",
+        "$ airlock promotion approve request.json --reason canary healthy --sign-key approver-2.key",
+        "PASS promotion.quorum",
+        "promotion execute: wrote execution.json",
+        "hello canary: ring c10 version 1.0.0",
+        "9 record(s), chain intact",
+    ] {
+        assert!(t.contains(step), "the demo shows {step:?}:\n{t}");
+    }
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "demo cleans up its temporary directory");
 }
 

@@ -1,23 +1,30 @@
 //! `airlock demo`: the whole job on an embedded sample, in a temporary directory.
+//!
+//! The demo is a script of the real commands a user runs, each printed as `$ airlock …` and run
+//! as a child of this same binary with the demo's own `$AIRLOCK_HOME` (never the user's store):
+//! keys and a trust root with release, operator and approver roles, a sample release packed with
+//! its release metadata, verify, the promotion gate, a tampered copy refused, a rollout captured,
+//! a promotion requested, approved by two approvers and executed, the promotion status, and the
+//! evidence ledger those commands filled, verified. Each step must end as the script expects
+//! (the tampered bundle with exit 1), else the demo stops with exit 2 naming the step.
 
 use super::Ui;
-use super::pack::{Compress, Job, pack_dir};
-use super::verify::{render_text, subject_of, verify_file};
-use crate::bundle::manifest::Release;
-use crate::keys::SecretKey;
-use crate::ledger::Ledger as _;
-use crate::trust::state::EvalTime;
-use crate::verify::{TrustPolicy, Verification};
+use crate::digest::Sha256Digest;
+use crate::time::Timestamp;
 use crate::{clock, fsio};
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Run the end-to-end demo.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Makes a key, packs a sample release, verifies it, flips one byte of one member and\n\
-verifies again. Exit 0 when the tampered bundle was caught.\n\nExamples:\n  airlock demo\n  airlock demo --keep ./demo-out")]
+#[command(after_help = "Runs the real commands on an embedded sample release, printing each: keygen, trust new/sign/init\n\
+(release, operator and approver roles), pack, verify, gate, a tampered copy refused, rollout capture, promotion\n\
+request/approve (two approvers)/execute/status, evidence search/verify. The demo's state lives in its\n\
+own directory (AIRLOCK_HOME inside it), never in yours. Exit 0 when every step ended as expected.\n\n\
+Examples:\n  airlock demo\n  airlock demo --keep ./demo-out")]
 pub struct Args {
     /// Keep the demo files in this (new) directory instead of a temporary one.
     #[arg(long, value_name = "DIR")]
@@ -34,22 +41,112 @@ impl Drop for TempDir {
     }
 }
 
+const LINUX_BINARY: &[u8] = b"#!/bin/sh\necho 'hello from airlock demo 1.0.0'\n";
+const WINDOWS_BINARY: &[u8] = b"MZ demo payload, not a real executable\n";
+
 fn sample_release(dir: &Path) -> Result<()> {
+    // The SBOM lists both artifacts with their SHA-256 (what the gate's sbom.* rules look for).
+    let file = |id: &str, name: &str, bytes: &[u8]| {
+        serde_json::json!({"SPDXID": id, "fileName": name,
+            "checksums": [{"algorithm": "SHA256", "checksumValue": hex::encode(Sha256Digest::of(bytes).0)}]})
+    };
+    let sbom = serde_json::json!({
+        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": "hello",
+        "documentNamespace": "https://example.invalid/hello-1.0.0",
+        "creationInfo": {"created": "2026-01-01T00:00:00Z", "creators": ["Tool: airlock-demo"]},
+        "packages": [],
+        "files": [file("SPDXRef-linux", "artifacts/hello-linux-amd64", LINUX_BINARY),
+                  file("SPDXRef-windows", "artifacts/hello-windows-amd64.exe", WINDOWS_BINARY)]
+    });
+    let sbom = serde_json::to_vec_pretty(&sbom)?;
     let files: &[(&str, &[u8])] = &[
-        ("artifacts/hello-linux-amd64", b"#!/bin/sh\necho 'hello from airlock demo 1.0.0'\n"),
-        ("artifacts/hello-windows-amd64.exe", b"MZ demo payload, not a real executable\n"),
-        (
-            "sbom/hello.spdx.json",
-            br#"{"spdxVersion":"SPDX-2.3","dataLicense":"CC0-1.0","SPDXID":"SPDXRef-DOCUMENT","name":"hello","documentNamespace":"https://example.invalid/hello-1.0.0","creationInfo":{"created":"2026-01-01T00:00:00Z","creators":["Tool: airlock-demo"]},"packages":[]}"#,
-        ),
+        ("artifacts/hello-linux-amd64", LINUX_BINARY),
+        ("artifacts/hello-windows-amd64.exe", WINDOWS_BINARY),
+        ("sbom/hello.spdx.json", &sbom),
         ("release/notes.md", b"# hello 1.0.0\n\nFirst release.\n"),
     ];
     for (rel, bytes) in files {
         let p = dir.join(rel);
-        fs::create_dir_all(p.parent().expect("has parent"))?;
-        fs::write(&p, bytes)?;
+        fs::create_dir_all(p.parent().expect("has parent")).with_context(|| format!("creating {}", p.display()))?;
+        fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
+}
+
+/// The author's release metadata: two installers, a canary channel (ring c1 without soak, then
+/// c10 soaking a day) and stable, one deployment target per channel.
+fn release_metadata() -> serde_json::Value {
+    let digest = |b: &[u8]| Sha256Digest::of(b).prefixed();
+    serde_json::json!({
+        "schema": "airlock/release-metadata/v1",
+        "installers": [
+            {"id": "linux-amd64", "os": "linux", "arch": "amd64", "binary": "artifacts/hello-linux-amd64",
+             "digest": digest(LINUX_BINARY), "installPath": "/usr/local/bin/hello", "installMethod": "copy",
+             "probe": {"args": ["--version"], "expectExitCode": 0}},
+            {"id": "windows-amd64", "os": "windows", "arch": "amd64", "binary": "artifacts/hello-windows-amd64.exe",
+             "digest": digest(WINDOWS_BINARY), "installPath": "C:\\Program Files\\hello\\hello.exe", "installMethod": "msi",
+             "probe": {"args": ["--version"], "expectExitCode": 0}}
+        ],
+        "deployments": [
+            {"id": "canary-hosts", "surface": "server", "platform": "linux/amd64", "installer": "linux-amd64",
+             "channel": "canary", "managementTool": "ansible", "rollback": ["reinstall the previous package"]},
+            {"id": "office-fleet", "surface": "managed-endpoint", "platform": "windows/amd64", "installer": "windows-amd64",
+             "channel": "stable", "managementTool": "intune", "rollback": ["assign the previous Win32 app revision"]}
+        ],
+        "channels": [
+            {"name": "canary", "autoUpdate": true, "approvalRequired": true,
+             "rings": [{"name": "c1", "maxPercent": 1, "soakHours": 0}, {"name": "c10", "maxPercent": 10, "soakHours": 24}],
+             "holdConditions": ["error rate above 0.5% in the ring"], "rollbackRequirements": ["previous release kept installable"]},
+            {"name": "stable", "autoUpdate": false, "approvalRequired": true,
+             "rings": [{"name": "pilot", "maxPercent": 5, "soakHours": 24}, {"name": "broad", "maxPercent": 100, "soakHours": 72}],
+             "holdConditions": ["crash rate above 1% in the pilot ring"], "rollbackRequirements": ["previous release kept installable for 30 days"]}
+        ],
+        "controls": ["sbom"]
+    })
+}
+
+/// The gate policy the demo promotes under: the defaults, except that a freshly packed bundle
+/// has no transparency proof yet (a real site requires one; see format-spec/gate-v1.md).
+const GATE_POLICY: &str = "{\"schema\":\"airlock/gate-policy/v1\",\"transparency\":{\"required\":false}}\n";
+
+/// Runs the script's commands in the demo directory.
+struct Script<'a> {
+    dir: &'a Path,
+    home: PathBuf,
+    quiet: bool,
+}
+
+impl Script<'_> {
+    fn say(&self, s: &str) -> Result<()> {
+        if self.quiet { Ok(()) } else { super::out(s) }
+    }
+
+    /// Runs `airlock ARGS` as a child, prints it and what it printed, and requires exit `want`.
+    fn run(&self, want: i32, args: &[&str]) -> Result<String> {
+        self.say(&format!("$ airlock {}\n", args.join(" ")))?;
+        let exe = std::env::current_exe().context("finding this airlock binary to run the demo's commands")?;
+        let o = Command::new(&exe)
+            .args(args)
+            .arg("--no-progress")
+            .current_dir(self.dir)
+            .env("AIRLOCK_HOME", &self.home)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .with_context(|| format!("running {} {}", exe.display(), args.join(" ")))?;
+        let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        self.say(&format!("{stdout}{stderr}"))?;
+        let code = o.status.code().unwrap_or(-1);
+        if code != want {
+            // What it printed is above, unless quiet.
+            let shown = if self.quiet { format!("\n{stdout}{stderr}") } else { String::new() };
+            bail!("demo step `airlock {}` exited {code}, expected {want}{shown}", args.join(" "));
+        }
+        Ok(stdout.into_owned())
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        fsio::write_new(&self.dir.join(name), bytes, 0o644)
+    }
 }
 
 impl Args {
@@ -63,97 +160,183 @@ impl Args {
                 let mut rnd = [0u8; 6];
                 getrandom::fill(&mut rnd).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
                 let d = std::env::temp_dir().join(format!("airlock-demo-{}", hex::encode(rnd)));
-                fs::create_dir(&d)?;
+                fs::create_dir(&d)
+                    .with_context(|| format!("creating the demo directory {} (set TMPDIR, or give --keep DIR)", d.display()))?;
                 TempDir(d, true)
             }
         };
         let dir = &work.0;
-        let say = |s: String| if ui.quiet { Ok(()) } else { super::out(&s) };
+        let s = Script { dir, home: dir.join("airlock-home"), quiet: ui.quiet };
 
-        say(format!("== 1. keygen: a release signing key in {}\n", dir.display()))?;
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let key = SecretKey::from_seed(&seed);
-        fsio::write_new(&dir.join("release.key"), &key.to_file(), 0o600)?;
-        fsio::write_new(&dir.join("release.pub"), &key.public().to_file(), 0o644)?;
-        say(format!("keyid {}\n\n", key.public().keyid()))?;
-
-        say("== 2. pack: a sample release (two artifacts, an SBOM, notes)\n".into())?;
-        let src = dir.join("release");
-        sample_release(&src)?;
-        let bundle = dir.join("hello-1.0.0.zip");
-        let release = Release {
-            product: "hello".into(),
-            version: "1.0.0".into(),
-            commit: Some("0123456789abcdef".into()),
-            channel: Some("stable".into()),
-        };
-        // The demo's one clock reading: the bundle's creation time (unless SOURCE_DATE_EPOCH) and
-        // the time both verifications and their records are taken at.
-        let now = EvalTime::Clock(clock::now()?);
-        let job = Job {
-            output: &bundle,
-            keys: std::slice::from_ref(&key),
-            release,
-            created_at: clock::creation_time_at(now.instant())?,
-            compress: Compress::Auto,
-            tlog_proof: None,
-        };
-        let m = pack_dir(&src, job, ui)?;
-        say(format!("packed {} with {} members, merkle root {}\n\n", bundle.display(), m.members.len(), m.merkle_root))?;
-
-        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "demo key");
-        say("== 3. verify the bundle as packed\n".into())?;
-        let good = verify_file(&bundle, &trust, now, ui)?;
-        say(render_text(&bundle, good.report()))?;
-        if !matches!(good, Verification::Passed(..)) {
-            bail!("the freshly packed demo bundle did not verify");
+        s.say(&format!("== 1. keys: root, release, operator and three approvers, in {}\n", dir.display()))?;
+        for k in ["root", "release", "operator", "approver-1", "approver-2", "approver-3"] {
+            s.run(0, &["keygen", "-o", k, "--quiet"])?;
         }
 
-        let tampered = dir.join("hello-1.0.0-tampered.zip");
-        fs::copy(&bundle, &tampered)?;
+        s.say("\n== 2. a trust root: release 1-of-1, operator 1-of-1, approvers 2-of-3; signed by root, pinned\n")?;
+        let expires = Timestamp(clock::now()?.0 + 365 * 86_400).to_string();
+        s.run(
+            0,
+            &[
+                "trust",
+                "new",
+                "-o",
+                "trust-root.json",
+                "--name",
+                "demo",
+                "--role",
+                "root:1:root.pub",
+                "--role",
+                "release:1:release.pub",
+                "--role",
+                "operator:1:operator.pub",
+                "--role",
+                "approver:2:approver-1.pub,approver-2.pub,approver-3.pub",
+                "--expires",
+                &expires,
+            ],
+        )?;
+        s.run(0, &["trust", "sign", "trust-root.json", "--key", "root.key"])?;
+        let fingerprint = hex::encode(Sha256Digest::of(&fs::read(dir.join("trust-root.json"))?).0);
+        s.run(0, &["trust", "init", "trust-root.json", "--fingerprint", &fingerprint])?;
+
+        s.say("\n== 3. pack: a sample release (two artifacts, an SBOM, notes) with its release metadata\n")?;
+        sample_release(&dir.join("release"))?;
+        s.write("release.json", &serde_json::to_vec_pretty(&release_metadata())?)?;
+        let bundle = "hello-1.0.0.zip";
+        s.run(
+            0,
+            &[
+                "pack",
+                "release",
+                "-o",
+                bundle,
+                "--product",
+                "hello",
+                "--version",
+                "1.0.0",
+                "--channel",
+                "canary",
+                "--release",
+                "release.json",
+                "--key",
+                "release.key",
+            ],
+        )?;
+
+        s.say("\n== 4. verify the bundle against the pinned trust root\n")?;
+        s.run(0, &["verify", bundle])?;
+
+        s.say("\n== 5. gate: may it be promoted? (policy: the defaults, transparency not required here)\n")?;
+        s.write("gate-policy.json", GATE_POLICY.as_bytes())?;
+        s.run(0, &["gate", bundle, "--policy", "gate-policy.json", "--artifact", "artifacts/hello-linux-amd64"])?;
+
+        let tampered = "hello-1.0.0-tampered.zip";
+        fs::copy(dir.join(bundle), dir.join(tampered))?;
         let target = "artifacts/hello-linux-amd64";
-        let entry = super::unverified::UnverifiedBundle::open_or_refuse(&tampered)?.entry(target)?.clone();
-        let f = fs::OpenOptions::new().read(true).write(true).open(&tampered)?;
+        let entry = super::unverified::UnverifiedBundle::open_or_refuse(&dir.join(tampered))?.entry(target)?.clone();
+        let f = fs::OpenOptions::new().read(true).write(true).open(dir.join(tampered))?;
         let mut b = [0u8; 1];
         let at = entry.data_offset + 10;
         f.read_exact_at(&mut b, at)?;
         b[0] ^= 0x20;
         f.write_all_at(&b, at)?;
         f.sync_all()?;
-        say(format!("\n== 4. tamper: flipped one bit of {target} (archive offset {at}) in {}\n", tampered.display()))?;
-        say("== 5. verify the tampered bundle\n".into())?;
-        let bad = verify_file(&tampered, &trust, now, ui)?;
-        say(render_text(&tampered, bad.report()))?;
-        if matches!(bad, Verification::Passed(..)) {
-            bail!("the tampered bundle verified: this is a bug");
-        }
+        s.say(&format!("\n== 6. tamper: flipped one bit of {target} (archive offset {at}) in {tampered}; verify again\n"))?;
+        s.run(1, &["verify", tampered])?;
 
-        // The demo keeps its own evidence ledger (not the user's): both verdicts, hash-chained.
-        let home = dir.join("airlock-home");
-        fs::create_dir_all(&home)?;
-        say(format!("\n== 6. ledger: both verdicts recorded in {}\n", home.join(crate::store::ledger::DB_FILE).display()))?;
-        for (path, v) in [(&bundle, &good), (&tampered, &bad)] {
-            let r = v.report().clone().named(path.display().to_string());
-            let outcome = crate::ledger::Outcome::from_exit(r.outcome().exit_code());
-            let head =
-                crate::store::ledger::record_in(&home, now.instant(), "verify", subject_of(&r, None), outcome, &serde_json::to_value(&r)?)?;
-            say(format!("recorded evidence #{} {}\n", head.seq, head.hash))?;
+        s.say("\n== 7. rollout: the operator records the release staged on the canary ring c1\n")?;
+        let op = ["--sign-key", "operator.key"];
+        s.run(
+            0,
+            &[
+                &[
+                    "rollout",
+                    "capture",
+                    bundle,
+                    "--channel",
+                    "canary",
+                    "--ring",
+                    "c1",
+                    "--deployment",
+                    "canary-hosts",
+                    "--status",
+                    "staged",
+                    "--actor",
+                    "demo-operator",
+                    "-o",
+                    "rollout.json",
+                    "--quiet",
+                ][..],
+                &op,
+            ]
+            .concat(),
+        )?;
+
+        s.say("\n== 8. promotion to ring c10: requested, approved by two approvers (quietly), executed (every rule shown)\n")?;
+        let b = ["--bundle", bundle];
+        s.run(
+            0,
+            &[
+                &[
+                    "promotion",
+                    "request",
+                    "--rollout",
+                    "rollout.json",
+                    "--to-ring",
+                    "c10",
+                    "--expires-in",
+                    "1d",
+                    "-o",
+                    "request.json",
+                    "--quiet",
+                ][..],
+                &b,
+                &op,
+            ]
+            .concat(),
+        )?;
+        for n in ["1", "2"] {
+            let key = format!("approver-{n}.key");
+            let out = format!("approval-{n}.json");
+            s.run(
+                0,
+                &[
+                    &["promotion", "approve", "request.json", "--reason", "canary healthy", "--sign-key", &key, "-o", &out, "--quiet"][..],
+                    &b,
+                ]
+                .concat(),
+            )?;
         }
-        let db = crate::store::ledger::SqliteLedger::open(&home)?;
-        say("\n$ airlock evidence search\n".into())?;
-        say(super::evidence::render_table(&db.search(&crate::ledger::Filter::default())?))?;
-        say("\n$ airlock evidence verify\n".into())?;
-        match db.verify_chain(1, &|_| {})? {
-            Ok(summary) => say(format!(
-                "{} record(s), chain intact, head #{}\n",
-                summary.count,
-                summary.head.map(|h| format!("{} {}", h.seq, h.hash)).unwrap_or_default()
-            ))?,
-            Err(broken) => bail!("the demo's evidence chain does not verify: {broken}"),
-        }
-        say(format!(
-            "\ndemo passed: the tampered bundle was refused and both verdicts are evidence{}\n",
+        s.run(
+            0,
+            &[
+                &[
+                    "promotion",
+                    "execute",
+                    "request.json",
+                    "--rollout",
+                    "rollout.json",
+                    "--approval",
+                    "approval-1.json",
+                    "--approval",
+                    "approval-2.json",
+                    "-o",
+                    "execution.json",
+                ][..],
+                &b,
+                &op,
+            ]
+            .concat(),
+        )?;
+        s.run(0, &["promotion", "status"])?;
+
+        s.say("\n== 9. the evidence ledger: every decision above, hash-chained\n")?;
+        s.run(0, &["evidence", "search"])?;
+        s.run(0, &["evidence", "verify"])?;
+
+        s.say(&format!(
+            "\ndemo passed: the tampered bundle was refused, the release was gated and promoted with two approvals, and every decision is evidence{}\n",
             if work.1 { "" } else { " (files kept)" }
         ))?;
         Ok(0)
