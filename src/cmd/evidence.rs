@@ -307,17 +307,17 @@ impl VerifyArgs {
         let Some(db) = open_existing()? else {
             return self.print(None, Ok(Default::default()), ui);
         };
-        if let Some(problem) = db.quick_check()? {
+        let total = db.count()?;
+        let bar = crate::progress::count_bar(total, "verifying evidence", ui.progress);
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let (damage, result) = db.check_all(threads, &|n| bar.inc(n))?;
+        bar.finish_and_clear();
+        if let Some(problem) = damage {
             bail!(
                 "{}: SQLite quick_check found damage: {problem}\n  hint: restore the ledger from a backup; keep this file as evidence",
                 db.path().display()
             );
         }
-        let total = db.count()?;
-        let bar = crate::progress::count_bar(total, "verifying evidence", ui.progress);
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let result = db.verify_chain(threads, &|n| bar.inc(n))?;
-        bar.finish_and_clear();
         self.print(Some(&db), result, ui)
     }
 

@@ -203,7 +203,7 @@ impl Draft {
     }
 }
 
-/// Every member of a record but its report: what the chain rules read.
+/// Every member of a record but its report's content: what the chain rules read.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Fields {
@@ -217,7 +217,12 @@ pub(crate) struct Fields {
     pub(crate) report_digest: Sha256Digest,
     pub(crate) prev: Sha256Digest,
     pub(crate) hash: Sha256Digest,
+    /// Read past, never built: the chain rules hash its bytes.
+    report: serde::de::IgnoredAny,
 }
+
+/// The canonical JSON spelling of [`RECORD_SCHEMA`].
+const RECORD_SCHEMA_JSON: &[u8] = b"\"airlock/evidence-record/v1\"";
 
 /// A record's bytes checked alone (strict, canonical, a v1 record), with the two digests the
 /// chain rules compare recomputed from those bytes.
@@ -265,25 +270,23 @@ impl Record {
             return Err(LedgerError::TooLarge { size: bytes.len() });
         }
         let members = json::canonical_members(bytes)?;
-        let mut map = serde_json::Map::new();
         let (mut report, mut hash_at) = (None, None);
         for (i, m) in members.iter().enumerate() {
             match m.key.as_str() {
                 "report" => report = Some(m.value.clone()),
-                key => {
-                    let v = json::parse_strict(&bytes[m.value.clone()])?;
-                    if key == "schema"
-                        && let Some(s) = v.as_str()
-                        && s != RECORD_SCHEMA
-                    {
-                        return Err(LedgerError::Schema { found: s.to_string() });
+                "hash" => hash_at = Some(i),
+                "schema" if bytes[m.value.clone()] != *RECORD_SCHEMA_JSON => {
+                    if let Value::String(s) = json::parse_strict(&bytes[m.value.clone()])? {
+                        return Err(LedgerError::Schema { found: s });
                     }
-                    hash_at = hash_at.or((key == "hash").then_some(i));
-                    map.insert(m.key.clone(), v);
                 }
+                _ => {}
             }
         }
-        let fields: Fields = serde_json::from_value(Value::Object(map)).map_err(|e| JsonError::Schema(e.to_string()))?;
+        // The bytes passed the strict, canonical check above (no duplicate keys, no integer
+        // beyond 2^53), so serde_json reads them as the strict parser would; the report is
+        // skipped without being built.
+        let fields: Fields = serde_json::from_slice(bytes).map_err(|e| JsonError::Schema(e.to_string()))?;
         let report = report.ok_or_else(|| JsonError::Schema("missing field `report`".into()))?;
         let i = hash_at.expect("a parsed record has a hash member");
         // `,"hash":"…"` after the member before it, or `"hash":"…",` when it comes first.

@@ -380,40 +380,55 @@ impl SqliteLedger {
     }
 
     /// Walks the whole chain from seq 1 ([`ChainCheck`]), `threads` threads checking records
-    /// in batches; `tick` is told how many records were checked. `Ok(Err(_))`: the first broken
-    /// record.
-    pub fn verify_chain(&self, threads: usize, tick: &dyn Fn(u64)) -> Result<std::result::Result<ChainSummary, Broken>> {
+    /// in batches while this thread reads the next batch; `tick` is told how many records were
+    /// checked. `Ok(Err(_))`: the first broken record.
+    pub fn verify_chain(&self, threads: usize, tick: &(dyn Fn(u64) + Sync)) -> Result<std::result::Result<ChainSummary, Broken>> {
         const BATCH: usize = 8192;
-        let mut check = ChainCheck::new();
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut broken = None;
-        let flush = |batch: &mut Vec<StoredRecord>, check: &mut ChainCheck| {
-            let r = check.push_batch(batch, threads);
-            tick(batch.len() as u64);
-            batch.clear();
-            r
-        };
-        self.each(1, &mut |row| {
-            batch.push(row);
-            if batch.len() < BATCH {
-                return true;
-            }
-            match flush(&mut batch, &mut check) {
-                Ok(()) => true,
-                Err(b) => {
-                    broken = Some(b);
-                    false
+        let (send, batches) = std::sync::mpsc::sync_channel::<Vec<StoredRecord>>(2);
+        std::thread::scope(|s| {
+            let checker = s.spawn(move || {
+                let mut check = ChainCheck::new();
+                for batch in batches {
+                    check.push_batch(&batch, threads)?;
+                    tick(batch.len() as u64);
                 }
+                Ok(check.summary())
+            });
+            let mut batch = Vec::with_capacity(BATCH);
+            let read = self.each(1, &mut |row| {
+                batch.push(row);
+                // A closed channel means the checker stopped at a broken record: stop reading.
+                batch.len() < BATCH || send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
+            });
+            if !batch.is_empty() {
+                let _ = send.send(batch);
             }
-        })?;
-        if broken.is_none()
-            && let Err(b) = flush(&mut batch, &mut check)
-        {
-            broken = Some(b);
-        }
-        Ok(match broken {
-            Some(b) => Err(b),
-            None => Ok(check.summary()),
+            drop(send);
+            let checked = checker.join().expect("checking records does not panic");
+            read.map(|()| checked)
+        })
+    }
+
+    /// [`Self::quick_check`] on a second read-only connection and [`Self::verify_chain`] at
+    /// once: `evidence verify`'s two walks over the file, in parallel.
+    pub fn check_all(
+        &self,
+        threads: usize,
+        tick: &(dyn Fn(u64) + Sync),
+    ) -> Result<(Option<String>, std::result::Result<ChainSummary, Broken>)> {
+        std::thread::scope(|s| {
+            let path = self.path.as_path();
+            let structure = s.spawn(move || -> Result<Option<String>> {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error(path, "opening the ledger", e))?;
+                conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sql_error(path, "setting the busy timeout", e))?;
+                let s: String = conn
+                    .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                    .map_err(|e| sql_error(path, "checking the database structure", e))?;
+                Ok((s != "ok").then_some(s))
+            });
+            let chain = self.verify_chain(threads, tick);
+            Ok((structure.join().expect("quick_check does not panic")?, chain?))
         })
     }
 

@@ -8,7 +8,8 @@
 //! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
-//! - `ledger-bench`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify).
+//! - `ledger-bench [--verify-only]`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify;
+//!   `--verify-only` re-verifies the million-record ledger the last run left).
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -48,13 +49,13 @@ fn main() -> Result<()> {
             bench::bench()?;
             upgrade_bench::run(&dist::dist()?)?;
             tlog_bench::run()?;
-            ledger_bench::run()
+            ledger_bench::run(false)
         }
         Some("deflate-bench") => deflate_bench::run(),
         Some("ledger-bench") if cfg!(debug_assertions) => {
-            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]))
+            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]).args(rest))
         }
-        Some("ledger-bench") => ledger_bench::run(),
+        Some("ledger-bench") => ledger_bench::run(rest.contains(&"--verify-only")),
         Some("crashtest") => crashtest(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
