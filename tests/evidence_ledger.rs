@@ -335,6 +335,47 @@ fn a_verdict_whose_record_cannot_be_written_is_exit_2() {
     assert_eq!(s.run(&["verify", good, "--key", key, "--no-record"]).code, 0);
 }
 
+/// A ledger locked by another writer for longer than the busy timeout (10 s): the verdict is
+/// exit 2 naming the lock, and nothing is recorded.
+#[test]
+fn a_ledger_locked_too_long_is_exit_2_and_records_nothing() {
+    let s = Site::new();
+    let (good, _, key) = demo_bundles(s.dir.path(), &s.home());
+    let (good, key) = (good.to_str().unwrap(), key.to_str().unwrap());
+    assert_eq!(s.run(&["verify", good, "--key", key]).code, 0);
+    let holder = Connection::open(s.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let o = s.run(&["verify", good, "--key", key]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("could not be recorded") && o.stderr.contains("locked"), "{}", o.stderr);
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(s.json(&["evidence", "verify", "--json"])["count"], 1);
+}
+
+/// A full disk while the record is appended (simulated by a file-size limit: writes past it
+/// fail with EFBIG, as on a full file system): exit 2 with the reason, and the chain stays valid.
+#[test]
+fn a_full_disk_is_exit_2_and_the_chain_stays_valid() {
+    let s = Site::new();
+    let (good, _, key) = demo_bundles(s.dir.path(), &s.home());
+    let (good, key) = (good.to_str().unwrap(), key.to_str().unwrap());
+    for _ in 0..3 {
+        assert_eq!(s.run(&["verify", good, "--key", key]).code, 0);
+    }
+    // SIGXFSZ ignored (inherited through exec), writes beyond 1 KiB into any file then fail.
+    let o = cli_support::command_via(&s.home(), &["sh", "-c", "trap '' XFSZ; ulimit -f 2; exec \"$@\"", "sh"])
+        .args(["verify", good, "--key", key, "--no-progress"])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    let o = Out::from(o);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("could not be recorded"), "{}", o.stderr);
+    let v = s.json(&["evidence", "verify", "--json"]);
+    assert_eq!((v["outcome"].as_str(), v["count"].as_u64()), (Some("pass"), Some(3)), "{v}");
+}
+
 fn site_rows(home: &Path, site: &str) -> Vec<Vec<u8>> {
     match SqliteLedger::open_existing(home).unwrap() {
         Some(db) => db.site_records(site).unwrap().into_iter().map(|r| r.bytes).collect(),

@@ -43,10 +43,16 @@ pub fn command_later(home: &Path, hours: u32) -> Option<Command> {
         assert!(std::env::var_os("AIRLOCK_REQUIRE_INTEROP").is_none(), "faketime is required here (cargo xtask setup installs it)");
         return None;
     }
-    let mut c = Command::new("faketime");
-    c.args(["-f", &format!("+{hours}h"), env!("CARGO_BIN_EXE_airlock")]);
+    Some(command_via(home, &["faketime", "-f", &format!("+{hours}h")]))
+}
+
+/// [`command`] started through `wrapper` (a program and its arguments, which run the binary
+/// given as their last argument, e.g. `faketime -f +1h` or a shell that sets a limit and execs).
+pub fn command_via(home: &Path, wrapper: &[&str]) -> Command {
+    let mut c = Command::new(wrapper[0]);
+    c.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_airlock"));
     c.env("AIRLOCK_HOME", home).env_remove("XDG_DATA_HOME").env_remove("SOURCE_DATE_EPOCH").env("NO_COLOR", "1");
-    Some(c)
+    c
 }
 
 /// Runs `airlock ARGS` in `dir` with `AIRLOCK_HOME=home` and `env` set.
