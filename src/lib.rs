@@ -29,6 +29,7 @@ pub mod promotion;
 pub mod release;
 pub mod report;
 pub mod signed;
+pub mod sigstore;
 pub mod time;
 pub mod tlog;
 pub mod trust;
