@@ -92,3 +92,64 @@ fn core_gives_every_expected_outcome() {
     eprintln!("conformance (core): {}/{} cases as expected", all.len() - wrong.len(), all.len());
     assert!(wrong.is_empty(), "{} cases differ:\n{}", wrong.len(), wrong.join("\n"));
 }
+
+/// Runs the binary as the conformance CLI protocol does (`verify-bundle`), mapped onto
+/// `airlock sigstore verify`.
+fn binary(c: &Case, home: &Path, digest_form: bool) -> cli_support::Out {
+    let artifact = if digest_form {
+        format!("sha256:{}", hex::encode(Sha256::digest(std::fs::read(&c.artifact).unwrap())))
+    } else {
+        c.artifact.display().to_string()
+    };
+    let mut cmd = cli_support::command(home);
+    cmd.args(["--no-record", "sigstore", "verify", &artifact, "--bundle"]).arg(c.dir.join("bundle.sigstore.json"));
+    cmd.arg("--trusted-root").arg(&c.root);
+    match &c.key {
+        Some(k) => cmd.arg("--key").arg(k),
+        None => cmd.args(["--certificate-identity", &c.identity, "--certificate-oidc-issuer", &c.issuer]),
+    };
+    cli_support::Out::from(cmd.output().unwrap())
+}
+
+#[test]
+fn binary_gives_every_expected_outcome_in_both_forms() {
+    let home = tempfile::tempdir().unwrap();
+    let all = cases();
+    let mut wrong = Vec::new();
+    for c in &all {
+        for digest_form in [false, true] {
+            let o = binary(c, home.path(), digest_form);
+            let ok = if c.pass { o.code == 0 } else { o.code == 1 || o.code == 2 };
+            if !ok {
+                wrong.push(format!(
+                    "{} ({}): exit {}\n{}{}",
+                    c.name,
+                    if digest_form { "digest" } else { "path" },
+                    o.code,
+                    o.stdout,
+                    o.stderr
+                ));
+            }
+        }
+    }
+    eprintln!("conformance (binary): {}/{} runs as expected", 2 * all.len() - wrong.len(), 2 * all.len());
+    assert!(wrong.is_empty(), "{} runs differ:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+#[test]
+fn a_failed_check_is_exit_1_and_names_it_in_json() {
+    let home = tempfile::tempdir().unwrap();
+    let c = cases().into_iter().find(|c| c.name == "set-invalid-signature_fail").unwrap();
+    let mut cmd = cli_support::command(home.path());
+    cmd.args(["sigstore", "verify"]).arg(&c.artifact).arg("--bundle").arg(c.dir.join("bundle.sigstore.json"));
+    cmd.arg("--trusted-root").arg(&c.root).args(["--certificate-identity", &c.identity, "--certificate-oidc-issuer", &c.issuer, "--json"]);
+    let o = cli_support::Out::from(cmd.output().unwrap());
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let v = o.json();
+    assert_eq!(v["schema"], "airlock/sigstore-verify-result/v1");
+    assert_eq!(v["outcome"], "fail");
+    assert_eq!(v["results"][0]["checks"][0]["id"], "sigstore.tlog.set");
+    assert_eq!(v["results"][0]["checks"][0]["status"], "fail");
+    // A deciding command: the verdict is recorded in the evidence ledger.
+    assert_eq!(cli_support::ledger(home.path()), vec![("sigstore verify".to_string(), "fail".to_string())]);
+}

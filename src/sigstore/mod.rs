@@ -20,7 +20,7 @@ pub mod verify;
 
 pub use bundle::Bundle;
 pub use root::TrustedRoot;
-pub use verify::{Artifact, Identity, Policy, Verified, verify_bundle};
+pub use verify::{Artifact, FileOutcome, Identity, Policy, Verified, verify_bundle, verify_file};
 
 /// Time in nanoseconds since the Unix epoch (UTC): Sigstore mixes seconds (Rekor, X.509),
 /// milliseconds (SCTs) and fractions (RFC 3161, trusted-root validity ends such as `.999Z`).

@@ -389,3 +389,50 @@ fn verify_scts(leaf: &Cert, issuer: &Cert, root: &TrustedRoot) -> Result<String,
     }
     Err(SigstoreError::Sct { detail: format!("no embedded SCT verifies under a trusted CT log key ({})", why.join("; ")) })
 }
+
+/// The verdicts for a `--bundle` file: one bundle (JSON), or JSON Lines of bundles
+/// (`gh attestation download`) where the first that verifies decides.
+#[derive(Clone, Debug)]
+pub struct FileOutcome {
+    /// Whether the file was read as JSON Lines.
+    pub json_lines: bool,
+    /// Each bundle tried, in file order (1-based line number for JSON Lines), up to the first
+    /// that verified.
+    pub results: Vec<(usize, Result<Verified, SigstoreError>)>,
+}
+
+impl FileOutcome {
+    /// The bundle that verified (its line number, 1 for a single bundle).
+    pub fn matched(&self) -> Option<usize> {
+        self.results.iter().find(|(_, r)| r.is_ok()).map(|(i, _)| *i)
+    }
+}
+
+/// Verifies a `--bundle` file's bytes: a JSON bundle, or JSON Lines of bundles of which any one
+/// verifying for this artifact and policy suffices.
+pub fn verify_file(bytes: &[u8], artifact: &Artifact, root: &TrustedRoot, policy: &Policy) -> FileOutcome {
+    let single = crate::json::parse_strict(bytes);
+    let lines: Vec<(usize, &[u8])> = bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    if single.is_ok() || lines.len() < 2 {
+        let r = single
+            .map_err(|e| SigstoreError::BundleFormat { detail: format!("not JSON: {e}") })
+            .and_then(|v| Bundle::from_value(&v))
+            .and_then(|b| verify_bundle(&b, artifact, root, policy));
+        return FileOutcome { json_lines: false, results: vec![(1, r)] };
+    }
+    let mut results = Vec::new();
+    for (n, line) in lines {
+        let r = Bundle::parse(line).and_then(|b| verify_bundle(&b, artifact, root, policy));
+        let ok = r.is_ok();
+        results.push((n, r));
+        if ok {
+            break;
+        }
+    }
+    FileOutcome { json_lines: true, results }
+}
