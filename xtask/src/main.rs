@@ -9,6 +9,7 @@
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 //! - `ledger-bench`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify).
+//! - `sigstore-bench`: the Sigstore part of `bench` alone (bundle verifications per second, one core).
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -23,6 +24,7 @@ mod fuzz;
 mod hostile;
 mod ledger_bench;
 mod setup;
+mod sigstore_bench;
 mod tlog_bench;
 mod upgrade_bench;
 
@@ -48,8 +50,13 @@ fn main() -> Result<()> {
             bench::bench()?;
             upgrade_bench::run(&dist::dist()?)?;
             tlog_bench::run()?;
+            sigstore_bench::run()?;
             ledger_bench::run()
         }
+        Some("sigstore-bench") if cfg!(debug_assertions) => {
+            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "sigstore-bench"]))
+        }
+        Some("sigstore-bench") => sigstore_bench::run(),
         Some("deflate-bench") => deflate_bench::run(),
         Some("ledger-bench") if cfg!(debug_assertions) => {
             run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]))
@@ -60,7 +67,7 @@ fn main() -> Result<()> {
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | crashtest [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | sigstore-bench | crashtest [N]"
             );
             Ok(())
         }
