@@ -523,7 +523,7 @@ fn open_sigstore(
     let fail = |id: &'static str, d: String| Check::new(id, false, d).subject(&m.path);
     let (rule, what) =
         if m.kind == Kind::Provenance { (&p.signers.provenance, "provenance") } else { (&p.signers.attestation, "attestation") };
-    let Some(signer) = &rule.sigstore else {
+    let Some(signer) = rule.sigstore.as_ref().and_then(policy::SigstoreSigner::policy) else {
         return checks
             .push(fail("sigstore.policy", format!("a Sigstore bundle, but the policy names no signers.{what}.sigstore identity")));
     };
@@ -547,7 +547,7 @@ fn open_sigstore(
     let Some(first) = statement.subjects.iter().find_map(|s| s.sha256) else {
         return checks.push(fail("sigstore.artifact", "the statement has no sha256 subject".into()));
     };
-    match crate::sigstore::verify_bundle(&bundle, &first.0, root, &signer.policy()) {
+    match crate::sigstore::verify_bundle(&bundle, &first.0, root, &signer) {
         Ok(v) => {
             for (id, d) in &v.checks {
                 checks.push(Check::new(*id, true, d.clone()).subject(&m.path));

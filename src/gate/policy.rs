@@ -86,14 +86,15 @@ pub struct SigstoreSigner {
 }
 
 impl SigstoreSigner {
-    /// The verification policy.
-    pub fn policy(&self) -> crate::sigstore::Policy {
+    /// The verification policy; `None` unless exactly one identity form is given (a policy read
+    /// by [`Policy::parse`] always has one).
+    pub fn policy(&self) -> Option<crate::sigstore::Policy> {
         let identity = match (&self.identity, &self.identity_regexp) {
-            (Some(i), _) => crate::sigstore::Identity::Exact(i.clone()),
+            (Some(i), None) => crate::sigstore::Identity::Exact(i.clone()),
             (None, Some(r)) => crate::sigstore::Identity::Regexp(r.clone()),
-            (None, None) => unreachable!("checked when the policy is read"),
+            _ => return None,
         };
-        crate::sigstore::Policy::Keyless { identity, issuer: self.issuer.clone(), extensions: Vec::new() }
+        Some(crate::sigstore::Policy::Keyless { identity, issuer: self.issuer.clone(), extensions: Vec::new() })
     }
 }
 

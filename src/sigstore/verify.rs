@@ -122,27 +122,19 @@ pub fn verify_bundle(b: &Bundle, artifact: &Artifact, root: &TrustedRoot, policy
                 detail: "the bundle carries a Fulcio certificate; verify it with an identity policy, not --key".into(),
             });
         }
-        (Material::Certificate(_) | Material::Chain(_), Policy::Keyless { .. }) => {
-            let der = match &b.material {
-                Material::Chain(certs) => {
-                    let (first, rest) = certs.split_first().ok_or_else(|| material("the certificate chain is empty"))?;
-                    for (i, c) in rest.iter().enumerate() {
-                        let c = Cert::parse(c).map_err(|e| material(&format!("chain certificate {}: {e}", i + 1)))?;
-                        if c.is_self_signed() {
-                            return Err(material(&format!(
-                                "chain certificate {} is a self-signed root; roots come from the trusted root only",
-                                i + 1
-                            )));
-                        }
-                    }
-                    first
+        (Material::Certificate(der), Policy::Keyless { .. }) => keyless_leaf(der, &material)?,
+        (Material::Chain(certs), Policy::Keyless { .. }) => {
+            let (first, rest) = certs.split_first().ok_or_else(|| material("the certificate chain is empty"))?;
+            for (i, c) in rest.iter().enumerate() {
+                let c = Cert::parse(c).map_err(|e| material(&format!("chain certificate {}: {e}", i + 1)))?;
+                if c.is_self_signed() {
+                    return Err(material(&format!(
+                        "chain certificate {} is a self-signed root; roots come from the trusted root only",
+                        i + 1
+                    )));
                 }
-                Material::Certificate(der) => der,
-                Material::PublicKey { .. } => unreachable!("matched above"),
-            };
-            let leaf = Cert::parse(der).map_err(|e| material(&format!("signing certificate: {e}")))?;
-            let key = leaf.key.clone().map_err(|e| material(&format!("signing certificate key: {e}")))?;
-            (Some(leaf), key, der.clone())
+            }
+            keyless_leaf(first, &material)?
         }
     };
     checks.push(("sigstore.material", if leaf.is_some() { "Fulcio certificate".into() } else { "public key given with --key".into() }));
@@ -316,6 +308,13 @@ pub fn verify_bundle(b: &Bundle, artifact: &Artifact, root: &TrustedRoot, policy
         _ => Signer::Key,
     };
     Ok(Verified { version: b.version, signer, times, entries: entries.into_iter().map(|(o, _)| o).collect(), checks })
+}
+
+/// The signing certificate and its key.
+fn keyless_leaf(der: &[u8], material: &dyn Fn(&str) -> SigstoreError) -> Result<(Option<Cert>, VerifyKey, Vec<u8>), SigstoreError> {
+    let leaf = Cert::parse(der).map_err(|e| material(&format!("signing certificate: {e}")))?;
+    let key = leaf.key.clone().map_err(|e| material(&format!("signing certificate key: {e}")))?;
+    Ok((Some(leaf), key, der.to_vec()))
 }
 
 fn chain_to_ca<'r>(leaf: &Cert, root: &'r TrustedRoot, times: &[(String, Nanos)]) -> Result<&'r super::root::Authority, SigstoreError> {
