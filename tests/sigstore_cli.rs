@@ -4,6 +4,7 @@
 //! policies that pass and ones that fail, and the trusted root taken from the trust store.
 
 mod cli_support;
+mod schema_support;
 
 use cli_support::Out;
 use std::path::{Path, PathBuf};
@@ -139,4 +140,25 @@ fn without_a_trusted_root_nothing_is_checked() {
     let o = verify(home.path(), &bundle, &["--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER]);
     assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("--trusted-root"), "{}", o.stdout);
+}
+
+/// The `--json` reports (pass, fail, JSON Lines) match format-spec/schemas/sigstore-verify-result-v1.
+#[test]
+fn reports_match_their_schema() {
+    if !schema_support::python_has("jsonschema") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bundle = assets().join("bundle-verify/happy-path-v0.3/bundle.sigstore.json");
+    let mut docs = Vec::new();
+    for (i, identity) in [IDENTITY, "https://example.com/someone-else"].iter().enumerate() {
+        let args = with_root(&["--certificate-identity", identity, "--certificate-oidc-issuer", ISSUER]);
+        let o = verify(home.path(), &bundle, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.code, i as i32, "{}{}", o.stdout, o.stderr);
+        let p = out.path().join(format!("report-{i}.json"));
+        std::fs::write(&p, &o.stdout).unwrap();
+        docs.push(p);
+    }
+    schema_support::validate("sigstore-verify-result-v1.schema.json", &docs);
 }
