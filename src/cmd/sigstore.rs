@@ -138,6 +138,14 @@ pub fn load_trusted_root(given: Option<&PathBuf>) -> Result<(TrustedRoot, String
     Ok((root, path.display().to_string()))
 }
 
+/// The report lines of one bundle: every passed check, or the one that failed.
+fn checks_of(r: &Result<crate::sigstore::Verified, crate::sigstore::SigstoreError>) -> Vec<Check> {
+    match r {
+        Ok(v) => v.checks.iter().map(|(id, d)| Check::new(*id, true, d.clone())).collect(),
+        Err(e) => vec![Check::new(e.check(), false, e.to_string())],
+    }
+}
+
 impl VerifyArgs {
     fn policy(&self) -> Result<Policy> {
         if let Some(k) = &self.key {
@@ -189,10 +197,7 @@ impl VerifyArgs {
             .results
             .iter()
             .map(|(n, r)| {
-                let checks: Vec<Check> = match r {
-                    Ok(v) => v.checks.iter().map(|(id, d)| Check::new(*id, true, d.clone())).collect(),
-                    Err(e) => vec![Check::new(e.check(), false, e.to_string())],
-                };
+                let checks = checks_of(r);
                 json!({"line": n, "outcome": if r.is_ok() { "pass" } else { "fail" }, "checks": checks})
             })
             .collect();
@@ -213,10 +218,7 @@ impl VerifyArgs {
             out_json(&report)?;
         } else if !ui.quiet || code != 0 {
             for (n, r) in &outcome.results {
-                let checks: Vec<Check> = match r {
-                    Ok(v) => v.checks.iter().map(|(id, d)| Check::new(*id, true, d.clone())).collect(),
-                    Err(e) => vec![Check::new(e.check(), false, e.to_string())],
-                };
+                let checks = checks_of(r);
                 if outcome.json_lines {
                     println!("bundle on line {n}:");
                 }
