@@ -51,6 +51,15 @@ impl Diagnostic for TlogError {
     }
 }
 
+impl Diagnostic for crate::sigstore::SigstoreError {
+    fn id(&self) -> Cow<'static, str> {
+        self.check().into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        crate::sigstore::SigstoreError::hint(self).into()
+    }
+}
+
 impl Diagnostic for ArchiveError {
     fn id(&self) -> Cow<'static, str> {
         match self.rule() {

@@ -4,7 +4,7 @@
 //!
 //! * core — [`json`], [`digest`], [`time`], [`keys`], [`dsse`], [`merkle`], [`archive`],
 //!   [`bundle`], [`pack`], [`verify`], [`report`], [`trust`], [`tlog`], [`evidence`], [`gate`],
-//!   [`release`], [`signed`], [`ledger`], [`promotion`], [`diagnostic`], [`conformance`]: take bytes, values and positional byte sources and return
+//!   [`release`], [`signed`], [`ledger`], [`promotion`], [`diagnostic`], [`conformance`], [`sigstore`]: take bytes, values and positional byte sources and return
 //!   values. They never open a file, read the clock or the environment, or touch the terminal.
 //! * shell — [`cmd`], [`fsio`], [`clock`], [`store`], [`progress`]: the only code that touches
 //!   files, the clock, the environment and the terminal.
@@ -29,6 +29,7 @@ pub mod promotion;
 pub mod release;
 pub mod report;
 pub mod signed;
+pub mod sigstore;
 pub mod time;
 pub mod tlog;
 pub mod trust;

@@ -192,6 +192,25 @@ const CASES: &[Case] = &[
         kind: "policy.syntax",
         cause: "garbage.zip",
     },
+    Case {
+        command: "sigstore verify",
+        args: &[
+            "sigstore",
+            "verify",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "--bundle",
+            "absent.json",
+            "--certificate-identity",
+            "someone",
+            "--certificate-oidc-issuer",
+            "https://issuer.example",
+            "--trusted-root",
+            "garbage.zip",
+        ],
+        schema: "airlock/sigstore-verify-result/v1",
+        kind: "sigstore.trusted-root",
+        cause: "garbage.zip",
+    },
 ];
 
 fn check(dir: &Path, case: &Case) {

@@ -129,7 +129,13 @@ fn python_in_toto_layout_and_link_reach_the_gate() {
     roles.add_ed25519(role("builder"), [k.builder.public().clone()]);
     roles.add_ed25519(role("attestor"), [k.attestor.public().clone()]);
     roles.add_ed25519(role("layout-owner"), [key(11).public().clone()]);
-    let ctx = GateParams { roles: roles.clone(), transparency: GateTransparency::Missing, artifact: None, break_glass: None };
+    let ctx = GateParams {
+        roles: roles.clone(),
+        transparency: GateTransparency::Missing,
+        artifact: None,
+        break_glass: None,
+        sigstore_root: None,
+    };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     assert_eq!(r.decision.decision, Verdict::Allow, "{:#?}", r.checks);
     let it = r.gate_input.in_toto.as_ref().unwrap();

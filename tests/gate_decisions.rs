@@ -34,7 +34,7 @@ fn run(spec: &Spec, policy_extra: serde_json::Value, t: GateTransparency, bg: Op
     let bytes = zip_bundle(&standard_files(&k, spec), &[&k.release]);
     let v = verified(&bytes, &[&k.release]);
     let policy = Policy::parse(&policy_json(policy_extra)).expect("policy");
-    let ctx = GateParams { roles: roles(&k), transparency: t, artifact: None, break_glass: bg };
+    let ctx = GateParams { roles: roles(&k), transparency: t, artifact: None, break_glass: bg, sigstore_root: None };
     evaluate(&v, &bytes, &policy, &ctx).expect("evaluates")
 }
 
@@ -123,7 +123,8 @@ fn an_untrusted_attestation_signer_denies() {
     let bytes = zip_bundle(&files, &[&k.release]);
     let v = verified(&bytes, &[&k.release]);
     let policy = Policy::parse(&policy_json(serde_json::json!({}))).unwrap();
-    let ctx = GateParams { roles: roles(&k), transparency: verified_transparency(), artifact: None, break_glass: None };
+    let ctx =
+        GateParams { roles: roles(&k), transparency: verified_transparency(), artifact: None, break_glass: None, sigstore_root: None };
     let r = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     assert_eq!(
         r.decision.reasons.iter().map(|x| (x.code.as_ref(), x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
@@ -285,7 +286,8 @@ fn several_artifacts_need_a_choice() {
     let mut p: serde_json::Value = serde_json::from_slice(&policy_json(serde_json::json!({}))).unwrap();
     p.as_object_mut().unwrap().remove("artifact");
     let policy = Policy::parse(&serde_json::to_vec(&p).unwrap()).unwrap();
-    let mut ctx = GateParams { roles: roles(&k), transparency: verified_transparency(), artifact: None, break_glass: None };
+    let mut ctx =
+        GateParams { roles: roles(&k), transparency: verified_transparency(), artifact: None, break_glass: None, sigstore_root: None };
     let e = evaluate(&v, &bytes, &policy, &ctx).unwrap_err();
     assert!(e.to_string().contains("--artifact"), "{e}");
     ctx.artifact = Some("artifacts/nope".into());
@@ -332,7 +334,8 @@ fn altered_signatures_under_trusted_keyids_deny() {
     let bytes = zip_bundle(&files, &[&k.release]);
     let v = verified(&bytes, &[&k.release]);
     let policy = Policy::parse(&policy_json(serde_json::json!({}))).unwrap();
-    let params = GateParams { roles: roles(&k), transparency: verified_transparency(), artifact: None, break_glass: None };
+    let params =
+        GateParams { roles: roles(&k), transparency: verified_transparency(), artifact: None, break_glass: None, sigstore_root: None };
     let r = evaluate(&v, &bytes, &policy, &params).unwrap();
     assert_eq!(
         r.decision.reasons.iter().map(|x| (x.code.as_ref(), x.subject.as_deref().unwrap_or(""))).collect::<Vec<_>>(),

@@ -54,7 +54,7 @@ fn outputs_and_inputs_match_the_published_schemas() {
         proof_ref: CasRef(Sha256Digest::of(TLOG_PROOF)),
         checkpoint_time: Some(Timestamp(NOW.0 - 10)),
     };
-    let ctx = GateParams { roles, transparency: verified_t, artifact: None, break_glass: None };
+    let ctx = GateParams { roles, transparency: verified_t, artifact: None, break_glass: None, sigstore_root: None };
     let allow = evaluate(&v, &bytes, &policy, &ctx).unwrap();
     let approval = Approval {
         schema: breakglass::SCHEMA.into(),

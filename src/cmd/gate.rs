@@ -68,6 +68,10 @@ pub struct Args {
     /// Print the RFC 8785 result document.
     #[arg(long)]
     pub json: bool,
+    /// The Sigstore trusted_root.json that `*.sigstore.json` evidence is verified against
+    /// (default: the one `airlock trust import-tuf --target trusted_root.json` kept, if any).
+    #[arg(long, value_name = "FILE")]
+    pub sigstore_trusted_root: Option<PathBuf>,
 }
 
 fn parse_role_keys(specs: &[String]) -> Result<Vec<(RoleName, PathBuf)>> {
@@ -189,7 +193,14 @@ impl Args {
         // The transparency outcome and the time are the verification's: the proof was read
         // once, by verify, and the clock once, by this command.
         let transparency = GateTransparency::from_tlog(verified.get().transparency());
-        let params = GateParams { roles, transparency, artifact: self.artifact.clone(), break_glass };
+        let sigstore_root = match &self.sigstore_trusted_root {
+            Some(p) => Some(std::sync::Arc::new(super::sigstore::load_trusted_root(Some(p))?.0)),
+            None => {
+                let p = crate::store::trust::TrustStore::open()?.sigstore_root_path();
+                if fsio::present(&p)? { Some(std::sync::Arc::new(super::sigstore::load_trusted_root(Some(&p))?.0)) } else { None }
+            }
+        };
+        let params = GateParams { roles, transparency, artifact: self.artifact.clone(), break_glass, sigstore_root };
         let result = gate::evaluate(verified, &src, &policy, &params).map_err(|e| e.about(&self.bundle))?;
         if self.json {
             super::out(&String::from_utf8(result.to_bytes()).expect("JSON is UTF-8"))?;

@@ -13,6 +13,7 @@ pub mod minisig;
 pub mod pack;
 pub mod promotion;
 pub mod rollout;
+pub mod sigstore;
 pub mod smoke;
 pub mod tlog;
 pub mod trust;
@@ -83,6 +84,8 @@ pub enum Command {
     Rollout(rollout::Args),
     /// Promotions: request, approve (approver role), execute, hold, resume; status from the ledger.
     Promotion(promotion::Args),
+    /// Sigstore bundles verified offline against a trusted_root.json: keyless or keyed, Rekor v1/v2, timestamps.
+    Sigstore(sigstore::Args),
 }
 
 /// What the shell needs from global flags.
@@ -112,6 +115,7 @@ impl Command {
             Command::Tlog(a) => a.json_output(),
             Command::Evidence(a) => a.json_output(),
             Command::Promotion(a) => a.json_output(),
+            Command::Sigstore(a) => a.json_output(),
             _ => None,
         }
     }
@@ -154,6 +158,7 @@ impl Command {
             Command::Tlog(a) => a.ledger_name(),
             Command::Rollout(a) => a.ledger_name(),
             Command::Promotion(a) => a.ledger_name(),
+            Command::Sigstore(a) => a.ledger_name(),
             _ => None,
         }
     }
@@ -171,6 +176,7 @@ fn report_schema(ledger_name: &str) -> &'static str {
         "rollout capture" | "rollout verify" => rollout::ROLLOUT_RESULT_SCHEMA,
         n if n.starts_with("promotion ") => promotion::PROMOTION_RESULT_SCHEMA,
         n if n.starts_with("trust ") => trust::TRUST_REPORT_SCHEMA,
+        "sigstore verify" => sigstore::SIGSTORE_REPORT_SCHEMA,
         _ => crate::report::ERROR_SCHEMA,
     }
 }
@@ -232,6 +238,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Evidence(a) => a.run(ui),
         Command::Rollout(a) => decided(a.run(ui)),
         Command::Promotion(a) => decided(a.run(ui)),
+        Command::Sigstore(a) => decided(a.run(ui)),
     };
     match result {
         Ok(code) => code,
@@ -421,6 +428,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::archive::ArchiveError,
             crate::json::JsonError,
             crate::trust::state::ClockWentBackwards,
+            crate::sigstore::SigstoreError,
             crate::clock::ClockError,
             crate::store::ledger::LedgerStoreError,
             crate::ledger::LedgerError,

@@ -584,6 +584,10 @@ impl ImportTufArgs {
             Err(e) => return Err(tuf_failed(e, Some(&client))),
         };
         fsio::atomic_write(&self.output, &bytes, 0o644)?;
+        // A Sigstore trusted root becomes `sigstore verify`'s default (when it reads as one).
+        if self.target.rsplit('/').next() == Some("trusted_root.json") && crate::sigstore::TrustedRoot::parse(&bytes).is_ok() {
+            store.save_sigstore_root(&bytes)?;
+        }
         let (ts, sn, tg) = client.versions();
         let digest = Sha256Digest::of(&bytes);
         let doc = json!({

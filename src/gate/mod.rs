@@ -122,6 +122,9 @@ pub struct GateParams {
     pub artifact: Option<String>,
     /// A break-glass request and the approver role (its keys and threshold).
     pub break_glass: Option<(breakglass::Request, RoleKeys)>,
+    /// The Sigstore trusted root `*.sigstore.json` evidence is verified against (none: such
+    /// evidence is denied).
+    pub sigstore_root: Option<std::sync::Arc<crate::sigstore::TrustedRoot>>,
 }
 
 /// `artifact` section.
@@ -407,9 +410,10 @@ fn read_evidence(
     vb: &VerifiedBundle,
     src: &dyn ByteSource,
     p: &policy::Policy,
-    roles: &Roles,
+    params: &GateParams,
     checks: &mut Vec<Check>,
 ) -> Result<Evidence, GateError> {
+    let roles = &params.roles;
     let mut ev = Evidence::default();
     for m in &vb.manifest().members {
         match m.kind {
@@ -449,6 +453,7 @@ fn read_evidence(
                 }
                 Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
             },
+            _ if m.path.ends_with(SIGSTORE_SUFFIX) => open_sigstore(m, &bytes, p, params.sigstore_root.as_deref(), &mut ev, checks),
             _ => open_envelope(m, &bytes, p, roles, &mut ev, checks),
         }
     }
@@ -496,6 +501,66 @@ fn open_envelope(m: &Member, bytes: &[u8], p: &policy::Policy, roles: &Roles, ev
         }
         Document::Layout(layout) => ev.layouts.push(SignedLayout { path: m.path.clone(), digest: m.digest, layout }),
         Document::Link(_) => unreachable!("links are not opened against a role"),
+    }
+}
+
+/// The name ending of evidence packed as a Sigstore bundle.
+pub const SIGSTORE_SUFFIX: &str = ".sigstore.json";
+
+/// Opens one provenance/ or attestations/ Sigstore bundle (gate-v1 §4.3): a DSSE in-toto
+/// statement verified offline against the Sigstore trusted root and the rule's keyless identity;
+/// its subjects are then bound to the bundle's artifacts like any statement's. The statement's
+/// signer is recorded as the SHA-256 of the signing certificate.
+fn open_sigstore(
+    m: &Member,
+    bytes: &[u8],
+    p: &policy::Policy,
+    root: Option<&crate::sigstore::TrustedRoot>,
+    ev: &mut Evidence,
+    checks: &mut Vec<Check>,
+) {
+    use crate::sigstore::bundle::{Bundle, Content, Material};
+    let fail = |id: &'static str, d: String| Check::new(id, false, d).subject(&m.path);
+    let (rule, what) =
+        if m.kind == Kind::Provenance { (&p.signers.provenance, "provenance") } else { (&p.signers.attestation, "attestation") };
+    let Some(signer) = rule.sigstore.as_ref().and_then(policy::SigstoreSigner::policy) else {
+        return checks
+            .push(fail("sigstore.policy", format!("a Sigstore bundle, but the policy names no signers.{what}.sigstore identity")));
+    };
+    let Some(root) = root else {
+        return checks.push(fail("sigstore.trusted-root", "a Sigstore bundle, but no Sigstore trusted root was given".into()));
+    };
+    let bundle = match Bundle::parse(bytes) {
+        Ok(b) => b,
+        Err(e) => return checks.push(fail(e.check(), e.to_string())),
+    };
+    let Content::Dsse { payload, .. } = &bundle.content else {
+        return checks.push(fail(
+            "sigstore.artifact",
+            "a message-signature bundle names no subject; evidence must be a DSSE in-toto statement".into(),
+        ));
+    };
+    let statement = match intoto::Statement::parse(payload) {
+        Ok(s) => s,
+        Err(e) => return checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
+    };
+    let Some(first) = statement.subjects.iter().find_map(|s| s.sha256) else {
+        return checks.push(fail("sigstore.artifact", "the statement has no sha256 subject".into()));
+    };
+    match crate::sigstore::verify_bundle(&bundle, &first.0, root, &signer) {
+        Ok(v) => {
+            for (id, d) in &v.checks {
+                checks.push(Check::new(*id, true, d.clone()).subject(&m.path));
+            }
+            let leaf = match &bundle.material {
+                Material::Certificate(c) => c.as_slice(),
+                Material::Chain(c) => c.first().map_or(&[][..], Vec::as_slice),
+                Material::PublicKey { .. } => &[],
+            };
+            let signer = KeyId(Sha256Digest::of(leaf).0);
+            ev.statements.push(SignedStatement { path: m.path.clone(), digest: m.digest, kind: m.kind, statement, signers: vec![signer] });
+        }
+        Err(e) => checks.push(fail(e.check(), e.to_string())),
     }
 }
 
@@ -893,7 +958,7 @@ pub fn evaluate(
         vec![Check::new("gate.artifact", true, format!("gating {} ({})", artifact.path, artifact.digest)).subject(&artifact.path)];
     checks.push(manifest_signer_check(&p.signers.manifest, vb.signers(), &params.roles));
 
-    let ev = read_evidence(vb, src, p, &params.roles, &mut checks)?;
+    let ev = read_evidence(vb, src, p, params, &mut checks)?;
     let statements = check_statements(&ev.statements, &artifacts, &artifact, p, &mut checks);
     let in_toto = check_in_toto(&ev, &artifact, now, &mut checks);
     let sbom = check_sbom(&ev.sboms, &artifacts, &artifact, p, &mut checks);

@@ -64,6 +64,38 @@ pub struct SignerRule {
     pub role: RoleName,
     /// Distinct keys of that role required (>= 1).
     pub threshold: usize,
+    /// Evidence packed as a Sigstore bundle (`*.sigstore.json`) is accepted from this keyless
+    /// identity instead of the role's keys (gate-v1 §4.3; absent: Sigstore bundles are denied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigstore: Option<SigstoreSigner>,
+}
+
+/// A keyless Sigstore signer: the Fulcio certificate's SAN (exact or regular expression) and
+/// OIDC issuer, as `airlock sigstore verify` takes them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SigstoreSigner {
+    /// The SAN, exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// A regular expression the SAN must match (unanchored, as cosign's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_regexp: Option<String>,
+    /// The OIDC issuer, exact.
+    pub issuer: String,
+}
+
+impl SigstoreSigner {
+    /// The verification policy; `None` unless exactly one identity form is given (a policy read
+    /// by [`Policy::parse`] always has one).
+    pub fn policy(&self) -> Option<crate::sigstore::Policy> {
+        let identity = match (&self.identity, &self.identity_regexp) {
+            (Some(i), None) => crate::sigstore::Identity::Exact(i.clone()),
+            (None, Some(r)) => crate::sigstore::Identity::Regexp(r.clone()),
+            _ => return None,
+        };
+        Some(crate::sigstore::Policy::Keyless { identity, issuer: self.issuer.clone(), extensions: Vec::new() })
+    }
 }
 
 /// Signer rules per evidence class; each defaults as documented.
@@ -85,10 +117,10 @@ pub struct Signers {
 }
 
 fn rule(role: &str) -> SignerRule {
-    SignerRule { role: RoleName::parse(role).expect("default role names are valid"), threshold: 1 }
+    SignerRule { role: RoleName::parse(role).expect("default role names are valid"), threshold: 1, sigstore: None }
 }
 fn d_manifest() -> SignerRule {
-    SignerRule { role: RoleName::RELEASE, threshold: 1 }
+    SignerRule { role: RoleName::RELEASE, threshold: 1, sigstore: None }
 }
 fn d_provenance() -> SignerRule {
     rule("builder")
@@ -257,6 +289,15 @@ impl Policy {
         {
             if r.threshold == 0 {
                 return Err(PolicyError::Invalid(format!("signers.{what}.threshold must be at least 1")));
+            }
+            if let Some(sg) = &r.sigstore {
+                if sg.identity.is_some() == sg.identity_regexp.is_some() {
+                    return Err(PolicyError::Invalid(format!("signers.{what}.sigstore needs exactly one of identity, identityRegexp")));
+                }
+                if let Some(re) = &sg.identity_regexp {
+                    crate::sigstore::verify::check_regexp(re)
+                        .map_err(|e| PolicyError::Invalid(format!("signers.{what}.sigstore.identityRegexp: {e}")))?;
+                }
             }
         }
         let mut seen = BTreeMap::new();

@@ -34,6 +34,21 @@ impl TrustStore {
         &self.dir
     }
 
+    /// Where `trust import-tuf --target trusted_root.json` keeps the Sigstore trusted root it
+    /// verified: `sigstore verify`'s default.
+    pub fn sigstore_root_path(&self) -> PathBuf {
+        self.dir.join("sigstore").join("trusted_root.json")
+    }
+
+    /// Keeps a verified Sigstore trusted root as the default one.
+    pub fn save_sigstore_root(&self, bytes: &[u8]) -> Result<()> {
+        self.ensure()?;
+        let p = self.sigstore_root_path();
+        let d = p.parent().expect("has a parent");
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        fsio::atomic_write(&p, bytes, 0o644)
+    }
+
     fn root_path(&self) -> PathBuf {
         self.dir.join("root.json")
     }

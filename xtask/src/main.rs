@@ -10,6 +10,7 @@
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 //! - `ledger-bench [--verify-only]`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify;
 //!   `--verify-only` re-verifies the million-record ledger the last run left).
+//! - `sigstore-bench`: the Sigstore part of `bench` alone (bundle verifications per second, one core).
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -24,6 +25,7 @@ mod fuzz;
 mod hostile;
 mod ledger_bench;
 mod setup;
+mod sigstore_bench;
 mod tlog_bench;
 mod upgrade_bench;
 
@@ -49,8 +51,13 @@ fn main() -> Result<()> {
             bench::bench()?;
             upgrade_bench::run(&dist::dist()?)?;
             tlog_bench::run()?;
+            sigstore_bench::run()?;
             ledger_bench::run(false)
         }
+        Some("sigstore-bench") if cfg!(debug_assertions) => {
+            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "sigstore-bench"]))
+        }
+        Some("sigstore-bench") => sigstore_bench::run(),
         Some("deflate-bench") => deflate_bench::run(),
         Some("ledger-bench") if cfg!(debug_assertions) => {
             run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]).args(rest))
@@ -61,7 +68,7 @@ fn main() -> Result<()> {
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | crashtest [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | sigstore-bench | crashtest [N]"
             );
             Ok(())
         }
