@@ -427,6 +427,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::ledger::export::ExportError,
             crate::trust::role::RoleNameError,
             crate::trust::role::RoleKeysError,
+            crate::inventory::InventoryError,
         );
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ("io".into(), "check the path, that the file exists and is readable, and the free space".into());
