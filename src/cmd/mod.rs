@@ -8,10 +8,13 @@ pub mod docs;
 pub mod evidence;
 pub mod gate;
 pub mod inspect;
+pub mod inventory;
 pub mod keygen;
 pub mod minisig;
 pub mod pack;
 pub mod promotion;
+pub mod reconcile;
+pub mod remediation;
 pub mod rollout;
 pub mod smoke;
 pub mod tlog;
@@ -83,6 +86,12 @@ pub enum Command {
     Rollout(rollout::Args),
     /// Promotions: request, approve (approver role), execute, hold, resume; status from the ledger.
     Promotion(promotion::Args),
+    /// Endpoint inventory: ingest Jamf, Intune, osquery/Fleet and EDR exports; their freshness.
+    Inventory(inventory::Args),
+    /// Reconcile observed fleet inventory with a verified release: drift, missing data, staleness.
+    Reconcile(reconcile::Args),
+    /// Remediation of fleet drift: signed plans (operator role).
+    Remediation(remediation::Args),
 }
 
 /// What the shell needs from global flags.
@@ -112,6 +121,8 @@ impl Command {
             Command::Tlog(a) => a.json_output(),
             Command::Evidence(a) => a.json_output(),
             Command::Promotion(a) => a.json_output(),
+            Command::Inventory(a) => a.json_output(),
+            Command::Reconcile(a) if a.json => Some(("reconcile", crate::inventory::reconcile::REPORT_SCHEMA)),
             _ => None,
         }
     }
@@ -154,6 +165,8 @@ impl Command {
             Command::Tlog(a) => a.ledger_name(),
             Command::Rollout(a) => a.ledger_name(),
             Command::Promotion(a) => a.ledger_name(),
+            Command::Reconcile(a) if !at_time(&a.trust) => Some("reconcile"),
+            Command::Remediation(a) => a.ledger_name(),
             _ => None,
         }
     }
@@ -171,6 +184,8 @@ fn report_schema(ledger_name: &str) -> &'static str {
         "rollout capture" | "rollout verify" => rollout::ROLLOUT_RESULT_SCHEMA,
         n if n.starts_with("promotion ") => promotion::PROMOTION_RESULT_SCHEMA,
         n if n.starts_with("trust ") => trust::TRUST_REPORT_SCHEMA,
+        "reconcile" => reconcile::RECONCILE_RESULT_SCHEMA,
+        "remediation plan" => remediation::REMEDIATION_RESULT_SCHEMA,
         _ => crate::report::ERROR_SCHEMA,
     }
 }
@@ -208,6 +223,7 @@ pub fn run(cli: Cli) -> u8 {
     let ui = Ui { quiet: cli.quiet, progress: !cli.no_progress && !cli.quiet };
     let json = cli.command.json_output();
     let ledger = if cli.no_record { None } else { cli.command.ledger_name() };
+    let no_record = cli.no_record;
     let decided = |r: Result<Decided>| -> Result<u8> {
         let d = r?;
         Ok(match ledger {
@@ -232,6 +248,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Evidence(a) => a.run(ui),
         Command::Rollout(a) => decided(a.run(ui)),
         Command::Promotion(a) => decided(a.run(ui)),
+        Command::Inventory(a) => a.run(ui, !no_record),
+        Command::Reconcile(a) => decided(a.run(ui)),
+        Command::Remediation(a) => decided(a.run(ui)),
     };
     match result {
         Ok(code) => code,
