@@ -162,10 +162,10 @@ impl IngestArgs {
             ))
             .into());
         }
-        if let Some(o) = &self.output {
-            if fsio::present(o)? {
-                return Err(ShellError::Usage(format!("{} exists; choose a new file", o.display())).into());
-            }
+        if let Some(o) = &self.output
+            && fsio::present(o)?
+        {
+            return Err(ShellError::Usage(format!("{} exists; choose a new file", o.display())).into());
         }
         let bytes = fsio::read_small(&self.file, MAX_EXPORT)?;
         let ingest = Ingest {

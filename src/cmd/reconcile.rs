@@ -56,15 +56,15 @@ fn reached(bundle: &BundleRef, meta: &ReleaseMetadata) -> Result<Option<BTreeSet
     let history = super::promotion::history()?;
     let mut current =
         history.executions.iter().rev().find(|e| e.doc.bundle.bundle_id == bundle.bundle_id).map(|e| e.doc.to.channel.clone());
-    if current.is_none() {
-        if let Some(db) = SqliteLedger::open_existing(&crate::store::home()?)? {
-            let f = Filter { command: Some("rollout capture".into()), outcome: Some(Outcome::Pass), bundle_id: None, ..Default::default() };
-            current = db
-                .search(&f)?
-                .iter()
-                .filter(|r| r.report["rollout"]["bundle"]["bundleId"].as_str() == Some(bundle.bundle_id.as_str()))
-                .find_map(|r| r.report["rollout"]["position"]["channel"].as_str().map(String::from));
-        }
+    if current.is_none()
+        && let Some(db) = SqliteLedger::open_existing(&crate::store::home()?)?
+    {
+        let f = Filter { command: Some("rollout capture".into()), outcome: Some(Outcome::Pass), ..Default::default() };
+        current = db
+            .search(&f)?
+            .iter()
+            .filter(|r| r.report["rollout"]["bundle"]["bundleId"].as_str() == Some(bundle.bundle_id.as_str()))
+            .find_map(|r| r.report["rollout"]["position"]["channel"].as_str().map(String::from));
     }
     let Some(current) = current else { return Ok(None) };
     let mut out = BTreeSet::new();
@@ -81,10 +81,10 @@ impl Args {
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<Decided> {
         let time = self.trust.eval_time()?;
-        if let Some(o) = &self.output {
-            if fsio::present(o)? {
-                return Err(ShellError::Usage(format!("{} exists; choose a new file", o.display())).into());
-            }
+        if let Some(o) = &self.output
+            && fsio::present(o)?
+        {
+            return Err(ShellError::Usage(format!("{} exists; choose a new file", o.display())).into());
         }
         let mut files = Vec::with_capacity(self.inventory.len());
         for p in &self.inventory {
@@ -113,10 +113,8 @@ impl Args {
         } else if !ui.quiet || code != 0 {
             super::out(&render(&report))?;
         }
-        if let Some(o) = &self.output {
-            if !ui.quiet {
-                eprintln!("wrote {}", o.display());
-            }
+        if let Some(o) = self.output.as_ref().filter(|_| !ui.quiet) {
+            eprintln!("wrote {}", o.display());
         }
         let mut subject = subject_of(checked.report(), None);
         subject.channel = None;

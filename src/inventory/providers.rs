@@ -305,10 +305,10 @@ fn jamf(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
             o.serial = r.opt_str(h, &ha, "serialNumber")?;
             o.arch = r.opt_str(h, &ha, "processorArchitecture")?.map(|a| arch_of(&a));
         }
-        if let Some(os) = r.opt_obj(c, &at, "operatingSystem")? {
-            if let Some(name) = r.opt_str(os, &format!("{at}/operatingSystem"), "name")? {
-                o.os = Some(os_of(&name));
-            }
+        if let Some(os) = r.opt_obj(c, &at, "operatingSystem")?
+            && let Some(name) = r.opt_str(os, &format!("{at}/operatingSystem"), "name")?
+        {
+            o.os = Some(os_of(&name));
         }
         if let Some(apps) = r.opt_array(c, &at, "applications")? {
             let mut installed = vec![];
