@@ -223,3 +223,42 @@ fn reconcile_exits_0_when_every_target_is_observed_and_aligned() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("missing_observation - target=mac-fleet"), "{}", text(&o));
 }
+
+#[test]
+fn the_exported_linux_script_installs_the_signed_binary_and_refuses_a_tampered_one() {
+    let w = work();
+    let d = &w.dir;
+    setup(d);
+    let o = airlock(d, &["export", "endpoint-management", "app.zip", "--format", "linux", "-o", "linux"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = d.join("linux");
+    let sums = std::process::Command::new("sha256sum").arg("-c").arg("checksums.txt").current_dir(&out).output().unwrap();
+    assert!(sums.status.success(), "{}", String::from_utf8_lossy(&sums.stdout));
+    let manifest: Value = serde_json::from_slice(&fs::read(out.join("fleet-manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["installers"][0]["deploymentTargets"], json!(["gha-runner", "linux-servers"]));
+
+    let install = |root: &Path| std::process::Command::new("sh").arg(out.join("install-linux-amd64.sh")).arg(root).output().unwrap();
+    let good = d.join("root-good");
+    let o = install(&good);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read(good.join("usr/local/bin/app")).unwrap(), b"app linux\n");
+
+    fs::write(out.join("linux-amd64-app-linux-amd64"), b"app linux, tampered\n").unwrap();
+    let bad = d.join("root-bad");
+    let o = install(&bad);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("refusing to install"), "{}", text(&o));
+    assert!(!bad.exists(), "nothing installed, not even a directory");
+
+    // Jamf and Intune exports verify before installing too.
+    for (format, script) in [("jamf", "jamf-install-darwin-arm64.sh"), ("intune", "install-windows-arm64.ps1")] {
+        let o = airlock(d, &["export", "endpoint-management", "app.zip", "--format", format, "-o", format]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let s = fs::read_to_string(d.join(format).join(script)).unwrap();
+        let (check, copy) = if format == "jamf" { ("sha256_of \"$SRC\"", "cp --") } else { ("Get-FileHash", "Copy-Item") };
+        assert!(s.find(check).unwrap() < s.find(copy).unwrap(), "{format}: verify before install\n{s}");
+    }
+    // The directory must be new.
+    let o = airlock(d, &["export", "endpoint-management", "app.zip", "--format", "linux", "-o", "linux"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -6,6 +6,7 @@ pub mod breakglass;
 pub mod demo;
 pub mod docs;
 pub mod evidence;
+pub mod export;
 pub mod gate;
 pub mod inspect;
 pub mod inventory;
@@ -92,6 +93,8 @@ pub enum Command {
     Reconcile(reconcile::Args),
     /// Remediation of fleet drift: signed plans (operator role).
     Remediation(remediation::Args),
+    /// Export a verified release for endpoint-management tools (Jamf, Intune, a Linux fleet).
+    Export(export::Args),
 }
 
 /// What the shell needs from global flags.
@@ -251,6 +254,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inventory(a) => a.run(ui, !no_record),
         Command::Reconcile(a) => decided(a.run(ui)),
         Command::Remediation(a) => decided(a.run(ui)),
+        Command::Export(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 //! [`reconcile`] compares observations with the desired state of a verified bundle, as a pure
 //! function of values and the time; [`remediation`] turns a report into a plan the operator signs.
 
+pub mod export;
 pub mod providers;
 pub mod reconcile;
 pub mod remediation;
