@@ -4,6 +4,7 @@
 //! recorded; a remediation plan is signed only by the operator role.
 
 mod release_support;
+mod schema_support;
 
 use release_support::cli_support::ledger;
 use release_support::{airlock, json_out, pack, pin, sha256_hex, text, trust_root, work};
@@ -193,6 +194,15 @@ fn reconcile_finds_every_drift_class_and_a_plan_is_signed_by_the_operator_only()
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let env: Value = serde_json::from_slice(&fs::read(d.join("plan.dsse.json")).unwrap()).unwrap();
     assert_eq!(env["payloadType"], "application/vnd.airlock.remediation-plan.v1+json");
+    if schema_support::python_has("jsonschema") {
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::STANDARD.decode(env["payload"].as_str().unwrap()).unwrap();
+        fs::write(d.join("plan.payload.json"), payload).unwrap();
+        schema_support::validate("remediation-plan-v1.schema.json", &[d.join("plan.payload.json")]);
+        schema_support::validate("reconciliation-report-v1.schema.json", &[d.join("report.json")]);
+        let obs: Vec<_> = files.iter().map(|f| d.join(f.2)).collect();
+        schema_support::validate("inventory-observations-v1.schema.json", &obs);
+    }
     let l = ledger(&home);
     assert_eq!(&l[l.len() - 2..], [("remediation plan".into(), "fail".into()), ("remediation plan".into(), "pass".into())]);
 

@@ -9,6 +9,7 @@
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 //! - `ledger-bench`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify).
+//! - `inventory-bench`: the fleet-inventory part of `bench` alone (ingest 100k devices, reconcile 100k x 4 providers).
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -21,6 +22,7 @@ mod deflate_bench;
 mod dist;
 mod fuzz;
 mod hostile;
+mod inventory_bench;
 mod ledger_bench;
 mod setup;
 mod tlog_bench;
@@ -48,19 +50,27 @@ fn main() -> Result<()> {
             bench::bench()?;
             upgrade_bench::run(&dist::dist()?)?;
             tlog_bench::run()?;
-            ledger_bench::run()
+            ledger_bench::run()?;
+            inventory_bench::run()
         }
         Some("deflate-bench") => deflate_bench::run(),
         Some("ledger-bench") if cfg!(debug_assertions) => {
             run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]))
         }
         Some("ledger-bench") => ledger_bench::run(),
+        Some("inventory-bench") if cfg!(debug_assertions) => {
+            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "inventory-bench"]))
+        }
+        Some("inventory-bench") => inventory_bench::run(),
+        Some("inventory-bench-phase") => {
+            inventory_bench::phase(rest.first().copied().unwrap_or(""), Path::new(rest.get(1).copied().unwrap_or(".")))
+        }
         Some("crashtest") => crashtest(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | crashtest [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | inventory-bench | crashtest [N]"
             );
             Ok(())
         }
