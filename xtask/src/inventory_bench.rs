@@ -50,8 +50,8 @@ fn observations(provider: Provider, source: Source, n: usize) -> Observations {
             endpoint_id: format!("{}-{i:09}", provider.name()),
             hostname: Some(format!("host-{i}")),
             serial: Some(format!("SER{i:09}")),
-            os: Some("linux".into()),
-            arch: if provider == Provider::Edr { None } else { Some("amd64".into()) },
+            os: Some("darwin".into()),
+            arch: if provider == Provider::Edr { None } else { Some("arm64".into()) },
             deployment_target: None,
             installed: match provider {
                 Provider::Edr => None,
@@ -83,11 +83,11 @@ fn desired() -> Desired {
             version: "1.2.0".into(),
         },
         targets: vec![DesiredTarget {
-            id: "linux-fleet".into(),
-            platform: "linux/amd64".into(),
+            id: "mac-fleet".into(),
+            platform: "darwin/arm64".into(),
             channel: "stable".into(),
-            management_tool: "fleet".into(),
-            installer: "linux-amd64".into(),
+            management_tool: "jamf".into(),
+            installer: "darwin-arm64".into(),
             digest: digest(),
             install_path: "/usr/local/bin/app".into(),
             version: "1.2.0".into(),
@@ -121,12 +121,26 @@ pub fn phase(name: &str, dir: &Path) -> Result<()> {
             for p in ["jamf", "intune", "linux", "edr"] {
                 files.push(Observations::parse(&std::fs::read(dir.join(format!("{p}.obs.json")))?)?);
             }
+            let t_parse = t.elapsed().as_secs_f64();
+            let t1 = Instant::now();
             let r = reconcile(&desired(), &files, Timestamp(NOW), 86400)?;
+            let t_rec = t1.elapsed().as_secs_f64();
+            let t1 = Instant::now();
             let bytes = airlock::json::canonical(&r);
+            eprintln!("parse {t_parse:.3} s, reconcile {t_rec:.3} s, report bytes {:.3} s", t1.elapsed().as_secs_f64());
             if r.summary.endpoints != DEVICES as u64 || r.summary.aligned != DEVICES as u64 {
                 bail!("expected {DEVICES} aligned endpoints, got {:?}", r.summary);
             }
             format!("{} endpoints from 4 providers, all aligned, {} MiB report", r.summary.endpoints, bytes.len() >> 20)
+        }
+        "parse" => {
+            let bytes = std::fs::read(dir.join("jamf.json"))?;
+            let t = Instant::now();
+            let v = airlock::json::parse_strict(&bytes)?;
+            let parse = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let v2: serde_json::Value = serde_json::from_slice(&bytes)?;
+            format!("strict parse {parse:.3} s, serde_json {:.3} s, {}", t.elapsed().as_secs_f64(), v == v2)
         }
         other => bail!("unknown phase {other}"),
     };
