@@ -11,6 +11,7 @@ pub mod export;
 pub mod providers;
 pub mod reconcile;
 pub mod remediation;
+pub mod stream;
 
 use crate::digest::Sha256Digest;
 use crate::json::{self, JsonError};
@@ -356,12 +357,26 @@ impl Observations {
     /// Reads an observations file: strict JSON, the closed shape, the schema, endpoints sorted
     /// and distinct.
     pub fn parse(bytes: &[u8]) -> Result<Self, InventoryError> {
-        let v = parse_json("observations file", bytes, 1)?;
-        match v.get("schema").and_then(|s| s.as_str()) {
+        // Streamed: the observations are parsed one by one, never as one tree.
+        let what = "observations file";
+        let doc = stream::Doc::read(what, bytes, &["observations"])?
+            .ok_or_else(|| InventoryError::Observations("the document is not an object".into()))?;
+        match doc.top.get("schema").and_then(|s| s.as_str()) {
             Some(OBSERVATIONS_SCHEMA) => {}
             other => return Err(InventoryError::Observations(format!("schema is {other:?}"))),
         }
-        let o: Observations = serde_json::from_value(v).map_err(|e| InventoryError::Observations(e.to_string()))?;
+        if !doc.has_array("observations") {
+            return Err(InventoryError::Observations("observations is missing or not an array".into()));
+        }
+        let mut head = doc.top.clone();
+        head.insert("observations".into(), serde_json::Value::Array(vec![]));
+        let mut o: Observations =
+            serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| InventoryError::Observations(e.to_string()))?;
+        for (n, v) in doc.elements("observations").enumerate() {
+            let ob: Observation =
+                serde_json::from_value(v?).map_err(|e| InventoryError::Observations(format!("/observations/{n}: {e}")))?;
+            o.observations.push(ob);
+        }
         if o.observations.windows(2).any(|w| w[0].endpoint_id >= w[1].endpoint_id) {
             return Err(InventoryError::Observations("observations must be sorted by endpointId, each endpoint once".into()));
         }

@@ -5,6 +5,7 @@
 //! observation and leaves everything else absent. A JSON `null` is "not reported". The product's
 //! installations are picked out of the software list by name ([`product_matches`]).
 
+use super::stream::Doc;
 use super::{Installed, InventoryError, OBSERVATIONS_SCHEMA, Observation, Observations, Provider, Source, parse_json, vendor_time};
 use crate::digest::Sha256Digest;
 use crate::time::Timestamp;
@@ -94,16 +95,34 @@ const OSQUERY_LINUX: &[&str] = &[
 /// Which documented shape a value is, as the hint in a shape error.
 fn looks_like(v: &Value) -> Option<(Provider, &'static str)> {
     let o = v.as_object()?;
-    if o.get("results").is_some_and(Value::is_array) {
+    let first = o.get("value").and_then(Value::as_array).and_then(|a| a.first());
+    guess(
+        o.get("results").is_some_and(Value::is_array),
+        o.get("resources").is_some_and(Value::is_array),
+        o.contains_key("hostIdentifier"),
+        first,
+    )
+}
+
+/// [`looks_like`] of a streamed document (only the first element of `value` is parsed).
+fn looks_like_doc(doc: &Doc<'_>) -> Option<(Provider, &'static str)> {
+    let first = if doc.has_array("value") { doc.elements("value").next().and_then(Result::ok) } else { None };
+    let first = first.or_else(|| doc.top.get("value").and_then(Value::as_array).and_then(|a| a.first()).cloned());
+    let array = |k: &str| doc.has_array(k) || doc.top.get(k).is_some_and(Value::is_array);
+    guess(array("results"), array("resources"), doc.top.contains_key("hostIdentifier"), first.as_ref())
+}
+
+fn guess(results: bool, resources: bool, host_identifier: bool, first_value: Option<&Value>) -> Option<(Provider, &'static str)> {
+    if results {
         return Some((Provider::Jamf, "a Jamf Pro computers inventory (--provider jamf)"));
     }
-    if o.get("resources").is_some_and(Value::is_array) {
+    if resources {
         return Some((Provider::Edr, "CrowdStrike Falcon device entities (--provider edr)"));
     }
-    if o.contains_key("hostIdentifier") {
+    if host_identifier {
         return Some((Provider::Linux, "an osquery / Fleet result log (--provider linux)"));
     }
-    let first = o.get("value")?.as_array()?.first()?.as_object()?;
+    let first = first_value?.as_object()?;
     if first.contains_key("computerDnsName") {
         Some((Provider::Edr, "Defender for Endpoint machines (--provider edr)"))
     } else if first.contains_key("softwareName") {
@@ -246,12 +265,24 @@ pub fn ingest(bytes: &[u8], i: &Ingest) -> Result<Observations, InventoryError> 
     let (source, mut observations) = match i.provider {
         Provider::Linux => (Source::OsqueryResults, osquery(bytes, i, &what)?),
         p => {
-            let v = parse_json(&what, bytes, 1)?;
-            let other = looks_like(&v).filter(|(q, _)| *q != p).map(|(_, l)| l);
+            let arrays: &[&str] = match p {
+                Provider::Jamf => &["results"],
+                Provider::Intune => &["value"],
+                _ => &["resources", "value"],
+            };
+            let expected = match p {
+                Provider::Jamf => JAMF,
+                Provider::Intune => INTUNE,
+                _ => "CrowdStrike Falcon device entities or Defender for Endpoint machines",
+            };
+            let Some(doc) = Doc::read(&what, bytes, arrays)? else {
+                return Err(reader(&what, expected, None, i).shape(String::new(), "(the document) is not an object"));
+            };
+            let other = looks_like_doc(&doc).filter(|(q, _)| *q != p).map(|(_, l)| l);
             match p {
-                Provider::Jamf => (Source::JamfComputersInventory, jamf(&v, &reader(&what, JAMF, other, i))?),
-                Provider::Intune => (Source::IntuneManagedDevices, intune(&v, &reader(&what, INTUNE, other, i))?),
-                _ => edr(&v, &what, other, i)?,
+                Provider::Jamf => (Source::JamfComputersInventory, jamf(&doc, &reader(&what, JAMF, other, i))?),
+                Provider::Intune => (Source::IntuneManagedDevices, intune(&doc, &reader(&what, INTUNE, other, i))?),
+                _ => edr(&doc, &what, other, i)?,
             }
         }
     };
@@ -268,20 +299,33 @@ pub fn ingest(bytes: &[u8], i: &Ingest) -> Result<Observations, InventoryError> 
     })
 }
 
+/// The streamed elements of the array `key`, or the shape error naming it.
+fn elements<'d>(
+    doc: &'d Doc<'_>,
+    r: &Reader<'_>,
+    key: &str,
+) -> Result<impl Iterator<Item = Result<Value, InventoryError>> + 'd, InventoryError> {
+    if !doc.has_array(key) {
+        let problem = if doc.top.contains_key(key) { "is not an array" } else { "is missing" };
+        return Err(r.shape(format!("/{key}"), problem));
+    }
+    Ok(doc.elements(key))
+}
+
 fn reader<'a>(what: &str, expected: &'static str, looks_like: Option<&'static str>, ingest: &'a Ingest) -> Reader<'a> {
     Reader { what: what.into(), expected, looks_like, ingest }
 }
 
 /// Jamf Pro API computers inventory: `results[]` with `general`, `hardware`,
 /// `operatingSystem` and `applications` sections (each present only when requested).
-fn jamf(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
-    let top = r.obj(v, "")?;
-    let results = r.array(top, "", "results")?;
+fn jamf(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
+    let results = elements(doc, r, "results")?;
     let mut seen = Seen { what: &r.what, at: HashMap::new() };
-    let mut out = Vec::with_capacity(results.len());
-    for (n, c) in results.iter().enumerate() {
+    let mut out = Vec::new();
+    for (n, c) in results.enumerate() {
+        let c = c?;
         let at = format!("/results/{n}");
-        let c = r.obj(c, &at)?;
+        let c = r.obj(&c, &at)?;
         let id = r.id(c, &at, "id")?;
         seen.add(&id, at.clone())?;
         let mut o = r.observation(id.clone());
@@ -334,14 +378,14 @@ fn jamf(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
 }
 
 /// Microsoft Graph `managedDevices` (`value[]`), with `detectedApps` when expanded.
-fn intune(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
-    let top = r.obj(v, "")?;
-    let value = r.array(top, "", "value")?;
+fn intune(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
+    let value = elements(doc, r, "value")?;
     let mut seen = Seen { what: &r.what, at: HashMap::new() };
-    let mut out = Vec::with_capacity(value.len());
-    for (n, d) in value.iter().enumerate() {
+    let mut out = Vec::new();
+    for (n, d) in value.enumerate() {
+        let d = d?;
         let at = format!("/value/{n}");
-        let d = r.obj(d, &at)?;
+        let d = r.obj(&d, &at)?;
         let id = r.id(d, &at, "id")?;
         seen.add(&id, at.clone())?;
         let mut o = r.observation(id.clone());
@@ -370,38 +414,33 @@ fn intune(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError>
 }
 
 /// EDR exports: Falcon `resources[]`, or Defender `value[]` of machines or of software rows.
-fn edr(v: &Value, what: &str, other: Option<&'static str>, i: &Ingest) -> Result<(Source, Vec<Observation>), InventoryError> {
-    let top = v.as_object();
-    if top.is_some_and(|o| o.contains_key("resources")) {
-        return Ok((Source::FalconDevices, falcon(v, &reader(what, FALCON, other, i))?));
+fn edr(doc: &Doc<'_>, what: &str, other: Option<&'static str>, i: &Ingest) -> Result<(Source, Vec<Observation>), InventoryError> {
+    if doc.has_array("resources") || doc.top.contains_key("resources") {
+        return Ok((Source::FalconDevices, falcon(doc, &reader(what, FALCON, other, i))?));
     }
-    let software = top
-        .and_then(|o| o.get("value"))
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .and_then(Value::as_object)
-        .is_some_and(|f| f.contains_key("softwareName"));
+    let first = if doc.has_array("value") { doc.elements("value").next().transpose()? } else { None };
+    let software = first.as_ref().and_then(Value::as_object).is_some_and(|f| f.contains_key("softwareName"));
     if software {
-        Ok((Source::DefenderSoftwareInventory, defender_software(v, &reader(what, DEFENDER_SW, other, i))?))
+        Ok((Source::DefenderSoftwareInventory, defender_software(doc, &reader(what, DEFENDER_SW, other, i))?))
     } else {
-        let expected = if top.is_some_and(|o| o.contains_key("value")) {
+        let expected = if doc.has_array("value") || doc.top.contains_key("value") {
             DEFENDER
         } else {
             "CrowdStrike Falcon device entities ({\"resources\": [...]}) or Defender for Endpoint machines ({\"value\": [...]})"
         };
-        Ok((Source::DefenderMachines, defender_machines(v, &reader(what, expected, other, i))?))
+        Ok((Source::DefenderMachines, defender_machines(doc, &reader(what, expected, other, i))?))
     }
 }
 
 /// CrowdStrike Falcon device details (`resources[]`).
-fn falcon(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
-    let top = r.obj(v, "")?;
-    let res = r.array(top, "", "resources")?;
+fn falcon(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
+    let res = elements(doc, r, "resources")?;
     let mut seen = Seen { what: &r.what, at: HashMap::new() };
-    let mut out = Vec::with_capacity(res.len());
-    for (n, d) in res.iter().enumerate() {
+    let mut out = Vec::new();
+    for (n, d) in res.enumerate() {
+        let d = d?;
         let at = format!("/resources/{n}");
-        let d = r.obj(d, &at)?;
+        let d = r.obj(&d, &at)?;
         let id = r.id(d, &at, "device_id")?;
         seen.add(&id, at.clone())?;
         let mut o = r.observation(id.clone());
@@ -416,14 +455,14 @@ fn falcon(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError>
 }
 
 /// Defender for Endpoint machines (`value[]`).
-fn defender_machines(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
-    let top = r.obj(v, "")?;
-    let value = r.array(top, "", "value")?;
+fn defender_machines(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
+    let value = elements(doc, r, "value")?;
     let mut seen = Seen { what: &r.what, at: HashMap::new() };
-    let mut out = Vec::with_capacity(value.len());
-    for (n, d) in value.iter().enumerate() {
+    let mut out = Vec::new();
+    for (n, d) in value.enumerate() {
+        let d = d?;
         let at = format!("/value/{n}");
-        let d = r.obj(d, &at)?;
+        let d = r.obj(&d, &at)?;
         let id = r.id(d, &at, "id")?;
         if !d.contains_key("computerDnsName") {
             return Err(r.shape(format!("{at}/computerDnsName"), "is missing"));
@@ -442,14 +481,14 @@ fn defender_machines(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, Inve
 
 /// Defender for Endpoint software inventory by machine (`value[]`, one row per device and
 /// software): grouped by device; a device listed without the product has it not installed.
-fn defender_software(v: &Value, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
-    let top = r.obj(v, "")?;
-    let value = r.array(top, "", "value")?;
+fn defender_software(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryError> {
+    let value = elements(doc, r, "value")?;
     let mut devices: BTreeMap<String, Observation> = BTreeMap::new();
     let mut seen = Seen { what: &r.what, at: HashMap::new() };
-    for (n, row) in value.iter().enumerate() {
+    for (n, row) in value.enumerate() {
+        let row = row?;
         let at = format!("/value/{n}");
-        let row = r.obj(row, &at)?;
+        let row = r.obj(&row, &at)?;
         let id = r.id(row, &at, "deviceId")?;
         let name = r.opt_str(row, &at, "softwareName")?.ok_or_else(|| r.shape(format!("{at}/softwareName"), "is missing"))?;
         let vendor = r.opt_str(row, &at, "softwareVendor")?.unwrap_or_default();
