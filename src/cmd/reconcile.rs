@@ -106,7 +106,7 @@ impl Args {
         let report = reconcile::reconcile(&desired, &files, time.instant(), self.stale_after)?;
         let code = u8::from(report.drifted());
         if let Some(o) = &self.output {
-            fsio::write_new(o, &crate::json::canonical(&report), 0o644)?;
+            fsio::write_new(o, &report.to_bytes(), 0o644)?;
         }
         if self.json {
             super::out_json(&report)?;

@@ -288,7 +288,7 @@ pub fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
 }
 
 /// The byte offset a strict-parser error points at.
-fn json_offset(e: &JsonError) -> usize {
+pub(crate) fn json_offset(e: &JsonError) -> usize {
     match e {
         JsonError::Utf8 { offset }
         | JsonError::Syntax { offset, .. }
@@ -348,10 +348,51 @@ pub fn vendor_time(s: &str) -> Option<Option<Timestamp>> {
     Some(Some(Timestamp(t.0 - offset)))
 }
 
+/// RFC 8785 bytes of `head` (an object) whose members `arrays` are replaced by the given
+/// items, each canonicalised on its own: the same bytes as canonicalising the whole value, without
+/// ever holding it as one JSON tree. `head` must hold each of those members as `[]`.
+pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, Vec<Vec<u8>>)]) -> Vec<u8> {
+    let mut out = json::canonical_value(head);
+    for (key, items) in arrays {
+        // Canonical output escapes every quote inside strings, so `"key":[]` with raw quotes is
+        // only ever a member name; the top-level member comes first among equals in key order
+        // only when nested objects do not use the name, which holds for airlock's own types.
+        let needle = format!("{}:[]", serde_json::Value::String((*key).to_string()));
+        let at = out.windows(needle.len()).position(|w| w == needle.as_bytes()).expect("head holds the member as []");
+        let mut joined = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+        joined.push(b'[');
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                joined.push(b',');
+            }
+            joined.extend_from_slice(item);
+        }
+        joined.push(b']');
+        let start = at + needle.len() - 2;
+        out.splice(start..start + 2, joined);
+    }
+    out
+}
+
 impl Observations {
-    /// The normal form: RFC 8785 bytes.
+    /// The normal form: RFC 8785 bytes (built observation by observation).
     pub fn to_bytes(&self) -> Vec<u8> {
-        json::canonical(self)
+        let head = Observations { observations: vec![], ..self.clone_head() };
+        let items = self.observations.iter().map(json::canonical).collect();
+        canonical_spliced(&serde_json::to_value(&head).expect("observations serialise"), &[("observations", items)])
+    }
+
+    fn clone_head(&self) -> Observations {
+        Observations {
+            schema: self.schema.clone(),
+            provider: self.provider,
+            source: self.source,
+            product: self.product.clone(),
+            channel: self.channel.clone(),
+            observed_at: self.observed_at,
+            export_digest: self.export_digest,
+            observations: vec![],
+        }
     }
 
     /// Reads an observations file: strict JSON, the closed shape, the schema, endpoints sorted

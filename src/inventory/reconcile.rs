@@ -238,11 +238,35 @@ pub struct Report {
 impl Report {
     /// The id of a report: SHA-256 of its RFC 8785 bytes without `reportId`.
     pub fn compute_id(&self) -> Sha256Digest {
-        let mut v = serde_json::to_value(self).expect("a report serialises");
-        if let Some(o) = v.as_object_mut() {
+        Sha256Digest::of(&self.bytes(false))
+    }
+
+    /// The RFC 8785 bytes of the report (built endpoint by endpoint).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes(true)
+    }
+
+    fn bytes(&self, with_id: bool) -> Vec<u8> {
+        let head = Report {
+            schema: self.schema.clone(),
+            report_id: self.report_id,
+            outcome: self.outcome.clone(),
+            bundle: self.bundle.clone(),
+            evaluated_at: self.evaluated_at,
+            stale_after_seconds: self.stale_after_seconds,
+            inputs: self.inputs.clone(),
+            targets: self.targets.clone(),
+            summary: self.summary.clone(),
+            endpoints: vec![],
+            findings: vec![],
+        };
+        let mut v = serde_json::to_value(&head).expect("a report serialises");
+        if !with_id && let Some(o) = v.as_object_mut() {
             o.remove("reportId");
         }
-        Sha256Digest::of(&json::canonical_value(&v))
+        let endpoints = self.endpoints.iter().map(json::canonical).collect();
+        let findings = self.findings.iter().map(json::canonical).collect();
+        super::canonical_spliced(&v, &[("endpoints", endpoints), ("findings", findings)])
     }
 
     /// Reads a report back: strict JSON, closed shape, schema, and an id that is its own.
@@ -761,6 +785,10 @@ pub(crate) mod tests {
         let again = reconcile(&desired(), &rev, t("2026-12-01T00:00:00Z"), 48 * 3600).unwrap();
         assert_eq!(again, r);
         assert_eq!(Report::parse(&json::canonical(&r)).unwrap(), r);
+        assert_eq!(r.to_bytes(), json::canonical(&r), "spliced bytes are the whole value's RFC 8785 bytes");
+        for f in fixtures() {
+            assert_eq!(f.to_bytes(), json::canonical(&f));
+        }
         let mut edited = r.clone();
         edited.summary.aligned += 1;
         assert!(matches!(Report::parse(&json::canonical(&edited)), Err(InventoryError::Report(_))));

@@ -5,7 +5,7 @@
 //! piece's parse fails, the whole document is parsed strictly once more so that the error is
 //! the strict parser's own, with its line and column in the file.
 
-use super::{InventoryError, line_column, parse_json};
+use super::{InventoryError, json_offset, line_column, parse_json};
 use crate::json::{self, JsonError, MAX_DEPTH};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -91,7 +91,7 @@ impl<'a> Doc<'a> {
     fn piece(what: &str, bytes: &[u8], r: Range<usize>) -> Result<Value, InventoryError> {
         json::parse_strict(&bytes[r.clone()]).map_err(|e| {
             let shifted = shift(e, r.start);
-            let (line, column) = line_column(bytes, offset(&shifted));
+            let (line, column) = line_column(bytes, json_offset(&shifted));
             InventoryError::Json { what: what.to_string(), line, column, source: shifted }
         })
     }
@@ -200,18 +200,6 @@ impl<'a> Doc<'a> {
             }
             Some(item)
         })
-    }
-}
-
-fn offset(e: &JsonError) -> usize {
-    match e {
-        JsonError::Utf8 { offset }
-        | JsonError::Syntax { offset, .. }
-        | JsonError::DuplicateKey { offset, .. }
-        | JsonError::IntegerOutOfRange { offset, .. }
-        | JsonError::TooDeep { offset }
-        | JsonError::NotCanonical { offset, .. } => *offset,
-        JsonError::Schema(_) => 0,
     }
 }
 

@@ -126,7 +126,7 @@ pub fn phase(name: &str, dir: &Path) -> Result<()> {
             let r = reconcile(&desired(), &files, Timestamp(NOW), 86400)?;
             let t_rec = t1.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            let bytes = airlock::json::canonical(&r);
+            let bytes = r.to_bytes();
             eprintln!("parse {t_parse:.3} s, reconcile {t_rec:.3} s, report bytes {:.3} s", t1.elapsed().as_secs_f64());
             if r.summary.endpoints != DEVICES as u64 || r.summary.aligned != DEVICES as u64 {
                 bail!("expected {DEVICES} aligned endpoints, got {:?}", r.summary);
