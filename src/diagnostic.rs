@@ -410,3 +410,12 @@ impl Diagnostic for crate::fsio::InputError {
         }
     }
 }
+
+impl Diagnostic for crate::inventory::InventoryError {
+    fn id(&self) -> Cow<'static, str> {
+        self.rule().into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        crate::inventory::InventoryError::hint(self).into()
+    }
+}

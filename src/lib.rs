@@ -4,7 +4,7 @@
 //!
 //! * core — [`json`], [`digest`], [`time`], [`keys`], [`dsse`], [`merkle`], [`archive`],
 //!   [`bundle`], [`pack`], [`verify`], [`report`], [`trust`], [`tlog`], [`evidence`], [`gate`],
-//!   [`release`], [`signed`], [`ledger`], [`promotion`], [`diagnostic`], [`conformance`], [`sigstore`]: take bytes, values and positional byte sources and return
+//!   [`release`], [`signed`], [`ledger`], [`promotion`], [`diagnostic`], [`conformance`], [`sigstore`], [`inventory`]: take bytes, values and positional byte sources and return
 //!   values. They never open a file, read the clock or the environment, or touch the terminal.
 //! * shell — [`cmd`], [`fsio`], [`clock`], [`store`], [`progress`]: the only code that touches
 //!   files, the clock, the environment and the terminal.
@@ -20,6 +20,7 @@ pub mod digest;
 pub mod dsse;
 pub mod evidence;
 pub mod gate;
+pub mod inventory;
 pub mod json;
 pub mod keys;
 pub mod ledger;

@@ -211,6 +211,34 @@ const CASES: &[Case] = &[
         kind: "sigstore.trusted-root",
         cause: "garbage.zip",
     },
+    Case {
+        command: "inventory ingest",
+        args: &["inventory", "ingest", "absent.json", "--provider", "jamf", "--product", "app"],
+        schema: "airlock/inventory-ingest/v1",
+        kind: "io",
+        cause: "absent.json",
+    },
+    Case {
+        command: "inventory ingest",
+        args: &["inventory", "ingest", "garbage.zip", "--provider", "edr", "--product", "app"],
+        schema: "airlock/inventory-ingest/v1",
+        kind: "inventory.json",
+        cause: "line 1, column 1",
+    },
+    Case {
+        command: "inventory freshness",
+        args: &["inventory", "freshness", "@damaged"],
+        schema: "airlock/inventory-freshness/v1",
+        kind: "ledger.not-a-database",
+        cause: "ledger.sqlite",
+    },
+    Case {
+        command: "reconcile",
+        args: &["reconcile", "garbage.zip", "--inventory", "absent.obs", "--key", "k.pub"],
+        schema: "airlock/reconciliation-report/v1",
+        kind: "io",
+        cause: "absent.obs",
+    },
 ];
 
 fn check(dir: &Path, case: &Case) {

@@ -6,12 +6,16 @@ pub mod breakglass;
 pub mod demo;
 pub mod docs;
 pub mod evidence;
+pub mod export;
 pub mod gate;
 pub mod inspect;
+pub mod inventory;
 pub mod keygen;
 pub mod minisig;
 pub mod pack;
 pub mod promotion;
+pub mod reconcile;
+pub mod remediation;
 pub mod rollout;
 pub mod sigstore;
 pub mod smoke;
@@ -86,6 +90,14 @@ pub enum Command {
     Promotion(promotion::Args),
     /// Sigstore bundles verified offline against a trusted_root.json: keyless or keyed, Rekor v1/v2, timestamps.
     Sigstore(sigstore::Args),
+    /// Endpoint inventory: ingest Jamf, Intune, osquery/Fleet and EDR exports; their freshness.
+    Inventory(inventory::Args),
+    /// Reconcile observed fleet inventory with a verified release: drift, missing data, staleness.
+    Reconcile(reconcile::Args),
+    /// Remediation of fleet drift: signed plans (operator role).
+    Remediation(remediation::Args),
+    /// Export a verified release for endpoint-management tools (Jamf, Intune, a Linux fleet).
+    Export(export::Args),
 }
 
 /// What the shell needs from global flags.
@@ -116,6 +128,8 @@ impl Command {
             Command::Evidence(a) => a.json_output(),
             Command::Promotion(a) => a.json_output(),
             Command::Sigstore(a) => a.json_output(),
+            Command::Inventory(a) => a.json_output(),
+            Command::Reconcile(a) if a.json => Some(("reconcile", crate::inventory::reconcile::REPORT_SCHEMA)),
             _ => None,
         }
     }
@@ -159,6 +173,8 @@ impl Command {
             Command::Rollout(a) => a.ledger_name(),
             Command::Promotion(a) => a.ledger_name(),
             Command::Sigstore(a) => a.ledger_name(),
+            Command::Reconcile(a) if !at_time(&a.trust) => Some("reconcile"),
+            Command::Remediation(a) => a.ledger_name(),
             _ => None,
         }
     }
@@ -177,6 +193,8 @@ fn report_schema(ledger_name: &str) -> &'static str {
         n if n.starts_with("promotion ") => promotion::PROMOTION_RESULT_SCHEMA,
         n if n.starts_with("trust ") => trust::TRUST_REPORT_SCHEMA,
         "sigstore verify" => sigstore::SIGSTORE_REPORT_SCHEMA,
+        "reconcile" => reconcile::RECONCILE_RESULT_SCHEMA,
+        "remediation plan" => remediation::REMEDIATION_RESULT_SCHEMA,
         _ => crate::report::ERROR_SCHEMA,
     }
 }
@@ -214,6 +232,7 @@ pub fn run(cli: Cli) -> u8 {
     let ui = Ui { quiet: cli.quiet, progress: !cli.no_progress && !cli.quiet };
     let json = cli.command.json_output();
     let ledger = if cli.no_record { None } else { cli.command.ledger_name() };
+    let no_record = cli.no_record;
     let decided = |r: Result<Decided>| -> Result<u8> {
         let d = r?;
         Ok(match ledger {
@@ -239,6 +258,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Rollout(a) => decided(a.run(ui)),
         Command::Promotion(a) => decided(a.run(ui)),
         Command::Sigstore(a) => decided(a.run(ui)),
+        Command::Inventory(a) => a.run(ui, !no_record),
+        Command::Reconcile(a) => decided(a.run(ui)),
+        Command::Remediation(a) => decided(a.run(ui)),
+        Command::Export(a) => a.run(ui),
     };
     match result {
         Ok(code) => code,
@@ -435,6 +458,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::ledger::export::ExportError,
             crate::trust::role::RoleNameError,
             crate::trust::role::RoleKeysError,
+            crate::inventory::InventoryError,
         );
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ("io".into(), "check the path, that the file exists and is readable, and the free space".into());

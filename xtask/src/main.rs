@@ -11,6 +11,7 @@
 //! - `ledger-bench [--verify-only]`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify;
 //!   `--verify-only` re-verifies the million-record ledger the last run left).
 //! - `sigstore-bench`: the Sigstore part of `bench` alone (bundle verifications per second, one core).
+//! - `inventory-bench`: the fleet-inventory part of `bench` alone (ingest 100k devices, reconcile 100k x 4 providers).
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -23,6 +24,7 @@ mod deflate_bench;
 mod dist;
 mod fuzz;
 mod hostile;
+mod inventory_bench;
 mod ledger_bench;
 mod setup;
 mod sigstore_bench;
@@ -52,7 +54,8 @@ fn main() -> Result<()> {
             upgrade_bench::run(&dist::dist()?)?;
             tlog_bench::run()?;
             sigstore_bench::run()?;
-            ledger_bench::run(false)
+            ledger_bench::run(false)?;
+            inventory_bench::run()
         }
         Some("sigstore-bench") if cfg!(debug_assertions) => {
             run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "sigstore-bench"]))
@@ -63,12 +66,19 @@ fn main() -> Result<()> {
             run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "ledger-bench"]).args(rest))
         }
         Some("ledger-bench") => ledger_bench::run(rest.contains(&"--verify-only")),
+        Some("inventory-bench") if cfg!(debug_assertions) => {
+            run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "inventory-bench"]))
+        }
+        Some("inventory-bench") => inventory_bench::run(),
+        Some("inventory-bench-phase") => {
+            inventory_bench::phase(rest.first().copied().unwrap_or(""), Path::new(rest.get(1).copied().unwrap_or(".")))
+        }
         Some("crashtest") => crashtest(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | sigstore-bench | crashtest [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | sigstore-bench | inventory-bench | crashtest [N]"
             );
             Ok(())
         }

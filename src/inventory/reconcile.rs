@@ -1,0 +1,826 @@
+//! Reconciliation (sans-I/O): the desired state of a verified release × what the providers
+//! observed × the time → a [`Report`] of drift. Normative text: `format-spec/inventory-v1.md` §5.
+//!
+//! Endpoints seen by several providers are one endpoint, matched by serial number, then by host
+//! name (short, case-insensitive), then by the provider's own id. Missing data is drift, never
+//! compliance: an endpoint whose version or binary digest no provider reported is
+//! `missing_data`; one no provider says it has seen lately is `stale_observation`.
+
+use super::{InventoryError, Observation, Observations, Provider, Source};
+use crate::digest::Sha256Digest;
+use crate::json;
+use crate::promotion::BundleRef;
+use crate::release::{ReleaseMetadata, Surface};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// `schema` of a reconciliation report.
+pub const REPORT_SCHEMA: &str = "airlock/reconciliation-report/v1";
+
+/// The drift classes, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftClass {
+    /// A deployment target no observed endpoint belongs to.
+    MissingObservation,
+    /// The endpoint runs another version, or none.
+    VersionDrift,
+    /// The endpoint's binary is not the signed one.
+    BinaryDrift,
+    /// No provider has heard from the endpoint within `--stale-after`.
+    StaleObservation,
+    /// The endpoint belongs to no deployment target of the release (or to several).
+    UnknownTarget,
+    /// No provider reported the version or the binary digest.
+    MissingData,
+    /// Two providers disagree about the endpoint.
+    ConflictingObservation,
+}
+
+impl DriftClass {
+    /// Every class.
+    pub const ALL: [DriftClass; 7] = [
+        DriftClass::MissingObservation,
+        DriftClass::VersionDrift,
+        DriftClass::BinaryDrift,
+        DriftClass::StaleObservation,
+        DriftClass::UnknownTarget,
+        DriftClass::MissingData,
+        DriftClass::ConflictingObservation,
+    ];
+
+    /// Wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriftClass::MissingObservation => "missing_observation",
+            DriftClass::VersionDrift => "version_drift",
+            DriftClass::BinaryDrift => "binary_drift",
+            DriftClass::StaleObservation => "stale_observation",
+            DriftClass::UnknownTarget => "unknown_target",
+            DriftClass::MissingData => "missing_data",
+            DriftClass::ConflictingObservation => "conflicting_observation",
+        }
+    }
+}
+
+/// One deployment target's desired state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DesiredTarget {
+    /// Deployment target id.
+    pub id: String,
+    /// `os/arch`.
+    pub platform: String,
+    /// Channel.
+    pub channel: String,
+    /// Management tool.
+    pub management_tool: String,
+    /// Installer target id.
+    pub installer: String,
+    /// The installer binary's SHA-256.
+    pub digest: Sha256Digest,
+    /// Where it is installed.
+    pub install_path: String,
+    /// The release version every endpoint of the target should run.
+    pub version: String,
+    /// Whether the release has reached the target's channel (false only when the ledger's
+    /// promotion state says it has not: then nothing is expected of its endpoints yet).
+    pub expected: bool,
+    /// Rollback steps from the release metadata.
+    pub rollback: Vec<String>,
+}
+
+/// The desired state of a verified release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    /// The bundle.
+    pub bundle: BundleRef,
+    /// Its deployment targets (CI runner images excluded: no endpoint inventory lists them).
+    pub targets: Vec<DesiredTarget>,
+}
+
+impl Desired {
+    /// The desired state from release metadata: every deployment target except CI runner
+    /// images, with its installer's digest and the release version. `reached`: the channels the
+    /// release has been promoted into, when the ledger holds promotion state for it.
+    pub fn from_metadata(bundle: BundleRef, meta: &ReleaseMetadata, reached: Option<&BTreeSet<String>>) -> Result<Self, InventoryError> {
+        let mut targets = vec![];
+        for d in meta.deployments.iter().filter(|d| d.surface != Surface::CiRunner) {
+            let Some(inst) = meta.installer(&d.installer) else {
+                return Err(InventoryError::NoTargets(format!("deployment {} names installer {} the metadata lacks", d.id, d.installer)));
+            };
+            targets.push(DesiredTarget {
+                id: d.id.clone(),
+                platform: d.platform.clone(),
+                channel: d.channel.clone(),
+                management_tool: d.management_tool.clone(),
+                installer: inst.id.clone(),
+                digest: inst.digest,
+                install_path: inst.install_path.clone(),
+                version: bundle.version.clone(),
+                expected: reached.is_none_or(|r| r.contains(&d.channel)),
+                rollback: d.rollback.clone(),
+            });
+        }
+        if targets.is_empty() {
+            return Err(InventoryError::NoTargets("the release metadata has no deployment target but CI runner images".into()));
+        }
+        targets.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Desired { bundle, targets })
+    }
+}
+
+/// One observations file as the report lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Input {
+    /// Provider.
+    pub provider: Provider,
+    /// Export shape.
+    pub source: Source,
+    /// Channel, when the export covered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// When the export was taken.
+    pub observed_at: Timestamp,
+    /// SHA-256 of the export.
+    pub export_digest: Sha256Digest,
+    /// Endpoints in it.
+    pub endpoints: u64,
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Finding {
+    /// The endpoint (absent for `missing_observation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The class.
+    pub class: DriftClass,
+    /// The deployment target, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The field concerned (`version`, `sha256`, `lastSeen`, `os`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What the release expects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What was observed (`provider=value` pairs for a conflict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// In words.
+    pub detail: String,
+}
+
+/// One endpoint, after matching providers' observations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Endpoint {
+    /// `serial:S`, `host:H` or `id:PROVIDER:ID`.
+    pub endpoint: String,
+    /// The deployment target it belongs to, when one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `provider:id` of every observation of it, sorted.
+    pub observed_by: Vec<String>,
+    /// No finding.
+    pub aligned: bool,
+}
+
+/// Counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Summary {
+    /// Endpoints after matching.
+    pub endpoints: u64,
+    /// Of which aligned.
+    pub aligned: u64,
+    /// Of which with a finding.
+    pub drifted: u64,
+    /// Deployment targets in the desired state.
+    pub targets: u64,
+    /// Findings per class, every class listed.
+    pub findings: BTreeMap<DriftClass, u64>,
+}
+
+/// A reconciliation report (`airlock/reconciliation-report/v1`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Report {
+    /// [`REPORT_SCHEMA`].
+    pub schema: String,
+    /// SHA-256 of the report's RFC 8785 bytes without this field: the same inputs at the same
+    /// time give the same id.
+    pub report_id: Sha256Digest,
+    /// `aligned` or `drift`.
+    pub outcome: String,
+    /// The bundle.
+    pub bundle: BundleRef,
+    /// The evaluation time.
+    pub evaluated_at: Timestamp,
+    /// `--stale-after`, seconds.
+    pub stale_after_seconds: u64,
+    /// The observations read, in order.
+    pub inputs: Vec<Input>,
+    /// The desired state.
+    pub targets: Vec<DesiredTarget>,
+    /// Counts.
+    pub summary: Summary,
+    /// Every endpoint, sorted.
+    pub endpoints: Vec<Endpoint>,
+    /// Every finding, sorted by endpoint then class.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// The id of a report: SHA-256 of its RFC 8785 bytes without `reportId`.
+    pub fn compute_id(&self) -> Sha256Digest {
+        Sha256Digest::of(&self.bytes(false))
+    }
+
+    /// The RFC 8785 bytes of the report (built endpoint by endpoint).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes(true)
+    }
+
+    fn bytes(&self, with_id: bool) -> Vec<u8> {
+        let head = Report {
+            schema: self.schema.clone(),
+            report_id: self.report_id,
+            outcome: self.outcome.clone(),
+            bundle: self.bundle.clone(),
+            evaluated_at: self.evaluated_at,
+            stale_after_seconds: self.stale_after_seconds,
+            inputs: self.inputs.clone(),
+            targets: self.targets.clone(),
+            summary: self.summary.clone(),
+            endpoints: vec![],
+            findings: vec![],
+        };
+        let mut v = serde_json::to_value(&head).expect("a report serialises");
+        if !with_id && let Some(o) = v.as_object_mut() {
+            o.remove("reportId");
+        }
+        let endpoints = self.endpoints.iter().map(json::canonical).collect();
+        let findings = self.findings.iter().map(json::canonical).collect();
+        super::canonical_spliced(&v, &[("endpoints", endpoints), ("findings", findings)])
+    }
+
+    /// Reads a report back: strict JSON, closed shape, schema, and an id that is its own.
+    pub fn parse(bytes: &[u8]) -> Result<Self, InventoryError> {
+        let v = super::parse_json("reconciliation report", bytes, 1)?;
+        match v.get("schema").and_then(|s| s.as_str()) {
+            Some(REPORT_SCHEMA) => {}
+            other => return Err(InventoryError::Report(format!("schema is {other:?}, expected {REPORT_SCHEMA:?}"))),
+        }
+        let r: Report = serde_json::from_value(v).map_err(|e| InventoryError::Report(e.to_string()))?;
+        let id = r.compute_id();
+        if id != r.report_id {
+            return Err(InventoryError::Report(format!(
+                "reportId is {}, but the report's content hashes to {id}; it was edited",
+                r.report_id
+            )));
+        }
+        Ok(r)
+    }
+
+    /// Whether any finding was made.
+    pub fn drifted(&self) -> bool {
+        !self.findings.is_empty()
+    }
+}
+
+/// Short host name: lower case, up to the first dot.
+fn host_key(h: &str) -> String {
+    h.split('.').next().unwrap_or(h).trim().to_ascii_lowercase()
+}
+
+fn serial_key(s: &str) -> String {
+    s.trim().to_ascii_uppercase()
+}
+
+struct Seen<'a> {
+    provider: Provider,
+    channel: Option<&'a str>,
+    o: &'a Observation,
+}
+
+/// What one field's reports across providers come to.
+enum Merged<T> {
+    Absent,
+    One(T),
+    Conflict(String),
+}
+
+fn merge<T: Ord + Clone + std::fmt::Display>(values: Vec<(Provider, T)>) -> Merged<T> {
+    let distinct: BTreeSet<&T> = values.iter().map(|(_, v)| v).collect();
+    match distinct.len() {
+        0 => Merged::Absent,
+        1 => Merged::One(values[0].1.clone()),
+        _ => {
+            let pairs: BTreeSet<String> = values.iter().map(|(p, v)| format!("{}={v}", p.name())).collect();
+            Merged::Conflict(pairs.into_iter().collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+/// A set of versions or digests as one displayable value.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Set(BTreeSet<String>);
+
+impl std::fmt::Display for Set {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() { f.write_str("not installed") } else { f.write_str(&self.0.iter().cloned().collect::<Vec<_>>().join("+")) }
+    }
+}
+
+/// The versions (or digests) one observation reports: absent when it reports no software, or
+/// lists installations without that field; empty when the product is not installed.
+fn reported(o: &Observation, field: impl Fn(&super::Installed) -> Option<String>) -> Option<Set> {
+    let inst = o.installed.as_ref()?;
+    if inst.is_empty() {
+        return Some(Set(BTreeSet::new()));
+    }
+    let s: BTreeSet<String> = inst.iter().filter_map(field).collect();
+    if s.is_empty() { None } else { Some(Set(s)) }
+}
+
+/// Reconciles. `files` in any order (the report sorts them); `now` is the command's one clock
+/// reading. Errors only for inputs that cannot be reconciled at all (another product).
+pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stale_after: u64) -> Result<Report, InventoryError> {
+    for f in files {
+        if f.product != desired.bundle.product {
+            return Err(InventoryError::Product { found: f.product.clone(), expected: desired.bundle.product.clone() });
+        }
+    }
+    let mut order: Vec<&Observations> = files.iter().collect();
+    order.sort_by(|a, b| {
+        (a.provider, a.source, a.export_digest.0, a.observed_at).cmp(&(b.provider, b.source, b.export_digest.0, b.observed_at))
+    });
+    let seen: Vec<Seen<'_>> = order
+        .iter()
+        .flat_map(|f| f.observations.iter().map(move |o| Seen { provider: f.provider, channel: f.channel.as_deref(), o }))
+        .collect();
+
+    // Matching: serial first, then host name, then the provider's id.
+    let mut group_of: Vec<usize> = vec![usize::MAX; seen.len()];
+    let mut by_serial: HashMap<String, usize> = HashMap::new();
+    let mut by_host: HashMap<String, Option<usize>> = HashMap::new();
+    let mut by_id: HashMap<(Provider, &str), usize> = HashMap::new();
+    let mut groups = 0usize;
+    for pass in [true, false] {
+        for (n, s) in seen.iter().enumerate() {
+            let serial = s.o.serial.as_deref().map(serial_key);
+            if serial.is_some() != pass {
+                continue;
+            }
+            let host = s.o.hostname.as_deref().map(host_key).filter(|h| !h.is_empty());
+            let g = by_id
+                .get(&(s.provider, s.o.endpoint_id.as_str()))
+                .copied()
+                .or_else(|| serial.as_ref().and_then(|k| by_serial.get(k).copied()))
+                .or_else(|| if pass { None } else { host.as_ref().and_then(|h| by_host.get(h).copied().flatten()) })
+                .unwrap_or_else(|| {
+                    groups += 1;
+                    groups - 1
+                });
+            group_of[n] = g;
+            by_id.insert((s.provider, s.o.endpoint_id.as_str()), g);
+            if let Some(k) = serial {
+                by_serial.entry(k).or_insert(g);
+            }
+            if let Some(h) = host {
+                // A host name two serials share names neither.
+                let e = by_host.entry(h).or_insert(Some(g));
+                if *e != Some(g) {
+                    *e = None;
+                }
+            }
+        }
+    }
+    let mut members: Vec<Vec<usize>> = vec![vec![]; groups];
+    for (n, g) in group_of.iter().enumerate() {
+        members[*g].push(n);
+    }
+
+    let stale_before = Timestamp(now.0.saturating_sub(stale_after as i64));
+    let mut endpoints = Vec::with_capacity(groups);
+    let mut findings = vec![];
+    let mut covered: BTreeSet<&str> = BTreeSet::new();
+    for m in &members {
+        let obs: Vec<&Seen<'_>> = m.iter().map(|&n| &seen[n]).collect();
+        let key = obs
+            .iter()
+            .find_map(|s| s.o.serial.as_deref().map(|x| format!("serial:{}", serial_key(x))))
+            .or_else(|| obs.iter().find_map(|s| s.o.hostname.as_deref().map(|h| format!("host:{}", host_key(h)))))
+            .unwrap_or_else(|| format!("id:{}:{}", obs[0].provider.name(), obs[0].o.endpoint_id));
+        let mut found: Vec<Finding> = vec![];
+        let finding =
+            |class: DriftClass, target: Option<&str>, field: &str, expected: Option<String>, actual: Option<String>, detail: String| {
+                Finding {
+                    endpoint: Some(key.clone()),
+                    class,
+                    target: target.map(String::from),
+                    field: Some(field.into()),
+                    expected,
+                    actual,
+                    detail,
+                }
+            };
+        let field = |f: &dyn Fn(&Observation) -> Option<String>| -> Merged<String> {
+            merge(obs.iter().filter_map(|s| f(s.o).map(|v| (s.provider, v))).collect())
+        };
+        let os = field(&|o| o.os.clone());
+        let arch = field(&|o| o.arch.clone());
+        let explicit = field(&|o| o.deployment_target.clone());
+        let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.clone()).map(|v| (s.provider, v))).collect());
+        let digests =
+            merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256.map(|d| d.prefixed())).map(|v| (s.provider, v))).collect());
+        for (name, m) in [("os", &os), ("arch", &arch), ("deploymentTarget", &explicit)] {
+            if let Merged::Conflict(c) = m {
+                found.push(finding(
+                    DriftClass::ConflictingObservation,
+                    None,
+                    name,
+                    None,
+                    Some(c.clone()),
+                    format!("providers disagree about {name}"),
+                ));
+            }
+        }
+        for (name, m) in [("version", &versions), ("sha256", &digests)] {
+            if let Merged::Conflict(c) = m {
+                found.push(finding(
+                    DriftClass::ConflictingObservation,
+                    None,
+                    name,
+                    None,
+                    Some(c.clone()),
+                    format!("providers disagree about {name}"),
+                ));
+            }
+        }
+
+        // The deployment target.
+        let channels: BTreeSet<&str> = obs.iter().filter_map(|s| s.channel).collect();
+        let tools: BTreeSet<&str> = obs.iter().filter_map(|s| s.provider.management_tool()).collect();
+        let target: Option<&DesiredTarget> = match (&explicit, &os) {
+            (Merged::One(id), _) => match desired.targets.iter().find(|t| &t.id == id) {
+                Some(t) => Some(t),
+                None => {
+                    found.push(finding(
+                        DriftClass::UnknownTarget,
+                        None,
+                        "deploymentTarget",
+                        None,
+                        Some(id.clone()),
+                        format!("the export names deployment target {id:?}, which the release does not have"),
+                    ));
+                    None
+                }
+            },
+            (Merged::Conflict(_), _) | (_, Merged::Conflict(_)) => None,
+            (Merged::Absent, Merged::Absent) => {
+                found.push(finding(
+                    DriftClass::UnknownTarget,
+                    None,
+                    "os",
+                    None,
+                    None,
+                    "no provider reported the endpoint's platform, so no deployment target can be told".into(),
+                ));
+                None
+            }
+            (Merged::Absent, Merged::One(os)) => {
+                let arch = match &arch {
+                    Merged::One(a) => Some(a.as_str()),
+                    _ => None,
+                };
+                let cands: Vec<&DesiredTarget> = desired
+                    .targets
+                    .iter()
+                    .filter(|t| {
+                        let (tos, tarch) = t.platform.split_once('/').unwrap_or((&t.platform, ""));
+                        tos == os
+                            && arch.is_none_or(|a| a == tarch)
+                            && (channels.is_empty() || channels.contains(t.channel.as_str()))
+                            && (tools.is_empty() || tools.contains(t.management_tool.as_str()))
+                    })
+                    .collect();
+                let same_binary = cands.windows(2).all(|w| w[0].digest == w[1].digest && w[0].expected == w[1].expected);
+                match cands.first() {
+                    Some(t) if same_binary => Some(*t),
+                    first => {
+                        let platform = format!("{os}/{}", arch.unwrap_or("?"));
+                        let detail = if first.is_none() {
+                            format!(
+                                "no deployment target of the release is for {platform}{}",
+                                if channels.is_empty() { String::new() } else { format!(" in channel {channels:?}") }
+                            )
+                        } else {
+                            format!(
+                                "{platform} matches deployment targets {} with different binaries; ingest with --channel or --deployment",
+                                cands.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+                            )
+                        };
+                        found.push(finding(DriftClass::UnknownTarget, None, "platform", None, Some(platform), detail));
+                        None
+                    }
+                }
+            }
+        };
+        let tid = target.map(|t| t.id.as_str());
+        if let Some(t) = target {
+            covered.insert(t.id.as_str());
+        }
+
+        // Freshness.
+        let last_seen = obs.iter().filter_map(|s| s.o.last_seen).max();
+        match last_seen {
+            None => found.push(finding(
+                DriftClass::StaleObservation,
+                tid,
+                "lastSeen",
+                Some(format!("after {stale_before}")),
+                None,
+                "no provider reported when it last heard from the endpoint".into(),
+            )),
+            Some(t) if t < stale_before => found.push(finding(
+                DriftClass::StaleObservation,
+                tid,
+                "lastSeen",
+                Some(format!("after {stale_before}")),
+                Some(t.to_string()),
+                format!("last heard from at {t}, more than {stale_after}s before {now}"),
+            )),
+            _ => {}
+        }
+
+        // Version and binary, for an endpoint of a target the release has reached.
+        if let Some(t) = target.filter(|t| t.expected) {
+            let not_installed =
+                matches!(&versions, Merged::One(s) if s.0.is_empty()) || matches!(&digests, Merged::One(s) if s.0.is_empty());
+            if not_installed {
+                found.push(finding(
+                    DriftClass::VersionDrift,
+                    tid,
+                    "version",
+                    Some(t.version.clone()),
+                    Some("not installed".into()),
+                    format!("{} is not installed", desired.bundle.product),
+                ));
+            } else {
+                match &versions {
+                    Merged::Absent => found.push(finding(
+                        DriftClass::MissingData,
+                        tid,
+                        "version",
+                        Some(t.version.clone()),
+                        None,
+                        "no provider reported the installed version; missing data is drift, not compliance".into(),
+                    )),
+                    Merged::One(v) if v.0.len() != 1 || !v.0.contains(&t.version) => found.push(finding(
+                        DriftClass::VersionDrift,
+                        tid,
+                        "version",
+                        Some(t.version.clone()),
+                        Some(v.to_string()),
+                        format!("runs {v}, the release is {}", t.version),
+                    )),
+                    _ => {}
+                }
+                let want = t.digest.prefixed();
+                match &digests {
+                    Merged::Absent => found.push(finding(
+                        DriftClass::MissingData,
+                        tid,
+                        "sha256",
+                        Some(want),
+                        None,
+                        "no provider reported the binary's SHA-256; missing data is drift, not compliance".into(),
+                    )),
+                    Merged::One(d) if d.0.len() != 1 || !d.0.contains(&want) => found.push(finding(
+                        DriftClass::BinaryDrift,
+                        tid,
+                        "sha256",
+                        Some(want),
+                        Some(d.to_string()),
+                        format!("the installed binary is not installer {}'s signed one", t.installer),
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        let mut observed_by: Vec<String> = obs.iter().map(|s| format!("{}:{}", s.provider.name(), s.o.endpoint_id)).collect();
+        observed_by.sort();
+        observed_by.dedup();
+        endpoints.push(Endpoint { endpoint: key.clone(), target: tid.map(String::from), observed_by, aligned: found.is_empty() });
+        findings.extend(found);
+    }
+    for t in desired.targets.iter().filter(|t| t.expected && !covered.contains(t.id.as_str())) {
+        findings.push(Finding {
+            endpoint: None,
+            class: DriftClass::MissingObservation,
+            target: Some(t.id.clone()),
+            field: None,
+            expected: Some(format!("endpoints of {} ({}, {} via {})", t.id, t.platform, t.channel, t.management_tool)),
+            actual: None,
+            detail: format!("no observed endpoint belongs to deployment target {}", t.id),
+        });
+    }
+    endpoints.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+    findings.sort();
+    let mut counts: BTreeMap<DriftClass, u64> = DriftClass::ALL.iter().map(|c| (*c, 0)).collect();
+    for f in &findings {
+        *counts.entry(f.class).or_insert(0) += 1;
+    }
+    let aligned = endpoints.iter().filter(|e| e.aligned).count() as u64;
+    let inputs = order
+        .iter()
+        .map(|f| Input {
+            provider: f.provider,
+            source: f.source,
+            channel: f.channel.clone(),
+            observed_at: f.observed_at,
+            export_digest: f.export_digest,
+            endpoints: f.observations.len() as u64,
+        })
+        .collect();
+    let mut report = Report {
+        schema: REPORT_SCHEMA.into(),
+        report_id: Sha256Digest([0; 32]),
+        outcome: if findings.is_empty() { "aligned" } else { "drift" }.into(),
+        bundle: desired.bundle.clone(),
+        evaluated_at: now,
+        stale_after_seconds: stale_after,
+        inputs,
+        targets: desired.targets.clone(),
+        summary: Summary {
+            endpoints: endpoints.len() as u64,
+            aligned,
+            drifted: endpoints.len() as u64 - aligned,
+            targets: desired.targets.len() as u64,
+            findings: counts,
+        },
+        endpoints,
+        findings,
+    };
+    report.report_id = report.compute_id();
+    Ok(report)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::inventory::providers::{Ingest, ingest};
+
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/inventory/");
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    fn target(id: &str, platform: &str, channel: &str, tool: &str, installer: &str, binary: &[u8]) -> DesiredTarget {
+        DesiredTarget {
+            id: id.into(),
+            platform: platform.into(),
+            channel: channel.into(),
+            management_tool: tool.into(),
+            installer: installer.into(),
+            digest: Sha256Digest::of(binary),
+            install_path: "/usr/local/bin/app".into(),
+            version: "1.2.0".into(),
+            expected: true,
+            rollback: vec!["reinstall 1.1.0".into()],
+        }
+    }
+
+    pub(crate) fn desired() -> Desired {
+        Desired {
+            bundle: BundleRef {
+                bundle_id: "sha256:00".into(),
+                manifest_digest: Sha256Digest([1; 32]),
+                product: "app".into(),
+                version: "1.2.0".into(),
+            },
+            targets: vec![
+                target("linux-servers", "linux/amd64", "stable", "fleet", "linux-amd64", b"app linux\n"),
+                target("mac-canary", "darwin/arm64", "canary", "jamf", "darwin-arm64", b"app darwin\n"),
+                target("mac-fleet", "darwin/arm64", "stable", "jamf", "darwin-arm64", b"app darwin\n"),
+                target("win-fleet", "windows/arm64", "stable", "intune", "windows-arm64", b"MZ pretend\n"),
+            ],
+        }
+    }
+
+    pub(crate) fn fixtures() -> Vec<Observations> {
+        let files = [
+            (Provider::Jamf, "jamf-computers-inventory.json", Some("stable")),
+            (Provider::Intune, "intune-managed-devices.json", None),
+            (Provider::Linux, "osquery-results.jsonl", None),
+            (Provider::Edr, "falcon-devices.json", None),
+            (Provider::Edr, "defender-machines.json", None),
+            (Provider::Edr, "defender-software-inventory.json", None),
+        ];
+        files
+            .iter()
+            .map(|(p, f, ch)| {
+                let bytes = std::fs::read(format!("{DIR}{f}")).unwrap();
+                let i = Ingest {
+                    provider: *p,
+                    product: "app".into(),
+                    channel: ch.map(String::from),
+                    deployment: None,
+                    observed_at: t("2026-12-01T00:00:00Z"),
+                };
+                ingest(&bytes, &i).unwrap_or_else(|e| panic!("{f}: {e}"))
+            })
+            .collect()
+    }
+
+    fn classes(r: &Report, endpoint: &str) -> Vec<(DriftClass, String)> {
+        r.findings
+            .iter()
+            .filter(|f| f.endpoint.as_deref() == Some(endpoint))
+            .map(|f| (f.class, f.field.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn every_drift_class_from_the_documented_fixtures() {
+        use DriftClass::*;
+        let r = reconcile(&desired(), &fixtures(), t("2026-12-01T00:00:00Z"), 48 * 3600).unwrap();
+        let ep = |k: &str| r.endpoints.iter().find(|e| e.endpoint == k).unwrap_or_else(|| panic!("{k} in {:#?}", r.endpoints));
+        // Jamf has the version, osquery the digest: together, aligned.
+        assert!(ep("serial:C02ALIGNED01").aligned, "{:?}", classes(&r, "serial:C02ALIGNED01"));
+        assert_eq!(ep("serial:C02ALIGNED01").observed_by.len(), 2);
+        assert_eq!(ep("serial:C02ALIGNED01").target.as_deref(), Some("mac-fleet"));
+        assert!(ep("host:lin-ok").aligned, "{:?}", classes(&r, "host:lin-ok"));
+        assert_eq!(classes(&r, "serial:C02OLD000002"), [(VersionDrift, "version".into()), (MissingData, "sha256".into())]);
+        assert_eq!(classes(&r, "host:lin-tampered"), [(BinaryDrift, "sha256".into())]);
+        // Intune says 1.2.0, Defender's software inventory 1.2.1 (matched by host name, then by
+        // Defender's device id); nobody reports the digest.
+        assert_eq!(classes(&r, "serial:W-OK-0001"), [(MissingData, "sha256".into()), (ConflictingObservation, "version".into())]);
+        assert_eq!(ep("serial:W-OK-0001").observed_by.len(), 2, "{:?}", ep("serial:W-OK-0001"));
+        assert_eq!(classes(&r, "serial:W-NONE-0002"), [(VersionDrift, "version".into())]);
+        // Graph's "never" is no last-seen time; no software reported: missing data, not compliance.
+        assert_eq!(
+            classes(&r, "serial:W-SILENT-03"),
+            [(StaleObservation, "lastSeen".into()), (MissingData, "sha256".into()), (MissingData, "version".into())]
+        );
+        assert_eq!(classes(&r, "serial:VMW-LIN-0009"), [(MissingData, "sha256".into()), (MissingData, "version".into())]);
+        assert_eq!(classes(&r, "host:tablet-7"), [(UnknownTarget, "platform".into())]);
+        let missing: Vec<_> = r.findings.iter().filter(|f| f.class == MissingObservation).map(|f| f.target.clone().unwrap()).collect();
+        assert_eq!(missing, ["mac-canary"]);
+        for c in DriftClass::ALL {
+            assert!(r.summary.findings[&c] > 0, "{c:?} not produced");
+        }
+        assert_eq!((r.summary.endpoints, r.summary.aligned), (9, 2));
+        assert_eq!(r.outcome, "drift");
+        // Deterministic: the same inputs in another order give the same report and id.
+        let mut rev = fixtures();
+        rev.reverse();
+        let again = reconcile(&desired(), &rev, t("2026-12-01T00:00:00Z"), 48 * 3600).unwrap();
+        assert_eq!(again, r);
+        assert_eq!(Report::parse(&json::canonical(&r)).unwrap(), r);
+        assert_eq!(r.to_bytes(), json::canonical(&r), "spliced bytes are the whole value's RFC 8785 bytes");
+        for f in fixtures() {
+            assert_eq!(f.to_bytes(), json::canonical(&f));
+        }
+        let mut edited = r.clone();
+        edited.summary.aligned += 1;
+        assert!(matches!(Report::parse(&json::canonical(&edited)), Err(InventoryError::Report(_))));
+    }
+
+    #[test]
+    fn stale_after_and_aligned_outcome() {
+        let d = Desired { targets: desired().targets.into_iter().filter(|t| t.id == "linux-servers").collect(), ..desired() };
+        let lin: Vec<Observations> = fixtures()
+            .into_iter()
+            .filter(|f| f.provider == Provider::Linux)
+            .map(|mut f| {
+                f.observations.retain(|o| o.hostname.as_deref() == Some("lin-ok"));
+                f
+            })
+            .collect();
+        let r = reconcile(&d, &lin, t("2026-12-01T00:00:00Z"), 48 * 3600).unwrap();
+        assert_eq!((r.outcome.as_str(), r.findings.len()), ("aligned", 0), "{:?}", r.findings);
+        let r = reconcile(&d, &lin, t("2026-12-01T00:00:00Z"), 24 * 3600).unwrap();
+        assert_eq!(classes(&r, "host:lin-ok"), [(DriftClass::StaleObservation, "lastSeen".into())]);
+        // Not yet promoted into the channel: nothing is expected of its endpoints.
+        let mut not_yet = d.clone();
+        not_yet.targets[0].expected = false;
+        let tampered: Vec<Observations> = fixtures().into_iter().filter(|f| f.provider == Provider::Linux).collect();
+        let r = reconcile(&not_yet, &tampered, t("2026-12-01T00:00:00Z"), 48 * 3600).unwrap();
+        assert!(r.findings.iter().all(|f| f.class == DriftClass::UnknownTarget), "{:?}", r.findings);
+    }
+
+    #[test]
+    fn observations_of_another_product_cannot_be_reconciled() {
+        let mut f = fixtures();
+        f[0].product = "other".into();
+        assert!(matches!(reconcile(&desired(), &f, t("2026-12-01T00:00:00Z"), 3600), Err(InventoryError::Product { .. })));
+    }
+}
