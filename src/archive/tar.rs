@@ -253,7 +253,7 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         });
         at = data + padded;
     }
-    Ok(ArchiveIndex { format: Format::Tar, entries, dirs })
+    Ok(ArchiveIndex::new(Format::Tar, entries, dirs))
 }
 
 fn check_no_zip_tail(src: &dyn ByteSource, size: u64) -> Result<(), ArchiveError> {

@@ -433,7 +433,7 @@ fn local_entries(src: &dyn ByteSource, centrals: &[Central], cd_offset: u64) -> 
             format!("{} unaccounted bytes before the central directory", cd_offset - expect_at),
         ));
     }
-    Ok(ArchiveIndex { format: Format::Zip, entries, dirs })
+    Ok(ArchiveIndex::new(Format::Zip, entries, dirs))
 }
 
 /// The local header of `c` agrees with it field by field (name, versions, time, flags, method,
