@@ -80,13 +80,17 @@ fn is_invisible(c: char) -> bool {
 const RESERVED: &[&str] = &["con", "prn", "aux", "nul", "conin$", "conout$", "clock$"];
 
 fn is_reserved(component: &str) -> bool {
-    let stem = component.split('.').next().unwrap_or("").to_ascii_lowercase();
-    let stem = stem.trim_end_matches(' ');
-    if RESERVED.contains(&stem) {
+    // Compared without allocating: this runs for every component of every member.
+    let stem = component.split('.').next().unwrap_or("").trim_end_matches(' ');
+    if RESERVED.iter().any(|r| stem.eq_ignore_ascii_case(r)) {
         return true;
     }
-    let rest: Vec<char> = stem.chars().skip(3).collect();
-    (stem.starts_with("com") || stem.starts_with("lpt")) && rest.len() == 1 && matches!(rest[0], '0'..='9' | '¹' | '²' | '³')
+    let b = stem.as_bytes();
+    if b.len() < 4 || !(b[..3].eq_ignore_ascii_case(b"com") || b[..3].eq_ignore_ascii_case(b"lpt")) {
+        return false;
+    }
+    let mut rest = stem[3..].chars();
+    matches!((rest.next(), rest.next()), (Some('0'..='9' | '¹' | '²' | '³'), None))
 }
 
 /// Checks a member name (a file path with `/` separators, no trailing slash).
@@ -183,146 +187,184 @@ pub enum SetError<'a> {
 /// The work [`check_set`] did, for tests that pin its cost to the bytes of the names.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SetWork {
-    /// Name bytes folded into collision keys (each component folded once per pass).
+    /// Name bytes folded into collision keys: each name is folded once per pass, two passes.
     pub folded_bytes: u64,
-    /// Lookups in the tree of folded components (one per component, per pass).
+    /// Hash-map lookups: one per name and one per prefix used as a directory.
     pub lookups: u64,
-    /// Passes over the names: 1, or 2 when a file/directory conflict exists and the first
-    /// name showing it is looked for.
-    pub passes: u32,
+    /// Whole collision keys computed to confirm that equal hashes are equal keys: one per
+    /// refusal (and astronomically rarely more, on a true 64-bit collision of the keyed hash).
+    pub confirmations: u64,
 }
 
-const NONE: u32 = u32::MAX;
-
-/// The folded names as a tree: a node per distinct folded path prefix, each child keyed by its
-/// parent and its folded piece, so that a name costs one lookup per component and its folded
-/// bytes once, whatever its depth.
-struct Tree {
-    children: std::collections::HashMap<Vec<u8>, u32>,
-    /// Per node: the index of the name whose typed key ends there (files; directory entries
-    /// end in an extra empty piece, as their typed key ends in `/`), or `NONE`.
-    slot: Vec<u32>,
-    /// Per node: whether the name in `slot` is a file.
-    file: Vec<bool>,
-    /// Per node: whether some name uses it as a directory (a component boundary before its end).
-    boundary: Vec<bool>,
-    key: Vec<u8>,
-    fold: String,
-    work: SetWork,
+/// A keyed SipHash (std's `RandomState`, random per process, so keys cannot be chosen to
+/// collide) over a byte stream, fed in whole 8-byte words whatever pieces the stream arrives in,
+/// so that equal streams hash equally however they were split. Cloned at a prefix to hash it.
+#[derive(Clone)]
+struct StreamHash {
+    h: std::collections::hash_map::DefaultHasher,
+    word: u64,
+    len: u64,
 }
 
-impl Tree {
+impl StreamHash {
+    fn new(seed: &std::collections::hash_map::RandomState) -> Self {
+        use std::hash::BuildHasher;
+        StreamHash { h: seed.build_hasher(), word: 0, len: 0 }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        use std::hash::Hasher;
+        for &b in bytes {
+            self.word |= u64::from(b) << (8 * (self.len % 8));
+            self.len += 1;
+            if self.len % 8 == 0 {
+                self.h.write_u64(self.word);
+                self.word = 0;
+            }
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        use std::hash::Hasher;
+        let mut h = self.h.clone();
+        h.write_u64(self.word);
+        h.write_u64(self.len);
+        h.finish()
+    }
+}
+
+/// Folds `name` component by component into `h` (the bytes of its [`collision_key`]: the key
+/// of `a/b` is the key of `a`, `/`, the key of `b`, because `/` is a starter that composes with
+/// nothing under NFKC and is neither cased nor case-ignorable), calling `at_boundary` with the
+/// hash of every prefix the name uses as a directory (every component of a directory entry, all
+/// but the last of a file). ASCII components fold to ASCII lower case without normalising.
+fn fold_hash(
+    name: &str,
+    is_dir: bool,
+    h: &mut StreamHash,
+    work: &mut SetWork,
+    at_boundary: &mut dyn FnMut(&mut SetWork, u64, usize) -> bool,
+) -> bool {
+    let mut lower = [0u8; MAX_COMPONENT_LEN];
+    let mut comps = name.split('/').peekable();
+    let mut end = 0;
+    let mut first = true;
+    while let Some(comp) = comps.next() {
+        if !first {
+            h.push(b"/");
+        }
+        first = false;
+        work.folded_bytes += comp.len() as u64;
+        if comp.is_ascii() && comp.len() <= lower.len() {
+            let l = &mut lower[..comp.len()];
+            l.copy_from_slice(comp.as_bytes());
+            l.make_ascii_lowercase();
+            h.push(l);
+        } else {
+            h.push(collision_key(comp).as_bytes());
+        }
+        end += comp.len();
+        if (is_dir || comps.peek().is_some()) && !at_boundary(work, h.finish(), end) {
+            return false;
+        }
+        end += 1;
+    }
+    true
+}
+
+/// The typed collision key: a directory entry's ends in `/`, so that a file `a` and a directory
+/// entry `a/` are a file/directory conflict, not a duplicate.
+fn typed_key(name: &str, is_dir: bool) -> String {
+    let mut k = collision_key(name);
+    if is_dir {
+        k.push('/');
+    }
+    k
+}
+
+/// The names of a set by the keyed hash of a key, confirming every equal hash by the keys
+/// themselves: `first` holds the first name of each hash, `more` the later names whose hash an
+/// earlier, different key already had (empty unless SipHash collides by chance).
+struct ByHash {
+    first: std::collections::HashMap<u64, u32>,
+    more: Vec<(u64, u32)>,
+}
+
+impl ByHash {
     fn new() -> Self {
-        Tree {
-            children: std::collections::HashMap::new(),
-            slot: vec![NONE],
-            file: vec![false],
-            boundary: vec![false],
-            key: Vec::new(),
-            fold: String::new(),
-            work: SetWork::default(),
-        }
+        ByHash { first: std::collections::HashMap::new(), more: Vec::new() }
     }
 
-    /// The child of `parent` under `piece`: created when `insert`, else `None` when absent.
-    fn child(&mut self, parent: u32, piece: &str, insert: bool) -> Option<u32> {
-        self.work.lookups += 1;
-        self.key.clear();
-        self.key.extend_from_slice(&parent.to_le_bytes());
-        self.key.extend_from_slice(piece.as_bytes());
-        if let Some(&id) = self.children.get(self.key.as_slice()) {
-            return Some(id);
+    /// The name already filed under `hash` whose key equals `key()`, if any.
+    fn find(&self, hash: u64, key: &dyn Fn() -> String, key_of: &dyn Fn(u32) -> String, work: &mut SetWork) -> Option<u32> {
+        work.lookups += 1;
+        let &i = self.first.get(&hash)?;
+        let key = key();
+        work.confirmations += 1;
+        if key_of(i) == key {
+            return Some(i);
         }
-        if !insert {
-            return None;
-        }
-        let id = u32::try_from(self.slot.len()).expect("fewer than 2^32 nodes");
-        self.children.insert(self.key.clone(), id);
-        self.slot.push(NONE);
-        self.file.push(false);
-        self.boundary.push(false);
-        Some(id)
+        self.more.iter().filter(|m| m.0 == hash).map(|m| m.1).find(|&j| {
+            work.confirmations += 1;
+            key_of(j) == key
+        })
     }
 
-    /// Walks `name` (a directory entry when `is_dir`), calling `at_boundary` with the node of
-    /// every prefix it uses as a directory (every component of a directory entry, all but the
-    /// last of a file), and returns the node of its typed key. Each component is folded on its
-    /// own: the key of `a/b` is the key of `a`, `/`, the key of `b` (`/` is a starter that
-    /// composes with nothing and is neither cased nor case-ignorable), and a folded component
-    /// may itself hold `/` (U+2100 folds to `a/c`), so it is split into pieces.
-    fn walk(&mut self, name: &str, is_dir: bool, insert: bool, at_boundary: &mut dyn FnMut(&mut Self, u32)) -> Option<u32> {
-        let mut node = 0u32;
-        let mut comps = name.split('/').peekable();
-        while let Some(comp) = comps.next() {
-            self.work.folded_bytes += comp.len() as u64;
-            let mut fold = std::mem::take(&mut self.fold);
-            fold.clear();
-            if comp.is_ascii() {
-                fold.push_str(comp);
-                fold.make_ascii_lowercase();
-            } else {
-                fold.push_str(&collision_key(comp));
-            }
-            let mut found = Some(node);
-            for piece in fold.split('/') {
-                found = found.and_then(|n| self.child(n, piece, insert));
-            }
-            self.fold = fold;
-            node = found?;
-            if is_dir || comps.peek().is_some() {
-                at_boundary(self, node);
-            }
+    fn insert(&mut self, hash: u64, i: u32) {
+        if let Some(prev) = self.first.insert(hash, i) {
+            self.first.insert(hash, prev);
+            self.more.push((hash, i));
         }
-        if is_dir { self.child(node, "", insert) } else { Some(node) }
     }
 }
 
-/// The rules over a whole member set, in O(total name bytes): no name twice, no two names with
-/// the same [`collision_key`] (a directory entry's key ends in `/`), and no file used as a
-/// directory after folding (`a` and `a/b`, a file `a` and a directory entry `a`). `names` are
-/// the files, then the directory entries (`true`), in archive order; the first name in that order
-/// that breaks a rule is reported, duplicates and collisions before conflicts.
+/// The rules over a whole member set, in O(total name bytes) time and O(members) memory: no
+/// name twice, no two names with the same [`collision_key`] (a directory entry's key ends in
+/// `/`), and no file used as a directory after folding (`a` and `a/b`, a file `a` and a directory
+/// entry `a`). `names` are the files, then the directory entries (`true`), in archive order; the
+/// first name in that order that breaks a rule is reported, duplicates and collisions before
+/// conflicts.
+///
+/// Keys are compared by a keyed 64-bit hash and confirmed whole when the hashes are equal. Pass 1
+/// files every typed key's hash (a duplicate or collision is an equal key already filed) and every
+/// file's; pass 2 hashes each name's prefixes as it folds the name once more, and looks each up
+/// among the files.
 pub fn check_set<'a>(names: &[(&'a str, bool)], work: &mut SetWork) -> Result<(), SetError<'a>> {
-    let mut tree = Tree::new();
-    tree.work.passes = 1;
-    let mut conflict = false;
-    let result = (|| {
-        for (i, &(name, is_dir)) in names.iter().enumerate() {
-            let at = tree
-                .walk(name, is_dir, true, &mut |t, n| {
-                    t.boundary[n as usize] = true;
-                    conflict |= t.file[n as usize];
-                })
-                .expect("inserting walks always end at a node");
-            let prev = tree.slot[at as usize];
-            if prev != NONE {
-                let first = names[prev as usize].0;
-                return Err(if first == name { SetError::Duplicate { name } } else { SetError::Collision { name, first } });
-            }
-            tree.slot[at as usize] = u32::try_from(i).expect("fewer than 2^32 names");
-            tree.file[at as usize] = !is_dir;
-            conflict |= !is_dir && tree.boundary[at as usize];
+    let seed = std::collections::hash_map::RandomState::new();
+    let idx = |i: usize| u32::try_from(i).expect("fewer than 2^32 names");
+    let mut typed = ByHash::new();
+    let mut files = ByHash::new();
+    for (i, &(name, is_dir)) in names.iter().enumerate() {
+        let mut h = StreamHash::new(&seed);
+        fold_hash(name, is_dir, &mut h, work, &mut |_, _, _| true);
+        let file_hash = h.finish();
+        if is_dir {
+            h.push(b"/");
         }
-        if !conflict {
-            return Ok(());
+        let hash = h.finish();
+        let found = typed.find(hash, &|| typed_key(name, is_dir), &|j| typed_key(names[j as usize].0, names[j as usize].1), work);
+        if let Some(j) = found {
+            let first = names[j as usize].0;
+            return Err(if first == name { SetError::Duplicate { name } } else { SetError::Collision { name, first } });
         }
-        // Some file is used as a directory: find the first name doing so, as it is reported.
-        tree.work.passes = 2;
-        for &(name, is_dir) in names {
-            let mut file = None;
-            tree.walk(name, is_dir, false, &mut |t, n| {
-                if file.is_none() && t.file[n as usize] {
-                    file = Some(t.slot[n as usize]);
-                }
-            });
-            if let Some(f) = file {
-                return Err(SetError::FileDirConflict { name, file: names[f as usize].0 });
-            }
+        typed.insert(hash, idx(i));
+        if !is_dir {
+            files.insert(file_hash, idx(i));
         }
-        unreachable!("a node is both a file and a directory, so some name uses a file as a directory")
-    })();
-    *work = tree.work;
-    result
+    }
+    for &(name, is_dir) in names {
+        let mut h = StreamHash::new(&seed);
+        let mut file = None;
+        fold_hash(name, is_dir, &mut h, work, &mut |work, hash, end| {
+            let prefix = &name[..end];
+            file = files.find(hash, &|| collision_key(prefix), &|j| collision_key(names[j as usize].0), work);
+            file.is_none()
+        });
+        if let Some(j) = file {
+            return Err(SetError::FileDirConflict { name, file: names[j as usize].0 });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -363,6 +405,16 @@ mod tests {
         }
         assert!(matches!(check_name(&"a".repeat(MAX_PATH_LEN + 1)), Err(NameError::TooLong { .. })));
         assert!(matches!(check_name(&"a".repeat(MAX_COMPONENT_LEN + 1)), Err(NameError::ComponentTooLong { .. })));
+    }
+
+    #[test]
+    fn reserved_device_names_in_any_case_and_with_any_extension() {
+        for n in ["CON", "cOn.txt", "con .tar.gz", "Com1", "LPT\u{b2}.log", "nul", "CONIN$", "clock$.x", "aux  .c"] {
+            assert!(is_reserved(n), "{n:?}");
+        }
+        for n in ["cons", "com", "com10", "lpt\u{b9}0", "xcon", "conx.txt", "compare", "\u{e7}om1"] {
+            assert!(!is_reserved(n), "{n:?}");
+        }
     }
 
     #[test]
@@ -436,9 +488,10 @@ mod tests {
         }
     }
 
-    /// The cost pin: the set rules fold each name's bytes and look each component up at most
-    /// twice (two passes only when a conflict is reported), however deep the names are. The
-    /// first implementation folded every prefix again: depth × length per name.
+    /// The cost pin: the set rules fold each name's bytes twice (two passes) and make one
+    /// lookup per name and per prefix used as a directory, however deep the names are, and
+    /// compute whole keys only to confirm a refusal. The first implementation folded every prefix
+    /// of every name again: depth × length per name.
     #[test]
     fn set_rules_cost_is_linear_in_name_bytes() {
         let deep = "a/".repeat(MAX_PATH_LEN / 2 - 8);
@@ -449,16 +502,16 @@ mod tests {
         let comps: u64 = names.iter().map(|n| n.split('/').count() as u64).sum();
         let mut work = SetWork::default();
         assert_eq!(check_set(&set, &mut work), Ok(()));
-        assert_eq!(work.passes, 1);
-        assert!(work.folded_bytes <= bytes, "{work:?} for {bytes} name bytes");
-        assert_eq!(work.lookups, comps, "one lookup per component");
-        // A conflict at the very end costs a second pass, no more.
+        assert!(work.folded_bytes <= 2 * bytes, "{work:?} for {bytes} name bytes");
+        assert_eq!(work.lookups, comps, "one lookup per name and per directory prefix");
+        assert_eq!(work.confirmations, 0);
+        // A conflict at the very end costs one confirmation, no more.
         let mut with_conflict = set.clone();
         with_conflict.push(("a/a/a", false));
         let mut work = SetWork::default();
         assert!(matches!(check_set(&with_conflict, &mut work), Err(SetError::FileDirConflict { name, file: "a/a/a" }) if name == names[0]));
-        assert_eq!(work.passes, 2);
+        assert_eq!(work.confirmations, 1);
         assert!(work.folded_bytes <= 2 * (bytes + 5), "{work:?}");
-        assert!(work.lookups <= 2 * (comps + 3), "{work:?}");
+        assert!(work.lookups <= comps + 4, "{work:?}");
     }
 }
