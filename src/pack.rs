@@ -183,15 +183,42 @@ pub fn worth_deflating(sample: &[u8]) -> bool {
     thread_local! {
         static ENC: std::cell::RefCell<Option<flate2::Compress>> = const { std::cell::RefCell::new(None) };
     }
-    let limit = sample.len() * 9 / 10;
-    let mut out = Vec::with_capacity(limit + 64);
+    // Room for the worst case (stored blocks: 5 bytes per 64 KiB and the end): zlib-rs panics
+    // when a finishing stream's pending output does not fit.
+    let mut out = Vec::with_capacity(sample.len() + sample.len() / 16 + 256);
     ENC.with(|enc| {
         let mut enc = enc.borrow_mut();
         let enc = enc.get_or_insert_with(|| flate2::Compress::new(flate2::Compression::fast(), false));
         enc.reset();
         let done = enc.compress_vec(sample, &mut out, flate2::FlushCompress::Finish);
-        // Finished within the spare capacity and below 90 %: worth it. Output that fills the
-        // buffer without finishing is not below 90 %.
         matches!(done, Ok(flate2::Status::StreamEnd)) && out.len() * 10 < sample.len() * 9
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reused encoder decides as a fresh one would, for incompressible, compressible and
+    /// tiny samples in any order (and never panics on output that does not shrink).
+    #[test]
+    fn worth_deflating_with_a_reused_encoder() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<u8> = (0..70_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let text = b"release notes, line after line of them\n".repeat(2_000);
+        for _ in 0..3 {
+            for n in [0usize, 511, 512, 1024, 4096, 65_536, 70_000] {
+                assert!(!worth_deflating(&random[..n]), "random {n}");
+            }
+            assert!(worth_deflating(&text[..1024]) && worth_deflating(&text[..65_536]));
+            assert!(!worth_deflating(&text[..100]), "below 512 bytes never");
+        }
+    }
 }
