@@ -217,7 +217,7 @@ impl StreamHash {
         for &b in bytes {
             self.word |= u64::from(b) << (8 * (self.len % 8));
             self.len += 1;
-            if self.len % 8 == 0 {
+            if self.len.is_multiple_of(8) {
                 self.h.write_u64(self.word);
                 self.word = 0;
             }
