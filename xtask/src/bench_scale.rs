@@ -138,7 +138,7 @@ fn bytes_read(verify: &str, bundle: &Path) -> Result<(u64, u64)> {
         r#"
 import os, subprocess, sys
 fd = os.open({bundle:?}, os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)
-p = subprocess.Popen(["bash", "-c", "exec " + {verify:?}], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+p = subprocess.Popen(["bash", "-c", {verify:?}], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
 io = dict(l.split(": ") for l in open(f"/proc/{{p.pid}}/io").read().split("\n") if l)
 p.wait()
@@ -339,7 +339,16 @@ pub fn run(bin: &Path, quick: bool) -> Result<()> {
         Some(bt_s / bz_s <= 1.3),
     ));
     let _ = std::fs::remove_dir_all(&big);
-    let plain = |b: &Path| a(&format!("--no-record verify --no-progress --key {} {}", pubkey.display(), b.display()));
+    // `exec`, so that the process python waits for is the verifier itself.
+    let plain = |b: &Path| {
+        format!(
+            "AIRLOCK_HOME={} exec {} --no-record verify --no-progress --key {} {}",
+            home.display(),
+            bin.display(),
+            pubkey.display(),
+            b.display()
+        )
+    };
     for (label, b) in [("zip", &big_zip), ("tar", &big_tar), ("small zip", &small_zip)] {
         let size = std::fs::metadata(b)?.len();
         let (dev, rchar) = bytes_read(&plain(b), b)?;
