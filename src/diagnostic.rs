@@ -246,11 +246,16 @@ impl Diagnostic for PackError {
             PackError::NoKey => "pack.no-key".into(),
             PackError::Path { .. } => "pack.path".into(),
             PackError::Manifest(_) => "pack.manifest".into(),
+            PackError::Limit { .. } => "pack.limit".into(),
         }
     }
     fn hint(&self) -> Cow<'static, str> {
         match self {
             PackError::NoKey => "pass --key NAME.key (make one with `airlock keygen NAME`)".into(),
+            PackError::Limit { rule: crate::archive::Rule::CompressionRatio, .. } => {
+                "pack with --compress store (or auto): verifiers refuse deflated members this compressible".into()
+            }
+            PackError::Limit { .. } => "split the release into several bundles within the limits of format-spec/archive-rules-v1.md".into(),
             _ => "put members under artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/ or other/ with portable names"
                 .into(),
         }

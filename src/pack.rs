@@ -3,12 +3,12 @@
 
 use crate::archive::name::check_name;
 use crate::archive::write::PlannedMember;
+use crate::archive::{Limits, Rule};
 use crate::bundle::manifest::{DeflateStream, Manifest, ManifestError, Member, Release};
 use crate::bundle::{CHECKSUMS, ENVELOPE, Kind, MANIFEST, PAYLOAD_TYPE_V1, checksums};
 use crate::dsse::Envelope;
 use crate::keys::SecretKey;
 use crate::time::Timestamp;
-use std::io::Write;
 
 /// Errors planning a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,21 @@ pub enum PackError {
     /// The resulting manifest breaks a rule (e.g. no members, bad version).
     #[error("{0}")]
     Manifest(#[from] ManifestError),
+    /// The bundle would break a limit every verifier enforces (`archive::Limits`), so it is
+    /// refused before anything is written.
+    #[error("{subject}{actual} {what}; the bundle format allows at most {max} (rule {rule}); nothing was written")]
+    Limit {
+        /// The walker rule a verifier would refuse the bundle by.
+        rule: Rule,
+        /// The member concerned, with a trailing ": ", or empty.
+        subject: String,
+        /// What is counted or measured.
+        what: &'static str,
+        /// The bundle's value.
+        actual: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
 /// Everything needed to write the archive.
@@ -101,15 +116,109 @@ pub fn plan(
     Ok(Plan { manifest, manifest_bytes, envelope_bytes, checksums_bytes, members: planned })
 }
 
+/// The bundle's archive members: the payload, the three control members and a transparency proof.
+pub fn archive_member_count(payload: usize, with_proof: bool) -> usize {
+    payload + 3 + usize::from(with_proof)
+}
+
+/// Refuses `count` archive members (see [`archive_member_count`]) above what verifiers accept:
+/// callable before any member is hashed.
+pub fn check_member_count(count: usize, limits: &Limits) -> Result<(), PackError> {
+    if count > limits.max_members {
+        return Err(PackError::Limit {
+            rule: Rule::TooManyMembers,
+            subject: String::new(),
+            what: "archive members (payload and control members)",
+            actual: count as u64,
+            max: limits.max_members as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Every limit a verifier enforces that the archive's member list already decides: member count,
+/// member and total sizes, control member sizes ([`crate::bundle::MAX_CONTROL_SIZE`]) and, for a
+/// deflated member (`stored` gives its stream length), the compression ratio. Pack calls it before
+/// it creates the output, so a bundle its own self-check (or any verifier) would refuse for a
+/// limit is never written.
+pub fn check_limits(members: &[PlannedMember], stored: &dyn Fn(&str) -> Option<u64>, limits: &Limits) -> Result<(), PackError> {
+    check_member_count(members.len(), limits)?;
+    let limit = |rule, m: &PlannedMember, what, actual, max| PackError::Limit { rule, subject: format!("{}: ", m.name), what, actual, max };
+    let mut total = 0u64;
+    for m in members {
+        if crate::bundle::CONTROL.contains(&m.name.as_str()) && m.size > crate::bundle::MAX_CONTROL_SIZE {
+            return Err(limit(Rule::MemberTooLarge, m, "bytes in a control member", m.size, crate::bundle::MAX_CONTROL_SIZE));
+        }
+        if m.size > limits.max_member_size {
+            return Err(limit(Rule::MemberTooLarge, m, "bytes", m.size, limits.max_member_size));
+        }
+        total = total.saturating_add(m.size);
+        if total > limits.max_total_size {
+            return Err(limit(Rule::TotalTooLarge, m, "bytes in all members up to this one", total, limits.max_total_size));
+        }
+        if let Some(csize) = stored(&m.name).filter(|_| m.deflate)
+            && m.size > (1 << 20)
+            && m.size / csize.max(1) > limits.max_ratio
+        {
+            return Err(limit(
+                Rule::CompressionRatio,
+                m,
+                "times smaller deflated; store it (--compress store)",
+                m.size / csize.max(1),
+                limits.max_ratio,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a sample of a member's bytes compresses enough (below 90 %) to be worth deflating.
 /// Incompressible members are stored, so verify streams them at hashing speed.
 pub fn worth_deflating(sample: &[u8]) -> bool {
     if sample.len() < 512 {
         return false;
     }
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::with_capacity(sample.len()), flate2::Compression::fast());
-    if enc.write_all(sample).is_err() {
-        return false;
+    // One encoder per thread, reset for each sample: a fresh one allocates and clears its
+    // window and tables, which cost more than compressing a small member.
+    thread_local! {
+        static ENC: std::cell::RefCell<Option<flate2::Compress>> = const { std::cell::RefCell::new(None) };
     }
-    enc.finish().map(|c| (c.len() as u64) * 10 < (sample.len() as u64) * 9).unwrap_or(false)
+    // Room for the worst case (stored blocks: 5 bytes per 64 KiB and the end): zlib-rs panics
+    // when a finishing stream's pending output does not fit.
+    let mut out = Vec::with_capacity(sample.len() + sample.len() / 16 + 256);
+    ENC.with(|enc| {
+        let mut enc = enc.borrow_mut();
+        let enc = enc.get_or_insert_with(|| flate2::Compress::new(flate2::Compression::fast(), false));
+        enc.reset();
+        let done = enc.compress_vec(sample, &mut out, flate2::FlushCompress::Finish);
+        matches!(done, Ok(flate2::Status::StreamEnd)) && out.len() * 10 < sample.len() * 9
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reused encoder decides as a fresh one would, for incompressible, compressible and
+    /// tiny samples in any order (and never panics on output that does not shrink).
+    #[test]
+    fn worth_deflating_with_a_reused_encoder() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<u8> = (0..70_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let text = b"release notes, line after line of them\n".repeat(2_000);
+        for _ in 0..3 {
+            for n in [0usize, 511, 512, 1024, 4096, 65_536, 70_000] {
+                assert!(!worth_deflating(&random[..n]), "random {n}");
+            }
+            assert!(worth_deflating(&text[..1024]) && worth_deflating(&text[..65_536]));
+            assert!(!worth_deflating(&text[..100]), "below 512 bytes never");
+        }
+    }
 }

@@ -11,7 +11,6 @@ pub mod write;
 pub mod zip;
 
 use crate::digest::{Sha256Digest, StreamHasher};
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 
@@ -116,6 +115,7 @@ pub struct Entry {
 }
 
 /// What an archive means: its file members in archive order, and its explicit directories.
+/// Only the walkers build one; it is read, never changed, afterwards.
 #[derive(Clone, Debug)]
 pub struct ArchiveIndex {
     /// Flavour.
@@ -124,12 +124,23 @@ pub struct ArchiveIndex {
     pub entries: Vec<Entry>,
     /// Directory entries (names without trailing slash).
     pub dirs: Vec<String>,
+    /// Positions in `entries`, ordered by name, for [`ArchiveIndex::get`] (4 bytes a member).
+    by_name: Vec<u32>,
 }
 
 impl ArchiveIndex {
-    /// Finds a file member by exact name.
+    pub(crate) fn new(format: Format, entries: Vec<Entry>, dirs: Vec<String>) -> Self {
+        // Walkers refuse more than `Limits::max_members` long before u32 runs out.
+        let mut by_name: Vec<u32> = (0..entries.len()).map(|i| u32::try_from(i).expect("fewer than 2^32 members")).collect();
+        by_name.sort_unstable_by(|&a, &b| entries[a as usize].name.cmp(&entries[b as usize].name));
+        ArchiveIndex { format, entries, dirs, by_name }
+    }
+
+    /// Finds a file member by exact name: a binary search, O(log members × name length), so that
+    /// a loop over the members looking each one up stays O(members log members).
     pub fn get(&self, name: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.name == name)
+        let at = self.by_name.binary_search_by(|&i| self.entries[i as usize].name.as_str().cmp(name)).ok()?;
+        Some(&self.entries[self.by_name[at] as usize])
     }
 }
 
@@ -367,8 +378,6 @@ fn check_member_set(index: &ArchiveIndex, limits: &Limits) -> Result<(), Archive
         return Err(refuse(Rule::TooManyMembers, None, None, format!("{} members; at most {}", index.entries.len(), limits.max_members)));
     }
     let mut total: u64 = 0;
-    let mut seen: HashMap<String, &str> = HashMap::new();
-    let mut files: BTreeMap<&str, ()> = BTreeMap::new();
     for e in &index.entries {
         total = total.saturating_add(e.size);
         if total > limits.max_total_size {
@@ -379,46 +388,20 @@ fn check_member_set(index: &ArchiveIndex, limits: &Limits) -> Result<(), Archive
                 format!("members add up to more than {} bytes", limits.max_total_size),
             ));
         }
-        files.insert(&e.name, ());
     }
-    let all = index.entries.iter().map(|e| (e.name.as_str(), false)).chain(index.dirs.iter().map(|d| (d.as_str(), true)));
-    for (name, is_dir) in all {
-        let key = collision_key_typed(name, is_dir);
-        if let Some(prev) = seen.get(&key) {
-            let rule = if *prev == name { Rule::Duplicate } else { Rule::Collision };
-            return Err(refuse(rule, Some(name), None, format!("same name as {prev:?} on a case-insensitive or normalising filesystem")));
+    let names: Vec<(&str, bool)> =
+        index.entries.iter().map(|e| (e.name.as_str(), false)).chain(index.dirs.iter().map(|d| (d.as_str(), true))).collect();
+    name::check_set(&names, &mut name::SetWork::default()).map_err(|err| match err {
+        name::SetError::Duplicate { name } => {
+            refuse(Rule::Duplicate, Some(name), None, format!("same name as {name:?} on a case-insensitive or normalising filesystem"))
         }
-        seen.insert(key, name);
-    }
-    // A file may not also be used as a directory ("a" and "a/b", or "a" and a directory entry
-    // "a/"), compared after folding.
-    let folded_files: HashMap<String, &str> = index.entries.iter().map(|e| (name::collision_key(&e.name), e.name.as_str())).collect();
-    let all = index.entries.iter().map(|e| (e.name.as_str(), false)).chain(index.dirs.iter().map(|d| (d.as_str(), true)));
-    for (name, is_dir) in all {
-        let mut prefix = String::new();
-        let comps: Vec<&str> = name.split('/').collect();
-        let upto = if is_dir { comps.len() } else { comps.len() - 1 };
-        for comp in &comps[..upto] {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(comp);
-            if let Some(f) = folded_files.get(&name::collision_key(&prefix)) {
-                return Err(refuse(Rule::FileDirConflict, Some(name), None, format!("{f:?} is a file but is also used as a directory")));
-            }
+        name::SetError::Collision { name, first } => {
+            refuse(Rule::Collision, Some(name), None, format!("same name as {first:?} on a case-insensitive or normalising filesystem"))
         }
-    }
-    Ok(())
-}
-
-fn collision_key_typed(name: &str, is_dir: bool) -> String {
-    // Directories and files share one namespace on disk; mark directories so a directory entry
-    // "a/" and a file "a" are reported by the file/dir rule rather than as duplicates.
-    let mut k = name::collision_key(name);
-    if is_dir {
-        k.push('/');
-    }
-    k
+        name::SetError::FileDirConflict { name, file } => {
+            refuse(Rule::FileDirConflict, Some(name), None, format!("{file:?} is a file but is also used as a directory"))
+        }
+    })
 }
 
 /// Checks a raw name from an archive header: UTF-8 plus [`name::check_name`].

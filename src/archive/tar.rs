@@ -135,20 +135,26 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             full.push(b'/');
         }
         full.extend_from_slice(name_raw);
-        let shown = String::from_utf8_lossy(&full).into_owned();
+        // Built only for a refusal: one allocation per member less on the accepted path.
+        let shown = || String::from_utf8_lossy(&full).into_owned();
         match typeflag {
             b'0' | 0 | b'5' => {}
             b'x' | b'g' => {
-                return Err(refuse(Rule::TarPax, Some(&shown), Some(at), "PAX extended header (can rename members or override sizes)"));
+                return Err(refuse(Rule::TarPax, Some(&shown()), Some(at), "PAX extended header (can rename members or override sizes)"));
             }
-            b'L' | b'K' => return Err(refuse(Rule::TarGnuLongName, Some(&shown), Some(at), "GNU long-name/long-link header")),
+            b'L' | b'K' => return Err(refuse(Rule::TarGnuLongName, Some(&shown()), Some(at), "GNU long-name/long-link header")),
             b'1' => {
-                return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "hard link; only regular files and directories are accepted"));
+                return Err(refuse(
+                    Rule::MemberType,
+                    Some(&shown()),
+                    Some(at),
+                    "hard link; only regular files and directories are accepted",
+                ));
             }
             b'2' => {
                 return Err(refuse(
                     Rule::MemberType,
-                    Some(&shown),
+                    Some(&shown()),
                     Some(at),
                     "symbolic link; only regular files and directories are accepted",
                 ));
@@ -156,16 +162,18 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             b'3' | b'4' => {
                 return Err(refuse(
                     Rule::MemberType,
-                    Some(&shown),
+                    Some(&shown()),
                     Some(at),
                     "device node; only regular files and directories are accepted",
                 ));
             }
-            b'6' => return Err(refuse(Rule::MemberType, Some(&shown), Some(at), "FIFO; only regular files and directories are accepted")),
+            b'6' => {
+                return Err(refuse(Rule::MemberType, Some(&shown()), Some(at), "FIFO; only regular files and directories are accepted"));
+            }
             b'S' => {
                 return Err(refuse(
                     Rule::MemberType,
-                    Some(&shown),
+                    Some(&shown()),
                     Some(at),
                     "GNU sparse file; only regular files and directories are accepted",
                 ));
@@ -173,14 +181,14 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             t => {
                 return Err(refuse(
                     Rule::MemberType,
-                    Some(&shown),
+                    Some(&shown()),
                     Some(at),
                     format!("entry type {:?}; only regular files and directories are accepted", t as char),
                 ));
             }
         }
         if h[157..257].iter().any(|&c| c != 0) {
-            return Err(refuse(Rule::TarHeader, Some(&shown), Some(at), "link name set on a non-link entry"));
+            return Err(refuse(Rule::TarHeader, Some(&shown()), Some(at), "link name set on a non-link entry"));
         }
         // Fields nobody applies must still be well formed: another reader refuses or misreads
         // a malformed one (Python's tarfile raises on a non-octal mode, uid, gid or mtime).
@@ -196,7 +204,7 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
             }
         }
         if h[500..512].iter().any(|&c| c != 0) {
-            return Err(refuse(Rule::TarHeader, Some(&shown), Some(at), "non-zero bytes in the unused end of the header"));
+            return Err(refuse(Rule::TarHeader, Some(&shown()), Some(at), "non-zero bytes in the unused end of the header"));
         }
         let member_size = size_field(&h[124..136], at)?;
         let is_dir = typeflag == b'5';
@@ -253,7 +261,7 @@ pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, Archi
         });
         at = data + padded;
     }
-    Ok(ArchiveIndex { format: Format::Tar, entries, dirs })
+    Ok(ArchiveIndex::new(Format::Tar, entries, dirs))
 }
 
 fn check_no_zip_tail(src: &dyn ByteSource, size: u64) -> Result<(), ArchiveError> {

@@ -83,9 +83,47 @@ pub struct Member {
 
 impl Member {
     /// The Merkle leaf: RFC 8785 bytes of `{"digest","kind","path","size"}`.
+    ///
+    /// Written directly (keys in RFC 8785 order, the path escaped as RFC 8785 requires, the
+    /// size as an integer), not through a JSON value: a value per member was a tenth of the time
+    /// of verifying 99,000 small members. A size above 2^53 (which no parsed manifest holds)
+    /// takes the general path, whose number form then differs.
     pub fn leaf(&self) -> Vec<u8> {
-        json::canonical(self)
+        if self.size > 1 << 53 {
+            return json::canonical(self);
+        }
+        let mut out = Vec::with_capacity(self.path.len() + 128);
+        out.extend_from_slice(b"{\"digest\":\"");
+        out.extend_from_slice(self.digest.prefixed().as_bytes());
+        out.extend_from_slice(b"\",\"kind\":\"");
+        out.extend_from_slice(self.kind.name().as_bytes());
+        out.extend_from_slice(b"\",\"path\":");
+        json_string(&self.path, &mut out);
+        out.extend_from_slice(b",\"size\":");
+        out.extend_from_slice(self.size.to_string().as_bytes());
+        out.push(b'}');
+        out
     }
+}
+
+/// A JSON string as RFC 8785 writes it (ECMAScript `JSON.stringify`): `"` and `\` escaped, the
+/// controls below U+0020 as `\b \t \n \f \r` or `\u00xx` (lower-case hex), all else as is.
+fn json_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0..0x20 => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
 }
 
 /// The exact raw deflate stream a zip bundle stores for a deflated member: the signature covers
@@ -328,5 +366,26 @@ mod tests {
         // Non-canonical bytes are refused even when the content is right.
         let pretty = serde_json::to_vec_pretty(&sample()).unwrap();
         assert!(matches!(Manifest::parse(&pretty), Err(ManifestError::Json(JsonError::NotCanonical { .. }))));
+    }
+
+    /// The leaf written by hand is byte for byte the RFC 8785 form the general path gives.
+    #[test]
+    fn leaf_is_the_canonical_json_of_the_member() {
+        let names = [
+            "artifacts/a",
+            "sbom/q\"uote",
+            "other/back\\slash",
+            "vex/ctl\u{1}\u{8}\t\n\u{c}\r\u{1f}",
+            "release/\u{e9}t\u{e9} \u{2028}\u{1F600}",
+            "tlog/x",
+        ];
+        for (i, path) in names.iter().enumerate() {
+            for kind in crate::bundle::Kind::ALL {
+                for size in [0u64, 7, 1 << 40, 1 << 53] {
+                    let m = Member { path: path.to_string(), size, digest: Sha256Digest::of(&[i as u8]), kind };
+                    assert_eq!(String::from_utf8(m.leaf()).unwrap(), String::from_utf8(json::canonical(&m)).unwrap(), "{m:?}");
+                }
+            }
+        }
     }
 }

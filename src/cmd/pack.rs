@@ -113,17 +113,20 @@ struct Input {
     stream: Option<DeflateStream>,
 }
 
-fn hash_reader(mut r: impl Read, want_sample: bool) -> Result<(Sha256Digest, u64, bool)> {
+/// Hashes `r` through `buf` (one buffer for every member: a fresh 1 MiB one each was an mmap,
+/// a page fault and an munmap per member); with `want_sample`, also decides from its first
+/// 64 KiB whether deflating it is worthwhile.
+fn hash_reader(mut r: impl Read, want_sample: bool, buf: &mut [u8]) -> Result<(Sha256Digest, u64, bool)> {
+    const SAMPLE: usize = 64 << 10;
     let mut h = StreamHasher::new(false);
-    let mut buf = vec![0u8; 1 << 20];
     let mut sample = Vec::new();
     loop {
-        let n = r.read(&mut buf)?;
+        let n = r.read(buf)?;
         if n == 0 {
             break;
         }
-        if want_sample && sample.len() < 64 << 10 {
-            let take = n.min((64 << 10) - sample.len());
+        if want_sample && sample.len() < SAMPLE {
+            let take = n.min(SAMPLE - sample.len());
             sample.extend_from_slice(&buf[..take]);
         }
         h.update(&buf[..n]);
@@ -184,6 +187,10 @@ fn check_release_metadata(sources: &[Source], members: &[Member]) -> Result<()> 
 pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate::bundle::manifest::Manifest> {
     let Job { output, keys, release, created_at, compress, tlog_proof } = job;
     let format = format_of(output)?;
+    // Limits known from the inputs alone are checked before any file is read (the rest before
+    // the output is created, below).
+    let limits = crate::archive::Limits::default();
+    pack::check_member_count(pack::archive_member_count(sources.len(), tlog_proof.is_some()), &limits)?;
     let mut inputs = Vec::with_capacity(sources.len());
     let total: u64 = sources
         .iter()
@@ -193,12 +200,13 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         })
         .sum();
     let bar = progress::bytes_bar(total, "hashing", ui.progress);
+    let mut buf = vec![0u8; 1 << 20];
     for s in &sources {
         let kind = pack::kind_of(&s.path)?;
         let auto = compress == Compress::Auto && format == crate::archive::Format::Zip;
         let (digest, size, worth) = match &s.data {
-            Data::File(p) => hash_reader(fsio::open_input(p, fsio::Links::Refuse)?.0, auto)?,
-            Data::Bytes(b) => hash_reader(b.as_slice(), auto)?,
+            Data::File(p) => hash_reader(fsio::open_input(p, fsio::Links::Refuse)?.0, auto, &mut buf)?,
+            Data::Bytes(b) => hash_reader(b.as_slice(), auto, &mut buf)?,
         };
         if let Some(want) = s.expect
             && want != digest
@@ -241,6 +249,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         // After the control members, before the payload (format-spec/bundle-v1.md §8).
         members.insert(3, PlannedMember { name: crate::bundle::TLOG_PROOF.into(), size: proof.len() as u64, deflate: false });
     }
+    pack::check_limits(&members, &|name| plan.manifest.deflate_stream(name).map(|d| d.size), &limits)?;
     let mut open = |name: &str| -> std::io::Result<Box<dyn Read>> {
         if let Some(b) = plan.control_bytes(name) {
             return Ok(Box::new(std::io::Cursor::new(b.to_vec())));

@@ -11,6 +11,8 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     // tests/smoke_native.rs compiles a native probe binary.
     ("cc", "gcc"),
     ("unzip", "unzip"),
+    // `cargo xtask bench` times `zip -r -0` as pack's peer.
+    ("zip", "zip"),
     ("bsdtar", "libarchive-tools"),
     ("file", "file"),
     ("/usr/bin/time", "time"),
