@@ -411,3 +411,30 @@ fn a_lost_root_file_is_recovered_without_a_rollback() {
     assert_eq!(e.pinned_version(), 1);
     e.ok(&["trust", "show"]);
 }
+
+/// `--at-time` before a root's expiry never revives a root the real clock finds expired:
+/// expiry is judged at max(--at-time, real clock, latest known time), and the report says the
+/// time was overridden.
+#[test]
+fn at_time_never_revives_an_expired_root() {
+    let e = Env::new();
+    let now = airlock::clock::now().unwrap();
+    let expired = airlock::time::Timestamp(now.0 - 3600).to_string();
+    e.root("old.json", &["--role", "root:1:a.pub", "--role", "release:1:r1.pub", "--expires", &expired], &["a.key"]);
+    v1(&e);
+    e.init("v1.json");
+    e.bundle("app.zip", "1.0.0", &["r1.key"]);
+    let before = airlock::time::Timestamp(now.0 - 86_400).to_string();
+    let (o, r) = e.verify(&["app.zip", "--trust-root", "old.json", "--at-time", &before]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    let c = check(&r, "trust.root-expiry");
+    assert_eq!(c[0]["status"], "fail", "{}", c[0]);
+    assert_eq!(r["evaluation"]["time"], before.as_str());
+    assert_eq!(r["evaluation"]["overridden"], true);
+    assert!(r["evaluation"]["expiryJudgedAt"].as_str().unwrap() >= now.to_string().as_str(), "{}", r["evaluation"]);
+    // The pinned root, live: not overridden, expiry judged at the evaluation time.
+    let (o, r) = e.verify(&["app.zip"]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert_eq!(r["evaluation"]["overridden"], false);
+    assert_eq!(r["evaluation"]["time"], r["evaluation"]["expiryJudgedAt"]);
+}

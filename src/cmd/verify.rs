@@ -206,11 +206,27 @@ impl CheckAs {
 }
 
 impl TrustArgs {
-    /// The command's one evaluation time: `--at-time`, or the clock read once.
+    /// Refuses `--at-time` for a command whose decision rests on expiry by the real clock
+    /// (`promotion execute`: approvals and the request).
+    pub fn real_clock_only(&self, command: &str) -> Result<()> {
+        match &self.at_time {
+            Some(_) => {
+                Err(ShellError::Usage(format!("{command} judges approvals' expiry by the real clock: --at-time is refused; drop it"))
+                    .into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The command's one evaluation time: the clock read once, or `--at-time` with that reading
+    /// as the floor expiry is judged at (an operator-supplied time never revives an expired
+    /// root or approval).
     pub fn eval_time(&self) -> Result<EvalTime> {
-        Ok(match &self.at_time {
-            Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
-            None => EvalTime::Clock(clock::now()?),
+        let at = self.at_time.as_deref().map(Timestamp::parse).transpose()?;
+        let now = clock::now()?;
+        Ok(match at {
+            Some(at) => EvalTime::OperatorFixed { at, floor: now },
+            None => EvalTime::Clock(now),
         })
     }
 

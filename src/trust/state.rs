@@ -68,18 +68,65 @@ pub struct Accepted {
 pub enum EvalTime {
     /// The system clock: checked against the latest-known time, and recorded.
     Clock(Timestamp),
-    /// A time the operator fixed (`--at-time`): the clock is not consulted, rollback findings
-    /// are reported but do not fail, and nothing is recorded.
-    OperatorFixed(Timestamp),
+    /// A time the operator fixed (`--at-time`): rollback findings are reported but do not fail,
+    /// and nothing is recorded. Expiry is never judged before `floor`: an operator-supplied
+    /// time cannot revive an expired trust root or approval.
+    OperatorFixed {
+        /// The time given.
+        at: Timestamp,
+        /// The real clock read with it (the command's one reading), raised to the trust store's
+        /// latest known time when verification consulted the store.
+        floor: Timestamp,
+    },
 }
 
 impl EvalTime {
     /// The instant.
     pub fn instant(self) -> Timestamp {
         match self {
-            EvalTime::Clock(t) | EvalTime::OperatorFixed(t) => t,
+            EvalTime::Clock(t) | EvalTime::OperatorFixed { at: t, .. } => t,
         }
     }
+
+    /// The instant expiry is judged at: the clock, or max(`--at-time`, real clock, latest known
+    /// time) under an override.
+    pub fn expiry_instant(self) -> Timestamp {
+        match self {
+            EvalTime::Clock(t) => t,
+            EvalTime::OperatorFixed { at, floor } => at.max(floor),
+        }
+    }
+
+    /// Whether the operator fixed the time (`--at-time`).
+    pub fn overridden(self) -> bool {
+        matches!(self, EvalTime::OperatorFixed { .. })
+    }
+
+    /// The same time with the expiry floor raised to `latest` (a time already seen).
+    pub fn with_floor(self, latest: Option<Timestamp>) -> EvalTime {
+        match (self, latest) {
+            (EvalTime::OperatorFixed { at, floor }, Some(l)) => EvalTime::OperatorFixed { at, floor: floor.max(l) },
+            (t, _) => t,
+        }
+    }
+
+    /// How a decision document states it.
+    pub fn evaluation(self) -> Evaluation {
+        Evaluation { time: self.instant(), overridden: self.overridden(), expiry_judged_at: self.expiry_instant() }
+    }
+}
+
+/// The evaluation time as every decision document records it (`evaluation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Evaluation {
+    /// The time the decision was evaluated at (the clock, or `--at-time`).
+    pub time: Timestamp,
+    /// Whether the operator fixed it (`--at-time`).
+    pub overridden: bool,
+    /// The time expiry (trust root, approvals, break-glass) was judged at: `time`, or under an
+    /// override max(`--at-time`, real clock, latest known time).
+    pub expiry_judged_at: Timestamp,
 }
 
 /// The clock reads earlier than a time already seen.
@@ -186,7 +233,7 @@ pub fn evaluate(
 ) -> Freshness {
     let now = time.instant();
     let mut checks = Vec::new();
-    let fixed = matches!(time, EvalTime::OperatorFixed(_));
+    let fixed = time.overridden();
     // 1. The clock.
     let latest = state.latest_known_time.map(|t| t.to_string()).unwrap_or_else(|| "(none yet)".into());
     checks.push(match time {
@@ -204,17 +251,21 @@ pub fn evaluate(
             )
             .values(format!(">= {latest}"), t.to_string())
         }
-        EvalTime::OperatorFixed(t) => Check::new(
+        EvalTime::OperatorFixed { at: t, floor } => Check::new(
             "freshness.clock",
             true,
-            format!("evaluated at {t} as given by --at-time; the system clock was not consulted and anti-rollback is report-only"),
+            format!(
+                "evaluated at {t} as given by --at-time; anti-rollback is report-only and expiry is judged at {} (never before the real clock or the latest known time)",
+                t.max(floor)
+            ),
         )
         .values(format!("latest known {latest}"), t.to_string())
         .info(),
     });
     // 2. The root.
     if let Some(r) = root {
-        let ok = r.expires > now;
+        let judged = time.with_floor(state.latest_known_time).expiry_instant();
+        let ok = r.expires > judged;
         checks.push(
             Check::new(
                 "trust.root-expiry",
@@ -225,7 +276,7 @@ pub fn evaluate(
                     format!("trust root v{} has expired", r.version)
                 },
             )
-            .values(format!("> {now}"), r.expires.to_string()),
+            .values(format!("> {judged}"), r.expires.to_string()),
         );
         let ok = r.version >= state.highest_root_version;
         checks.push(
@@ -332,7 +383,14 @@ mod tests {
         let f = evaluate(&s, None, Some(&b), EvalTime::Clock(t("2030-01-01T00:00:00Z")), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.clock"]);
         assert!(f.next.is_none(), "nothing is recorded from a clock that went backwards");
-        let f = evaluate(&s, None, Some(&b), EvalTime::OperatorFixed(t("2030-01-01T00:00:00Z")), true, Record::Store);
+        let f = evaluate(
+            &s,
+            None,
+            Some(&b),
+            EvalTime::OperatorFixed { at: t("2030-01-01T00:00:00Z"), floor: t("2030-01-01T00:00:00Z") },
+            true,
+            Record::Store,
+        );
         assert!(failed(&f).is_empty());
         assert!(f.next.is_none());
         assert!(s.observe_clock(t("2030-01-01T00:00:00Z")).is_err());
@@ -358,12 +416,12 @@ mod tests {
         let f = evaluate(&s, root, Some(&b0), EvalTime::Clock(now), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.bundle-order"]);
         assert_eq!(f.next.unwrap().bundles["app/stable"].version, "1.2.0", "a rollback is not recorded");
-        let f = evaluate(&s, root, Some(&b0), EvalTime::OperatorFixed(now), true, Record::Store);
+        let f = evaluate(&s, root, Some(&b0), EvalTime::OperatorFixed { at: now, floor: now }, true, Record::Store);
         assert!(failed(&f).is_empty());
         // Expired root and a rolled-back store fail either way.
         let old = Some(RootFacts { version: 1, expires: t("2029-01-01T00:00:00Z") });
         let s3 = State { highest_root_version: 2, ..s };
-        let f = evaluate(&s3, old, Some(&b2), EvalTime::OperatorFixed(now), true, Record::Store);
+        let f = evaluate(&s3, old, Some(&b2), EvalTime::OperatorFixed { at: now, floor: now }, true, Record::Store);
         assert_eq!(failed(&f), ["trust.root-expiry", "trust.root-version"]);
     }
 }
