@@ -446,6 +446,8 @@ pub struct FreshnessInputs {
     pub record: Record,
     /// Whether the bundle is a candidate for acceptance or the release being replaced.
     pub role: BundleRole,
+    /// An intended downgrade and its reason (`--allow-downgrade REASON`).
+    pub allow_downgrade: Option<String>,
 }
 
 /// Everything besides the bundle that decides a verification: checked by [`Examined::conclude`].
@@ -528,6 +530,7 @@ impl Examined {
                     created_at,
                     bundle_id: &report.bundle_id,
                     role: f.role,
+                    downgrade: f.allow_downgrade.as_deref(),
                 });
                 let ok_so_far = passed.is_some() && report.outcome == Outcome::Pass;
                 let fresh = state::evaluate(&f.state, root_facts, facts.as_ref(), time, ok_so_far, f.record);
@@ -948,7 +951,7 @@ mod tests {
     }
 
     fn with_state(state: State, role: BundleRole) -> Conclusion<'static> {
-        Conclusion { freshness: Some(FreshnessInputs { state, record: Record::Store, role }), ..Default::default() }
+        Conclusion { freshness: Some(FreshnessInputs { state, record: Record::Store, role, allow_downgrade: None }), ..Default::default() }
     }
 
     fn failed(v: &Verification) -> Vec<&str> {
@@ -965,7 +968,7 @@ mod tests {
         assert_eq!(v.basis().trust, TrustBasis::Keys { keyids: vec![key.public().keyid().hex()], threshold: 1 });
         assert_eq!((v.basis().time, v.basis().freshness, v.evaluated_at()), (EvalTime::Clock(now), FreshnessBasis::Evaluated, now));
         let next = c.next_state.expect("a store-trusted pass records");
-        assert_eq!(next.bundles["app/stable"].version, "1.2.0");
+        assert_eq!(next.bundles["app"].version, "1.2.0");
         assert_eq!(next.latest_known_time, Some(now));
         // Without a store, the witness says freshness was not evaluated.
         let c = examined(&bytes, &key, EvalTime::OperatorFixed { at: now, floor: now }).conclude(Conclusion::default());
