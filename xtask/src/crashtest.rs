@@ -104,3 +104,105 @@ fn check(home: &Path, acks: &[(u64, String)]) -> Result<()> {
     }
     Ok(())
 }
+
+/// `cargo xtask crashtest`'s second part: crash safety of the trust store. A store pinned to v1
+/// is copied fresh for each trial, `airlock trust update v2.json` is started on it and SIGKILLed
+/// at a random moment (or left to finish). Afterwards the store must be exactly the old one or
+/// exactly the new one: `root.json` byte-equal to v1 or v2, the state's `highestRootVersion` the
+/// same version (never a new root with an old state or the reverse), every history file
+/// byte-equal to its root, and `airlock trust status` must read it (exit 0).
+pub fn run_trust(bin: &Path, trials: u32) -> Result<()> {
+    let work = crate::root().join("target/xtask-crashtest-trust");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let airlock = |home: &Path, args: &[&str]| -> Result<()> {
+        let o = Command::new(bin).args(args).current_dir(&work).env("AIRLOCK_HOME", home).output()?;
+        ensure!(o.status.success(), "airlock {args:?} failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
+        Ok(())
+    };
+    let base = work.join("base");
+    for k in ["a", "b"] {
+        airlock(&base, &["keygen", "-o", k])?;
+    }
+    let far = "2099-01-01T00:00:00Z";
+    airlock(&base, &["trust", "new", "-o", "v1.json", "--role", "root:1:a.pub", "--role", "release:1:a.pub", "--expires", far])?;
+    airlock(&base, &["trust", "sign", "v1.json", "--key", "a.key"])?;
+    airlock(&base, &["trust", "new", "-o", "v2.json", "--from", "v1.json", "--role", "root:1:b.pub", "--expires", far])?;
+    airlock(&base, &["trust", "sign", "v2.json", "--key", "a.key", "--key", "b.key"])?;
+    let (v1, v2) = (std::fs::read(work.join("v1.json"))?, std::fs::read(work.join("v2.json"))?);
+    airlock(&base, &["trust", "init", "v1.json", "--no-record", "--fingerprint", &airlock::digest::Sha256Digest::of(&v1).prefixed()])?;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 | 1;
+    eprintln!("xtask: crashtest trust update: {trials} trials, seed {seed}");
+    let mut rng = Rng(seed);
+    let t0 = Instant::now();
+    let (mut old, mut new, mut killed) = (0u32, 0u32, 0u32);
+    for trial in 0..trials {
+        let home = work.join("home");
+        let _ = std::fs::remove_dir_all(&home);
+        copy_tree(&base.join("trust"), &home.join("trust"))?;
+        let mut c = Command::new(bin)
+            .args(["trust", "update", "v2.json", "--no-record"])
+            .current_dir(&work)
+            .env("AIRLOCK_HOME", &home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting airlock trust update")?;
+        std::thread::sleep(Duration::from_micros(rng.next() % 12_000));
+        let _ = c.kill();
+        let st = c.wait()?;
+        if st.code().is_none() {
+            killed += 1;
+        }
+        let version = check_trust(&home, &v1, &v2).with_context(|| format!("trial {trial} (seed {seed})"))?;
+        if version == 1 {
+            old += 1
+        } else {
+            new += 1
+        }
+        airlock(&home, &["trust", "status", "--no-record"]).with_context(|| format!("trial {trial} (seed {seed}): trust status"))?;
+    }
+    eprintln!(
+        "xtask: crashtest trust update passed: {trials} trials, {killed} killed, {old} left old, {new} left new, none mixed, {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let t = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &t)?;
+        } else {
+            std::fs::copy(e.path(), &t)?;
+        }
+    }
+    Ok(())
+}
+
+/// The store's version when it is exactly v1 or exactly v2; an error otherwise.
+fn check_trust(home: &Path, v1: &[u8], v2: &[u8]) -> Result<u64> {
+    let dir = home.join("trust");
+    let root = std::fs::read(dir.join("root.json")).context("root.json is gone")?;
+    let version = if root == v1 {
+        1
+    } else if root == v2 {
+        2
+    } else {
+        bail!("root.json is neither v1 nor v2 ({} bytes)", root.len())
+    };
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).context("state.json is gone")?).context("state.json is not JSON")?;
+    let highest = state["highestRootVersion"].as_u64().context("state.json has no highestRootVersion")?;
+    ensure!(highest == version, "mixed store: root.json is v{version} but the state's highestRootVersion is {highest}");
+    for (v, bytes) in [(1, v1), (2, v2)] {
+        let p = dir.join("history").join(format!("{v}.root.json"));
+        if p.exists() {
+            ensure!(std::fs::read(&p)? == bytes, "history/{v}.root.json is damaged");
+        }
+    }
+    Ok(version)
+}

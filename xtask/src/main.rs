@@ -9,6 +9,8 @@
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 //! - `ledger-bench`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify).
+//! - `crashtest-trust [N]`: SIGKILL `airlock trust update` at random moments, N trials (default
+//!   200); the trust store must be exactly the old or the new one afterwards.
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -56,11 +58,12 @@ fn main() -> Result<()> {
         }
         Some("ledger-bench") => ledger_bench::run(),
         Some("crashtest") => crashtest(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
+        Some("crashtest-trust") => crashtest_trust(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | crashtest [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench | deflate-bench | crashtest [N] | crashtest-trust [N]"
             );
             Ok(())
         }
@@ -128,6 +131,13 @@ fn ci() -> Result<()> {
 fn crashtest(trials: u32) -> Result<()> {
     run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
     crashtest::run(&root().join("target/debug/airlock"), trials)
+}
+
+/// `crashtest-trust [N]`: SIGKILL `trust update` at random moments. Not in `ci` yet: it finds a
+/// store left with the new root.json and the old state (issue 21 item 10, open).
+fn crashtest_trust(trials: u32) -> Result<()> {
+    run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
+    crashtest::run_trust(&root().join("target/debug/airlock"), trials)
 }
 
 fn vectors(check: bool) -> Result<()> {
