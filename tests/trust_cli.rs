@@ -513,3 +513,23 @@ fn old_channel_keyed_state_reads_and_migrates_on_write() {
     assert_eq!(v["bundles"].as_object().unwrap().keys().collect::<Vec<_>>(), ["app"], "{v}");
     assert_eq!(v["bundles"]["app"]["version"], "3.0.0");
 }
+
+/// A crash between an update's `root.json` (the commit point) and its state leaves the new root
+/// with the old state: it reads as the new store, and the old root cannot be pinned again.
+#[test]
+fn a_new_root_with_a_stale_state_reads_as_the_new_store() {
+    let e = Env::new();
+    v1(&e);
+    e.init("v1.json");
+    e.root("v2.json", &["--from", "v1.json", "--expires", FAR], &["a.key"]);
+    e.ok(&["trust", "update", "v2.json"]);
+    let p = e.home.join("trust/state.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    v["highestRootVersion"] = serde_json::json!(1);
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    let fp = format!("sha256:{}", e.fingerprint("v1.json"));
+    let o = e.run(&["trust", "init", "v1.json", "--force", "--fingerprint", &fp]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("trust.root-version"), "{}", o.stderr);
+    assert_eq!(e.pinned_version(), 2);
+}

@@ -108,9 +108,10 @@ fn check(home: &Path, acks: &[(u64, String)]) -> Result<()> {
 /// `cargo xtask crashtest`'s second part: crash safety of the trust store. A store pinned to v1
 /// is copied fresh for each trial, `airlock trust update v2.json` is started on it and SIGKILLed
 /// at a random moment (or left to finish). Afterwards the store must be exactly the old one or
-/// exactly the new one: `root.json` byte-equal to v1 or v2, the state's `highestRootVersion` the
-/// same version (never a new root with an old state or the reverse), every history file
-/// byte-equal to its root, and `airlock trust status` must read it (exit 0).
+/// exactly the new one: `root.json` (the commit point) byte-equal to v1 or v2, the state's
+/// `highestRootVersion` never ahead of it (a new root with the old state reads as the new store:
+/// the reader raises it), every history file byte-equal to its root, `airlock trust status` reads
+/// it (exit 0), and once v2 is in, `trust init v1.json --force` is refused (exit 1).
 pub fn run_trust(bin: &Path, trials: u32) -> Result<()> {
     let work = crate::root().join("target/xtask-crashtest-trust");
     let _ = std::fs::remove_dir_all(&work);
@@ -130,7 +131,8 @@ pub fn run_trust(bin: &Path, trials: u32) -> Result<()> {
     airlock(&base, &["trust", "new", "-o", "v2.json", "--from", "v1.json", "--role", "root:1:b.pub", "--expires", far])?;
     airlock(&base, &["trust", "sign", "v2.json", "--key", "a.key", "--key", "b.key"])?;
     let (v1, v2) = (std::fs::read(work.join("v1.json"))?, std::fs::read(work.join("v2.json"))?);
-    airlock(&base, &["trust", "init", "v1.json", "--no-record", "--fingerprint", &airlock::digest::Sha256Digest::of(&v1).prefixed()])?;
+    let v1_fp = airlock::digest::Sha256Digest::of(&v1).prefixed();
+    airlock(&base, &["trust", "init", "v1.json", "--no-record", "--fingerprint", &v1_fp])?;
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 | 1;
     eprintln!("xtask: crashtest trust update: {trials} trials, seed {seed}");
     let mut rng = Rng(seed);
@@ -148,7 +150,7 @@ pub fn run_trust(bin: &Path, trials: u32) -> Result<()> {
             .stderr(Stdio::null())
             .spawn()
             .context("starting airlock trust update")?;
-        std::thread::sleep(Duration::from_micros(rng.next() % 12_000));
+        std::thread::sleep(Duration::from_micros(rng.next() % 40_000));
         let _ = c.kill();
         let st = c.wait()?;
         if st.code().is_none() {
@@ -161,9 +163,19 @@ pub fn run_trust(bin: &Path, trials: u32) -> Result<()> {
             new += 1
         }
         airlock(&home, &["trust", "status", "--no-record"]).with_context(|| format!("trial {trial} (seed {seed}): trust status"))?;
+        if version == 2 {
+            // The new store's anti-rollback holds whatever the crash left: v1 cannot be pinned.
+            let o = Command::new(bin)
+                .args(["trust", "init", "v1.json", "--force", "--no-record", "--fingerprint", &v1_fp])
+                .current_dir(&work)
+                .env("AIRLOCK_HOME", &home)
+                .output()?;
+            ensure!(o.status.code() == Some(1), "trial {trial} (seed {seed}): v1 could be pinned again after the update: {}", o.status);
+            ensure!(std::fs::read(home.join("trust/root.json"))? == v2, "trial {trial}: a refused init changed root.json");
+        }
     }
     eprintln!(
-        "xtask: crashtest trust update passed: {trials} trials, {killed} killed, {old} left old, {new} left new, none mixed, {:.1} s",
+        "xtask: crashtest trust update passed: {trials} trials, {killed} killed, {old} left old, {new} left new (v1 refused after each), {:.1} s",
         t0.elapsed().as_secs_f64()
     );
     Ok(())
@@ -197,7 +209,9 @@ fn check_trust(home: &Path, v1: &[u8], v2: &[u8]) -> Result<u64> {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("state.json")).context("state.json is gone")?).context("state.json is not JSON")?;
     let highest = state["highestRootVersion"].as_u64().context("state.json has no highestRootVersion")?;
-    ensure!(highest == version, "mixed store: root.json is v{version} but the state's highestRootVersion is {highest}");
+    // root.json is the commit point: a state still at the old version under the new root reads
+    // as the new store (the reader raises it); a state ahead of root.json would be a rollback.
+    ensure!(highest <= version, "mixed store: root.json is v{version} but the state's highestRootVersion is {highest}");
     for (v, bytes) in [(1, v1), (2, v2)] {
         let p = dir.join("history").join(format!("{v}.root.json"));
         if p.exists() {
