@@ -9,8 +9,9 @@
 //! - `bench`: >= 1 GiB bundle, verify vs sha256sum / openssl / unzip -p, ratios and peak RSS.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 //! - `ledger-bench`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify).
-//! - `crashtest-trust [N]`: SIGKILL `airlock trust update` at random moments, N trials (default
-//!   200); the trust store must be exactly the old or the new one afterwards.
+//! - `crashtest-trust [N]`: SIGKILL `airlock trust update` and `airlock tlog import` at random
+//!   moments, N trials each (default 200); the trust store and the tlog cache must be exactly the
+//!   old or the new one afterwards.
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -120,8 +121,8 @@ fn ci() -> Result<()> {
     step("vector staleness", || vectors(true))?;
     // 200 trials take about 40 s here.
     step("crashtest (200 trials)", || crashtest(200))?;
-    // 200 trials take about 15 s here.
-    step("crashtest-trust (200 trials)", || crashtest_trust(200))?;
+    // 200 trials each: trust update about 12 s, tlog import about 45 s here.
+    step("crashtest-trust: trust update and tlog import (200 trials each)", || crashtest_trust(200))?;
     step("hostile corpus staleness", || hostile::run(true))?;
     step("fuzz-smoke", || fuzz::fuzz_smoke(30))?;
     let bin = dist::dist()?;
@@ -135,10 +136,12 @@ fn crashtest(trials: u32) -> Result<()> {
     crashtest::run(&root().join("target/debug/airlock"), trials)
 }
 
-/// `crashtest-trust [N]`: SIGKILL `trust update` at random moments.
+/// `crashtest-trust [N]`: SIGKILL `trust update` and `tlog import` at random moments.
 fn crashtest_trust(trials: u32) -> Result<()> {
     run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
-    crashtest::run_trust(&root().join("target/debug/airlock"), trials)
+    let bin = root().join("target/debug/airlock");
+    crashtest::run_trust(&bin, trials)?;
+    crashtest::run_tlog(&bin, trials)
 }
 
 fn vectors(check: bool) -> Result<()> {
