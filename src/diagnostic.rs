@@ -237,11 +237,15 @@ impl Diagnostic for PackError {
             PackError::NoKey => "pack.no-key".into(),
             PackError::Path { .. } => "pack.path".into(),
             PackError::Manifest(_) => "pack.manifest".into(),
+            PackError::EvidenceTooLarge { .. } => "pack.evidence-size".into(),
         }
     }
     fn hint(&self) -> Cow<'static, str> {
         match self {
             PackError::NoKey => "pass --key NAME.key (make one with `airlock keygen NAME`)".into(),
+            PackError::EvidenceTooLarge { .. } => {
+                "split the document (one SBOM or VEX per artifact), or ship it under other/ where the gate does not read it".into()
+            }
             _ => "put members under artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/ or other/ with portable names"
                 .into(),
         }
