@@ -247,6 +247,7 @@ impl Diagnostic for PackError {
             PackError::Path { .. } => "pack.path".into(),
             PackError::Manifest(_) => "pack.manifest".into(),
             PackError::Limit { .. } => "pack.limit".into(),
+            PackError::EvidenceTooLarge { .. } => "pack.evidence-size".into(),
         }
     }
     fn hint(&self) -> Cow<'static, str> {
@@ -256,6 +257,9 @@ impl Diagnostic for PackError {
                 "pack with --compress store (or auto): verifiers refuse deflated members this compressible".into()
             }
             PackError::Limit { .. } => "split the release into several bundles within the limits of format-spec/archive-rules-v1.md".into(),
+            PackError::EvidenceTooLarge { .. } => {
+                "split the document (one SBOM or VEX per artifact), or ship it under other/ where the gate does not read it".into()
+            }
             _ => "put members under artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/ or other/ with portable names"
                 .into(),
         }

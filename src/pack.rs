@@ -42,6 +42,19 @@ pub enum PackError {
         /// The limit.
         max: u64,
     },
+    /// An evidence member (SBOM, VEX, provenance, attestation) larger than the gate reads
+    /// ([`crate::evidence::MAX_EVIDENCE_SIZE`]): the bundle would verify and then be refused.
+    #[error(
+        "evidence member {path:?} is {size} bytes; the gate reads evidence members of at most {max} bytes (expected <= {max}, actual {size})"
+    )]
+    EvidenceTooLarge {
+        /// Offending path.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The bound.
+        max: u64,
+    },
 }
 
 /// Everything needed to write the archive.
@@ -96,6 +109,10 @@ pub fn plan(
         let k = kind_of(&m.path)?;
         if k != m.kind {
             return Err(PackError::Path { path: m.path.clone(), why: format!("kind {} does not match its directory", m.kind.name()) });
+        }
+        let evidence = matches!(k, Kind::Sbom | Kind::Vex | Kind::Provenance | Kind::Attestation);
+        if evidence && m.size > crate::evidence::MAX_EVIDENCE_SIZE {
+            return Err(PackError::EvidenceTooLarge { path: m.path.clone(), size: m.size, max: crate::evidence::MAX_EVIDENCE_SIZE });
         }
     }
     let manifest = Manifest::build(release, created_at, members).with_deflate_streams(deflated);
@@ -220,5 +237,25 @@ mod tests {
             assert!(worth_deflating(&text[..1024]) && worth_deflating(&text[..65_536]));
             assert!(!worth_deflating(&text[..100]), "below 512 bytes never");
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn evidence_over_the_gate_bound_is_refused_at_planning_at_the_bound_is_not() {
+        let key = SecretKey::from_seed(&[3; 32]);
+        let release = Release { product: "p".into(), version: "1.0.0".into(), commit: None, channel: None };
+        let member = |path: &str, kind, size| Member { path: path.into(), size, digest: crate::digest::Sha256Digest::of(b""), kind };
+        let max = crate::evidence::MAX_EVIDENCE_SIZE;
+        for (path, kind) in [("sbom/a.json", Kind::Sbom), ("vex/a.json", Kind::Vex), ("provenance/a.json", Kind::Provenance)] {
+            let e = plan(release.clone(), Timestamp(0), vec![member(path, kind, max + 1)], &[&key], vec![]).err();
+            assert!(matches!(e, Some(PackError::EvidenceTooLarge { size, .. }) if size == max + 1), "{path}: {e:?}");
+            assert!(plan(release.clone(), Timestamp(0), vec![member(path, kind, max)], &[&key], vec![]).is_ok(), "{path}");
+        }
+        // Artifacts are not evidence: no such bound.
+        assert!(plan(release, Timestamp(0), vec![member("artifacts/a", Kind::Artifact, max + 1)], &[&key], vec![]).is_ok());
     }
 }

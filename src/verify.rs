@@ -150,7 +150,7 @@ impl Default for Options<'_> {
         Options {
             limits: Limits::default(),
             threads: 1,
-            time: EvalTime::OperatorFixed(Timestamp(0)),
+            time: EvalTime::OperatorFixed { at: Timestamp(0), floor: Timestamp(0) },
             transparency: TransparencyInputs::default(),
         }
     }
@@ -303,6 +303,8 @@ pub struct VerifyReport {
     trust: TrustSummary,
     transparency: TransparencySummary,
     checks: Vec<Check>,
+    /// The evaluation time and whether `--at-time` fixed it.
+    evaluation: crate::trust::state::Evaluation,
 }
 
 impl VerifyReport {
@@ -444,6 +446,8 @@ pub struct FreshnessInputs {
     pub record: Record,
     /// Whether the bundle is a candidate for acceptance or the release being replaced.
     pub role: BundleRole,
+    /// An intended downgrade and its reason (`--allow-downgrade REASON`).
+    pub allow_downgrade: Option<String>,
 }
 
 /// Everything besides the bundle that decides a verification: checked by [`Examined::conclude`].
@@ -498,7 +502,12 @@ impl Examined {
     /// Adds the checks that depend on the trust root, the anti-rollback state and what the
     /// caller checked outside the bundle, and decides. The only place a [`Verified`] is made.
     pub fn conclude(self, c: Conclusion<'_>) -> Concluded {
-        let Examined { mut report, passed, created_at, envelope, signers, fork: _, time, keys } = self;
+        let Examined { mut report, passed, created_at, envelope, signers, fork: _, mut time, keys } = self;
+        // Under --at-time, expiry is never judged before a time the store has already seen.
+        if let Some(f) = &c.freshness {
+            time = time.with_floor(f.state.latest_known_time);
+        }
+        report.evaluation = time.evaluation();
         report.push(c.checks);
         let mut trust = keys;
         let mut root_facts = None;
@@ -521,6 +530,7 @@ impl Examined {
                     created_at,
                     bundle_id: &report.bundle_id,
                     role: f.role,
+                    downgrade: f.allow_downgrade.as_deref(),
                 });
                 let ok_so_far = passed.is_some() && report.outcome == Outcome::Pass;
                 let fresh = state::evaluate(&f.state, root_facts, facts.as_ref(), time, ok_so_far, f.record);
@@ -691,6 +701,7 @@ pub fn examine(
             },
         },
         checks,
+        evaluation: opts.time.evaluation(),
     };
     let fork = match &transparency {
         TransparencyOutcome::Failed { fork, .. } => fork.clone(),
@@ -940,7 +951,7 @@ mod tests {
     }
 
     fn with_state(state: State, role: BundleRole) -> Conclusion<'static> {
-        Conclusion { freshness: Some(FreshnessInputs { state, record: Record::Store, role }), ..Default::default() }
+        Conclusion { freshness: Some(FreshnessInputs { state, record: Record::Store, role, allow_downgrade: None }), ..Default::default() }
     }
 
     fn failed(v: &Verification) -> Vec<&str> {
@@ -957,10 +968,10 @@ mod tests {
         assert_eq!(v.basis().trust, TrustBasis::Keys { keyids: vec![key.public().keyid().hex()], threshold: 1 });
         assert_eq!((v.basis().time, v.basis().freshness, v.evaluated_at()), (EvalTime::Clock(now), FreshnessBasis::Evaluated, now));
         let next = c.next_state.expect("a store-trusted pass records");
-        assert_eq!(next.bundles["app/stable"].version, "1.2.0");
+        assert_eq!(next.bundles["app"].version, "1.2.0");
         assert_eq!(next.latest_known_time, Some(now));
         // Without a store, the witness says freshness was not evaluated.
-        let c = examined(&bytes, &key, EvalTime::OperatorFixed(now)).conclude(Conclusion::default());
+        let c = examined(&bytes, &key, EvalTime::OperatorFixed { at: now, floor: now }).conclude(Conclusion::default());
         assert_eq!(c.verification.verified().unwrap().basis().freshness, FreshnessBasis::NotEvaluated);
         assert!(c.next_state.is_none());
     }

@@ -294,7 +294,10 @@ fn every_bit_flip_of_a_transparency_proof_fails_or_stays_unverifiable() {
     let log_trust = LogTrust::from_policy(airlock::tlog::policy::Policy::parse(policy.as_bytes()).unwrap(), "policy");
     let run = |b: &[u8], trusted: bool| -> (u8, Option<String>) {
         // After the cosignature: one dated after the evaluation time refuses the checkpoint.
-        let time = airlock::trust::state::EvalTime::OperatorFixed(airlock::time::Timestamp(COSIGNED_AT as i64 + 1000));
+        let time = airlock::trust::state::EvalTime::OperatorFixed {
+            at: airlock::time::Timestamp(COSIGNED_AT as i64 + 1000),
+            floor: airlock::time::Timestamp(0),
+        };
         let mut opts = Options { time, ..Default::default() };
         opts.transparency.trust = trusted.then_some(&log_trust);
         match verify::verify(&b.to_vec(), &trust(), &opts, &|_| {}) {

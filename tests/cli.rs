@@ -327,3 +327,17 @@ fn every_binary_run_goes_through_cli_support() {
     }
     assert!(offenders.is_empty(), "run the binary with cli_support::command(home) instead:\n{}", offenders.join("\n"));
 }
+
+/// pack refuses an evidence member larger than the gate reads, naming the rule, and writes
+/// nothing (a sparse file: no 64 MiB written to the disk).
+#[test]
+fn pack_refuses_evidence_the_gate_would_refuse_by_size() {
+    let f = fixture();
+    let big = fs::File::create(f.dir.join("rel/sbom/huge.cdx.json")).unwrap();
+    big.set_len(airlock::evidence::MAX_EVIDENCE_SIZE + 1).unwrap();
+    drop(big);
+    let o = pack(&f, "big.zip", &["a.key"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("pack.evidence-size") || text(&o).contains("the gate reads evidence members of at most"), "{}", text(&o));
+    assert!(!f.dir.join("big.zip").exists(), "nothing written on refusal");
+}

@@ -67,9 +67,12 @@ fn no_transparency() -> Vec<u8> {
 #[test]
 fn json_output_is_rfc8785_and_identical_across_runs() {
     let s = setup(&Spec::default());
-    let a = gate(&s, &no_transparency(), &["--json"]);
+    // The decision records its evaluation time: two runs at one stated time (ahead of the
+    // clock, so expiry is judged at it too) print the same bytes.
+    let ahead = Timestamp(airlock::clock::now().unwrap().0 + 86_400).to_string();
+    let a = gate(&s, &no_transparency(), &["--json", "--at-time", &ahead]);
     assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
-    let b = gate(&s, &no_transparency(), &["--json"]);
+    let b = gate(&s, &no_transparency(), &["--json", "--at-time", &ahead]);
     assert_eq!(a.stdout, b.stdout, "two runs printed different bytes");
     let doc: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(doc["decision"]["decision"], "allow");
@@ -176,6 +179,49 @@ fn missing_transparency_denies_unless_a_signed_break_glass_is_given() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--break-glass needs the approver role"), "{err}");
+}
+
+/// `--at-time` never revives an expired break-glass approval: expiry is judged at max(--at-time,
+/// real clock); the decision records the evaluation time and that it was overridden.
+#[test]
+fn an_expired_break_glass_is_denied_whatever_at_time_says() {
+    let s = setup(&Spec::default());
+    let d = s.dir.path();
+    let k = keys();
+    let reason = "CHG-2026-0043 mirror down";
+    let now = airlock::clock::now().unwrap().0;
+    let approval = Approval { issued_at: Timestamp(now - 7200), expires_at: Timestamp(now - 3600), ..approval_for(&s, reason) };
+    let signed = write(d, "bg-expired.dsse.json", &breakglass::sign(&approval, &[&k.approver_a, &k.approver_b]));
+    let policy = policy_json(serde_json::json!({}));
+    let inside = Timestamp(now - 5400).to_string();
+    let (alice, bob) = (d.join("alice.pub").display().to_string(), d.join("bob.pub").display().to_string());
+    let bg = [
+        "--json",
+        "--break-glass",
+        reason,
+        "--break-glass-approval",
+        signed.to_str().unwrap(),
+        "--approver-key",
+        &alice,
+        "--approver-key",
+        &bob,
+    ];
+    for extra in [vec!["--at-time", inside.as_str()], vec![]] {
+        let mut a = bg.to_vec();
+        a.extend(&extra);
+        let o = gate(&s, &policy, &a);
+        assert_eq!(o.status.code(), Some(1), "{:?}: {}", extra, String::from_utf8_lossy(&o.stdout));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let codes: Vec<&str> = doc["decision"]["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+        assert!(codes.contains(&"break-glass.expiry"), "{codes:?}");
+        let ev = &doc["decision"]["evaluation"];
+        assert_eq!(ev["overridden"], !extra.is_empty(), "{ev}");
+        if !extra.is_empty() {
+            assert_eq!(ev["time"], inside.as_str(), "{ev}");
+            let judged = Timestamp::parse(ev["expiryJudgedAt"].as_str().unwrap()).unwrap();
+            assert!(judged.0 >= now, "expiry judged at the real clock at least: {ev}");
+        }
+    }
 }
 
 #[test]

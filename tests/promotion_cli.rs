@@ -157,6 +157,32 @@ fn capture_request_approve_execute_soak_replay_hold_and_rollback() {
     refused(execute(d, T0, "r1.json", &["a1.json"], "e1.json"), "promotion.quorum");
     refused(execute(d, T0, "r1.json", &["a1.json", "a1.json"], "e1.json"), "promotion.approval-distinct");
     refused(execute(d, T0, "r1.json", &["a1.json", "old.json"], "e1.json"), "promotion.approval-expiry");
+    // --at-time inside the expired approval's window cannot revive it: execute refuses the flag.
+    let o = at(
+        d,
+        T0,
+        &[
+            "promotion",
+            "execute",
+            "r1.json",
+            "--rollout",
+            "rollout.json",
+            "--bundle",
+            "app.zip",
+            "--sign-key",
+            "op.key",
+            "-o",
+            "e1.json",
+            "--approval",
+            "a1.json",
+            "--approval",
+            "old.json",
+            "--at-time",
+            &four,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--at-time is refused"), "{}", text(&o));
     assert!(!d.join("e1.json").exists());
     assert_eq!(status(d), empty, "refusals change no promotion state");
     // c2 (4 h) has soaked since the capture 5 h ago.

@@ -49,7 +49,7 @@ fn native_binary_runs_from_the_verified_copy_and_passes() {
     let marker = n.w.dir.join("ran-marker");
     let probe = json!({
         "args": ["--version", marker.to_str().unwrap()], "expectExitCode": 0,
-        "expectOutput": "\"version\":\"1\\.2\\.0\"", "expectJson": {"pointer": "/envc", "equals": 0}, "timeoutSeconds": 20,
+        "expectOutput": "\"version\":\"1\\.2\\.0\"", "expectJson": {"pointer": "/envc", "equals": 2}, "timeoutSeconds": 20,
     });
     pack_probe(&n, probe, "app.zip");
     let (code, r, t) = smoke(&n.w.dir, "app.zip", &["--out", "evidence"]);
@@ -58,11 +58,18 @@ fn native_binary_runs_from_the_verified_copy_and_passes() {
     for id in ["release.installer-binary", "release.install-path", "release.probe", "smoke.extract", "smoke.exit-code", "smoke.output"] {
         assert_eq!(check(&r, id)["status"], "pass", "{id}");
     }
-    // envc == 0: the probe saw an empty environment.
+    // envc == 2: the probe saw HOME and TMPDIR only.
     assert_eq!(check(&r, "smoke.output-json")["status"], "pass");
+    assert_eq!(check(&r, "smoke.descendants")["status"], "pass");
     let host = r["installers"].as_array().unwrap().iter().find(|i| i["executed"] == true).expect("host installer executed");
     assert!(host["networkIsolated"].is_boolean() && host["network"].as_str().unwrap().contains("isolated"), "{host}");
-    assert_eq!(host["environment"], "empty");
+    assert!(host["environment"].as_str().unwrap().starts_with("HOME and TMPDIR only"), "{host}");
+    // Which isolation held is stated, and why the rest could not be set up.
+    let iso = &host["isolation"];
+    assert_eq!(iso["network"], host["networkIsolated"], "{iso}");
+    assert_eq!(iso["processGroup"], true, "{iso}");
+    let all = iso["network"] == true && iso["pid"] == true && iso["mount"] == true;
+    assert_eq!(iso["notSetUp"].as_array().unwrap().is_empty(), all, "{iso}");
     let other = r["installers"].as_array().unwrap().iter().find(|i| i["id"] == "windows-arm64").unwrap();
     assert_eq!(other["executed"], false);
     assert!(other["reason"].as_str().unwrap().contains("validated statically"), "{other}");
@@ -260,4 +267,55 @@ fn trust_root_options_verify_the_copy_and_are_reported() {
     let got: Vec<(&str, &str)> = ledger.iter().map(|(c, o)| (c.as_str(), o.as_str())).collect();
     let want = [("smoke", "pass"), ("smoke", "pass"), ("smoke", "fail"), ("smoke", "error"), ("trust init", "pass"), ("smoke", "pass")];
     assert_eq!(got, want);
+}
+
+/// Processes whose command line holds `marker`, other than a `grep`-like reader of it.
+fn running_with(marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(c) = fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(marker) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_probe_that_leaves_a_process_running_fails_and_the_process_is_killed() {
+    let Some(n) = native() else { return };
+    // A number no other process holds in its command line: sleep's argument.
+    let marker = format!("1000.{}{:09}", std::process::id(), std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().subsec_nanos());
+    pack_probe(&n, json!({"args": ["--spawn", marker], "expectExitCode": 0, "timeoutSeconds": 20}), "spawn.zip");
+    let (code, r, t) = smoke(&n.w.dir, "spawn.zip", &[]);
+    assert_eq!(code, Some(1), "{t}");
+    assert_eq!(check(&r, "smoke.exit-code")["status"], "pass", "{t}");
+    let c = check(&r, "smoke.descendants");
+    assert_eq!(c["status"], "fail", "{c}");
+    // Named as it runs: `sleep`, or the probe's forked copy when it had not exec'd yet.
+    let actual = c["actual"].as_str().unwrap();
+    assert!(actual.contains("sleep") || actual.contains("app"), "{c}");
+    assert_eq!(failed(&r), [("smoke.descendants".to_string(), format!("{}-{}", host().0, host().1))]);
+    // Nothing of it survives airlock.
+    let mut left = running_with(&marker);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = running_with(&marker);
+    }
+    assert!(left.is_empty(), "still running: {left:?}");
+}
+
+#[test]
+fn home_and_tmpdir_point_into_the_private_run_directory() {
+    let Some(n) = native() else { return };
+    let probe = json!({"args": ["--env"], "expectExitCode": 0, "expectOutput": "^\\{\"home\":\"/[^\"]*/run-[0-9a-f]{16}/home\",\"tmpdir\":\"/[^\"]*/run-[0-9a-f]{16}/tmp\"\\}"});
+    pack_probe(&n, probe, "env.zip");
+    let (code, r, t) = smoke(&n.w.dir, "env.zip", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    assert_eq!(check(&r, "smoke.output")["status"], "pass", "{}", check(&r, "smoke.output"));
 }

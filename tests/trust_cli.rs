@@ -88,6 +88,18 @@ impl Env {
         self.ok(&a);
     }
 
+    /// A bundle of `product` `version`, on `channel` (none when empty), signed by r1.
+    fn release(&self, out: &str, product: &str, version: &str, channel: &str) {
+        let rel = self.p("rel");
+        std::fs::create_dir_all(rel.join("artifacts")).unwrap();
+        std::fs::write(rel.join("artifacts/app"), b"binary").unwrap();
+        let mut a = vec!["pack", "rel", "-o", out, "--product", product, "--version", version, "-q", "--key", "r1.key"];
+        if !channel.is_empty() {
+            a.extend(["--channel", channel]);
+        }
+        self.ok(&a);
+    }
+
     fn verify(&self, args: &[&str]) -> (Out, serde_json::Value) {
         let mut a = vec!["verify", "--json", "--no-progress"];
         a.extend_from_slice(args);
@@ -410,4 +422,114 @@ fn a_lost_root_file_is_recovered_without_a_rollback() {
     assert!(o.stderr.contains("the store had seen root v2; it now accepts v1 and later"), "{}", o.stderr);
     assert_eq!(e.pinned_version(), 1);
     e.ok(&["trust", "show"]);
+}
+
+/// `--at-time` before a root's expiry never revives a root the real clock finds expired:
+/// expiry is judged at max(--at-time, real clock, latest known time), and the report says the
+/// time was overridden.
+#[test]
+fn at_time_never_revives_an_expired_root() {
+    let e = Env::new();
+    let now = airlock::clock::now().unwrap();
+    let expired = airlock::time::Timestamp(now.0 - 3600).to_string();
+    e.root("old.json", &["--role", "root:1:a.pub", "--role", "release:1:r1.pub", "--expires", &expired], &["a.key"]);
+    v1(&e);
+    e.init("v1.json");
+    e.bundle("app.zip", "1.0.0", &["r1.key"]);
+    let before = airlock::time::Timestamp(now.0 - 86_400).to_string();
+    let (o, r) = e.verify(&["app.zip", "--trust-root", "old.json", "--at-time", &before]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    let c = check(&r, "trust.root-expiry");
+    assert_eq!(c[0]["status"], "fail", "{}", c[0]);
+    assert_eq!(r["evaluation"]["time"], before.as_str());
+    assert_eq!(r["evaluation"]["overridden"], true);
+    assert!(r["evaluation"]["expiryJudgedAt"].as_str().unwrap() >= now.to_string().as_str(), "{}", r["evaluation"]);
+    // The pinned root, live: not overridden, expiry judged at the evaluation time.
+    let (o, r) = e.verify(&["app.zip"]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert_eq!(r["evaluation"]["overridden"], false);
+    assert_eq!(r["evaluation"]["time"], r["evaluation"]["expiryJudgedAt"]);
+}
+
+/// Anti-rollback is per product, case-insensitively, across channels: after `app 2.0.0` on
+/// stable, `app 0.9.0` on beta, `app 1.0.0` with no channel and `App 1.0.0` are rollbacks; an
+/// intended downgrade needs --allow-downgrade REASON, stated in the report, the ledger record and
+/// the state.
+#[test]
+fn rollback_is_judged_per_product_across_channels_and_case() {
+    let e = Env::new();
+    v1(&e);
+    e.init("v1.json");
+    e.release("new.zip", "app", "2.0.0", "stable");
+    e.release("beta.zip", "app", "0.9.0", "beta");
+    e.release("none.zip", "app", "1.0.0", "");
+    e.release("upper.zip", "App", "1.0.0", "stable");
+    assert_eq!(e.verify(&["new.zip"]).0.code, 0);
+    for old in ["beta.zip", "none.zip", "upper.zip"] {
+        let (o, r) = e.verify(&[old]);
+        assert_eq!(o.code, 1, "{old}: {}", o.stdout);
+        let c = check(&r, "freshness.bundle-order");
+        assert_eq!((c[0]["status"].as_str(), c[0]["subject"].as_str()), (Some("fail"), Some("app")), "{old}: {}", c[0]);
+        assert!(c[0]["detail"].as_str().unwrap().contains("--allow-downgrade"), "{}", c[0]);
+    }
+    let state = std::fs::read_to_string(e.home.join("trust/state.json")).unwrap();
+    assert!(state.contains("\"2.0.0\"") && !state.contains("\"1.0.0\""), "{state}");
+    // An empty reason is a usage error; a stated one passes, is reported, and becomes the state.
+    assert_eq!(e.verify(&["none.zip", "--allow-downgrade", " "]).0.code, 2);
+    let why = "INC-7 2.0.0 corrupts configs";
+    let (o, r) = e.verify(&["none.zip", "--allow-downgrade", why]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    let c = check(&r, "freshness.bundle-order");
+    assert!(c[0]["status"] == "pass" && c[0]["detail"].as_str().unwrap().contains(why), "{}", c[0]);
+    let state = std::fs::read_to_string(e.home.join("trust/state.json")).unwrap();
+    assert!(state.contains(why) && state.contains("\"1.0.0\""), "{state}");
+    let search = e.run(&["evidence", "search", "--json", "--no-progress"]);
+    let newest = &serde_json::from_str::<serde_json::Value>(&search.stdout).unwrap()["records"][0];
+    let seq = newest["seq"].as_u64().or(newest["sequence"].as_u64()).unwrap_or_else(|| panic!("{newest}")).to_string();
+    let shown = e.run(&["evidence", "show", &seq, "--json"]);
+    assert!(shown.stdout.contains(why), "the ledger record holds the reason: {}", shown.stdout);
+    // Now 2.0.0 is newer again; 0.9.0 is still a rollback.
+    assert_eq!(e.verify(&["beta.zip"]).0.code, 1);
+}
+
+/// A state file written before the scope was the product (keys `product/channel`) still reads,
+/// is judged by product, and is migrated when next written.
+#[test]
+fn old_channel_keyed_state_reads_and_migrates_on_write() {
+    let e = Env::new();
+    v1(&e);
+    e.init("v1.json");
+    e.release("beta.zip", "app", "0.9.0", "beta");
+    e.release("next.zip", "app", "3.0.0", "beta");
+    let p = e.home.join("trust/state.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    v["bundles"] = serde_json::json!({"App/stable": {"version": "2.0.0", "createdAt": "2026-01-01T00:00:00Z", "bundleId": "x", "acceptedAt": "2026-01-01T00:00:00Z"}});
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    let (o, r) = e.verify(&["beta.zip"]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert_eq!(check(&r, "freshness.bundle-order")[0]["status"], "fail");
+    assert_eq!(e.verify(&["next.zip"]).0.code, 0);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    assert_eq!(v["bundles"].as_object().unwrap().keys().collect::<Vec<_>>(), ["app"], "{v}");
+    assert_eq!(v["bundles"]["app"]["version"], "3.0.0");
+}
+
+/// A crash between an update's `root.json` (the commit point) and its state leaves the new root
+/// with the old state: it reads as the new store, and the old root cannot be pinned again.
+#[test]
+fn a_new_root_with_a_stale_state_reads_as_the_new_store() {
+    let e = Env::new();
+    v1(&e);
+    e.init("v1.json");
+    e.root("v2.json", &["--from", "v1.json", "--expires", FAR], &["a.key"]);
+    e.ok(&["trust", "update", "v2.json"]);
+    let p = e.home.join("trust/state.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    v["highestRootVersion"] = serde_json::json!(1);
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    let fp = format!("sha256:{}", e.fingerprint("v1.json"));
+    let o = e.run(&["trust", "init", "v1.json", "--force", "--fingerprint", &fp]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("trust.root-version"), "{}", o.stderr);
+    assert_eq!(e.pinned_version(), 2);
 }

@@ -439,9 +439,7 @@ impl ApproveArgs {
 
 impl ExecuteArgs {
     fn run(self, ui: Ui) -> Result<Decided> {
-        if self.trust.at_time.is_some() {
-            return Err(ShellError::Usage("promotion execute decides approvals' expiry by the real clock; drop --at-time".into()).into());
-        }
+        self.trust.real_clock_only("promotion execute")?;
         let key = load_secret(&self.sign_key)?;
         must_be_new(&self.output)?;
         let (rollout, request) = (read(&self.rollout)?, read(&self.request)?);

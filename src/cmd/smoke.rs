@@ -8,9 +8,12 @@
 //! 3. For the host's own os/arch only, streams that one binary out of the verified copy with
 //!    [`archive::stream_member`] into another fresh private directory (create-new, mode 0755),
 //!    hashing it on the way: bytes that differ from the manifest are deleted, never executed.
-//! 4. Runs the probe with an empty environment, stdin closed, a timeout, and no network
-//!    (`unshare -n` when permitted; the report says whether it was), and checks exit code and
-//!    output. Other platforms are reported as not executed.
+//! 4. Runs the probe with only `HOME` and `TMPDIR` (inside the private run directory), stdin
+//!    closed, a timeout, in its own process group and, where permitted, its own network, PID and
+//!    mount namespaces (`unshare`; the report states which held and why the others could not be
+//!    set up); checks exit code and output, and that nothing it started outlived it
+//!    (`smoke.descendants`); the whole group (or namespace) is killed when it ends. Other
+//!    platforms are reported as not executed.
 
 use super::AboutExt;
 use super::Decided;
@@ -44,8 +47,9 @@ const EXCERPT: usize = 4096;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "The bundle is copied to a private local directory and verified there first. Every installer\n\
 target is validated statically; the one for this host's os/arch is extracted (bytes re-hashed\n\
-against the signed manifest) and its probe run with an empty environment, a timeout and no\n\
-network (`unshare -n` when permitted). Exit 0: all checks passed. 1: a check failed. 2: could\n\
+against the signed manifest) and its probe run with only HOME and TMPDIR (private), a timeout,\n\
+its own process group and, where permitted, its own network, PID and mount namespaces\n\
+(`unshare`); a process it leaves running fails the smoke and is killed. Exit 0: all checks passed. 1: a check failed. 2: could\n\
 not check.\n\n\
 Examples:\n  airlock smoke app-1.2.0.zip                      # the pinned trust root's release role\n  \
 airlock smoke app-1.2.0.zip --trust-root root-v3.json --skip-execution --json --out evidence/\n  \
@@ -198,23 +202,58 @@ pub fn extract(src: &dyn ByteSource, entry: &Entry, expected: &Sha256Digest, siz
     Ok(Extracted::Ready(path))
 }
 
-/// Network isolation available to probes.
+/// The namespace init a probe runs under when airlock has its own PID namespace: `sh` as PID 1
+/// runs the probe (stdin closed, without the report descriptor), then counts the processes of
+/// the namespace other than itself and not yet dead (zombies are not running), and writes
+/// `EXIT COUNT NAME...` to the report pipe (its stdin on entry, moved to fd 3). It exits with
+/// the probe's status; the kernel then kills whatever is left in the namespace.
+const NAMESPACE_INIT: &str = r#"exec 3<&0 0</dev/null
+unset PWD
+"$@" 3<&-
+rc=$?
+n=0
+names=
+for p in /proc/[0-9]*; do
+  [ "$p" = /proc/1 ] && continue
+  s=
+  read -r s < "$p/stat" 2>/dev/null || continue
+  c=${s#*(}
+  c=${c%)*}
+  s=${s##*) }
+  case "$s" in Z*|X*) continue ;; esac
+  n=$((n+1))
+  names="$names $c"
+done
+echo "$rc $n$names" >&3
+exit "$rc"
+"#;
+
+/// The confinement a probe runs under: which of network, PID and mount namespaces airlock set
+/// up, and why the others could not be. The probe always runs in its own process group.
 #[derive(Clone, Debug)]
-enum Isolation {
-    /// `unshare` at this path with these flags.
-    Unshare(PathBuf, Vec<&'static str>),
-    /// None; why.
-    None(String),
+struct Isolation {
+    /// `unshare` and its flags, when any namespace is used.
+    unshare: Option<(PathBuf, Vec<&'static str>)>,
+    /// A new empty network namespace.
+    network: bool,
+    /// A new PID namespace with its own `/proc` (the probe's descendants are counted and killed
+    /// with it).
+    pid: bool,
+    /// A new mount namespace.
+    mount: bool,
+    /// Why what is missing could not be set up.
+    why_not: Vec<String>,
 }
 
 impl Isolation {
     fn detect() -> Isolation {
+        let none = |why: &str| Isolation { unshare: None, network: false, pid: false, mount: false, why_not: vec![why.to_string()] };
         let Some(bin) = ["/usr/bin/unshare", "/bin/unshare"].iter().map(PathBuf::from).find(|p| p.is_file()) else {
-            return Isolation::None("unshare(1) is not installed".into());
+            return none("unshare(1) is not installed: no network, PID or mount namespace");
         };
-        for flags in [vec!["-n"], vec!["-c", "-n"]] {
-            let ok = Command::new(&bin)
-                .args(&flags)
+        let works = |flags: &[&str]| {
+            Command::new(&bin)
+                .args(flags)
                 .arg("--")
                 .arg(&bin)
                 .arg("--version")
@@ -222,21 +261,53 @@ impl Isolation {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return Isolation::Unshare(bin, flags);
+                .is_ok_and(|s| s.success())
+        };
+        let mut why_not = Vec::new();
+        if Path::new(SH).is_file() {
+            for flags in [
+                vec!["-n", "-p", "-f", "--kill-child", "-m", "--mount-proc"],
+                vec!["-c", "-n", "-p", "-f", "--kill-child", "-m", "--mount-proc"],
+            ] {
+                if works(&flags) {
+                    return Isolation { unshare: Some((bin, flags)), network: true, pid: true, mount: true, why_not };
+                }
+            }
+            why_not.push("`unshare -p -f -m --mount-proc` is not permitted here: no PID or mount namespace".into());
+        } else {
+            why_not.push(format!("{SH} is missing (the PID namespace's init): no PID or mount namespace"));
+        }
+        for flags in [vec!["-n"], vec!["-c", "-n"]] {
+            if works(&flags) {
+                return Isolation { unshare: Some((bin, flags)), network: true, pid: false, mount: false, why_not };
             }
         }
-        Isolation::None("`unshare -n` is not permitted here (no CAP_SYS_ADMIN and no user namespaces)".into())
+        why_not.push("`unshare -n` is not permitted here (no CAP_SYS_ADMIN and no user namespaces): no network namespace".into());
+        Isolation { unshare: None, network: false, pid: false, mount: false, why_not }
     }
 
     fn describe(&self) -> String {
-        match self {
-            Isolation::Unshare(_, flags) => format!("isolated: new empty network namespace (unshare {})", flags.join(" ")),
-            Isolation::None(why) => format!("NOT isolated: {why}"),
+        match &self.unshare {
+            Some((_, flags)) if self.network => format!("isolated: new empty network namespace (unshare {})", flags.join(" ")),
+            _ => format!("NOT isolated: {}", self.why_not.join("; ")),
         }
     }
+
+    /// The report's `isolation` object: what held and what could not be set up.
+    fn record(&self) -> Value {
+        json!({
+            "network": self.network,
+            "pid": self.pid,
+            "mount": self.mount,
+            "processGroup": true,
+            "how": self.unshare.as_ref().map_or_else(|| "no namespaces".to_string(), |(_, f)| format!("unshare {}", f.join(" "))),
+            "notSetUp": self.why_not,
+        })
+    }
 }
+
+/// The shell that is the PID namespace's init.
+const SH: &str = "/bin/sh";
 
 /// What a probe run produced.
 #[derive(Debug)]
@@ -245,6 +316,9 @@ struct Run {
     timed_out: bool,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Processes started by the probe still running when it exited (their names), or why that
+    /// could not be told; `Ok(vec![])` when none. Not looked at after a timeout.
+    survivors: std::result::Result<Vec<String>, String>,
 }
 
 fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
@@ -264,19 +338,81 @@ fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, std::thread
     (buf, h)
 }
 
+/// The live (not zombie) processes of process group `pgid`, by name, from `/proc`.
+fn group_members(pgid: u32) -> std::result::Result<Vec<String>, String> {
+    let dir = fs::read_dir("/proc").map_err(|e| format!("cannot list /proc: {e}"))?;
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        if !e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // Gone in between: not running.
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = &stat[open + 1..close];
+        let mut rest = stat[close + 1..].split_whitespace();
+        let state = rest.next().unwrap_or("Z");
+        let pgrp = rest.nth(1).and_then(|g| g.parse::<u32>().ok());
+        if pgrp == Some(pgid) && !matches!(state, "Z" | "X") {
+            let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_string();
+            out.push(if cmd.is_empty() { name.to_string() } else { cmd });
+        }
+    }
+    Ok(out)
+}
+
+/// Sends SIGKILL to every process of group `pgid` (none left is fine).
+fn kill_group(pgid: u32) {
+    if let Some(pid) = i32::try_from(pgid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
 fn run_probe(bin: &Path, probe: &Probe, cwd: &Path, iso: &Isolation) -> Result<Run> {
-    let mut cmd = match iso {
-        Isolation::Unshare(u, flags) => {
+    use std::os::unix::process::CommandExt;
+    let home = cwd.join("home");
+    let tmp = cwd.join("tmp");
+    for d in [&home, &tmp] {
+        fs::DirBuilder::new().mode(0o700).create(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let mut report = None;
+    let mut cmd = match &iso.unshare {
+        Some((u, flags)) if iso.pid => {
+            let (r, w) = std::io::pipe().context("cannot make the probe's report pipe")?;
+            report = Some(r);
             let mut c = Command::new(u);
-            c.args(flags).arg("--").arg(bin);
+            c.args(flags).arg("--").arg(SH).arg("-c").arg(NAMESPACE_INIT).arg("airlock-probe-init").arg(bin).stdin(w);
             c
         }
-        Isolation::None(_) => Command::new(bin),
+        Some((u, flags)) => {
+            let mut c = Command::new(u);
+            c.args(flags).arg("--").arg(bin).stdin(Stdio::null());
+            c
+        }
+        None => {
+            let mut c = Command::new(bin);
+            c.stdin(Stdio::null());
+            c
+        }
     };
-    cmd.args(&probe.args).env_clear().current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+    cmd.args(&probe.args)
+        .env_clear()
+        .env("HOME", &home)
+        .env("TMPDIR", &tmp)
+        .current_dir(cwd)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawned = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()));
+    // Our copy of the report pipe's write end goes with the command: the reader sees its end
+    // when the namespace's init is gone.
+    drop(cmd);
+    let mut child = spawned?;
+    let pgid = child.id();
     let (out, ho) = drain(child.stdout.take().expect("piped"));
     let (err, he) = drain(child.stderr.take().expect("piped"));
+    let reported = report.map(drain);
     // Poll rather than read a clock: the core forbids clocks, and a timeout only needs to be a
     // lower bound.
     let ticks = u64::from(probe.timeout()) * 100;
@@ -289,19 +425,46 @@ fn run_probe(bin: &Path, probe: &Probe, cwd: &Path, iso: &Isolation) -> Result<R
         std::thread::sleep(Duration::from_millis(10));
     }
     let timed_out = status.is_none();
+    // Without a PID namespace, what is still in the probe's group when it has exited outlived it.
+    let mut survivors = match (&reported, timed_out) {
+        (None, false) => group_members(pgid),
+        _ => Ok(vec![]),
+    };
+    // The whole group goes, whatever happened; in a PID namespace, killing `unshare` kills its
+    // child, the namespace's init (--kill-child), and with it every process of the namespace.
+    kill_group(pgid);
     if timed_out {
         let _ = child.kill();
         let _ = child.wait();
     }
     // A grandchild may still hold the pipes: wait at most a second for the readers.
     for _ in 0..100 {
-        if ho.is_finished() && he.is_finished() {
+        if ho.is_finished() && he.is_finished() && reported.as_ref().is_none_or(|(_, h)| h.is_finished()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     let take = |b: &Arc<Mutex<Vec<u8>>>| b.lock().expect("no panic while holding the lock").clone();
-    Ok(Run { status, timed_out, stdout: take(&out), stderr: take(&err) })
+    if let (Some((r, _)), false) = (&reported, timed_out) {
+        survivors = parse_init_report(&take(r));
+    }
+    Ok(Run { status, timed_out, stdout: take(&out), stderr: take(&err), survivors })
+}
+
+/// Reads the namespace init's `EXIT COUNT NAME...` line: the names of the processes that
+/// outlived the probe.
+fn parse_init_report(line: &[u8]) -> std::result::Result<Vec<String>, String> {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.split_whitespace();
+    let (Some(_exit), Some(n)) = (words.next(), words.next().and_then(|n| n.parse::<usize>().ok())) else {
+        return Err(format!("the PID namespace's init reported nothing readable ({:?})", text.trim()));
+    };
+    let names: Vec<String> = words.map(str::to_string).collect();
+    // A name holding a space splits in two: the count decides, the names are shown as read.
+    if names.len() != n {
+        return Ok(vec![names.join(" "); n]);
+    }
+    Ok(names)
 }
 
 fn excerpt(b: &[u8]) -> String {
@@ -362,6 +525,39 @@ fn probe_checks(id: &str, p: &Probe, r: &Run) -> Vec<Check> {
         );
     }
     out
+}
+
+/// `smoke.descendants`: no process the probe started may still run when it has exited (all of
+/// them are killed either way). Not judged after a timeout (`smoke.exit-code` fails already).
+fn descendants_check(id: &str, r: &Run, iso: &Isolation) -> Option<Check> {
+    if r.timed_out {
+        return None;
+    }
+    let scope = if iso.pid {
+        "in its PID namespace"
+    } else {
+        "in its process group (a process that left the group is not seen without a PID namespace)"
+    };
+    Some(match &r.survivors {
+        Ok(v) if v.is_empty() => Check::new("smoke.descendants", true, format!("no process the probe started outlived it {scope}"))
+            .subject(id)
+            .values("none", "none"),
+        Ok(v) => Check::new(
+            "smoke.descendants",
+            false,
+            format!(
+                "{} process(es) the probe started were still running when it exited {scope}; killed. A probe must wait for what it starts",
+                v.len()
+            ),
+        )
+        .subject(id)
+        .values("none", v.join(", ")),
+        Err(why) => {
+            Check::new("smoke.descendants", false, format!("could not tell whether processes the probe started outlived it: {why}"))
+                .subject(id)
+                .values("none", "unknown")
+        }
+    })
 }
 
 struct Findings {
@@ -570,18 +766,22 @@ impl Args {
                             continue;
                         }
                     };
-                    let isolated = matches!(iso, Isolation::Unshare(..));
+                    let isolated = iso.network;
                     let mut net = Check::new("smoke.network", true, iso.describe()).subject(&i.id);
                     if !isolated {
                         net = net.info();
                     }
                     checks.push(net);
                     checks.extend(probe_checks(&i.id, probe, &run));
+                    if let Some(c) = descendants_check(&i.id, &run, &iso) {
+                        checks.push(c);
+                    }
                     rec["executed"] = json!(true);
                     rec["reason"] = json!(format!("probe {:?}", probe.args));
                     rec["network"] = json!(iso.describe());
                     rec["networkIsolated"] = json!(isolated);
-                    rec["environment"] = json!("empty");
+                    rec["isolation"] = iso.record();
+                    rec["environment"] = json!("HOME and TMPDIR only, both inside the private run directory");
                     rec["exit"] = json!(exit_text(&run, probe.timeout()));
                     rec["stdout"] = json!(excerpt(&run.stdout));
                     rec["stderr"] = json!(excerpt(&run.stderr));
@@ -662,6 +862,56 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!tmp.path().join("tool").exists(), "a refused binary must not be left behind");
+    }
+
+    /// Without a PID namespace the probe's process group is what is watched: a background
+    /// process still in it when the probe exits fails `smoke.descendants` and is killed.
+    #[test]
+    fn without_a_pid_namespace_the_process_group_is_watched_and_killed() {
+        let marker = format!("1000.{}424242", std::process::id());
+        let tmp = tempfile::tempdir().unwrap();
+        let probe = Probe {
+            args: vec!["-c".into(), format!("/bin/sleep {marker} & exit 0")],
+            expect_exit_code: 0,
+            expect_output: None,
+            expect_json: None,
+            timeout_seconds: Some(20),
+        };
+        let iso = Isolation { unshare: None, network: false, pid: false, mount: false, why_not: vec!["test".into()] };
+        let run = run_probe(Path::new("/bin/sh"), &probe, tmp.path(), &iso).unwrap();
+        assert_eq!(exit_text(&run, 20), "exit 0");
+        let c = descendants_check("t", &run, &iso).unwrap();
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(run.survivors.as_ref().unwrap().iter().any(|n| n.contains(&marker)), "{:?}", run.survivors);
+        let alive = || {
+            fs::read_dir("/proc").unwrap().flatten().any(|e| {
+                let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                let running = stat.rfind(')').is_some_and(|i| !stat[i + 1..].trim_start().starts_with('Z'));
+                running && fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+            })
+        };
+        for _ in 0..50 {
+            if !alive() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "the background process survived");
+        // A probe that waits for what it starts passes.
+        let probe = Probe { args: vec!["-c".into(), "/bin/sleep 0.1 & wait".into()], ..probe };
+        let run = run_probe(Path::new("/bin/sh"), &probe, tmp.path().join("home").parent().unwrap(), &iso);
+        assert!(run.is_err(), "home exists already: the run directory is fresh per run");
+        let fresh = tempfile::tempdir().unwrap();
+        let run = run_probe(Path::new("/bin/sh"), &probe, fresh.path(), &iso).unwrap();
+        assert_eq!(descendants_check("t", &run, &iso).unwrap().status, Status::Pass, "{:?}", run.survivors);
+    }
+
+    #[test]
+    fn the_namespace_init_report_is_read_strictly() {
+        assert_eq!(parse_init_report(b"0 0\n"), Ok(vec![]));
+        assert_eq!(parse_init_report(b"0 1 sleep\n"), Ok(vec!["sleep".to_string()]));
+        assert!(parse_init_report(b"").is_err());
+        assert!(parse_init_report(b"0 x").is_err());
     }
 
     /// The bytes of a bundle whose reads fail (not end early) from `from` on.

@@ -69,6 +69,11 @@ pub struct TrustArgs {
     /// anti-rollback history are then reported, not enforced, and nothing is recorded.
     #[arg(long, value_name = "TIME")]
     pub at_time: Option<String>,
+    /// Accept an older release than the one already accepted for this product (any channel):
+    /// an intended downgrade. REASON is stated in the report, the ledger record and the
+    /// anti-rollback state, and this release becomes the accepted one.
+    #[arg(long, value_name = "REASON")]
+    pub allow_downgrade: Option<String>,
     /// Hashing threads (default: available cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -206,11 +211,39 @@ impl CheckAs {
 }
 
 impl TrustArgs {
-    /// The command's one evaluation time: `--at-time`, or the clock read once.
+    /// `--allow-downgrade`'s reason: 1..=1024 bytes of text (exit 2 otherwise).
+    fn downgrade_reason(&self) -> Result<Option<String>> {
+        match &self.allow_downgrade {
+            Some(r) if r.trim().is_empty() || r.len() > 1024 => Err(ShellError::Usage(format!(
+                "--allow-downgrade needs a reason of 1 to 1024 bytes of text (got {} bytes); say why the older release is intended",
+                r.len()
+            ))
+            .into()),
+            r => Ok(r.clone()),
+        }
+    }
+
+    /// Refuses `--at-time` for a command whose decision rests on expiry by the real clock
+    /// (`promotion execute`: approvals and the request).
+    pub fn real_clock_only(&self, command: &str) -> Result<()> {
+        match &self.at_time {
+            Some(_) => {
+                Err(ShellError::Usage(format!("{command} judges approvals' expiry by the real clock: --at-time is refused; drop it"))
+                    .into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The command's one evaluation time: the clock read once, or `--at-time` with that reading
+    /// as the floor expiry is judged at (an operator-supplied time never revives an expired
+    /// root or approval).
     pub fn eval_time(&self) -> Result<EvalTime> {
-        Ok(match &self.at_time {
-            Some(t) => EvalTime::OperatorFixed(Timestamp::parse(t)?),
-            None => EvalTime::Clock(clock::now()?),
+        let at = self.at_time.as_deref().map(Timestamp::parse).transpose()?;
+        let now = clock::now()?;
+        Ok(match at {
+            Some(at) => EvalTime::OperatorFixed { at, floor: now },
+            None => EvalTime::Clock(now),
         })
     }
 
@@ -319,7 +352,12 @@ impl TrustArgs {
         let _lock = if record == Record::Store { Some(store.lock()?) } else { None };
         let state = if record == Record::Store { store.load_state()? } else { st };
         let root = trust.root.as_ref().map(|root| RootContext { root, history: &trust.history, signers: how.signers });
-        let concluded = examined.conclude(Conclusion { root, freshness: Some(FreshnessInputs { state, record, role: how.role }), checks });
+        let allow_downgrade = self.downgrade_reason()?;
+        let concluded = examined.conclude(Conclusion {
+            root,
+            freshness: Some(FreshnessInputs { state, record, role: how.role, allow_downgrade }),
+            checks,
+        });
         if let Some(next) = &concluded.next_state {
             store.save_state(next)?;
         }

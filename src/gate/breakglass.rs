@@ -20,6 +20,7 @@ use crate::report::Check;
 use crate::signed::{self, Labels, OpenError};
 use crate::time::Timestamp;
 use crate::trust::role::RoleKeys;
+use crate::trust::state::EvalTime;
 use serde::{Deserialize, Serialize};
 
 /// DSSE payloadType of a break-glass approval.
@@ -100,7 +101,11 @@ fn labels() -> Labels {
 /// threshold, or a signature is altered or mislabelled, only the signature checks are reported
 /// and nothing in its payload is looked at. Returns the checks (all reported) and, when every
 /// one passed, the grant.
-pub fn check(req: &Request, approvers: &RoleKeys, manifest: &Manifest, max_validity: u64, now: Timestamp) -> (Vec<Check>, Option<Granted>) {
+///
+/// The approval must be issued no later than the evaluation time and unexpired at
+/// [`EvalTime::expiry_instant`]: under `--at-time` that is never before the real clock, so an
+/// operator-supplied time cannot revive an expired approval.
+pub fn check(req: &Request, approvers: &RoleKeys, manifest: &Manifest, max_validity: u64, time: EvalTime) -> (Vec<Check>, Option<Granted>) {
     let mut checks = Vec::new();
     let fail = |id, detail: String| Check::new(id, false, detail);
     let approval_digest = Sha256Digest::of(&req.approval);
@@ -143,16 +148,25 @@ pub fn check(req: &Request, approvers: &RoleKeys, manifest: &Manifest, max_valid
         )
         .values(format!("0 < validity <= {max_validity} s"), format!("{validity} s")),
     );
-    let live = approval.issued_at <= now && now < approval.expires_at;
-    checks.push(Check::new(
-        "break-glass.expiry",
-        live,
-        if live {
-            format!("approval valid from {} until {}", approval.issued_at, approval.expires_at)
-        } else {
-            format!("approval valid from {} until {}, evaluated outside that window", approval.issued_at, approval.expires_at)
-        },
-    ));
+    let (now, judged) = (time.instant(), time.expiry_instant());
+    let live = approval.issued_at <= now && judged < approval.expires_at;
+    let when = if time.overridden() {
+        format!("evaluated at {now} (--at-time), expiry judged at {judged}")
+    } else {
+        format!("evaluated at {now}")
+    };
+    checks.push(
+        Check::new(
+            "break-glass.expiry",
+            live,
+            if live {
+                format!("approval valid from {} until {}; {when}", approval.issued_at, approval.expires_at)
+            } else {
+                format!("approval valid from {} until {}; {when}: outside that window", approval.issued_at, approval.expires_at)
+            },
+        )
+        .values(format!("[{}, {})", approval.issued_at, approval.expires_at), when.clone()),
+    );
     let ok = checks.iter().all(|c| c.status != crate::report::Status::Fail);
     let granted = ok.then(|| Granted {
         reason: approval.reason.clone(),

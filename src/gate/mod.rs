@@ -25,6 +25,7 @@ use crate::signed::Labels;
 use crate::time::Timestamp;
 use crate::trust::role::{RoleKeys, RoleName};
 use crate::trust::root::VerifiedRoot;
+use crate::trust::state::{EvalTime, Evaluation};
 use crate::verify::{Verified, VerifiedBundle};
 use policy::{EvidenceKind, LoadedPolicy, SignerRule};
 use serde::Serialize;
@@ -281,6 +282,8 @@ pub struct Decision {
     /// The break-glass that was applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<breakglass::Granted>,
+    /// The evaluation time, whether `--at-time` fixed it, and the time expiry was judged at.
+    pub evaluation: Evaluation,
 }
 
 /// Everything [`evaluate`] produces.
@@ -901,7 +904,7 @@ fn decide(
     checks: &mut Vec<Check>,
     policy: &LoadedPolicy,
     params: &GateParams,
-    now: Timestamp,
+    time: EvalTime,
     manifest: &Manifest,
     gate_input: &GateInput,
 ) -> Decision {
@@ -915,7 +918,7 @@ fn decide(
         } else if !failed.iter().any(|r| OVERRIDABLE.contains(&r.code.as_ref())) {
             checks.push(Check::new("break-glass.unused", true, "break-glass given but transparency held; not applied").info());
         } else {
-            let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, now);
+            let (bg_checks, g) = breakglass::check(req, approvers, manifest, p.break_glass.max_validity_seconds, time);
             checks.extend(bg_checks);
             granted = g;
         }
@@ -935,6 +938,7 @@ fn decide(
         gate_input_digest: gate_input.digest(),
         transparency: params.transparency.status(),
         break_glass: if verdict == Verdict::Allow { granted } else { None },
+        evaluation: time.evaluation(),
     }
 }
 
@@ -990,6 +994,6 @@ pub fn evaluate(
         vex,
         in_toto,
     };
-    let decision = decide(&mut checks, policy, params, now, manifest, &gate_input);
+    let decision = decide(&mut checks, policy, params, verified.basis().time, manifest, &gate_input);
     Ok(GateResult { schema: GATE_RESULT_SCHEMA, decision, gate_input, checks })
 }

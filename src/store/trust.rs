@@ -147,11 +147,24 @@ impl TrustStore {
             return Ok(State::default());
         }
         let bytes = fsio::read_own(&p, MAX_STATE_SIZE)?;
-        let s: State = crate::json::from_slice_strict(&bytes).with_context(|| format!("trust state {} is damaged", p.display()))?;
+        let mut s: State = crate::json::from_slice_strict(&bytes).with_context(|| format!("trust state {} is damaged", p.display()))?;
         if s.format != STATE_FORMAT {
             bail!("trust state {} has format {:?}; this airlock reads {STATE_FORMAT:?}", p.display(), s.format);
         }
+        // `root.json` is the commit point of an install (written before the state): a crash
+        // between the two leaves the new root with the old state, which reads as the new one.
+        if let Some(v) = self.pinned_version() {
+            s.highest_root_version = s.highest_root_version.max(v);
+        }
         Ok(s)
+    }
+
+    /// The version `root.json` declares, when it reads and parses (unverified: it only ever
+    /// raises the highest version seen; [`TrustStore::load_root`] verifies it).
+    fn pinned_version(&self) -> Option<u64> {
+        let p = self.root_path();
+        let bytes = fsio::read_own(&p, MAX_ROOT_SIZE).ok()?;
+        TrustRoot::parse(&bytes).ok().map(|r| r.version())
     }
 
     /// Writes the state.
@@ -163,6 +176,9 @@ impl TrustStore {
     }
 
     /// Installs roots (in order, the last becomes current) and the state that goes with them.
+    /// History first, then `root.json` (the commit point), then the state: a crash leaves the
+    /// old store or one that reads as the new ([`TrustStore::load_state`]); `cargo xtask
+    /// crashtest-trust` SIGKILLs `trust update` to check it.
     pub fn install(&self, roots: &[(&[u8], u64)], state: &State) -> Result<()> {
         self.ensure()?;
         for (bytes, version) in roots {

@@ -31,7 +31,9 @@ pub struct State {
     /// When the current root was installed (clock time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_installed_at: Option<Timestamp>,
-    /// Newest accepted bundle per [`channel_key`].
+    /// Newest accepted bundle per product ([`product_key`]). Files written before the scope
+    /// was the product hold `product/channel` keys too: [`State::newest`] reads both, and a
+    /// write replaces all of a product's entries by one under its product key.
     #[serde(default)]
     pub bundles: BTreeMap<String, Accepted>,
 }
@@ -60,6 +62,12 @@ pub struct Accepted {
     pub bundle_id: String,
     /// When it was accepted (clock time).
     pub accepted_at: Timestamp,
+    /// Its channel, if it named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Why an older release than the one accepted before was accepted (`--allow-downgrade`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade_reason: Option<String>,
 }
 
 /// The time a verification is evaluated at. The two cases are named because one of them turns
@@ -68,18 +76,65 @@ pub struct Accepted {
 pub enum EvalTime {
     /// The system clock: checked against the latest-known time, and recorded.
     Clock(Timestamp),
-    /// A time the operator fixed (`--at-time`): the clock is not consulted, rollback findings
-    /// are reported but do not fail, and nothing is recorded.
-    OperatorFixed(Timestamp),
+    /// A time the operator fixed (`--at-time`): rollback findings are reported but do not fail,
+    /// and nothing is recorded. Expiry is never judged before `floor`: an operator-supplied
+    /// time cannot revive an expired trust root or approval.
+    OperatorFixed {
+        /// The time given.
+        at: Timestamp,
+        /// The real clock read with it (the command's one reading), raised to the trust store's
+        /// latest known time when verification consulted the store.
+        floor: Timestamp,
+    },
 }
 
 impl EvalTime {
     /// The instant.
     pub fn instant(self) -> Timestamp {
         match self {
-            EvalTime::Clock(t) | EvalTime::OperatorFixed(t) => t,
+            EvalTime::Clock(t) | EvalTime::OperatorFixed { at: t, .. } => t,
         }
     }
+
+    /// The instant expiry is judged at: the clock, or max(`--at-time`, real clock, latest known
+    /// time) under an override.
+    pub fn expiry_instant(self) -> Timestamp {
+        match self {
+            EvalTime::Clock(t) => t,
+            EvalTime::OperatorFixed { at, floor } => at.max(floor),
+        }
+    }
+
+    /// Whether the operator fixed the time (`--at-time`).
+    pub fn overridden(self) -> bool {
+        matches!(self, EvalTime::OperatorFixed { .. })
+    }
+
+    /// The same time with the expiry floor raised to `latest` (a time already seen).
+    pub fn with_floor(self, latest: Option<Timestamp>) -> EvalTime {
+        match (self, latest) {
+            (EvalTime::OperatorFixed { at, floor }, Some(l)) => EvalTime::OperatorFixed { at, floor: floor.max(l) },
+            (t, _) => t,
+        }
+    }
+
+    /// How a decision document states it.
+    pub fn evaluation(self) -> Evaluation {
+        Evaluation { time: self.instant(), overridden: self.overridden(), expiry_judged_at: self.expiry_instant() }
+    }
+}
+
+/// The evaluation time as every decision document records it (`evaluation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Evaluation {
+    /// The time the decision was evaluated at (the clock, or `--at-time`).
+    pub time: Timestamp,
+    /// Whether the operator fixed it (`--at-time`).
+    pub overridden: bool,
+    /// The time expiry (trust root, approvals, break-glass) was judged at: `time`, or under an
+    /// override max(`--at-time`, real clock, latest known time).
+    pub expiry_judged_at: Timestamp,
 }
 
 /// The clock reads earlier than a time already seen.
@@ -107,11 +162,36 @@ impl State {
     }
 }
 
-/// The key bundles are tracked under: `product` or `product/channel`.
-pub fn channel_key(r: &Release) -> String {
-    match &r.channel {
-        Some(c) => format!("{}/{c}", r.product),
-        None => r.product.clone(),
+/// The key bundles are tracked under: the product name in Unicode lowercase
+/// ([`str::to_lowercase`]), whatever the channel: `App` on `beta` and `app` with no channel are
+/// the same product as `app` on `stable`.
+pub fn product_key(product: &str) -> String {
+    product.to_lowercase()
+}
+
+/// The product key of a stored entry's key, `product` or (in files written before the scope
+/// was the product) `product/channel`.
+fn entry_product(key: &str) -> String {
+    product_key(key.split('/').next().unwrap_or(key))
+}
+
+impl State {
+    /// The newest release accepted for `product` on any channel (compared by [`product_key`]).
+    pub fn newest(&self, product: &str) -> Option<&Accepted> {
+        let key = product_key(product);
+        self.bundles
+            .iter()
+            .filter(|(k, _)| entry_product(k) == key)
+            .map(|(_, a)| a)
+            .max_by(|a, b| release_order(&a.version, a.created_at, &b.version, b.created_at))
+    }
+
+    /// Records `acc` as the newest release of `product`, replacing every entry of that product
+    /// (old `product/channel` keys included: migrated on write).
+    pub fn accept(&mut self, product: &str, acc: Accepted) {
+        let key = product_key(product);
+        self.bundles.retain(|k, _| entry_product(k) != key);
+        self.bundles.insert(key, acc);
     }
 }
 
@@ -143,6 +223,9 @@ pub struct BundleFacts<'a> {
     pub bundle_id: &'a str,
     /// What the bundle is to this verification.
     pub role: BundleRole,
+    /// An intended downgrade and why (`--allow-downgrade REASON`): an older release than the one
+    /// accepted before passes, says so, and becomes the accepted one.
+    pub downgrade: Option<&'a str>,
 }
 
 /// What a bundle is to the verification judging it.
@@ -186,7 +269,7 @@ pub fn evaluate(
 ) -> Freshness {
     let now = time.instant();
     let mut checks = Vec::new();
-    let fixed = matches!(time, EvalTime::OperatorFixed(_));
+    let fixed = time.overridden();
     // 1. The clock.
     let latest = state.latest_known_time.map(|t| t.to_string()).unwrap_or_else(|| "(none yet)".into());
     checks.push(match time {
@@ -204,17 +287,21 @@ pub fn evaluate(
             )
             .values(format!(">= {latest}"), t.to_string())
         }
-        EvalTime::OperatorFixed(t) => Check::new(
+        EvalTime::OperatorFixed { at: t, floor } => Check::new(
             "freshness.clock",
             true,
-            format!("evaluated at {t} as given by --at-time; the system clock was not consulted and anti-rollback is report-only"),
+            format!(
+                "evaluated at {t} as given by --at-time; anti-rollback is report-only and expiry is judged at {} (never before the real clock or the latest known time)",
+                t.max(floor)
+            ),
         )
         .values(format!("latest known {latest}"), t.to_string())
         .info(),
     });
     // 2. The root.
     if let Some(r) = root {
-        let ok = r.expires > now;
+        let judged = time.with_floor(state.latest_known_time).expiry_instant();
+        let ok = r.expires > judged;
         checks.push(
             Check::new(
                 "trust.root-expiry",
@@ -225,7 +312,7 @@ pub fn evaluate(
                     format!("trust root v{} has expired", r.version)
                 },
             )
-            .values(format!("> {now}"), r.expires.to_string()),
+            .values(format!("> {judged}"), r.expires.to_string()),
         );
         let ok = r.version >= state.highest_root_version;
         checks.push(
@@ -241,28 +328,44 @@ pub fn evaluate(
             .values(format!(">= {}", state.highest_root_version), r.version.to_string()),
         );
     }
-    // 3. Bundle order for this product and channel (only for a bundle whose manifest was read).
+    // 3. Bundle order for this product, across channels (only for a bundle whose manifest was
+    // read).
     let mut newer: Option<(String, Accepted)> = None;
     if let Some(bundle) = bundle {
-        let key = channel_key(bundle.release);
-        let prev = state.bundles.get(&key);
+        let product = &bundle.release.product;
+        let key = product_key(product);
+        let prev = state.newest(product);
         let order = prev.map(|p| release_order(&bundle.release.version, bundle.created_at, &p.version, p.created_at));
         let older = order == Some(Ordering::Less);
-        let expected =
-            prev.map(|p| format!(">= {} (createdAt {})", p.version, p.created_at)).unwrap_or_else(|| "any (none accepted yet)".into());
-        let actual = format!("{} (createdAt {})", bundle.release.version, bundle.created_at);
+        let on = |c: &Option<String>| c.as_deref().map_or_else(|| "no channel".to_string(), |c| format!("channel {c}"));
+        let expected = prev
+            .map(|p| format!(">= {} (createdAt {}, {})", p.version, p.created_at, on(&p.channel)))
+            .unwrap_or_else(|| "any (none accepted yet)".into());
+        let actual = format!("{} (createdAt {}, {})", bundle.release.version, bundle.created_at, on(&bundle.release.channel));
+        let downgrade = bundle.downgrade.filter(|_| older && bundle.role == BundleRole::Candidate);
         let mut c = Check::new(
             "freshness.bundle-order",
-            !older,
+            !older || downgrade.is_some(),
             match (prev, older) {
-                (None, _) => format!("first bundle seen for {key}"),
-                (Some(p), false) => format!("not older than {} {} accepted before for {key}", bundle.release.product, p.version),
-                (Some(p), true) => format!("older than {} {} already accepted for {key}: a rollback", bundle.release.product, p.version),
+                (None, _) => format!("first bundle seen for product {key} (any channel)"),
+                (Some(p), false) => format!("not older than {} {} accepted before for product {key} (any channel)", product, p.version),
+                (Some(p), true) => match downgrade {
+                    Some(why) => format!(
+                        "older than {} {} already accepted for product {key}: an intended downgrade (--allow-downgrade {why:?})",
+                        product,
+                        p.version
+                    ),
+                    None => format!(
+                        "older than {} {} already accepted for product {key} (any channel): a rollback; pass --allow-downgrade REASON if it is intended",
+                        product,
+                        p.version
+                    ),
+                },
             },
         )
         .subject(key.clone())
         .values(expected, actual);
-        if older && fixed {
+        if older && fixed && downgrade.is_none() {
             c.status = Status::Info;
             c.detail.push_str(" (report-only under --at-time)");
         } else if older && bundle.role == BundleRole::Baseline {
@@ -281,14 +384,16 @@ pub fn evaluate(
                 .info(),
             );
         }
-        if verified && bundle.role == BundleRole::Candidate && matches!(order, None | Some(Ordering::Greater)) {
+        if verified && bundle.role == BundleRole::Candidate && (matches!(order, None | Some(Ordering::Greater)) || downgrade.is_some()) {
             newer = Some((
-                key,
+                product.clone(),
                 Accepted {
                     version: bundle.release.version.clone(),
                     created_at: bundle.created_at,
                     bundle_id: bundle.bundle_id.to_string(),
                     accepted_at: now,
+                    channel: bundle.release.channel.clone(),
+                    downgrade_reason: downgrade.map(str::to_string),
                 },
             ));
         }
@@ -298,8 +403,8 @@ pub fn evaluate(
     let next = match (time, record) {
         (EvalTime::Clock(t), Record::Store) if checks[0].status == Status::Pass => {
             let mut s = state.observe_clock(t).unwrap_or_else(|_| state.clone());
-            if let Some((key, acc)) = newer.filter(|_| all_ok) {
-                s.bundles.insert(key, acc);
+            if let Some((product, acc)) = newer.filter(|_| all_ok) {
+                s.accept(&product, acc);
             }
             Some(s)
         }
@@ -328,11 +433,24 @@ mod tests {
     fn clock_backwards_fails_unless_time_is_fixed() {
         let s = State { latest_known_time: Some(t("2030-01-02T00:00:00Z")), ..State::default() };
         let r = rel("1.0.0");
-        let b = BundleFacts { release: &r, created_at: t("2029-01-01T00:00:00Z"), bundle_id: "x", role: BundleRole::Candidate };
+        let b = BundleFacts {
+            release: &r,
+            created_at: t("2029-01-01T00:00:00Z"),
+            bundle_id: "x",
+            role: BundleRole::Candidate,
+            downgrade: None,
+        };
         let f = evaluate(&s, None, Some(&b), EvalTime::Clock(t("2030-01-01T00:00:00Z")), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.clock"]);
         assert!(f.next.is_none(), "nothing is recorded from a clock that went backwards");
-        let f = evaluate(&s, None, Some(&b), EvalTime::OperatorFixed(t("2030-01-01T00:00:00Z")), true, Record::Store);
+        let f = evaluate(
+            &s,
+            None,
+            Some(&b),
+            EvalTime::OperatorFixed { at: t("2030-01-01T00:00:00Z"), floor: t("2030-01-01T00:00:00Z") },
+            true,
+            Record::Store,
+        );
         assert!(failed(&f).is_empty());
         assert!(f.next.is_none());
         assert!(s.observe_clock(t("2030-01-01T00:00:00Z")).is_err());
@@ -344,26 +462,44 @@ mod tests {
         let now = t("2030-01-01T00:00:00Z");
         let root = Some(RootFacts { version: 2, expires: t("2031-01-01T00:00:00Z") });
         let r2 = rel("1.2.0");
-        let b2 = BundleFacts { release: &r2, created_at: t("2029-06-01T00:00:00Z"), bundle_id: "b2", role: BundleRole::Candidate };
+        let b2 = BundleFacts {
+            release: &r2,
+            created_at: t("2029-06-01T00:00:00Z"),
+            bundle_id: "b2",
+            role: BundleRole::Candidate,
+            downgrade: None,
+        };
         let f = evaluate(&State::default(), root, Some(&b2), EvalTime::Clock(now), true, Record::Store);
         assert!(failed(&f).is_empty());
         let s = f.next.unwrap();
-        assert_eq!(s.bundles["app/stable"].version, "1.2.0");
+        assert_eq!(s.bundles["app"].version, "1.2.0");
         let r1 = rel("1.10.0-rc.1");
-        let b1 = BundleFacts { release: &r1, created_at: t("2029-07-01T00:00:00Z"), bundle_id: "b1", role: BundleRole::Candidate };
+        let b1 = BundleFacts {
+            release: &r1,
+            created_at: t("2029-07-01T00:00:00Z"),
+            bundle_id: "b1",
+            role: BundleRole::Candidate,
+            downgrade: None,
+        };
         let f = evaluate(&s, root, Some(&b1), EvalTime::Clock(now), true, Record::Store);
         assert!(failed(&f).is_empty(), "1.10.0-rc.1 is newer than 1.2.0 by semver precedence");
         let r0 = rel("1.1.9");
-        let b0 = BundleFacts { release: &r0, created_at: t("2029-08-01T00:00:00Z"), bundle_id: "b0", role: BundleRole::Candidate };
+        let b0 = BundleFacts {
+            release: &r0,
+            created_at: t("2029-08-01T00:00:00Z"),
+            bundle_id: "b0",
+            role: BundleRole::Candidate,
+            downgrade: None,
+        };
         let f = evaluate(&s, root, Some(&b0), EvalTime::Clock(now), true, Record::Store);
         assert_eq!(failed(&f), ["freshness.bundle-order"]);
-        assert_eq!(f.next.unwrap().bundles["app/stable"].version, "1.2.0", "a rollback is not recorded");
-        let f = evaluate(&s, root, Some(&b0), EvalTime::OperatorFixed(now), true, Record::Store);
+        assert_eq!(f.next.unwrap().bundles["app"].version, "1.2.0", "a rollback is not recorded");
+        let f = evaluate(&s, root, Some(&b0), EvalTime::OperatorFixed { at: now, floor: now }, true, Record::Store);
         assert!(failed(&f).is_empty());
         // Expired root and a rolled-back store fail either way.
         let old = Some(RootFacts { version: 1, expires: t("2029-01-01T00:00:00Z") });
         let s3 = State { highest_root_version: 2, ..s };
-        let f = evaluate(&s3, old, Some(&b2), EvalTime::OperatorFixed(now), true, Record::Store);
+        let f = evaluate(&s3, old, Some(&b2), EvalTime::OperatorFixed { at: now, floor: now }, true, Record::Store);
         assert_eq!(failed(&f), ["trust.root-expiry", "trust.root-version"]);
     }
 }

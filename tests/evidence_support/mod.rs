@@ -71,7 +71,10 @@ pub fn zip_bundle(files: &[(String, Vec<u8>)], signers: &[&SecretKey]) -> Vec<u8
 
 pub fn verified(bytes: &[u8], trusted: &[&SecretKey]) -> Box<Verified<VerifiedBundle>> {
     let trust = TrustPolicy::ed25519(trusted.iter().map(|k| k.public().clone()), 1, "test");
-    let opts = verify::Options { time: airlock::trust::state::EvalTime::OperatorFixed(NOW), ..Default::default() };
+    let opts = verify::Options {
+        time: airlock::trust::state::EvalTime::OperatorFixed { at: NOW, floor: airlock::time::Timestamp(0) },
+        ..Default::default()
+    };
     match verify::verify(&airlock::evidence::minisign::Bytes(bytes), &trust, &opts, &|_| {}).expect("verifiable") {
         Verification::Passed(v, _) => v,
         Verification::Failed(r) => panic!("bundle did not verify: {:?}", r.checks()),

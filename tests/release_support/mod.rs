@@ -57,9 +57,11 @@ pub fn have(tool: &str) -> bool {
 /// A native program: `--version [MARKER]` prints `{"version":"1.2.0","envc":N}` (N = number of
 /// environment variables it was given), creates MARKER when given, exits 0; `--fail` exits 3;
 /// `--hang` makes `locked/file` in its working directory, takes write permission off `locked`
-/// and sleeps until killed.
+/// and sleeps until killed; `--spawn SECONDS` starts `/bin/sleep SECONDS` in the background
+/// and exits 0 at once; `--env` prints `{"home":H,"tmpdir":T}` and exits 0.
 pub const PROGRAM: &str = r#"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,6 +72,15 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--version") == 0) {
         if (argc > 2) { FILE *m = fopen(argv[2], "w"); if (m) { fputs("ran\n", m); fclose(m); } }
         printf("{\"version\":\"1.2.0\",\"envc\":%d}\n", envc);
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "--spawn") == 0) {
+        if (fork() == 0) { execl("/bin/sleep", "sleep", argv[2], (char *)0); _exit(127); }
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--env") == 0) {
+        const char *h = getenv("HOME"), *t = getenv("TMPDIR");
+        printf("{\"home\":\"%s\",\"tmpdir\":\"%s\"}\n", h ? h : "", t ? t : "");
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "--fail") == 0) { printf("failing on purpose\n"); return 3; }

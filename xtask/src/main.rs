@@ -1,7 +1,7 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
 //! - `setup`: install the tools the tests need (idempotent; root for apt-get).
-//! - `ci`: setup, fmt check, clippy -D warnings, every test without network, vectors, crashtest (200), static build.
+//! - `ci`: setup, fmt check, clippy -D warnings, every test without network, vectors, crashtest (200), crashtest-trust (200), static build.
 //! - `vectors [--check]`: regenerate `vectors/bundle-v1/`, `vectors/evidence-ledger-v1/` and `vectors/promotion-v1/` (or check they are current).
 //! - `hostile [--check]`: regenerate the hostile-archive corpus `tests/data/hostile/`.
 //! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
@@ -15,6 +15,9 @@
 //!   `--verify-only` re-verifies the million-record ledger the last run left).
 //! - `sigstore-bench`: the Sigstore part of `bench` alone (bundle verifications per second, one core).
 //! - `inventory-bench`: the fleet-inventory part of `bench` alone (ingest 100k devices, reconcile 100k x 4 providers).
+//! - `crashtest-trust [N]`: SIGKILL `airlock trust update` and `airlock tlog import` at random
+//!   moments, N trials each (default 200); the trust store and the tlog cache must be exactly the
+//!   old or the new one afterwards.
 //! - `crashtest [N]`: SIGKILL appending processes at random moments, N trials (default 200); the
 //!   evidence ledger must stay valid and keep every acknowledged append.
 
@@ -81,11 +84,12 @@ fn main() -> Result<()> {
             inventory_bench::phase(rest.first().copied().unwrap_or(""), Path::new(rest.get(1).copied().unwrap_or(".")))
         }
         Some("crashtest") => crashtest(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
+        Some("crashtest-trust") => crashtest_trust(rest.first().and_then(|s| s.parse().ok()).unwrap_or(200)),
         Some("hostile") => hostile::run(rest.contains(&"--check")),
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench [scale [--quick]] | deflate-bench | sigstore-bench | inventory-bench | crashtest [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench [scale [--quick]] | deflate-bench | sigstore-bench | inventory-bench | crashtest [N] | crashtest-trust [N]"
             );
             Ok(())
         }
@@ -142,6 +146,8 @@ fn ci() -> Result<()> {
     step("vector staleness", || vectors(true))?;
     // 200 trials take about 40 s here.
     step("crashtest (200 trials)", || crashtest(200))?;
+    // 200 trials each: trust update about 12 s, tlog import about 45 s here.
+    step("crashtest-trust: trust update and tlog import (200 trials each)", || crashtest_trust(200))?;
     step("hostile corpus staleness", || hostile::run(true))?;
     step("fuzz-smoke", || fuzz::fuzz_smoke(30))?;
     let bin = dist::dist()?;
@@ -153,6 +159,14 @@ fn ci() -> Result<()> {
 fn crashtest(trials: u32) -> Result<()> {
     run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
     crashtest::run(&root().join("target/debug/airlock"), trials)
+}
+
+/// `crashtest-trust [N]`: SIGKILL `trust update` and `tlog import` at random moments.
+fn crashtest_trust(trials: u32) -> Result<()> {
+    run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
+    let bin = root().join("target/debug/airlock");
+    crashtest::run_trust(&bin, trials)?;
+    crashtest::run_tlog(&bin, trials)
 }
 
 fn vectors(check: bool) -> Result<()> {
