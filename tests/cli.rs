@@ -271,7 +271,7 @@ fn demo_catches_the_tampered_bundle() {
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("VERIFIED") && t.contains("NOT VERIFIED") && t.contains("FAIL member.digest"), "{t}");
     // The whole story, through the real commands: gate, rollout, two approvals, execution,
-    // status, and the ledger of it all.
+    // status, the fleet reconciled with its one drifted endpoint, and the ledger of it all.
     for step in [
         "$ airlock trust init trust-root.json --fingerprint ",
         "\nALLOW\n",
@@ -280,7 +280,10 @@ fn demo_catches_the_tampered_bundle() {
         "PASS promotion.quorum",
         "promotion execute: wrote execution.json",
         "hello canary: ring c10 version 1.0.0",
-        "9 record(s), chain intact",
+        "$ airlock reconcile hello-1.0.0.zip --inventory fleet.obs",
+        "3 endpoints, 2 aligned, 1 drifted",
+        "binary_drift host:canary-2 target=canary-hosts",
+        "11 record(s), chain intact",
     ] {
         assert!(t.contains(step), "the demo shows {step:?}:\n{t}");
     }

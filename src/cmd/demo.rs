@@ -4,8 +4,9 @@
 //! as a child of this same binary with the demo's own `$AIRLOCK_HOME` (never the user's store):
 //! keys and a trust root with release, operator and approver roles, a sample release packed with
 //! its release metadata, verify, the promotion gate, a tampered copy refused, a rollout captured,
-//! a promotion requested, approved by two approvers and executed, the promotion status, and the
-//! evidence ledger those commands filled, verified. Each step must end as the script expects
+//! a promotion requested, approved by two approvers and executed, the promotion status, a small
+//! osquery/Fleet inventory of three endpoints ingested and reconciled (one runs a binary the
+//! release did not sign: drift, exit 1), and the evidence ledger those commands filled, verified. Each step must end as the script expects
 //! (the tampered bundle with exit 1), else the demo stops with exit 2 naming the step.
 
 use super::Ui;
@@ -22,7 +23,8 @@ use std::process::Command;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Runs the real commands on an embedded sample release, printing each: keygen, trust new/sign/init\n\
 (release, operator and approver roles), pack, verify, gate, a tampered copy refused, rollout capture, promotion\n\
-request/approve (two approvers)/execute/status, evidence search/verify. The demo's state lives in its\n\
+request/approve (two approvers)/execute/status, inventory ingest and reconcile (one drifted endpoint),\n\
+evidence search/verify. The demo's state lives in its\n\
 own directory (AIRLOCK_HOME inside it), never in yours. Exit 0 when every step ended as expected.\n\n\
 Examples:\n  airlock demo\n  airlock demo --keep ./demo-out")]
 pub struct Args {
@@ -103,6 +105,38 @@ fn release_metadata() -> serde_json::Value {
         ],
         "controls": ["sbom"]
     })
+}
+
+/// The fleet as osquery/Fleet reports it (format-spec/inventory-v1.md §3): JSON lines, one
+/// snapshot of a scheduled query over the `hash` table per host, taken at `unix`. Two canary
+/// Linux hosts and one office Windows machine; `canary-2` runs a binary the release did not sign.
+fn fleet_export(unix: i64) -> Vec<u8> {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (y, mo, d, h, mi, se) = Timestamp(unix).civil();
+    let calendar = format!(
+        "{} {} {d:2} {h:02}:{mi:02}:{se:02} {y} UTC",
+        DAYS[unix.div_euclid(86_400).rem_euclid(7) as usize],
+        MONTHS[(mo - 1).clamp(0, 11) as usize]
+    );
+    let hosts: [(&str, &str, &str, &[u8]); 3] = [
+        ("canary-1", "ubuntu", "/usr/local/bin/hello", LINUX_BINARY),
+        ("canary-2", "ubuntu", "/usr/local/bin/hello", b"#!/bin/sh\necho 'hello, patched by hand'\n"),
+        ("office-1", "windows", "C:\\Program Files\\hello\\hello.exe", WINDOWS_BINARY),
+    ];
+    let mut out = Vec::new();
+    for (n, (host, platform, path, bytes)) in hosts.iter().enumerate() {
+        let line = serde_json::json!({
+            "snapshot": [{"path": path, "sha256": hex::encode(Sha256Digest::of(bytes).0), "version": "1.0.0"}],
+            "action": "snapshot", "name": "pack_airlock_hello_hash", "hostIdentifier": host,
+            "calendarTime": calendar, "unixTime": unix, "epoch": 0, "counter": 0, "numerics": false,
+            "decorations": {"host_uuid": format!("00000000-0000-4000-8000-00000000000{}", n + 1), "hostname": host,
+                            "platform": platform, "cpu_type": "x86_64"}
+        });
+        out.extend(serde_json::to_vec(&line).expect("a JSON value serialises"));
+        out.push(b'\n');
+    }
+    out
 }
 
 /// The gate policy the demo promotes under: the defaults, except that a freshly packed bundle
@@ -331,12 +365,18 @@ impl Args {
         )?;
         s.run(0, &["promotion", "status"])?;
 
-        s.say("\n== 9. the evidence ledger: every decision above, hash-chained\n")?;
+        s.say("\n== 9. fleet: an osquery/Fleet export of three endpoints, ingested and reconciled (one drifted)\n")?;
+        let observed = clock::now()?.0 - 600;
+        s.write("fleet-results.jsonl", &fleet_export(observed))?;
+        s.run(0, &["inventory", "ingest", "fleet-results.jsonl", "--provider", "linux", "--product", "hello", "-o", "fleet.obs"])?;
+        s.run(1, &["reconcile", bundle, "--inventory", "fleet.obs"])?;
+
+        s.say("\n== 10. the evidence ledger: every decision above, hash-chained\n")?;
         s.run(0, &["evidence", "search"])?;
         s.run(0, &["evidence", "verify"])?;
 
         s.say(&format!(
-            "\ndemo passed: the tampered bundle was refused, the release was gated and promoted with two approvals, and every decision is evidence{}\n",
+            "\ndemo passed: the tampered bundle was refused, the release was gated and promoted with two approvals, the drifted endpoint was found, and every decision is evidence{}\n",
             if work.1 { "" } else { " (files kept)" }
         ))?;
         Ok(0)
