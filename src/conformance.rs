@@ -4,6 +4,7 @@
 //! [`hostile`] generates the hostile-archive corpus (`tests/data/hostile/`).
 
 pub mod hostile;
+pub mod inventory;
 pub mod ledger;
 pub mod promotion;
 

@@ -2,7 +2,7 @@
 //!
 //! - `setup`: install the tools the tests need (idempotent; root for apt-get).
 //! - `ci`: setup, fmt check, clippy -D warnings, every test without network, vectors, crashtest (200), crashtest-trust (200), static build.
-//! - `vectors [--check]`: regenerate `vectors/bundle-v1/`, `vectors/evidence-ledger-v1/` and `vectors/promotion-v1/` (or check they are current).
+//! - `vectors [--check]`: regenerate `vectors/bundle-v1/`, `vectors/evidence-ledger-v1/`, `vectors/promotion-v1/` and `vectors/inventory-v1/` (or check they are current).
 //! - `hostile [--check]`: regenerate the hostile-archive corpus `tests/data/hostile/`.
 //! - `fuzz-smoke [SECS]`: run every fuzz target for SECS seconds (default 30).
 //! - `dist`: static release binary for x86_64-unknown-linux-musl (glibc crt-static fallback).
@@ -172,7 +172,8 @@ fn crashtest_trust(trials: u32) -> Result<()> {
 fn vectors(check: bool) -> Result<()> {
     vector_set("vectors/bundle-v1", airlock::conformance::bundle_v1_vectors(), check)?;
     vector_set("vectors/evidence-ledger-v1", airlock::conformance::ledger::evidence_ledger_v1_vectors(), check)?;
-    vector_set("vectors/promotion-v1", airlock::conformance::promotion::promotion_v1_vectors(), check)
+    vector_set("vectors/promotion-v1", airlock::conformance::promotion::promotion_v1_vectors(), check)?;
+    vector_set("vectors/inventory-v1", airlock::conformance::inventory::inventory_v1_vectors(), check)
 }
 
 fn vector_set(rel_dir: &str, want: std::collections::BTreeMap<String, Vec<u8>>, check: bool) -> Result<()> {
