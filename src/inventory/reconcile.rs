@@ -315,6 +315,16 @@ enum Merged<T> {
     Conflict(String),
 }
 
+impl<T> Merged<T> {
+    /// What the providers said, when they disagree.
+    fn conflict(&self) -> Option<&String> {
+        match self {
+            Merged::Conflict(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 fn merge<T: Ord + Clone + std::fmt::Display>(values: Vec<(Provider, T)>) -> Merged<T> {
     let distinct: BTreeSet<&T> = values.iter().map(|(_, v)| v).collect();
     match distinct.len() {
@@ -439,20 +449,15 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
         let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.clone()).map(|v| (s.provider, v))).collect());
         let digests =
             merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256.map(|d| d.prefixed())).map(|v| (s.provider, v))).collect());
-        for (name, m) in [("os", &os), ("arch", &arch), ("deploymentTarget", &explicit)] {
-            if let Merged::Conflict(c) = m {
-                found.push(finding(
-                    DriftClass::ConflictingObservation,
-                    None,
-                    name,
-                    None,
-                    Some(c.clone()),
-                    format!("providers disagree about {name}"),
-                ));
-            }
-        }
-        for (name, m) in [("version", &versions), ("sha256", &digests)] {
-            if let Merged::Conflict(c) = m {
+        let conflicts = [
+            ("os", os.conflict()),
+            ("arch", arch.conflict()),
+            ("deploymentTarget", explicit.conflict()),
+            ("version", versions.conflict()),
+            ("sha256", digests.conflict()),
+        ];
+        for (name, c) in conflicts {
+            if let Some(c) = c {
                 found.push(finding(
                     DriftClass::ConflictingObservation,
                     None,
