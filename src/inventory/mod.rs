@@ -80,13 +80,56 @@ pub enum Source {
     DefenderSoftwareInventory,
 }
 
+/// A string most endpoints share with others (platform, version, state): held once per distinct
+/// value ([`Interner`]), so 100,000 observations of the same fleet cost one copy of "darwin".
+pub type Text = std::sync::Arc<str>;
+
+/// Hands out one shared [`Text`] per distinct value.
+#[derive(Default)]
+pub struct Interner(std::collections::HashSet<Text>);
+
+impl Interner {
+    /// The shared copy of `t` (`t` itself the first time).
+    pub fn get(&mut self, t: Text) -> Text {
+        match self.0.get(&t) {
+            Some(shared) => shared.clone(),
+            None => {
+                self.0.insert(t.clone());
+                t
+            }
+        }
+    }
+
+    fn opt(&mut self, t: &mut Option<Text>) {
+        if let Some(v) = t.take() {
+            *t = Some(self.get(v));
+        }
+    }
+}
+
+impl Observation {
+    /// Replaces the fields many endpoints share by their shared copies, and gives back the
+    /// spare capacity of the installations list (serde grows it to four).
+    pub fn compact(&mut self, i: &mut Interner) {
+        for t in [&mut self.os, &mut self.arch, &mut self.deployment_target, &mut self.management_state] {
+            i.opt(t);
+        }
+        if let Some(list) = &mut self.installed {
+            list.shrink_to_fit();
+            for x in list {
+                i.opt(&mut x.version);
+            }
+        }
+    }
+}
+
 /// One installation of the product an endpoint reports.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Installed {
     /// The version the provider reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub version: Option<Text>,
     /// The binary's SHA-256 the provider reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<Sha256Digest>,
@@ -111,13 +154,13 @@ pub struct Observation {
     /// Operating system, Go naming (`darwin`, `windows`, `linux`), or the provider's word
     /// lower-cased when it is none of those.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub os: Option<String>,
+    pub os: Option<Text>,
     /// Architecture, Go naming (`amd64`, `arm64`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arch: Option<String>,
+    pub arch: Option<Text>,
     /// The deployment target, when the export was scoped to one (`--deployment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment_target: Option<String>,
+    pub deployment_target: Option<Text>,
     /// The product's installations. Absent: the provider does not report software; empty: it
     /// does, and the product is not installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,7 +170,7 @@ pub struct Observation {
     pub last_seen: Option<Timestamp>,
     /// The provider's management (or sensor) state, as it words it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_state: Option<String>,
+    pub management_state: Option<Text>,
 }
 
 /// A normalised observations file (`airlock/inventory-observations/v1`), written by
@@ -348,38 +391,61 @@ pub fn vendor_time(s: &str) -> Option<Option<Timestamp>> {
     Some(Some(Timestamp(t.0 - offset)))
 }
 
-/// RFC 8785 bytes of `head` (an object) whose members `arrays` are replaced by the given
-/// items, each canonicalised on its own: the same bytes as canonicalising the whole value, without
-/// ever holding it as one JSON tree. `head` must hold each of those members as `[]`.
-pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, Vec<Vec<u8>>)]) -> Vec<u8> {
-    let mut out = json::canonical_value(head);
-    for (key, items) in arrays {
-        // Canonical output escapes every quote inside strings, so `"key":[]` with raw quotes is
-        // only ever a member name; the top-level member comes first among equals in key order
-        // only when nested objects do not use the name, which holds for airlock's own types.
-        let needle = format!("{}:[]", serde_json::Value::String((*key).to_string()));
-        let at = out.windows(needle.len()).position(|w| w == needle.as_bytes()).expect("head holds the member as []");
-        let mut joined = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
-        joined.push(b'[');
-        for (n, item) in items.iter().enumerate() {
+/// RFC 8785 bytes of `head` (an object) whose array members `arrays` are replaced by the given
+/// items, each canonicalised on its own and written straight into the output: the same bytes as
+/// canonicalising the whole value, without ever holding it as one JSON tree or the items' bytes
+/// all at once. `head` must hold each of those members as `[]`.
+pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn Items)]) -> Vec<u8> {
+    let skeleton = json::canonical_value(head);
+    // Canonical output escapes every quote inside strings, so `"key":[]` with raw quotes is only
+    // ever a member name; the top-level member comes first among equals in key order only when
+    // nested objects do not use the name, which holds for airlock's own types.
+    let mut at: Vec<(usize, &dyn Items)> = arrays
+        .iter()
+        .map(|(key, items)| {
+            let needle = format!("{}:[]", serde_json::Value::String((*key).to_string()));
+            let p = skeleton.windows(needle.len()).position(|w| w == needle.as_bytes()).expect("head holds the member as []");
+            (p + needle.len() - 1, *items)
+        })
+        .collect();
+    at.sort_by_key(|(p, _)| *p);
+    let mut out = Vec::with_capacity(skeleton.len() + arrays.iter().map(|(_, i)| i.len() * 64).sum::<usize>());
+    let mut from = 0;
+    for (p, items) in at {
+        out.extend_from_slice(&skeleton[from..p]);
+        for n in 0..items.len() {
             if n > 0 {
-                joined.push(b',');
+                out.push(b',');
             }
-            joined.extend_from_slice(item);
+            out.extend_from_slice(&items.canonical(n));
         }
-        joined.push(b']');
-        let start = at + needle.len() - 2;
-        out.splice(start..start + 2, joined);
+        from = p;
     }
+    out.extend_from_slice(&skeleton[from..]);
     out
+}
+
+/// A list whose items [`canonical_spliced`] writes one at a time.
+pub(crate) trait Items {
+    fn len(&self) -> usize;
+    fn canonical(&self, n: usize) -> Vec<u8>;
+}
+
+impl<T: Serialize> Items for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn canonical(&self, n: usize) -> Vec<u8> {
+        json::canonical(&self[n])
+    }
 }
 
 impl Observations {
     /// The normal form: RFC 8785 bytes (built observation by observation).
     pub fn to_bytes(&self) -> Vec<u8> {
         let head = Observations { observations: vec![], ..self.clone_head() };
-        let items = self.observations.iter().map(json::canonical).collect();
-        canonical_spliced(&serde_json::to_value(&head).expect("observations serialise"), &[("observations", items)])
+        canonical_spliced(&serde_json::to_value(&head).expect("observations serialise"), &[("observations", &self.observations)])
     }
 
     fn clone_head(&self) -> Observations {
@@ -413,11 +479,24 @@ impl Observations {
         head.insert("observations".into(), serde_json::Value::Array(vec![]));
         let mut o: Observations =
             serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| InventoryError::Observations(e.to_string()))?;
-        for (n, v) in doc.elements("observations").enumerate() {
-            let ob: Observation =
-                serde_json::from_value(v?).map_err(|e| InventoryError::Observations(format!("/observations/{n}: {e}")))?;
+        let mut shared = Interner::default();
+        for (n, span) in doc.spans("observations").enumerate() {
+            let span = span?;
+            // The element's bytes straight onto the type: every field is typed and unknown ones
+            // are refused, so serde's own checks (duplicate fields, lone surrogates, integer
+            // range) are the strict parser's for this shape; a failing element is parsed strictly
+            // again so that a JSON error is reported as the strict parser words it.
+            let mut ob: Observation = match serde_json::from_slice(doc.bytes(span.clone())) {
+                Ok(ob) => ob,
+                Err(e) => {
+                    let v = doc.parse(span)?;
+                    serde_json::from_value(v).map_err(|_| InventoryError::Observations(format!("/observations/{n}: {e}")))?
+                }
+            };
+            ob.compact(&mut shared);
             o.observations.push(ob);
         }
+        o.observations.shrink_to_fit();
         if o.observations.windows(2).any(|w| w[0].endpoint_id >= w[1].endpoint_id) {
             return Err(InventoryError::Observations("observations must be sorted by endpointId, each endpoint once".into()));
         }
@@ -464,6 +543,51 @@ mod tests {
         assert_eq!(vendor_time("yesterday"), None);
         assert_eq!(vendor_time("2018-10-31 18:04:13"), None);
         assert_eq!(vendor_time("2018-10-31T18:04:13."), None);
+    }
+
+    /// `Observations::parse` reads each element straight onto [`Observation`] with serde; that
+    /// must accept exactly what the strict parser followed by serde accepts, with equal values.
+    #[test]
+    fn typed_observation_reading_agrees_with_the_strict_path() {
+        let base = br#"{"arch":"arm64","deploymentTarget":"mac","endpointId":"e-1","hostname":"h\u00e9","installed":[{"path":"/a","sha256":"sha256:0000000000000000000000000000000000000000000000000000000000000000","version":"1.2.0"},{"version":"1.1"}],"lastSeen":"2027-01-15T07:50:00Z","managementState":"managed","os":"darwin","serial":"S1"}"#;
+        let strict = |b: &[u8]| json::parse_strict(b).ok().and_then(|v| serde_json::from_value::<Observation>(v).ok());
+        let typed = |b: &[u8]| serde_json::from_slice::<Observation>(b).ok();
+        let mut cases: Vec<Vec<u8>> = vec![
+            base.to_vec(),
+            br#"{"endpointId":"a","endpointId":"b"}"#.to_vec(),
+            br#"{"endpointId":"a","installed":[{"version":"1","version":"2"}]}"#.to_vec(),
+            br#"{"endpointId":"\ud800"}"#.to_vec(),
+            br#"{"endpointId":"\udc00\ud800"}"#.to_vec(),
+            br#"{"endpointId":"a","os":null}"#.to_vec(),
+            br#"{"endpointId":"a","lastSeen":1800000000}"#.to_vec(),
+            br#"{"endpointId":"a","extra":9007199254740993}"#.to_vec(),
+            b"{\"endpointId\":\"a\x01\"}".to_vec(),
+            b"{\"endpointId\":\"\xff\"}".to_vec(),
+        ];
+        let specials = b"{}[],:\"\\u0 1e-.nulltrue\x7f\xc3";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..6000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut b = base.to_vec();
+            let at = (x as usize >> 8) % b.len();
+            match x % 3 {
+                0 => b[at] = specials[(x as usize >> 32) % specials.len()],
+                1 => {
+                    b.remove(at);
+                }
+                _ => b.insert(at, specials[(x as usize >> 32) % specials.len()]),
+            }
+            cases.push(b);
+        }
+        let mut accepted = 0;
+        for c in &cases {
+            let (s, t) = (strict(c), typed(c));
+            assert_eq!(s, t, "{}", String::from_utf8_lossy(c));
+            accepted += usize::from(s.is_some());
+        }
+        assert!(accepted > 50 && accepted < cases.len() - 1000, "{accepted} of {} accepted", cases.len());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! installations are picked out of the software list by name ([`product_matches`]).
 
 use super::stream::Doc;
-use super::{Installed, InventoryError, OBSERVATIONS_SCHEMA, Observation, Observations, Provider, Source, parse_json, vendor_time};
+use super::{
+    Installed, Interner, InventoryError, OBSERVATIONS_SCHEMA, Observation, Observations, Provider, Source, Text, parse_json, vendor_time,
+};
 use crate::digest::Sha256Digest;
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
@@ -51,7 +53,7 @@ fn file_name(path: &str) -> &str {
 }
 
 /// Go architecture names for what providers write.
-fn arch_of(s: &str) -> String {
+fn arch_of(s: &str) -> Text {
     match s.to_ascii_lowercase().as_str() {
         "x86_64" | "x64" | "amd64" | "i386" => "amd64".into(),
         "arm64" | "aarch64" | "arm64e" => "arm64".into(),
@@ -61,7 +63,7 @@ fn arch_of(s: &str) -> String {
 }
 
 /// Go OS names for what providers write.
-fn os_of(s: &str) -> String {
+fn os_of(s: &str) -> Text {
     let l = s.to_ascii_lowercase();
     if l.starts_with("windows") {
         "windows".into()
@@ -70,7 +72,7 @@ fn os_of(s: &str) -> String {
     } else if l == "linux" || OSQUERY_LINUX.contains(&l.as_str()) {
         "linux".into()
     } else {
-        l
+        l.into()
     }
 }
 
@@ -183,6 +185,10 @@ impl Reader<'_> {
     }
 
     /// An optional string: absent, null or empty → None.
+    fn opt_text(&self, o: &Map<String, Value>, at: &str, key: &str) -> Result<Option<Text>, InventoryError> {
+        Ok(self.opt_str(o, at, key)?.map(Text::from))
+    }
+
     fn opt_str(&self, o: &Map<String, Value>, at: &str, key: &str) -> Result<Option<String>, InventoryError> {
         match o.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -234,7 +240,7 @@ impl Reader<'_> {
             serial: None,
             os: None,
             arch: None,
-            deployment_target: self.ingest.deployment.clone(),
+            deployment_target: self.ingest.deployment.as_deref().map(Text::from),
             installed: None,
             last_seen: None,
             management_state: None,
@@ -287,6 +293,10 @@ pub fn ingest(bytes: &[u8], i: &Ingest) -> Result<Observations, InventoryError> 
         }
     };
     observations.sort_by(|a, b| a.endpoint_id.cmp(&b.endpoint_id));
+    let mut shared = Interner::default();
+    for o in &mut observations {
+        o.compact(&mut shared);
+    }
     Ok(Observations {
         schema: OBSERVATIONS_SCHEMA.into(),
         provider: i.provider,
@@ -366,7 +376,7 @@ fn jamf(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryErro
                     || path.as_deref().is_some_and(|p| product_matches(file_name(p), &r.ingest.product))
                     || bundle_id.as_deref().is_some_and(|b| product_matches(b.rsplit('.').next().unwrap_or(b), &r.ingest.product));
                 if named {
-                    installed.push(Installed { version: r.opt_str(a, &aa, "version")?, sha256: None, path });
+                    installed.push(Installed { version: r.opt_text(a, &aa, "version")?, sha256: None, path });
                 }
             }
             installed.sort();
@@ -395,14 +405,14 @@ fn intune(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryEr
         // Graph beta only; "unknown" is not a report.
         o.arch = r.opt_str(d, &at, "processorArchitecture")?.filter(|a| a != "unknown").map(|a| arch_of(&a));
         o.last_seen = r.time(d, &at, "lastSyncDateTime", &id)?;
-        o.management_state = r.opt_str(d, &at, "managementState")?;
+        o.management_state = r.opt_text(d, &at, "managementState")?;
         if let Some(apps) = r.opt_array(d, &at, "detectedApps")? {
             let mut installed = vec![];
             for (k, a) in apps.iter().enumerate() {
                 let aa = format!("{at}/detectedApps/{k}");
                 let a = r.obj(a, &aa)?;
                 if r.opt_str(a, &aa, "displayName")?.is_some_and(|n| product_matches(&n, &r.ingest.product)) {
-                    installed.push(Installed { version: r.opt_str(a, &aa, "version")?, sha256: None, path: None });
+                    installed.push(Installed { version: r.opt_text(a, &aa, "version")?, sha256: None, path: None });
                 }
             }
             installed.sort();
@@ -448,7 +458,7 @@ fn falcon(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, InventoryEr
         o.serial = r.opt_str(d, &at, "serial_number")?;
         o.os = r.opt_str(d, &at, "platform_name")?.map(|s| os_of(&s));
         o.last_seen = r.time(d, &at, "last_seen", &id)?;
-        o.management_state = r.opt_str(d, &at, "status")?;
+        o.management_state = r.opt_text(d, &at, "status")?;
         out.push(o);
     }
     Ok(out)
@@ -473,7 +483,7 @@ fn defender_machines(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, 
         o.os = r.opt_str(d, &at, "osPlatform")?.map(|s| os_of(&s));
         o.arch = r.opt_str(d, &at, "osProcessor")?.map(|a| arch_of(&a));
         o.last_seen = r.time(d, &at, "lastSeen", &id)?;
-        o.management_state = r.opt_str(d, &at, "onboardingStatus")?;
+        o.management_state = r.opt_text(d, &at, "onboardingStatus")?;
         out.push(o);
     }
     Ok(out)
@@ -492,7 +502,7 @@ fn defender_software(doc: &Doc<'_>, r: &Reader<'_>) -> Result<Vec<Observation>, 
         let id = r.id(row, &at, "deviceId")?;
         let name = r.opt_str(row, &at, "softwareName")?.ok_or_else(|| r.shape(format!("{at}/softwareName"), "is missing"))?;
         let vendor = r.opt_str(row, &at, "softwareVendor")?.unwrap_or_default();
-        let version = r.opt_str(row, &at, "softwareVersion")?;
+        let version = r.opt_text(row, &at, "softwareVersion")?;
         seen.add(&format!("{id} {vendor} {name} {}", version.as_deref().unwrap_or("")), at.clone())?;
         let o = devices.entry(id.clone()).or_insert_with(|| {
             let mut o = r.observation(id.clone());
@@ -591,7 +601,7 @@ fn osquery(bytes: &[u8], i: &Ingest, what: &str) -> Result<Vec<Observation>, Inv
                 Some(hex) => Some(Sha256Digest::from_hex(&hex).map_err(|_| r.shape(format!("{ca}/sha256"), "is not 64 hex digits"))?),
                 None => None,
             };
-            Ok(Some((path.clone(), Installed { version: r.opt_str(c, ca, "version")?, sha256, path: Some(path) })))
+            Ok(Some((path.clone(), Installed { version: r.opt_text(c, ca, "version")?, sha256, path: Some(path) })))
         };
         match action.as_str() {
             "snapshot" => {

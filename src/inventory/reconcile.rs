@@ -8,11 +8,11 @@
 
 use super::{InventoryError, Observation, Observations, Provider, Source};
 use crate::digest::Sha256Digest;
-use crate::json;
 use crate::promotion::BundleRef;
 use crate::release::{ReleaseMetadata, Surface};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// `schema` of a reconciliation report.
@@ -264,9 +264,7 @@ impl Report {
         if !with_id && let Some(o) = v.as_object_mut() {
             o.remove("reportId");
         }
-        let endpoints = self.endpoints.iter().map(json::canonical).collect();
-        let findings = self.findings.iter().map(json::canonical).collect();
-        super::canonical_spliced(&v, &[("endpoints", endpoints), ("findings", findings)])
+        super::canonical_spliced(&v, &[("endpoints", &self.endpoints), ("findings", &self.findings)])
     }
 
     /// Reads a report back: strict JSON, closed shape, schema, and an id that is its own.
@@ -293,13 +291,16 @@ impl Report {
     }
 }
 
-/// Short host name: lower case, up to the first dot.
-fn host_key(h: &str) -> String {
-    h.split('.').next().unwrap_or(h).trim().to_ascii_lowercase()
+/// Short host name: lower case, up to the first dot (borrowed when already so).
+fn host_key(h: &str) -> Cow<'_, str> {
+    let short = h.split('.').next().unwrap_or(h).trim();
+    if short.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(short.to_ascii_lowercase()) } else { Cow::Borrowed(short) }
 }
 
-fn serial_key(s: &str) -> String {
-    s.trim().to_ascii_uppercase()
+/// Serial number: upper case, trimmed (borrowed when already so).
+fn serial_key(s: &str) -> Cow<'_, str> {
+    let t = s.trim();
+    if t.bytes().any(|b| b.is_ascii_lowercase()) { Cow::Owned(t.to_ascii_uppercase()) } else { Cow::Borrowed(t) }
 }
 
 struct Seen<'a> {
@@ -339,54 +340,62 @@ fn merge<T: Ord + Clone + std::fmt::Display>(values: Vec<(Provider, T)>) -> Merg
 
 /// A set of versions or digests as one displayable value.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Set(BTreeSet<String>);
+struct Set<T>(BTreeSet<T>);
 
-impl std::fmt::Display for Set {
+impl<T: std::fmt::Display> std::fmt::Display for Set<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.is_empty() { f.write_str("not installed") } else { f.write_str(&self.0.iter().cloned().collect::<Vec<_>>().join("+")) }
+        if self.0.is_empty() {
+            return f.write_str("not installed");
+        }
+        for (n, v) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str("+")?;
+            }
+            write!(f, "{v}")?;
+        }
+        Ok(())
     }
 }
 
 /// The versions (or digests) one observation reports: absent when it reports no software, or
 /// lists installations without that field; empty when the product is not installed.
-fn reported(o: &Observation, field: impl Fn(&super::Installed) -> Option<String>) -> Option<Set> {
+fn reported<'a, T: Ord>(o: &'a Observation, field: impl Fn(&'a super::Installed) -> Option<T>) -> Option<Set<T>> {
     let inst = o.installed.as_ref()?;
     if inst.is_empty() {
         return Some(Set(BTreeSet::new()));
     }
-    let s: BTreeSet<String> = inst.iter().filter_map(field).collect();
+    let s: BTreeSet<T> = inst.iter().filter_map(field).collect();
     if s.is_empty() { None } else { Some(Set(s)) }
 }
 
-/// Reconciles. `files` in any order (the report sorts them); `now` is the command's one clock
-/// reading. Errors only for inputs that cannot be reconciled at all (another product).
-pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stale_after: u64) -> Result<Report, InventoryError> {
-    for f in files {
-        if f.product != desired.bundle.product {
-            return Err(InventoryError::Product { found: f.product.clone(), expected: desired.bundle.product.clone() });
-        }
-    }
-    let mut order: Vec<&Observations> = files.iter().collect();
-    order.sort_by(|a, b| {
-        (a.provider, a.source, a.export_digest.0, a.observed_at).cmp(&(b.provider, b.source, b.export_digest.0, b.observed_at))
-    });
-    let seen: Vec<Seen<'_>> = order
-        .iter()
-        .flat_map(|f| f.observations.iter().map(move |o| Seen { provider: f.provider, channel: f.channel.as_deref(), o }))
-        .collect();
+/// The observations of each endpoint, as indices into `seen` (ascending), grouped in flat arrays.
+struct Members {
+    start: Vec<u32>,
+    flat: Vec<u32>,
+}
 
-    // Matching: serial first, then host name, then the provider's id.
+impl Members {
+    fn of(&self, g: usize) -> &[u32] {
+        &self.flat[self.start[g] as usize..self.start[g + 1] as usize]
+    }
+}
+
+/// Matching: serial first, then host name, then the provider's id. Returns how many endpoints
+/// there are and which observations each has; the lookup tables are gone when it returns.
+fn group(seen: &[Seen<'_>]) -> (usize, Members) {
+    // Four billion observations would take terabytes of observations files; indices fit u32.
+    assert!(u32::try_from(seen.len()).is_ok(), "more observations than u32 indices");
     let mut group_of: Vec<usize> = vec![usize::MAX; seen.len()];
-    let mut by_serial: HashMap<String, usize> = HashMap::new();
-    let mut by_host: HashMap<String, Option<usize>> = HashMap::new();
-    let mut by_id: HashMap<(Provider, &str), usize> = HashMap::new();
+    let mut by_serial: HashMap<Cow<'_, str>, usize> = HashMap::new();
+    let mut by_host: HashMap<Cow<'_, str>, Option<usize>> = HashMap::new();
+    let mut by_id: HashMap<(Provider, &str), usize> = HashMap::with_capacity(seen.len());
     let mut groups = 0usize;
     for pass in [true, false] {
         for (n, s) in seen.iter().enumerate() {
-            let serial = s.o.serial.as_deref().map(serial_key);
-            if serial.is_some() != pass {
+            if s.o.serial.is_some() != pass {
                 continue;
             }
+            let serial = s.o.serial.as_deref().map(serial_key);
             let host = s.o.hostname.as_deref().map(host_key).filter(|h| !h.is_empty());
             let g = by_id
                 .get(&(s.provider, s.o.endpoint_id.as_str()))
@@ -411,17 +420,46 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
             }
         }
     }
-    let mut members: Vec<Vec<usize>> = vec![vec![]; groups];
-    for (n, g) in group_of.iter().enumerate() {
-        members[*g].push(n);
+    drop((by_serial, by_host, by_id));
+    let mut start = vec![0u32; groups + 1];
+    for g in &group_of {
+        start[g + 1] += 1;
     }
+    for g in 0..groups {
+        start[g + 1] += start[g];
+    }
+    let mut next = start.clone();
+    let mut flat = vec![0u32; seen.len()];
+    for (n, g) in group_of.iter().enumerate() {
+        flat[next[*g] as usize] = n as u32;
+        next[*g] += 1;
+    }
+    (groups, Members { start, flat })
+}
 
+/// Reconciles. `files` in any order (the report sorts them); `now` is the command's one clock
+/// reading. Errors only for inputs that cannot be reconciled at all (another product).
+pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestamp, stale_after: u64) -> Result<Report, InventoryError> {
+    for f in files {
+        if f.product != desired.bundle.product {
+            return Err(InventoryError::Product { found: f.product.clone(), expected: desired.bundle.product.clone() });
+        }
+    }
+    let mut order: Vec<&Observations> = files.iter().collect();
+    order.sort_by(|a, b| {
+        (a.provider, a.source, a.export_digest.0, a.observed_at).cmp(&(b.provider, b.source, b.export_digest.0, b.observed_at))
+    });
+    let mut seen: Vec<Seen<'_>> = Vec::with_capacity(order.iter().map(|f| f.observations.len()).sum());
+    seen.extend(
+        order.iter().flat_map(|f| f.observations.iter().map(move |o| Seen { provider: f.provider, channel: f.channel.as_deref(), o })),
+    );
+    let (groups, members) = group(&seen);
     let stale_before = Timestamp(now.0.saturating_sub(stale_after as i64));
     let mut endpoints = Vec::with_capacity(groups);
     let mut findings = vec![];
     let mut covered: BTreeSet<&str> = BTreeSet::new();
-    for m in &members {
-        let obs: Vec<&Seen<'_>> = m.iter().map(|&n| &seen[n]).collect();
+    for g in 0..groups {
+        let obs: Vec<&Seen<'_>> = members.of(g).iter().map(|&n| &seen[n as usize]).collect();
         let key = obs
             .iter()
             .find_map(|s| s.o.serial.as_deref().map(|x| format!("serial:{}", serial_key(x))))
@@ -440,15 +478,14 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
                     detail,
                 }
             };
-        let field = |f: &dyn Fn(&Observation) -> Option<String>| -> Merged<String> {
+        let field = |f: &dyn Fn(&'a Observation) -> Option<&'a str>| -> Merged<&'a str> {
             merge(obs.iter().filter_map(|s| f(s.o).map(|v| (s.provider, v))).collect())
         };
-        let os = field(&|o| o.os.clone());
-        let arch = field(&|o| o.arch.clone());
-        let explicit = field(&|o| o.deployment_target.clone());
-        let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.clone()).map(|v| (s.provider, v))).collect());
-        let digests =
-            merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256.map(|d| d.prefixed())).map(|v| (s.provider, v))).collect());
+        let os = field(&|o| o.os.as_deref());
+        let arch = field(&|o| o.arch.as_deref());
+        let explicit = field(&|o| o.deployment_target.as_deref());
+        let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.as_deref()).map(|v| (s.provider, v))).collect());
+        let digests = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256).map(|v| (s.provider, v))).collect());
         let conflicts = [
             ("os", os.conflict()),
             ("arch", arch.conflict()),
@@ -473,7 +510,7 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
         let channels: BTreeSet<&str> = obs.iter().filter_map(|s| s.channel).collect();
         let tools: BTreeSet<&str> = obs.iter().filter_map(|s| s.provider.management_tool()).collect();
         let target: Option<&DesiredTarget> = match (&explicit, &os) {
-            (Merged::One(id), _) => match desired.targets.iter().find(|t| &t.id == id) {
+            (Merged::One(id), _) => match desired.targets.iter().find(|t| t.id == *id) {
                 Some(t) => Some(t),
                 None => {
                     found.push(finding(
@@ -481,7 +518,7 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
                         None,
                         "deploymentTarget",
                         None,
-                        Some(id.clone()),
+                        Some(id.to_string()),
                         format!("the export names deployment target {id:?}, which the release does not have"),
                     ));
                     None
@@ -501,7 +538,7 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
             }
             (Merged::Absent, Merged::One(os)) => {
                 let arch = match &arch {
-                    Merged::One(a) => Some(a.as_str()),
+                    Merged::One(a) => Some(*a),
                     _ => None,
                 };
                 let cands: Vec<&DesiredTarget> = desired
@@ -509,7 +546,7 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
                     .iter()
                     .filter(|t| {
                         let (tos, tarch) = t.platform.split_once('/').unwrap_or((&t.platform, ""));
-                        tos == os
+                        tos == *os
                             && arch.is_none_or(|a| a == tarch)
                             && (channels.is_empty() || channels.contains(t.channel.as_str()))
                             && (tools.is_empty() || tools.contains(t.management_tool.as_str()))
@@ -587,7 +624,7 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
                         None,
                         "no provider reported the installed version; missing data is drift, not compliance".into(),
                     )),
-                    Merged::One(v) if v.0.len() != 1 || !v.0.contains(&t.version) => found.push(finding(
+                    Merged::One(v) if v.0.len() != 1 || !v.0.contains(t.version.as_str()) => found.push(finding(
                         DriftClass::VersionDrift,
                         tid,
                         "version",
@@ -597,21 +634,20 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
                     )),
                     _ => {}
                 }
-                let want = t.digest.prefixed();
                 match &digests {
                     Merged::Absent => found.push(finding(
                         DriftClass::MissingData,
                         tid,
                         "sha256",
-                        Some(want),
+                        Some(t.digest.prefixed()),
                         None,
                         "no provider reported the binary's SHA-256; missing data is drift, not compliance".into(),
                     )),
-                    Merged::One(d) if d.0.len() != 1 || !d.0.contains(&want) => found.push(finding(
+                    Merged::One(d) if d.0.len() != 1 || !d.0.contains(&t.digest) => found.push(finding(
                         DriftClass::BinaryDrift,
                         tid,
                         "sha256",
-                        Some(want),
+                        Some(t.digest.prefixed()),
                         Some(d.to_string()),
                         format!("the installed binary is not installer {}'s signed one", t.installer),
                     )),
@@ -681,6 +717,7 @@ pub fn reconcile(desired: &Desired, files: &[Observations], now: Timestamp, stal
 pub(crate) mod tests {
     use super::*;
     use crate::inventory::providers::{Ingest, ingest};
+    use crate::json;
 
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/inventory/");
 

@@ -165,6 +165,21 @@ impl<'a> Doc<'a> {
 
     /// The elements of the streamed array `key`, each parsed strictly on its own.
     pub fn elements(&self, key: &str) -> impl Iterator<Item = Result<Value, InventoryError>> + '_ {
+        let mut failed = false;
+        self.spans(key).map_while(move |r| {
+            if failed {
+                return None;
+            }
+            let item = r.and_then(|r| self.parse(r));
+            failed = item.is_err();
+            Some(item)
+        })
+    }
+
+    /// The byte ranges of the elements of the streamed array `key`, found by the scan alone (a
+    /// caller that reads an element some other way must still [`Doc::parse`] it when that way
+    /// fails, for the strict parser's error). After an error the iterator ends.
+    pub fn spans(&self, key: &str) -> impl Iterator<Item = Result<Range<usize>, InventoryError>> + '_ {
         let range = self.arrays.get(key).cloned().unwrap_or(0..0);
         let mut i = if range.is_empty() { range.end } else { ws(self.bytes, range.start + 1) };
         let end = range.end.saturating_sub(1);
@@ -174,9 +189,9 @@ impl<'a> Doc<'a> {
                 return None;
             }
             let b = self.bytes;
-            let item = match value_end(b, i) {
+            match value_end(b, i) {
                 Some((vend, _)) if vend <= end => {
-                    let v = Self::piece(&self.what, b, i..vend);
+                    let r = i..vend;
                     let next = ws(b, vend);
                     match b.get(next) {
                         Some(b',') if next < end => i = ws(b, next + 1),
@@ -186,20 +201,25 @@ impl<'a> Doc<'a> {
                             return Some(Err(Self::strict_error(&self.what, b, InventoryError::Observations(format!("byte {next}")))));
                         }
                     }
-                    v
+                    Some(Ok(r))
                 }
                 _ => {
                     done = true;
-                    Err(Self::strict_error(&self.what, b, InventoryError::Observations(format!("byte {i}"))))
+                    Some(Err(Self::strict_error(&self.what, b, InventoryError::Observations(format!("byte {i}")))))
                 }
-            };
-            if item.is_err() {
-                done = true;
-                // The whole document's error is the one to report when it has one.
-                return Some(item.map_err(|e| Self::strict_error(&self.what, b, e)));
             }
-            Some(item)
         })
+    }
+
+    /// The bytes of a span [`Doc::spans`] gave.
+    pub fn bytes(&self, r: Range<usize>) -> &'a [u8] {
+        &self.bytes[r]
+    }
+
+    /// A span parsed strictly. On error, the whole document's error when it has one (the one a
+    /// reader of the file expects), else the span's own, placed in the file.
+    pub fn parse(&self, r: Range<usize>) -> Result<Value, InventoryError> {
+        Self::piece(&self.what, self.bytes, r).map_err(|e| Self::strict_error(&self.what, self.bytes, e))
     }
 }
 

@@ -121,13 +121,17 @@ pub fn phase(name: &str, dir: &Path) -> Result<()> {
             for p in ["jamf", "intune", "linux", "edr"] {
                 files.push(Observations::parse(&std::fs::read(dir.join(format!("{p}.obs.json")))?)?);
             }
-            let t_parse = t.elapsed().as_secs_f64();
+            let (t_parse, m_parse) = (t.elapsed().as_secs_f64(), vm_hwm_kib() >> 10);
             let t1 = Instant::now();
             let r = reconcile(&desired(), &files, Timestamp(NOW), 86400)?;
-            let t_rec = t1.elapsed().as_secs_f64();
+            let (t_rec, m_rec) = (t1.elapsed().as_secs_f64(), vm_hwm_kib() >> 10);
             let t1 = Instant::now();
             let bytes = r.to_bytes();
-            eprintln!("parse {t_parse:.3} s, reconcile {t_rec:.3} s, report bytes {:.3} s", t1.elapsed().as_secs_f64());
+            eprintln!(
+                "parse {t_parse:.3} s (peak {m_parse} MiB), reconcile {t_rec:.3} s (peak {m_rec} MiB), report bytes {:.3} s (peak {} MiB)",
+                t1.elapsed().as_secs_f64(),
+                vm_hwm_kib() >> 10
+            );
             if r.summary.endpoints != DEVICES as u64 || r.summary.aligned != DEVICES as u64 {
                 bail!("expected {DEVICES} aligned endpoints, got {:?}", r.summary);
             }
