@@ -6,6 +6,7 @@
 //! ships imports to the same bundle bytes as the directory.
 
 mod release_support;
+mod schema_support;
 
 use airlock::keys::SecretKey;
 use base64::Engine;
@@ -144,6 +145,10 @@ fn both_versions_import_verify_upgrade_one_way_and_keep_the_decision_smoke_test(
     assert!(!names.iter().any(|n| n.starts_with("artifacts/") && n.ends_with(".sig.json")), "{names:?}");
 
     let m = metadata(&w.dir.join("v0.2.0.zip"));
+    if schema_support::python_has("jsonschema") {
+        fs::write(w.dir.join("meta.json"), m.to_bytes()).unwrap();
+        schema_support::validate("release-metadata-v1.schema.json", &[w.dir.join("meta.json")]);
+    }
     let win = m.installer("windows-amd64").unwrap();
     assert_eq!(win.install_path, "%ProgramFiles%\\CAVRA\\cavra-runtime.exe");
     let probe = win.probe.as_ref().unwrap();

@@ -927,6 +927,33 @@ mod tests {
         assert_eq!(descendants_check("t", &run, &iso).unwrap().status, Status::Pass, "{:?}", run.survivors);
     }
 
+    /// The probe's `stdin` document reaches it, with and (where this host permits one) under a
+    /// PID namespace, whose init must hand it on; without one, stdin is empty.
+    #[test]
+    fn the_probe_reads_its_stdin_document() {
+        let none = Isolation { unshare: None, network: false, pid: false, mount: false, why_not: vec!["test".into()] };
+        for iso in [none, Isolation::detect()] {
+            for (stdin, want) in [(Some("{\"a\":1}\n"), "{\"a\":1}\n"), (None, "")] {
+                let tmp = tempfile::tempdir().unwrap();
+                let probe = Probe {
+                    args: vec!["-c".into(), "cat".into()],
+                    expect_exit_code: 0,
+                    expect_output: None,
+                    expect_json: None,
+                    stdin: stdin.map(str::to_string),
+                    timeout_seconds: Some(20),
+                };
+                let run = run_probe(Path::new(SH), &probe, tmp.path(), &iso).unwrap();
+                assert_eq!(
+                    (exit_text(&run, 20).as_str(), String::from_utf8_lossy(&run.stdout).as_ref()),
+                    ("exit 0", want),
+                    "{}",
+                    iso.describe()
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_namespace_init_report_is_read_strictly() {
         assert_eq!(parse_init_report(b"0 0\n"), Ok(vec![]));

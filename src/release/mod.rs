@@ -816,6 +816,44 @@ probe = { args = ["--version"], expectExitCode = 0 }
     }
 
     #[test]
+    fn windows_paths_may_start_at_a_fixed_folder_variable_only() {
+        assert_eq!(install_path_problem("windows", "%ProgramFiles%\\CAVRA\\cavra-runtime.exe"), None);
+        assert_eq!(install_path_problem("windows", "%programfiles(x86)%/app/app.exe"), None);
+        for bad in ["%TEMP%\\app.exe", "%CD%\\app.exe", "%ProgramFiles%app.exe", "%ProgramFiles%\\..\\x.exe", "%ProgramFiles%\\"] {
+            assert!(install_path_problem("windows", bad).is_some(), "{bad}");
+        }
+        assert!(install_path_problem("linux", "%ProgramFiles%\\app").is_some());
+    }
+
+    #[test]
+    fn expect_json_takes_exactly_one_of_equals_and_one_of() {
+        let probe = |equals: Option<serde_json::Value>, one_of: Option<Vec<serde_json::Value>>| Probe {
+            args: vec![],
+            expect_exit_code: 0,
+            expect_output: None,
+            expect_json: Some(JsonExpectation { pointer: "/decision".into(), equals, one_of }),
+            stdin: Some("{}".into()),
+            timeout_seconds: None,
+        };
+        let set = vec![serde_json::json!("allow"), serde_json::json!("block")];
+        assert_eq!(probe_problem(&probe(None, Some(set.clone()))), None);
+        assert_eq!(probe_problem(&probe(Some(serde_json::Value::Null), None)), None);
+        assert!(probe_problem(&probe(None, None)).unwrap().contains("exactly one"));
+        assert!(probe_problem(&probe(Some(serde_json::json!(1)), Some(set.clone()))).unwrap().contains("exactly one"));
+        assert!(probe_problem(&probe(None, Some(vec![]))).unwrap().contains("1-64"));
+        let j = probe(None, Some(set)).expect_json.unwrap();
+        assert!(j.accepts(&serde_json::json!("block")) && !j.accepts(&serde_json::json!("maybe")));
+        // `equals: null` is an expectation of null, and round-trips as one.
+        let m =
+            ReleaseMetadata { installers: vec![], deployments: vec![], channels: vec![], controls: vec![], schema: METADATA_SCHEMA.into() };
+        let mut with = sample(Sha256Digest::of(b"x"));
+        with.installers[0].probe = Some(probe(Some(serde_json::Value::Null), None));
+        assert_eq!(ReleaseMetadata::parse(&with.to_bytes()).unwrap(), with);
+        assert!(String::from_utf8(with.to_bytes()).unwrap().contains("\"equals\":null"));
+        assert_eq!(ReleaseMetadata::parse(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
     fn go_names_for_rust_platforms() {
         assert_eq!(go_platform("linux", "x86_64"), ("linux".into(), "amd64".into()));
         assert_eq!(go_platform("macos", "aarch64"), ("darwin".into(), "arm64".into()));
