@@ -122,9 +122,21 @@ fn refused(o: &std::process::Output, dir: &Path, out: &str, needles: &[&str]) {
 fn both_versions_import_verify_upgrade_one_way_and_keep_the_decision_smoke_test() {
     let w = work();
     for v in ["0.1.0", "0.2.0"] {
-        let o = pack(&w.dir, &data().join(format!("go-runtime-v{v}")), &real_key(), &format!("v{v}.zip"));
+        let pkg = data().join(format!("go-runtime-v{v}"));
+        let out = format!("v{v}.zip");
+        let o = airlock(
+            &w.dir,
+            &["pack", "--from-cavra", pkg.to_str().unwrap(), "--cavra-key", &real_key(), "-o", &out, "--key", "a.key", "--json"],
+        );
         assert!(o.status.success(), "{}", text(&o));
         assert!(text(&o).contains("19 signature(s) verified against the pinned key"), "{}", text(&o));
+        let record = &json_out(&o)["cavra"];
+        assert_eq!(record["signaturesVerified"].as_array().unwrap().len(), 19);
+        assert_eq!(record["signaturesVerified"][0]["subject"], "checksums.txt");
+        assert_eq!(record["unsigned"], json!(["github-keyless-attestation.json", "release-evidence.md"]));
+        assert_eq!(record["acceptedUnlisted"], json!([]));
+        let staged = record["controls"].as_array().unwrap().iter().find(|c| c["control"] == "staged-workstation-rollout").unwrap();
+        assert_eq!(staged["from"], json!(["cavra-runtime.updater-policy.json", "cavra-runtime.endpoint-deployment.json"]));
         let o = airlock(&w.dir, &["verify", &format!("v{v}.zip"), "--key", "a.pub", "--json"]);
         assert!(o.status.success(), "{}", text(&o));
         assert_eq!(json_out(&o)["release"]["version"], v);

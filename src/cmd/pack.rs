@@ -315,6 +315,7 @@ impl Args {
     pub fn run(self, ui: Ui) -> Result<u8> {
         let keys = self.keys.iter().map(|p| load_secret(p)).collect::<Result<Vec<_>>>()?;
         let created = clock::creation_time()?;
+        let mut imported = None;
         let (mut sources, release) = match (&self.from_cavra, &self.dir) {
             (Some(pkg), _) => {
                 let pem = self.cavra_key.as_ref().context(
@@ -322,7 +323,8 @@ impl Args {
                 )?;
                 let key =
                     cavra::CavraKey::from_pem(&fsio::read_small(pem, 64 << 10)?).with_context(|| format!("reading {}", pem.display()))?;
-                let (sources, mut release) = cavra_sources(pkg, &key, &self.accept_unlisted, ui)?;
+                let (sources, mut release, record) = cavra_sources(pkg, &key, &self.accept_unlisted, ui)?;
+                imported = Some(record);
                 release.product = self.product.clone().unwrap_or(release.product);
                 release.version = self.release_version.clone().unwrap_or(release.version);
                 release.commit = self.commit.clone().or(release.commit);
@@ -362,10 +364,14 @@ impl Args {
             Job { output: &self.output, keys: &keys, release, created_at: created, compress: self.compress, tlog_proof: proof.as_deref() };
         let m = pack_sources(sources, job, ui)?;
         if self.json {
-            super::out_json(&serde_json::json!({
+            let mut out = serde_json::json!({
                 "bundle": self.output, "bundleId": m.bundle_id, "merkleRoot": m.merkle_root, "members": m.members.len(),
                 "signers": keys.iter().map(|k| k.public().keyid().hex()).collect::<Vec<_>>(), "createdAt": m.created_at,
-            }))?;
+            });
+            if let Some(record) = imported {
+                out["cavra"] = record;
+            }
+            super::out_json(&out)?;
         } else if !ui.quiet {
             super::out(&format!(
                 "packed {} ({} members, {} {})\nbundle id   {}\nmerkle root {}\nsigned by   {}\n",
@@ -446,9 +452,14 @@ impl CavraInput {
 
 /// Plans a CAVRA package: lists it, reads its checksums, its JSON documents and the files CAVRA
 /// writes after its checksums, checks every CAVRA signature against the pinned key, and returns
-/// the members (each with the digest it must have; hashing in `pack_sources` checks them) plus
-/// the generated release metadata.
-fn cavra_sources(pkg: &Path, key: &cavra::CavraKey, accept_unlisted: &[String], ui: Ui) -> Result<(Vec<Source>, Release)> {
+/// the members (each with the digest it must have; hashing in `pack_sources` checks them), the
+/// generated release metadata, and the import record `pack --json` prints under `cavra`.
+fn cavra_sources(
+    pkg: &Path,
+    key: &cavra::CavraKey,
+    accept_unlisted: &[String],
+    ui: Ui,
+) -> Result<(Vec<Source>, Release, serde_json::Value)> {
     let input = CavraInput::open(pkg)?;
     let files = input.files();
     let has = |name: &str| files.iter().any(|f| f == name);
@@ -474,6 +485,14 @@ fn cavra_sources(pkg: &Path, key: &cavra::CavraKey, accept_unlisted: &[String], 
         }
         cavra::check_signature(key, &job.file, &docs[&job.file], &job.subject, &subject).with_context(context)?;
     }
+    let record = serde_json::json!({
+        "package": pkg,
+        "pinnedKey": key.fingerprint.prefixed(),
+        "signaturesVerified": plan.signatures.iter().map(|j| serde_json::json!({"file": j.file, "subject": j.subject})).collect::<Vec<_>>(),
+        "unsigned": plan.unsigned,
+        "acceptedUnlisted": plan.unlisted,
+        "controls": plan.control_sources.iter().map(|c| serde_json::json!({"control": c.control, "from": c.files})).collect::<Vec<_>>(),
+    });
     if !ui.quiet {
         eprintln!(
             "CAVRA package {}: {} signature(s) verified against the pinned key {}",
@@ -484,16 +503,25 @@ fn cavra_sources(pkg: &Path, key: &cavra::CavraKey, accept_unlisted: &[String], 
         if !plan.unsigned.is_empty() {
             eprintln!("carried unsigned (CAVRA signs neither): {}", plan.unsigned.join(", "));
         }
+        // Each control is attributed to the first file that carries it (the --json record lists all).
+        let mut by_file: Vec<(&str, Vec<&str>)> = Vec::new();
         for c in &plan.control_sources {
-            eprintln!("control {:<48} from {}", c.control, c.files.join(", "));
+            let f = c.files[0].as_str();
+            match by_file.iter_mut().find(|(x, _)| *x == f) {
+                Some((_, v)) => v.push(&c.control),
+                None => by_file.push((f, vec![&c.control])),
+            }
         }
-    }
-    if !plan.unlisted.is_empty() && !ui.quiet {
-        eprintln!(
-            "packing {} file(s) that CAVRA's checksums.txt does not list, on your authority (--accept-unlisted): {}",
-            plan.unlisted.len(),
-            plan.unlisted.join(", ")
-        );
+        for (f, cs) in by_file {
+            eprintln!("controls from {f}: {}", cs.join(", "));
+        }
+        if !plan.unlisted.is_empty() {
+            eprintln!(
+                "packing {} file(s) that CAVRA's checksums.txt does not list, on your authority (--accept-unlisted): {}",
+                plan.unlisted.len(),
+                plan.unlisted.join(", ")
+            );
+        }
     }
     let mut sources: Vec<Source> = plan
         .files
@@ -510,5 +538,5 @@ fn cavra_sources(pkg: &Path, key: &cavra::CavraKey, accept_unlisted: &[String], 
         expect: None,
     });
     sources.push(Source { path: METADATA_PATH.into(), data: Data::Bytes(plan.metadata.to_bytes()), expect: None });
-    Ok((sources, plan.release))
+    Ok((sources, plan.release, record))
 }
