@@ -808,6 +808,17 @@ probe = { args = ["--version"], expectExitCode = 0 }
         m.deployments[0].rollback.clear();
         assert_eq!(failing(&m, &members), ["release.deployment"]);
         let mut m = sample(d);
+        m.deployments[0].management_tool = "Jamf Pro".into();
+        m.deployments[0].delivery = Some("jamf-policy".into());
+        m.deployments[0].label = Some("macOS developer workstation".into());
+        let c = validate(&m, &members).into_iter().find(|c| c.status == Status::Fail).unwrap();
+        assert_eq!(c.id, "release.deployment");
+        assert!(c.detail.contains("managementTool \"Jamf Pro\" must match") && !c.detail.contains("id "), "{}", c.detail);
+        m.deployments[0].management_tool = "jamf".into();
+        assert_eq!(failing(&m, &members), Vec::<String>::new());
+        m.deployments[0].label = Some("two\nlines".into());
+        assert_eq!(failing(&m, &members), ["release.deployment"]);
+        let mut m = sample(d);
         m.channels[0].rings[1].max_percent = 1;
         assert_eq!(failing(&m, &members), ["release.channel"]);
         let mut m = sample(d);
