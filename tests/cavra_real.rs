@@ -322,6 +322,22 @@ fn a_flipped_deleted_or_added_file_is_refused_naming_it() {
     fs::write(pkg.join("bin/helper.sh"), b"#!/bin/sh\n").unwrap();
     let o = pack(&w.dir, &pkg, &key, "x.zip");
     refused(&o, &w.dir, "x.zip", &["bin/helper.sh, notes.txt is in the package but neither listed in checksums.txt"]);
+    // Named with --accept-unlisted, they are packed on the packer's authority and named again;
+    // a name that is not an unlisted file is refused.
+    let p = pkg.to_str().unwrap();
+    let accept = |extra: &[&str]| {
+        let mut a = vec!["pack", "--from-cavra", p, "--cavra-key", &key, "-o", "x.zip", "--key", "a.key"];
+        a.extend_from_slice(extra);
+        airlock(&w.dir, &a)
+    };
+    let o = accept(&["--accept-unlisted", "notes.txt", "--accept-unlisted", "bin/helper.sh", "--accept-unlisted", "go-modules.json"]);
+    refused(&o, &w.dir, "x.zip", &["--accept-unlisted go-modules.json: the package holds no such unlisted file"]);
+    let o = accept(&["--accept-unlisted", "notes.txt", "--accept-unlisted", "bin/helper.sh"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("on your authority (--accept-unlisted): bin/helper.sh, notes.txt"), "{}", text(&o));
+    let names = members(&w.dir.join("x.zip"));
+    assert!(names.contains(&"other/cavra/notes.txt".to_string()) && names.contains(&"artifacts/helper.sh".to_string()), "{names:?}");
+    fs::remove_file(w.dir.join("x.zip")).unwrap();
     fs::remove_file(pkg.join("notes.txt")).unwrap();
     fs::remove_file(pkg.join("bin/helper.sh")).unwrap();
     let o = pack(&w.dir, &pkg, &key, "x.zip");
