@@ -229,12 +229,19 @@ impl Diagnostic for CavraError {
             CavraError::MissingDocument(_) => "cavra.missing-document",
             CavraError::Json { .. } => "cavra.json",
             CavraError::Field { .. } => "cavra.field",
+            CavraError::Unsigned(_) => "cavra.unsigned",
+            CavraError::Signature { .. } => "cavra.signature",
+            CavraError::Key(_) => "cavra.key",
         }
         .into()
     }
     fn hint(&self) -> Cow<'static, str> {
         match self {
             CavraError::Unlisted(_) => "if the file belongs to the release, name it with --accept-unlisted FILE".into(),
+            CavraError::Key(_) => "give CAVRA's release public key as its PEM file (`-----BEGIN PUBLIC KEY-----`), obtained from offline media".into(),
+            CavraError::Signature { .. } => {
+                "check that --cavra-key is CAVRA's release key; otherwise the package was changed or re-signed: obtain it again from its publisher".into()
+            }
             _ => "obtain the CAVRA package again from its publisher; do not pack what its checksums do not cover".into(),
         }
     }

@@ -1,5 +1,5 @@
 //! `airlock pack DIR -o OUT.zip|OUT.tar --key K.key ... [--release release.toml|release.json]`
-//! and `airlock pack --from-cavra PKG -o OUT.zip --key K.key`.
+//! and `airlock pack --from-cavra PKG|PKG.zip --cavra-key CAVRA.pem -o OUT.zip --key K.key`.
 
 use super::Ui;
 use crate::archive::write::{self, PlannedMember};
@@ -22,7 +22,8 @@ The archive is byte-reproducible: same inputs, keys and SOURCE_DATE_EPOCH give t
 Examples:\n  airlock pack ./release -o app-1.2.0.zip --key release-1.key --product app --version 1.2.0\n  \
 SOURCE_DATE_EPOCH=1700000000 airlock pack ./release -o app.tar --key a.key --key b.key --product app --version 1.2.0 --commit 0a1b2c3d\n  \
 airlock pack ./release -o app.zip --key a.key --product app --version 1.2.0 --release release.toml\n  \
-airlock pack --from-cavra dist/go-runtime-v0.2.0 -o cavra-runtime-0.2.0.zip --key a.key")]
+airlock pack --from-cavra dist/go-runtime-v0.2.0 --cavra-key cavra-signing.pub.pem -o cavra-runtime-0.2.0.zip --key a.key\n  \
+airlock pack --from-cavra cavra-go-runtime-v0.2.0.zip --cavra-key cavra-signing.pub.pem -o cavra-runtime-0.2.0.zip --key a.key")]
 pub struct Args {
     /// Directory with the bundle layout.
     #[arg(required_unless_present = "from_cavra", conflicts_with = "from_cavra")]
@@ -52,13 +53,17 @@ pub struct Args {
     /// bundle as release/airlock-release.json after its binaries are bound by digest.
     #[arg(long, value_name = "FILE")]
     pub release: Option<PathBuf>,
-    /// Map a CAVRA go-release package directory into the bundle (its checksums.txt verified on
-    /// the way; unlisted files and checksum mismatches refused).
+    /// Map a CAVRA go-release package (its directory, or its zip) into the bundle: checksums.txt
+    /// and every CAVRA signature verified on the way; unlisted files and mismatches refused.
     #[arg(long, value_name = "PKG")]
     pub from_cavra: Option<PathBuf>,
+    /// With --from-cavra: CAVRA's release public key (PEM, `-----BEGIN PUBLIC KEY-----`); every
+    /// CAVRA `*.sig.json` must verify against it. Required with --from-cavra.
+    #[arg(long, value_name = "PEM", requires = "from_cavra")]
+    pub cavra_key: Option<PathBuf>,
     /// With --from-cavra: pack this package file although CAVRA's checksums.txt does not list
-    /// it (CAVRA writes release-evidence.json and .md after its checksums); repeat. Its digest
-    /// comes from this pack, on your authority, and pack names it.
+    /// it and it is none of the files CAVRA writes after it; repeat. Its digest comes from this
+    /// pack, on your authority, and pack names it.
     #[arg(long, value_name = "FILE", requires = "from_cavra")]
     pub accept_unlisted: Vec<String>,
     /// Attach a C2SP tlog-proof of this bundle's manifest (made on the connected side from the
@@ -310,9 +315,16 @@ impl Args {
     pub fn run(self, ui: Ui) -> Result<u8> {
         let keys = self.keys.iter().map(|p| load_secret(p)).collect::<Result<Vec<_>>>()?;
         let created = clock::creation_time()?;
+        let mut imported = None;
         let (mut sources, release) = match (&self.from_cavra, &self.dir) {
             (Some(pkg), _) => {
-                let (sources, mut release) = cavra_sources(pkg, &self.accept_unlisted, ui)?;
+                let pem = self.cavra_key.as_ref().context(
+                    "--from-cavra needs --cavra-key PEM: CAVRA's release public key, pinned from offline media (the key inside each CAVRA signature file is no trust anchor)",
+                )?;
+                let key =
+                    cavra::CavraKey::from_pem(&fsio::read_small(pem, 64 << 10)?).with_context(|| format!("reading {}", pem.display()))?;
+                let (sources, mut release, record) = cavra_sources(pkg, &key, &self.accept_unlisted, ui)?;
+                imported = Some(record);
                 release.product = self.product.clone().unwrap_or(release.product);
                 release.version = self.release_version.clone().unwrap_or(release.version);
                 release.commit = self.commit.clone().or(release.commit);
@@ -352,10 +364,14 @@ impl Args {
             Job { output: &self.output, keys: &keys, release, created_at: created, compress: self.compress, tlog_proof: proof.as_deref() };
         let m = pack_sources(sources, job, ui)?;
         if self.json {
-            super::out_json(&serde_json::json!({
+            let mut out = serde_json::json!({
                 "bundle": self.output, "bundleId": m.bundle_id, "merkleRoot": m.merkle_root, "members": m.members.len(),
                 "signers": keys.iter().map(|k| k.public().keyid().hex()).collect::<Vec<_>>(), "createdAt": m.created_at,
-            }))?;
+            });
+            if let Some(record) = imported {
+                out["cavra"] = record;
+            }
+            super::out_json(&out)?;
         } else if !ui.quiet {
             super::out(&format!(
                 "packed {} ({} members, {} {})\nbundle id   {}\nmerkle root {}\nsigned by   {}\n",
@@ -378,36 +394,143 @@ pub fn load_secret(p: &Path) -> Result<SecretKey> {
     SecretKey::parse_file(&bytes).with_context(|| format!("{} is not an airlock secret key", p.display()))
 }
 
-/// Plans a CAVRA package: lists it, reads its checksums and JSON documents, and returns the
-/// members (each file with the digest checksums.txt gives it; hashing in `pack_sources` checks
-/// them) plus the generated release metadata.
-fn cavra_sources(pkg: &Path, accept_unlisted: &[String], ui: Ui) -> Result<(Vec<Source>, Release)> {
-    let tree = fsio::collect_tree(pkg)?;
-    let files: Vec<String> = tree.iter().map(|t| t.0.clone()).collect();
-    let read = |name: &str| -> Result<Option<Vec<u8>>> {
-        let p = pkg.join(name);
-        if files.iter().any(|f| f == name) { Ok(Some(fsio::read_small(&p, MAX_METADATA_SIZE)?)) } else { Ok(None) }
-    };
-    let sums = read(cavra::CHECKSUMS)?;
-    let mut docs = std::collections::BTreeMap::new();
-    for d in cavra::DOCUMENTS {
-        if let Some(b) = read(d)? {
-            docs.insert(d.to_string(), b);
+/// A CAVRA package as found: a directory, or a zip read through the strict archive walker
+/// (never extracted: its members are read into memory, within the walker's limits).
+enum CavraInput {
+    /// A package directory and its regular files.
+    Dir(PathBuf, Vec<(String, PathBuf, u64)>),
+    /// A zip's members by package path.
+    Zip(std::collections::BTreeMap<String, Vec<u8>>),
+}
+
+impl CavraInput {
+    fn open(pkg: &Path) -> Result<Self> {
+        if !pkg.is_file() {
+            return Ok(CavraInput::Dir(pkg.to_path_buf(), fsio::collect_tree(pkg)?));
+        }
+        let src = fsio::FileSource::open(pkg)?;
+        let index = crate::archive::walk(&src, &crate::archive::Limits::default())
+            .with_context(|| format!("{} is not a CAVRA package zip the strict archive walker accepts", pkg.display()))?;
+        // CAVRA zips the package directory: members either at the top or all under one folder.
+        let prefix = match index.entries.first().and_then(|e| e.name.split_once('/')) {
+            Some((top, _)) if !index.entries.iter().any(|e| e.name == cavra::CHECKSUMS) => format!("{top}/"),
+            _ => String::new(),
+        };
+        let mut members = std::collections::BTreeMap::new();
+        for e in &index.entries {
+            let rel = e.name.strip_prefix(&prefix).with_context(|| {
+                format!("{}: member {} is outside the package folder {prefix}; a CAVRA zip holds one package", pkg.display(), e.name)
+            })?;
+            let bytes = crate::archive::read_member(&src, e, cavra::MAX_SIGNED_FILE)
+                .with_context(|| format!("reading member {} of {}", e.name, pkg.display()))?;
+            members.insert(rel.to_string(), bytes);
+        }
+        Ok(CavraInput::Zip(members))
+    }
+
+    fn files(&self) -> Vec<String> {
+        match self {
+            CavraInput::Dir(_, tree) => tree.iter().map(|t| t.0.clone()).collect(),
+            CavraInput::Zip(m) => m.keys().cloned().collect(),
         }
     }
-    let plan =
-        cavra::plan(&files, sums.as_deref(), &docs, accept_unlisted).with_context(|| format!("mapping CAVRA package {}", pkg.display()))?;
-    if !plan.unlisted.is_empty() && !ui.quiet {
+
+    fn read(&self, rel: &str, max: u64) -> Result<Vec<u8>> {
+        match self {
+            CavraInput::Dir(dir, _) => fsio::read_small(&dir.join(rel), max),
+            CavraInput::Zip(m) => m.get(rel).cloned().with_context(|| format!("the package zip has no {rel}")),
+        }
+    }
+
+    fn data(&self, rel: &str) -> Data {
+        match self {
+            CavraInput::Dir(dir, _) => Data::File(dir.join(rel)),
+            CavraInput::Zip(m) => Data::Bytes(m.get(rel).cloned().unwrap_or_default()),
+        }
+    }
+}
+
+/// Plans a CAVRA package: lists it, reads its checksums, its JSON documents and the files CAVRA
+/// writes after its checksums, checks every CAVRA signature against the pinned key, and returns
+/// the members (each with the digest it must have; hashing in `pack_sources` checks them), the
+/// generated release metadata, and the import record `pack --json` prints under `cavra`.
+fn cavra_sources(
+    pkg: &Path,
+    key: &cavra::CavraKey,
+    accept_unlisted: &[String],
+    ui: Ui,
+) -> Result<(Vec<Source>, Release, serde_json::Value)> {
+    let input = CavraInput::open(pkg)?;
+    let files = input.files();
+    let has = |name: &str| files.iter().any(|f| f == name);
+    let sums = if has(cavra::CHECKSUMS) { Some(input.read(cavra::CHECKSUMS, MAX_METADATA_SIZE)?) } else { None };
+    let mut docs = std::collections::BTreeMap::new();
+    for f in &files {
+        if cavra::DOCUMENTS.contains(&f.as_str()) || cavra::post_checksums_kind(f).is_some() {
+            docs.insert(f.clone(), input.read(f, MAX_METADATA_SIZE)?);
+        }
+    }
+    let context = || format!("mapping CAVRA package {}", pkg.display());
+    let plan = cavra::plan(&files, sums.as_deref(), &docs, accept_unlisted).with_context(context)?;
+    for job in &plan.signatures {
+        let subject = match (job.subject.as_str(), docs.get(&job.subject)) {
+            (cavra::CHECKSUMS, _) => sums.clone().unwrap_or_default(),
+            (_, Some(b)) => b.clone(),
+            _ => input.read(&job.subject, cavra::MAX_SIGNED_FILE)?,
+        };
+        let actual = Sha256Digest::of(&subject);
+        if actual != job.digest {
+            return Err(CavraError::Mismatch { path: job.subject.clone(), expected: job.digest.prefixed(), actual: actual.prefixed() })
+                .with_context(context);
+        }
+        cavra::check_signature(key, &job.file, &docs[&job.file], &job.subject, &subject).with_context(context)?;
+    }
+    let record = serde_json::json!({
+        "package": pkg,
+        "pinnedKey": key.fingerprint.prefixed(),
+        "signaturesVerified": plan.signatures.iter().map(|j| serde_json::json!({"file": j.file, "subject": j.subject})).collect::<Vec<_>>(),
+        "unsigned": plan.unsigned,
+        "acceptedUnlisted": plan.unlisted,
+        "controls": plan.control_sources.iter().map(|c| serde_json::json!({"control": c.control, "from": c.files})).collect::<Vec<_>>(),
+    });
+    if !ui.quiet {
         eprintln!(
-            "packing {} file(s) that CAVRA's checksums.txt does not list, on your authority (--accept-unlisted): {}",
-            plan.unlisted.len(),
-            plan.unlisted.join(", ")
+            "CAVRA package {}: {} signature(s) verified against the pinned key {}",
+            pkg.display(),
+            plan.signatures.len(),
+            key.fingerprint.prefixed()
         );
+        if !plan.unsigned.is_empty() {
+            eprintln!("carried unsigned (CAVRA signs neither): {}", plan.unsigned.join(", "));
+        }
+        // Each control is attributed to the first file that carries it (the --json record lists all).
+        let mut by_file: Vec<(&str, Vec<&str>)> = Vec::new();
+        for c in &plan.control_sources {
+            let f = c.files[0].as_str();
+            match by_file.iter_mut().find(|(x, _)| *x == f) {
+                Some((_, v)) => v.push(&c.control),
+                None => by_file.push((f, vec![&c.control])),
+            }
+        }
+        for (f, cs) in by_file {
+            eprintln!("controls from {f}: {}", cs.join(", "));
+        }
+        if !plan.unlisted.is_empty() {
+            eprintln!(
+                "packing {} file(s) that CAVRA's checksums.txt does not list, on your authority (--accept-unlisted): {}",
+                plan.unlisted.len(),
+                plan.unlisted.join(", ")
+            );
+        }
     }
     let mut sources: Vec<Source> = plan
         .files
         .iter()
-        .map(|(rel, member, digest)| Source { path: member.clone(), data: Data::File(pkg.join(rel)), expect: *digest })
+        .map(|(rel, member, digest)| Source {
+            path: member.clone(),
+            data: docs.get(rel).map(|b| Data::Bytes(b.clone())).unwrap_or_else(|| input.data(rel)),
+            expect: *digest,
+        })
         .collect();
     sources.push(Source {
         path: format!("{}/{}", cavra::CARRY_DIR, cavra::CHECKSUMS),
@@ -415,5 +538,5 @@ fn cavra_sources(pkg: &Path, accept_unlisted: &[String], ui: Ui) -> Result<(Vec<
         expect: None,
     });
     sources.push(Source { path: METADATA_PATH.into(), data: Data::Bytes(plan.metadata.to_bytes()), expect: None });
-    Ok((sources, plan.release))
+    Ok((sources, plan.release, record))
 }

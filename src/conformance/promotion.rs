@@ -172,6 +172,8 @@ fn metadata() -> ReleaseMetadata {
         installer: "linux-amd64".into(),
         channel: channel.into(),
         management_tool: "runner-image".into(),
+        delivery: None,
+        label: None,
         rollback: vec!["pin the previous runner image".into()],
     };
     let ring = |name: &str, max_percent, soak_hours| Ring { name: name.into(), max_percent, soak_hours };

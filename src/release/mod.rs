@@ -131,6 +131,9 @@ pub struct Probe {
     /// A JSON value stdout must hold at a JSON Pointer, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_json: Option<JsonExpectation>,
+    /// Text fed to the probe's stdin (then closed), if any; without it stdin is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
     /// Seconds before the probe is killed (default 30, at most 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u32>,
@@ -143,14 +146,40 @@ impl Probe {
     }
 }
 
-/// stdout parsed as strict JSON must hold `equals` at `pointer`.
+/// stdout parsed as strict JSON must hold, at `pointer`, the value `equals` or one of the
+/// values `oneOf` (exactly one of the two is given).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct JsonExpectation {
     /// RFC 6901 JSON Pointer (`""` is the whole document).
     pub pointer: String,
-    /// The value expected there.
-    pub equals: serde_json::Value,
+    /// The value expected there (`null` included: present means expected).
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub equals: Option<serde_json::Value>,
+    /// The values allowed there (1-64 of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<serde_json::Value>>,
+}
+
+/// A field that is present deserializes to `Some`, also when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+impl JsonExpectation {
+    /// Whether `v` (the value found at `pointer`) is acceptable.
+    pub fn accepts(&self, v: &serde_json::Value) -> bool {
+        self.equals.as_ref().is_some_and(|e| e == v) || self.one_of.as_ref().is_some_and(|s| s.contains(v))
+    }
+
+    /// What is expected, as shown in reports: the value, or `one of [..]`.
+    pub fn expected_text(&self) -> String {
+        match (&self.equals, &self.one_of) {
+            (Some(e), _) => e.to_string(),
+            (None, Some(s)) => format!("one of {}", serde_json::Value::Array(s.clone())),
+            (None, None) => "nothing (malformed expectation)".into(),
+        }
+    }
 }
 
 /// Where a deployment runs.
@@ -195,6 +224,13 @@ pub struct DeploymentTarget {
     pub channel: String,
     /// Management tool (`jamf`, `intune`, `ansible`, `runner-image`, ...).
     pub management_tool: String,
+    /// How the release reaches the endpoints through that tool (`jamf-policy`,
+    /// `intune-win32-app`, `runner-image`, ...), when stated: a delivery mechanism, not a channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    /// Human description of where it runs ("GitHub Actions self-hosted runner"), when stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Rollback steps, in order; at least one.
     pub rollback: Vec<String>,
 }
@@ -333,6 +369,20 @@ pub fn is_ident(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
 }
 
+/// The Windows environment variables an install path may start with (`%ProgramFiles%\\...`):
+/// each names a fixed absolute folder of the machine, so the path stays absolute once expanded.
+/// Compared without regard to case, as Windows does.
+pub const WINDOWS_FOLDER_VARS: [&str; 8] =
+    ["ProgramFiles", "ProgramFiles(x86)", "ProgramW6432", "ProgramData", "CommonProgramFiles", "SystemRoot", "windir", "SystemDrive"];
+
+/// `%VAR%\rest` with VAR one of [`WINDOWS_FOLDER_VARS`] → `rest`.
+fn windows_folder_root(path: &str) -> Option<&str> {
+    let inner = path.strip_prefix('%')?;
+    let (var, rest) = inner.split_once('%')?;
+    let rest = rest.strip_prefix(['\\', '/'])?;
+    WINDOWS_FOLDER_VARS.iter().any(|v| v.eq_ignore_ascii_case(var)).then_some(rest)
+}
+
 /// Why an install path is not acceptable, if it is not.
 pub fn install_path_problem(os: &str, path: &str) -> Option<String> {
     if path.is_empty() || path.len() > 1024 {
@@ -343,10 +393,16 @@ pub fn install_path_problem(os: &str, path: &str) -> Option<String> {
     }
     let rest = if os == "windows" {
         let b = path.as_bytes();
-        if b.len() < 3 || !b[0].is_ascii_alphabetic() || b[1] != b':' || !(b[2] == b'\\' || b[2] == b'/') {
-            return Some("a Windows install path must be absolute, e.g. C:\\Program Files\\app\\app.exe".into());
+        if let Some(r) = windows_folder_root(path) {
+            r
+        } else if b.len() < 3 || !b[0].is_ascii_alphabetic() || b[1] != b':' || !(b[2] == b'\\' || b[2] == b'/') {
+            return Some(format!(
+                "a Windows install path must be absolute: C:\\Program Files\\app\\app.exe, or rooted at one of {} (e.g. %ProgramFiles%\\app\\app.exe)",
+                WINDOWS_FOLDER_VARS.iter().map(|v| format!("%{v}%")).collect::<Vec<_>>().join(", ")
+            ));
+        } else {
+            &path[3..]
         }
-        &path[3..]
     } else {
         match path.strip_prefix('/') {
             Some(r) => r,
@@ -407,6 +463,13 @@ pub fn expect_output_regex(re: &str) -> Result<regex_lite::Regex, String> {
         .map_err(|e| format!("not a regular expression within airlock's bounds ({MAX_EXPECT_OUTPUT_COMPILED} bytes compiled, nesting {MAX_EXPECT_OUTPUT_NEST}): {e}"))
 }
 
+/// Most values in an `expectJson.oneOf`.
+pub const MAX_ONE_OF: usize = 64;
+/// Largest probe `stdin`, in bytes.
+pub const MAX_PROBE_STDIN: usize = 64 << 10;
+/// Longest deployment `label`, in bytes.
+pub const MAX_LABEL_LEN: usize = 256;
+
 /// Checks a probe's own rules; `None` when it is well-formed.
 pub fn probe_problem(p: &Probe) -> Option<String> {
     if p.args.len() > 64 || p.args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
@@ -420,10 +483,21 @@ pub fn probe_problem(p: &Probe) -> Option<String> {
     {
         return Some(format!("expectOutput {re:?}: {e}"));
     }
-    if let Some(j) = &p.expect_json
-        && !(j.pointer.is_empty() || j.pointer.starts_with('/'))
+    if let Some(j) = &p.expect_json {
+        if !(j.pointer.is_empty() || j.pointer.starts_with('/')) {
+            return Some(format!("expectJson.pointer {:?} is not an RFC 6901 JSON Pointer", j.pointer));
+        }
+        match (&j.equals, &j.one_of) {
+            (Some(_), None) => {}
+            (None, Some(s)) if (1..=MAX_ONE_OF).contains(&s.len()) => {}
+            (None, Some(s)) => return Some(format!("expectJson.oneOf lists {} values; give 1-{MAX_ONE_OF}", s.len())),
+            _ => return Some("expectJson must give exactly one of `equals` and `oneOf`".into()),
+        }
+    }
+    if let Some(s) = &p.stdin
+        && (s.len() > MAX_PROBE_STDIN || s.contains('\0'))
     {
-        return Some(format!("expectJson.pointer {:?} is not an RFC 6901 JSON Pointer", j.pointer));
+        return Some(format!("stdin is {} bytes or holds a NUL; at most {MAX_PROBE_STDIN} bytes of text", s.len()));
     }
     match p.timeout_seconds {
         Some(t) if t == 0 || t > MAX_PROBE_TIMEOUT => Some(format!("timeoutSeconds {t} is not 1-{MAX_PROBE_TIMEOUT}")),
@@ -500,8 +574,13 @@ pub fn validate(meta: &ReleaseMetadata, members: &[Member]) -> Vec<Check> {
     out.extend(dup_check("release.deployment-unique", "deployment id", meta.deployments.iter().map(|d| d.id.clone())));
     for d in &meta.deployments {
         let mut problems = Vec::new();
-        if !is_ident(&d.id) || !is_ident(&d.management_tool) {
-            problems.push("id and managementTool must match [a-z0-9][a-z0-9._-]{0,63}".to_string());
+        for (field, value) in [("id", Some(&d.id)), ("managementTool", Some(&d.management_tool)), ("delivery", d.delivery.as_ref())] {
+            if let Some(v) = value.filter(|v| !is_ident(v)) {
+                problems.push(format!("{field} {v:?} must match [a-z0-9][a-z0-9._-]{{0,63}}"));
+            }
+        }
+        if let Some(l) = d.label.as_ref().filter(|l| l.trim().is_empty() || l.len() > MAX_LABEL_LEN || l.chars().any(char::is_control)) {
+            problems.push(format!("label {l:?} must be 1-{MAX_LABEL_LEN} bytes of text without control characters"));
         }
         match meta.installer(&d.installer) {
             None => problems.push(format!("installer {:?} is not an installer target", d.installer)),
@@ -520,7 +599,10 @@ pub fn validate(meta: &ReleaseMetadata, members: &[Member]) -> Vec<Check> {
             Check::new(
                 "release.deployment",
                 true,
-                format!("{} {} via {} on channel {}", d.surface.name(), d.platform, d.management_tool, d.channel),
+                match &d.delivery {
+                    Some(via) => format!("{} {} via {} ({via}) on channel {}", d.surface.name(), d.platform, d.management_tool, d.channel),
+                    None => format!("{} {} via {} on channel {}", d.surface.name(), d.platform, d.management_tool, d.channel),
+                },
             )
             .subject(&d.id)
         } else {
@@ -589,6 +671,7 @@ pub(crate) mod tests {
                     expect_exit_code: 0,
                     expect_output: Some("^app 1\\.".into()),
                     expect_json: None,
+                    stdin: None,
                     timeout_seconds: None,
                 }),
             }],
@@ -599,6 +682,8 @@ pub(crate) mod tests {
                 installer: "linux-amd64".into(),
                 channel: "stable".into(),
                 management_tool: "runner-image".into(),
+                delivery: None,
+                label: None,
                 rollback: vec!["pin the previous runner image".into()],
             }],
             channels: vec![Channel {
@@ -627,6 +712,7 @@ pub(crate) mod tests {
             expect_exit_code: 0,
             expect_output: Some(re.into()),
             expect_json: None,
+            stdin: None,
             timeout_seconds: None,
         };
         assert_eq!(probe_problem(&probe("^app 1\\.[0-9]+")), None);
@@ -708,12 +794,29 @@ probe = { args = ["--version"], expectExitCode = 0 }
         let mut m = sample(d);
         m.installers[0].probe = None;
         assert_eq!(failing(&m, &members), ["release.probe"]);
-        m.installers[0].probe =
-            Some(Probe { args: vec![], expect_exit_code: 0, expect_output: Some("(".into()), expect_json: None, timeout_seconds: None });
+        m.installers[0].probe = Some(Probe {
+            args: vec![],
+            expect_exit_code: 0,
+            expect_output: Some("(".into()),
+            expect_json: None,
+            stdin: None,
+            timeout_seconds: None,
+        });
         assert_eq!(failing(&m, &members), ["release.probe"]);
         let mut m = sample(d);
         m.deployments[0].channel = "nightly".into();
         m.deployments[0].rollback.clear();
+        assert_eq!(failing(&m, &members), ["release.deployment"]);
+        let mut m = sample(d);
+        m.deployments[0].management_tool = "Jamf Pro".into();
+        m.deployments[0].delivery = Some("jamf-policy".into());
+        m.deployments[0].label = Some("macOS developer workstation".into());
+        let c = validate(&m, &members).into_iter().find(|c| c.status == Status::Fail).unwrap();
+        assert_eq!(c.id, "release.deployment");
+        assert!(c.detail.contains("managementTool \"Jamf Pro\" must match") && !c.detail.contains("id "), "{}", c.detail);
+        m.deployments[0].management_tool = "jamf".into();
+        assert_eq!(failing(&m, &members), Vec::<String>::new());
+        m.deployments[0].label = Some("two\nlines".into());
         assert_eq!(failing(&m, &members), ["release.deployment"]);
         let mut m = sample(d);
         m.channels[0].rings[1].max_percent = 1;
@@ -721,6 +824,44 @@ probe = { args = ["--version"], expectExitCode = 0 }
         let mut m = sample(d);
         m.controls.push("sbom".into());
         assert_eq!(failing(&m, &members), ["release.control-unique"]);
+    }
+
+    #[test]
+    fn windows_paths_may_start_at_a_fixed_folder_variable_only() {
+        assert_eq!(install_path_problem("windows", "%ProgramFiles%\\CAVRA\\cavra-runtime.exe"), None);
+        assert_eq!(install_path_problem("windows", "%programfiles(x86)%/app/app.exe"), None);
+        for bad in ["%TEMP%\\app.exe", "%CD%\\app.exe", "%ProgramFiles%app.exe", "%ProgramFiles%\\..\\x.exe", "%ProgramFiles%\\"] {
+            assert!(install_path_problem("windows", bad).is_some(), "{bad}");
+        }
+        assert!(install_path_problem("linux", "%ProgramFiles%\\app").is_some());
+    }
+
+    #[test]
+    fn expect_json_takes_exactly_one_of_equals_and_one_of() {
+        let probe = |equals: Option<serde_json::Value>, one_of: Option<Vec<serde_json::Value>>| Probe {
+            args: vec![],
+            expect_exit_code: 0,
+            expect_output: None,
+            expect_json: Some(JsonExpectation { pointer: "/decision".into(), equals, one_of }),
+            stdin: Some("{}".into()),
+            timeout_seconds: None,
+        };
+        let set = vec![serde_json::json!("allow"), serde_json::json!("block")];
+        assert_eq!(probe_problem(&probe(None, Some(set.clone()))), None);
+        assert_eq!(probe_problem(&probe(Some(serde_json::Value::Null), None)), None);
+        assert!(probe_problem(&probe(None, None)).unwrap().contains("exactly one"));
+        assert!(probe_problem(&probe(Some(serde_json::json!(1)), Some(set.clone()))).unwrap().contains("exactly one"));
+        assert!(probe_problem(&probe(None, Some(vec![]))).unwrap().contains("1-64"));
+        let j = probe(None, Some(set)).expect_json.unwrap();
+        assert!(j.accepts(&serde_json::json!("block")) && !j.accepts(&serde_json::json!("maybe")));
+        // `equals: null` is an expectation of null, and round-trips as one.
+        let m =
+            ReleaseMetadata { installers: vec![], deployments: vec![], channels: vec![], controls: vec![], schema: METADATA_SCHEMA.into() };
+        let mut with = sample(Sha256Digest::of(b"x"));
+        with.installers[0].probe = Some(probe(Some(serde_json::Value::Null), None));
+        assert_eq!(ReleaseMetadata::parse(&with.to_bytes()).unwrap(), with);
+        assert!(String::from_utf8(with.to_bytes()).unwrap().contains("\"equals\":null"));
+        assert_eq!(ReleaseMetadata::parse(&m.to_bytes()).unwrap(), m);
     }
 
     #[test]

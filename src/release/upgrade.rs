@@ -226,7 +226,12 @@ fn version_check(cur: &str, next: &str, same: SameVersion) -> Check {
         Ordering::Less => Check::new(
             "upgrade.version",
             false,
-            format!("rollback: {next}{} precedes {cur}{} (SemVer 2.0.0 §11: a pre-release precedes its release)", pre(&n), pre(&c)),
+            format!(
+                "rollback: {next}{} precedes {cur}{} (SemVer 2.0.0 §11{})",
+                pre(&n),
+                pre(&c),
+                if n.pre.is_empty() && c.pre.is_empty() { "" } else { ": a pre-release precedes its release" }
+            ),
         )
         .values(format!("> {cur}"), next),
     }
