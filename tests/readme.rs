@@ -74,3 +74,19 @@ fn the_readme_runs_every_command() {
     }
     assert!(missing.is_empty(), "commands no README console block runs: {missing:?}");
 }
+
+/// The runner fails on a wrong exit code and on output the document shows but the command did
+/// not print (so a README that drifts from the program fails).
+#[test]
+fn a_console_block_that_does_not_match_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let run = |doc: &'static str| {
+        let (dir, home) = (t.path().to_path_buf(), home.clone());
+        std::panic::catch_unwind(move || cli_support::run_console("doc", doc, &dir, &home)).is_ok()
+    };
+    assert!(run("```console\n$ airlock --version\nairlock\n```\n"));
+    assert!(!run("```console\n$ airlock --version\nsomething it never prints\n```\n"));
+    assert!(!run("```console\n$ airlock verify missing.zip --no-record\n```\n"), "exit 2 where the document says 0");
+    assert!(run("```console\n$ airlock verify missing.zip \\\n    --no-record\n...\n[exit 2]\n```\n"));
+}
