@@ -100,6 +100,7 @@ pub struct UpdateArgs {
 
 /// `trust show`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  airlock trust show\n  airlock trust show root-v2.json --json")]
 pub struct ShowArgs {
     /// A root file to show instead of the pinned one (nothing is installed).
     pub file: Option<PathBuf>,
@@ -110,6 +111,8 @@ pub struct ShowArgs {
 
 /// `trust status`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Exit 1 when the pinned root has expired or the clock is behind the latest known time.\n\n\
+Examples:\n  airlock trust status\n  airlock trust status --json")]
 pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
@@ -190,6 +193,8 @@ pub struct NewArgs {
 
 /// `trust sign`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  airlock trust sign root-v1.json --key root.key\n  \
+airlock trust sign root-v2.json --key old-root.key --key new-root.key   # a rotation: old and new")]
 pub struct SignArgs {
     /// The root file.
     pub file: PathBuf,
