@@ -274,19 +274,21 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         let w = BufWriter::with_capacity(1 << 20, bar.wrap_write(out.file()));
         match format {
             crate::archive::Format::Zip => {
-                let mut w = write::write_zip(w, &members, created_at, &mut open).context("writing the zip")?;
-                std::io::Write::flush(&mut w)?;
+                let mut w = write::write_zip(w, &members, created_at, &mut open)
+                    .with_context(|| format!("writing the zip {}", output.display()))?;
+                std::io::Write::flush(&mut w).with_context(|| format!("writing {}", output.display()))?;
             }
             crate::archive::Format::Tar => {
-                let mut w = write::write_tar(w, &members, created_at, &mut open).context("writing the tar")?;
-                std::io::Write::flush(&mut w)?;
+                let mut w = write::write_tar(w, &members, created_at, &mut open)
+                    .with_context(|| format!("writing the tar {}", output.display()))?;
+                std::io::Write::flush(&mut w).with_context(|| format!("writing {}", output.display()))?;
             }
         }
     }
     bar.finish_and_clear();
     // Self-check before the bundle appears: a file that changed while packing, or a writer
     // producing something our strict reader refuses, must never yield a bundle.
-    out.file().rewind()?;
+    out.file().rewind().with_context(|| format!("rereading {} for the self-check", output.display()))?;
     let check_src = fsio::FileSource::open(&out_tmp_path(&mut out)?)?;
     let trust = TrustPolicy::ed25519(keys.iter().map(|k| k.public().clone()), keys.len(), "pack self-check");
     let opts = verify::Options { threads: 2, ..Default::default() };

@@ -139,7 +139,7 @@ fn copy_in(src: &Path, dir: &Path) -> Result<(PathBuf, u64, Sha256Digest)> {
         h.update(&buf[..n]);
         to.write_all(&buf[..n]).with_context(|| format!("writing {}", dest.display()))?;
     }
-    to.flush()?;
+    to.flush().with_context(|| format!("writing {}", dest.display()))?;
     let (d, _, len) = h.finish();
     Ok((dest, len, d))
 }
@@ -197,8 +197,9 @@ pub fn extract(src: &dyn ByteSource, entry: &Entry, expected: &Sha256Digest, siz
             Ok(()) => Ok(Extracted::Differs { expected: *expected, actual, size: len }),
         };
     }
-    f.set_permissions(fs::Permissions::from_mode(0o755))?;
-    f.sync_all()?;
+    f.set_permissions(fs::Permissions::from_mode(0o755))
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("making {} executable and durable", path.display()))?;
     drop(f);
     Ok(Extracted::Ready(path))
 }
