@@ -325,8 +325,7 @@ pub fn write_new(dest: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .mode(mode)
         .open(dest)
         .with_context(|| format!("cannot create {} (it must not exist yet)", dest.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", dest.display()))?;
     sync_dir(&parent_dir(dest))
 }
 

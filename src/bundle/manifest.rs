@@ -67,6 +67,32 @@ pub struct Release {
     pub channel: Option<String>,
 }
 
+impl Release {
+    /// The v1 rules of the release fields (`release.product`, `release.version`,
+    /// `release.commit`, `release.channel`), on their own so that a packer can blame the option
+    /// a value came from before any manifest exists.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let inv = |rule, detail: String| ManifestError::Invalid { rule, path: None, detail };
+        let r = self;
+        if r.product.is_empty() || r.product.len() > 128 || !r.product.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            return Err(inv("release.product", format!("{:?} is not 1-128 of [A-Za-z0-9._-]", r.product)));
+        }
+        semver::Version::parse(&r.version)
+            .map_err(|e| inv("release.version", format!("{:?} is not semantic versioning 2.0.0: {e}", r.version)))?;
+        if let Some(c) = &r.commit
+            && (c.len() < 7 || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            return Err(inv("release.commit", format!("{c:?} is not 7-64 lowercase hex characters")));
+        }
+        if let Some(c) = &r.channel
+            && (c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(inv("release.channel", format!("{c:?} is not 1-64 of [a-z0-9-]")));
+        }
+        Ok(())
+    }
+}
+
 /// One payload member.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,22 +251,7 @@ impl Manifest {
     /// The v1 field rules (not the self-consistency of root and id: those are verify checks).
     pub fn validate(&self) -> Result<(), ManifestError> {
         let inv = |rule, path: Option<&str>, detail: String| ManifestError::Invalid { rule, path: path.map(str::to_string), detail };
-        let r = &self.release;
-        if r.product.is_empty() || r.product.len() > 128 || !r.product.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-            return Err(inv("release.product", None, format!("{:?} is not 1-128 of [A-Za-z0-9._-]", r.product)));
-        }
-        semver::Version::parse(&r.version)
-            .map_err(|e| inv("release.version", None, format!("{:?} is not semantic versioning 2.0.0: {e}", r.version)))?;
-        if let Some(c) = &r.commit
-            && (c.len() < 7 || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        {
-            return Err(inv("release.commit", None, format!("{c:?} is not 7-64 lowercase hex characters")));
-        }
-        if let Some(c) = &r.channel
-            && (c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-        {
-            return Err(inv("release.channel", None, format!("{c:?} is not 1-64 of [a-z0-9-]")));
-        }
+        self.release.validate()?;
         if self.bundle_id.len() != 64 || !self.bundle_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(inv("bundle-id.format", None, format!("{:?} is not 64 lowercase hex characters", self.bundle_id)));
         }

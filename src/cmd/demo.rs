@@ -22,11 +22,13 @@ use std::process::Command;
 /// Run the end-to-end demo.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Runs the real commands on an embedded sample release, printing each: keygen, trust new/sign/init\n\
-(release, operator and approver roles), pack, verify, gate, a tampered copy refused, rollout capture, promotion\n\
-request/approve (two approvers)/execute/status, inventory ingest and reconcile (one drifted endpoint),\n\
-evidence search/verify. The demo's state lives in its\n\
-own directory (AIRLOCK_HOME inside it), never in yours. Exit 0 when every step ended as expected.\n\n\
-Examples:\n  airlock demo\n  airlock demo --keep ./demo-out")]
+(release, operator and approver roles), pack, verify, gate, a tampered copy refused, rollout\n\
+capture, promotion request/approve (two approvers)/execute/status, inventory ingest and reconcile\n\
+(one drifted endpoint), evidence search/verify. The demo's state lives in its own directory\n\
+(AIRLOCK_HOME inside it), never in yours. Exit 0 when every step ended as expected.\n\n\
+Examples:\n  \
+airlock demo\n  \
+airlock demo --keep ./demo-out")]
 pub struct Args {
     /// Keep the demo files in this (new) directory instead of a temporary one.
     #[arg(long, value_name = "DIR")]
@@ -158,7 +160,8 @@ impl Script<'_> {
     /// Runs `airlock ARGS` as a child, prints it and what it printed, and requires exit `want`.
     fn run(&self, want: i32, args: &[&str]) -> Result<String> {
         self.say(&format!("$ airlock {}\n", args.join(" ")))?;
-        let exe = std::env::current_exe().context("finding this airlock binary to run the demo's commands")?;
+        let exe = std::env::current_exe()
+            .context("finding this airlock binary (/proc/self/exe) to run the demo's commands; mount /proc, or run the commands the demo prints yourself")?;
         let o = Command::new(&exe)
             .args(args)
             .arg("--no-progress")
@@ -187,7 +190,9 @@ impl Args {
     pub fn run(self, ui: Ui) -> Result<u8> {
         let work = match &self.keep {
             Some(d) => {
-                fs::create_dir(d).with_context(|| format!("--keep {} must not exist yet", d.display()))?;
+                fs::create_dir(d).with_context(|| {
+                    format!("creating the demo directory {} (--keep DIR: a new directory in an existing one)", d.display())
+                })?;
                 TempDir(d.clone(), false)
             }
             None => {
@@ -231,7 +236,9 @@ impl Args {
             ],
         )?;
         s.run(0, &["trust", "sign", "trust-root.json", "--key", "root.key"])?;
-        let fingerprint = hex::encode(Sha256Digest::of(&fs::read(dir.join("trust-root.json"))?).0);
+        let root_file = dir.join("trust-root.json");
+        let root_bytes = fs::read(&root_file).with_context(|| format!("reading {} to fingerprint it", root_file.display()))?;
+        let fingerprint = hex::encode(Sha256Digest::of(&root_bytes).0);
         s.run(0, &["trust", "init", "trust-root.json", "--fingerprint", &fingerprint])?;
 
         s.say("\n== 3. pack: a sample release (two artifacts, an SBOM, notes) with its release metadata\n")?;
@@ -266,16 +273,24 @@ impl Args {
         s.run(0, &["gate", bundle, "--policy", "gate-policy.json", "--artifact", "artifacts/hello-linux-amd64"])?;
 
         let tampered = "hello-1.0.0-tampered.zip";
-        fs::copy(dir.join(bundle), dir.join(tampered))?;
+        let tampered_path = dir.join(tampered);
+        fs::copy(dir.join(bundle), &tampered_path)
+            .with_context(|| format!("copying {} to {} to tamper with", dir.join(bundle).display(), tampered_path.display()))?;
         let target = "artifacts/hello-linux-amd64";
         let entry = super::unverified::UnverifiedBundle::open_or_refuse(&dir.join(tampered))?.entry(target)?.clone();
-        let f = fs::OpenOptions::new().read(true).write(true).open(dir.join(tampered))?;
         let mut b = [0u8; 1];
         let at = entry.data_offset + 10;
-        f.read_exact_at(&mut b, at)?;
-        b[0] ^= 0x20;
-        f.write_all_at(&b, at)?;
-        f.sync_all()?;
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&tampered_path)
+            .and_then(|f| {
+                f.read_exact_at(&mut b, at)?;
+                b[0] ^= 0x20;
+                f.write_all_at(&b, at)?;
+                f.sync_all()
+            })
+            .with_context(|| format!("flipping a bit of {} at offset {at}", tampered_path.display()))?;
         s.say(&format!("\n== 6. tamper: flipped one bit of {target} (archive offset {at}) in {tampered}; verify again\n"))?;
         s.run(1, &["verify", tampered])?;
 

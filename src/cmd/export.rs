@@ -19,6 +19,9 @@ pub const MAX_BINARY: u64 = 2 << 30;
 
 /// Export a verified release for other tools.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+airlock export endpoint-management app.zip --format linux -o out/\n  \
+airlock export endpoint-management app.zip --format intune -o intune/")]
 pub struct Args {
     /// What to export.
     #[command(subcommand)]
@@ -46,8 +49,11 @@ pub enum FormatArg {
 /// `export endpoint-management`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Every script verifies the binary's SHA-256 before installing and refuses on a mismatch.\n\
-Exit 0: written. 1: the bundle did not verify (nothing written). 2: usage, I/O, no installer for the format.\n\n\
-Example:\n  airlock export endpoint-management app.zip --format linux -o out/linux && (cd out/linux && sha256sum -c checksums.txt)")]
+Exit 0: written. 1: the bundle did not verify (nothing written). 2: usage, I/O, no installer for the\n\
+format.\n\n\
+Example:\n  \
+airlock export endpoint-management app.zip \\\n      \
+--format linux -o out/linux && (cd out/linux && sha256sum -c checksums.txt)")]
 pub struct EndpointArgs {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,

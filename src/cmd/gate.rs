@@ -29,14 +29,15 @@ malformed bundle or policy).\n\n\
 Trust as for verify: the pinned trust store, --trust-root FILE, or --key PUB. With a trust root, the\n\
 policy's signer roles (release, builder, attestor, layout-owner) and the approver role come from it;\n\
 with --key, those keys form the manifest role and --role-key ROLE=PUB adds keys to the others.\n\
-GateTransparency: the bundle's tlog/manifest.tlog-proof is checked against --log-key or the trust root's\n\
-tlog role and the local cache; missing or unverifiable evidence under a policy that requires it\n\
-denies unless --break-glass is given with an approval signed by the\n\
-approver role.\n\n\
-Examples:\n  airlock gate app.zip --policy gate.json --key release.pub --role-key builder=builder.pub\n  \
+Transparency: the bundle's tlog/manifest.tlog-proof is checked against --log-key or the trust\n\
+root's tlog role and the local cache; missing or unverifiable evidence under a policy that requires\n\
+it denies unless --break-glass is given with an approval signed by the approver role.\n\n\
+Examples:\n  \
+airlock gate app.zip --policy gate.json --key release.pub --role-key builder=builder.pub\n  \
 airlock gate app.zip --policy gate.json --key release.pub --json\n  \
 airlock gate app.zip --policy gate.json --key release.pub --break-glass \"INC-42: log offline\" \\\n      \
---break-glass-approval bg.dsse.json --approver-key alice.pub --approver-key bob.pub --approver-threshold 2")]
+--break-glass-approval bg.dsse.json --approver-key alice.pub --approver-key bob.pub \\\n      \
+--approver-threshold 2")]
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,

@@ -29,6 +29,10 @@ pub const INGEST_COMMAND: &str = "inventory ingest";
 
 /// Endpoint inventory: ingest provider exports, report their freshness.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+airlock inventory ingest fleet-results.jsonl --provider linux --product app -o fleet.obs\n  \
+airlock inventory ingest jamf-computers.json --provider jamf --product app -o jamf.obs\n  \
+airlock inventory freshness --warn 24h --critical 48h")]
 pub struct Args {
     /// What to do.
     #[command(subcommand)]
@@ -73,7 +77,9 @@ impl From<ProviderArg> for Provider {
 #[command(after_help = "Exit 0: normalised, written (-o) and recorded. 2: malformed JSON (line and column), a file in\n\
 another provider's shape (names the missing field), duplicate endpoints, times after --observed-at,\n\
 a file beyond 512 MiB: nothing written, nothing recorded.\n\n\
-Example:\n  airlock inventory ingest computers.json --provider jamf --product app --channel stable -o jamf.obs.json")]
+Example:\n  \
+airlock inventory ingest computers.json --provider jamf --product app \\\n      \
+--channel stable -o jamf.obs.json")]
 pub struct IngestArgs {
     /// The provider's export.
     pub file: PathBuf,

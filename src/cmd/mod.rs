@@ -36,7 +36,16 @@ use std::path::{Path, PathBuf};
 
 /// Offline verification appliance and evidence bundle format.
 #[derive(Parser, Debug)]
-#[command(name = "airlock", version, about, long_about = None, after_help = "Exit codes: 0 passed, 1 a check failed, 2 could not verify.\nStart with `airlock demo`.")]
+#[command(name = "airlock", version, about, long_about = None, after_help = "Exit codes: 0 passed, 1 a check failed, 2 could not verify. State (trust store, transparency cache,\n\
+evidence ledger) lives in $AIRLOCK_HOME, else $XDG_DATA_HOME/airlock, else ~/.local/share/airlock.\n\
+Start with `airlock demo`; `airlock help COMMAND` shows each command's examples.\n\n\
+Examples:\n  \
+airlock demo --keep ./demo\n  \
+airlock keygen -o release-1\n  \
+airlock pack ./release -o app-1.2.0.zip --key release-1.key --product app --version 1.2.0\n  \
+airlock verify app-1.2.0.zip --key release-1.pub\n  \
+airlock gate app-1.2.0.zip --policy gate.json --key release-1.pub\n  \
+airlock man ./man1")]
 pub struct Cli {
     /// Print nothing on stderr but errors.
     #[arg(long, short, global = true)]
@@ -219,8 +228,9 @@ fn record(command: &str, d: Decided, ui: Ui) -> u8 {
         }
         Err(e) => {
             eprintln!(
-                "error: the verdict (exit {}) could not be recorded in the evidence ledger: {e:#}\nhint: free space or fix $AIRLOCK_HOME, or pass --no-record to decide without recording",
-                d.code
+                "error: the verdict (exit {}) could not be recorded in the evidence ledger: {}\nhint: free space or fix $AIRLOCK_HOME, or pass --no-record to decide without recording",
+                d.code,
+                message(&e)
             );
             2
         }
@@ -467,15 +477,12 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
     ("invalid-input".into(), "check the command line and the files it names; `airlock help <command>` lists the options".into())
 }
 
-/// The exit-2 document of a command: see [`ErrorDoc`].
-pub fn error_doc(e: &anyhow::Error, command: &str, schema: &str) -> ErrorDoc {
-    let (kind, hint) = diagnose(e);
-    // Context types are found through every layer by anyhow's own downcast.
-    let bundle = e.downcast_ref::<About>().map(|a| a.0.display().to_string());
-    let refused = e.downcast_ref::<Refusal>().is_some();
-    // The refusal marker says nothing (an empty layer); every other layer is part of the message.
-    // A hint some errors still carry inside their text is the document's hint, not its message.
-    // An error that shows its source in its own text is not followed by that source again.
+/// An error's one-line message: every layer of its chain joined by `: `, outermost first. The
+/// refusal marker says nothing (an empty layer) and is skipped; a hint some errors still carry
+/// inside their text (`\n  hint: …`) is left to the hint line, not repeated in the message; an
+/// error that shows its source in its own text is not followed by that source again. Every
+/// place that prints an error chain uses this, so no text is printed twice.
+pub fn message(e: &anyhow::Error) -> String {
     let mut message = String::new();
     for layer in e.chain() {
         let text = layer.to_string();
@@ -488,6 +495,16 @@ pub fn error_doc(e: &anyhow::Error, command: &str, schema: &str) -> ErrorDoc {
         }
         message.push_str(text);
     }
+    message
+}
+
+/// The exit-2 document of a command: see [`ErrorDoc`].
+pub fn error_doc(e: &anyhow::Error, command: &str, schema: &str) -> ErrorDoc {
+    let (kind, hint) = diagnose(e);
+    // Context types are found through every layer by anyhow's own downcast.
+    let bundle = e.downcast_ref::<About>().map(|a| a.0.display().to_string());
+    let refused = e.downcast_ref::<Refusal>().is_some();
+    let message = message(e);
     ErrorDoc {
         schema: schema.into(),
         command: command.into(),

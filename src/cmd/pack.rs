@@ -3,7 +3,7 @@
 
 use super::Ui;
 use crate::archive::write::{self, PlannedMember};
-use crate::bundle::manifest::{DeflateStream, Member, Release};
+use crate::bundle::manifest::{DeflateStream, ManifestError, Member, Release};
 use crate::digest::{Sha256Digest, StreamHasher};
 use crate::keys::SecretKey;
 use crate::release::cavra::{self, CavraError};
@@ -17,27 +17,32 @@ use std::path::{Path, PathBuf};
 
 /// Pack a directory into a signed bundle.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "DIR holds the bundle layout: artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/, other/.\n\
-The archive is byte-reproducible: same inputs, keys and SOURCE_DATE_EPOCH give the same bytes.\n\n\
-Examples:\n  airlock pack ./release -o app-1.2.0.zip --key release-1.key --product app --version 1.2.0\n  \
-SOURCE_DATE_EPOCH=1700000000 airlock pack ./release -o app.tar --key a.key --key b.key --product app --version 1.2.0 --commit 0a1b2c3d\n  \
+#[command(override_usage = "airlock pack <DIR> --output <OUT> --key <KEY>... --product <PRODUCT> --version <VERSION> [OPTIONS]\n       \
+airlock pack --from-cavra <PKG> --output <OUT> --key <KEY>... [OPTIONS]")]
+#[command(after_help = "DIR holds the bundle layout: artifacts/, sbom/, provenance/, attestations/, vex/, tlog/, release/,\n\
+other/. The archive is byte-reproducible: same inputs, keys and SOURCE_DATE_EPOCH give the same\n\
+bytes.\n\n\
+Examples:\n  \
+airlock pack ./release -o app-1.2.0.zip --key release-1.key --product app --version 1.2.0\n  \
+SOURCE_DATE_EPOCH=1700000000 airlock pack ./release -o app.tar --key a.key --key b.key \\\n      \
+--product app --version 1.2.0 --commit 0a1b2c3d\n  \
 airlock pack ./release -o app.zip --key a.key --product app --version 1.2.0 --release release.toml\n  \
 airlock pack --from-cavra dist/go-runtime-v0.2.0 --cavra-key cavra-signing.pub.pem -o cavra-runtime-0.2.0.zip --key a.key\n  \
 airlock pack --from-cavra cavra-go-runtime-v0.2.0.zip --cavra-key cavra-signing.pub.pem -o cavra-runtime-0.2.0.zip --key a.key")]
 pub struct Args {
-    /// Directory with the bundle layout.
+    /// Directory with the bundle layout (required unless --from-cavra).
     #[arg(required_unless_present = "from_cavra", conflicts_with = "from_cavra")]
     pub dir: Option<PathBuf>,
     /// Output bundle; `.zip` or `.tar` decides the archive format.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
-    /// Signing key (NAME.key); repeat for k-of-n.
+    /// Signing key (NAME.key; required); repeat for k-of-n.
     #[arg(long = "key", value_name = "KEY", required = true)]
     pub keys: Vec<PathBuf>,
-    /// Product name ([A-Za-z0-9._-]); with --from-cavra, default `cavra-runtime`.
+    /// Product name ([A-Za-z0-9._-]); required, except with --from-cavra (default `cavra-runtime`).
     #[arg(long, required_unless_present = "from_cavra")]
     pub product: Option<String>,
-    /// Release version (semver 2.0.0); with --from-cavra, default the package's version.
+    /// Release version (semver 2.0.0); required, except with --from-cavra (default the package's version).
     #[arg(long = "version", value_name = "VERSION", required_unless_present = "from_cavra")]
     pub release_version: Option<String>,
     /// Source commit (hex).
@@ -274,19 +279,21 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         let w = BufWriter::with_capacity(1 << 20, bar.wrap_write(out.file()));
         match format {
             crate::archive::Format::Zip => {
-                let mut w = write::write_zip(w, &members, created_at, &mut open).context("writing the zip")?;
-                std::io::Write::flush(&mut w)?;
+                let mut w = write::write_zip(w, &members, created_at, &mut open)
+                    .with_context(|| format!("writing the zip {}", output.display()))?;
+                std::io::Write::flush(&mut w).with_context(|| format!("writing {}", output.display()))?;
             }
             crate::archive::Format::Tar => {
-                let mut w = write::write_tar(w, &members, created_at, &mut open).context("writing the tar")?;
-                std::io::Write::flush(&mut w)?;
+                let mut w = write::write_tar(w, &members, created_at, &mut open)
+                    .with_context(|| format!("writing the tar {}", output.display()))?;
+                std::io::Write::flush(&mut w).with_context(|| format!("writing {}", output.display()))?;
             }
         }
     }
     bar.finish_and_clear();
     // Self-check before the bundle appears: a file that changed while packing, or a writer
     // producing something our strict reader refuses, must never yield a bundle.
-    out.file().rewind()?;
+    out.file().rewind().with_context(|| format!("rereading {} for the self-check", output.display()))?;
     let check_src = fsio::FileSource::open(&out_tmp_path(&mut out)?)?;
     let trust = TrustPolicy::ed25519(keys.iter().map(|k| k.public().clone()), keys.len(), "pack self-check");
     let opts = verify::Options { threads: 2, ..Default::default() };
@@ -311,6 +318,20 @@ fn out_tmp_path(f: &mut fsio::AtomicFile) -> Result<PathBuf> {
 }
 
 impl Args {
+    /// A release field the command line gave that breaks its manifest rule is the option's
+    /// fault, named as such (not `manifest.json`'s: no manifest exists yet).
+    fn blame_release_options(&self, release: &Release) -> Result<()> {
+        let Err(ManifestError::Invalid { rule, detail, .. }) = release.validate() else { return Ok(()) };
+        let flag = match rule {
+            "release.product" if self.product.is_some() => "--product",
+            "release.version" if self.release_version.is_some() => "--version",
+            "release.commit" if self.commit.is_some() => "--commit",
+            "release.channel" if self.channel.is_some() => "--channel",
+            _ => return Err(ManifestError::Invalid { rule, path: None, detail }.into()),
+        };
+        Err(super::ShellError::Usage(format!("{flag} {detail} (rule {rule}); nothing was written")).into())
+    }
+
     /// Runs.
     pub fn run(self, ui: Ui) -> Result<u8> {
         let keys = self.keys.iter().map(|p| load_secret(p)).collect::<Result<Vec<_>>>()?;
@@ -342,6 +363,7 @@ impl Args {
             }
             (None, None) => bail!("give a directory to pack, or --from-cavra PKG"),
         };
+        self.blame_release_options(&release)?;
         if let Some(file) = &self.release {
             if sources.iter().any(|s| s.path == METADATA_PATH) {
                 bail!("--release {} and the input's own {METADATA_PATH} conflict; keep one", file.display());

@@ -31,6 +31,16 @@ pub const PROMOTION_RESULT_SCHEMA: &str = "airlock/promotion-result/v1";
 
 /// Request, approve, execute, hold and resume promotions; show their status.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+airlock promotion request --rollout rollout.json --bundle app.zip --to-ring c10 --expires-in 1d \\\n      \
+--sign-key operator.key -o request.json\n  \
+airlock promotion approve request.json --bundle app.zip --reason \"canary healthy\" \\\n      \
+--sign-key approver-1.key \\\n      \
+-o approval-1.json\n  \
+airlock promotion execute request.json --rollout rollout.json --bundle app.zip \\\n      \
+--approval approval-1.json \\\n      \
+--approval approval-2.json --sign-key operator.key -o execution.json\n  \
+airlock promotion status")]
 pub struct Args {
     /// What to do.
     #[command(subcommand)]

@@ -26,9 +26,12 @@ pub const RECONCILE_RESULT_SCHEMA: &str = "airlock/reconcile-result/v1";
 /// Reconcile fleet inventory with a verified release.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit 0: every endpoint aligned and every deployment target observed. 1: drift (missing_observation,\n\
-version_drift, binary_drift, stale_observation, unknown_target, missing_data, conflicting_observation),\n\
-or the bundle did not verify. 2: usage, I/O, malformed observations, another product's observations.\n\n\
-Example:\n  airlock reconcile app.zip --inventory jamf.obs.json --inventory falcon.obs.json --stale-after 24h -o report.json")]
+version_drift, binary_drift, stale_observation, unknown_target, missing_data,\n\
+conflicting_observation), or the bundle did not verify. 2: usage, I/O, malformed observations,\n\
+another product's observations.\n\n\
+Example:\n  \
+airlock reconcile app.zip --inventory jamf.obs.json --inventory falcon.obs.json \\\n      \
+--stale-after 24h -o report.json")]
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,

@@ -27,6 +27,9 @@ pub const MAX_REPORT: u64 = 512 << 20;
 
 /// Remediation of fleet drift.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+airlock remediation plan report.json --strategy mixed --sla-hours 48 \\\n      \
+--sign-key operator.key -o plan.json")]
 pub struct Args {
     /// What to do.
     #[command(subcommand)]
@@ -54,8 +57,11 @@ pub enum StrategyArg {
 /// `remediation plan`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit 0: plan signed and written. 1: the key is not an operator key of the trust root (nothing\n\
-written). 2: usage, I/O, a report that is malformed, edited (its id no longer matches) or without drift.\n\n\
-Example:\n  airlock remediation plan report.json --strategy mixed --sla-hours 48 --sign-key operator.key -o plan.dsse.json")]
+written). 2: usage, I/O, a report that is malformed, edited (its id no longer matches) or without\n\
+drift.\n\n\
+Example:\n  \
+airlock remediation plan report.json --strategy mixed --sla-hours 48 \\\n      \
+--sign-key operator.key -o plan.dsse.json")]
 pub struct PlanArgs {
     /// The report `airlock reconcile -o` wrote.
     pub report: PathBuf,

@@ -24,6 +24,11 @@ pub const MAX_DOCUMENT: u64 = 1 << 20;
 
 /// Capture and check signed rollout records.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+airlock rollout capture app.zip --channel canary --ring c1 --deployment canary-hosts \\\n      \
+--status staged \\\n      \
+--actor alice --sign-key operator.key -o rollout.json\n  \
+airlock rollout verify rollout.json --bundle app.zip")]
 pub struct Args {
     /// What to do.
     #[command(subcommand)]
@@ -70,8 +75,10 @@ impl From<StatusArg> for RolloutStatus {
 /// `rollout capture`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit 0: record written. 1: the bundle did not verify, or the channel, ring or a deployment is not in\n\
-its release metadata, or the key is not an operator key (nothing written). 2: usage, I/O, malformed input.\n\n\
-Example:\n  airlock rollout capture app.zip --channel canary --ring c2 --deployment ci-canary \\\n      \
+its release metadata, or the key is not an operator key (nothing written). 2: usage, I/O, malformed\n\
+input.\n\n\
+Example:\n  \
+airlock rollout capture app.zip --channel canary --ring c2 --deployment ci-canary \\\n      \
 --status staged --actor alice --sign-key operator.key -o rollout.dsse.json")]
 pub struct CaptureArgs {
     /// The bundle (.zip or .tar).
@@ -108,7 +115,8 @@ pub struct CaptureArgs {
 /// `rollout verify`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit 0: the record is signed by the operator role, names this bundle, and its channel, ring and\n\
-deployments exist in the bundle's release metadata. 1: a check failed. 2: usage, I/O, malformed record.")]
+deployments exist in the bundle's release metadata. 1: a check failed. 2: usage, I/O, malformed\n\
+record.")]
 pub struct VerifyArgs {
     /// The rollout record.
     pub rollout: PathBuf,

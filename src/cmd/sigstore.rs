@@ -22,6 +22,14 @@ const MAX_ROOT_FILE: u64 = 8 << 20;
 
 /// `airlock sigstore`.
 #[derive(ClapArgs, Debug)]
+#[command(after_help = "Examples:\n  \
+airlock sigstore verify app.tar.gz --bundle app.tar.gz.sigstore.json \\\n      \
+--trusted-root trusted_root.json \\\n      \
+--certificate-identity \\\n      \
+https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0 \\\n      \
+--certificate-oidc-issuer https://token.actions.githubusercontent.com\n  \
+airlock sigstore verify app.tar.gz --bundle app.sigstore.json --key cosign.pub \\\n      \
+--trusted-root trusted_root.json")]
 pub struct Args {
     /// The subcommand.
     #[command(subcommand)]
@@ -33,12 +41,17 @@ pub struct Args {
 pub enum Sub {
     /// Verify a Sigstore bundle (cosign sign-blob --bundle, gh attestation download) for an artifact, offline.
     #[command(after_help = "Exit codes: 0 verified, 1 a check failed, 2 could not check.\n\
-Examples:\n  airlock sigstore verify app.tar.gz --bundle app.tar.gz.sigstore.json \\\n    \
---certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1.2.0 \\\n    \
---certificate-oidc-issuer https://token.actions.githubusercontent.com --trusted-root trusted_root.json\n  \
-airlock sigstore verify sha256:9f86d0... --bundle attestations.jsonl --certificate-identity-regexp '^https://github.com/org/' \\\n    \
+Examples:\n  \
+airlock sigstore verify app.tar.gz --bundle app.tar.gz.sigstore.json \\\n    \
+--certificate-identity \\\n      \
+https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1.2.0 \\\n    \
+--certificate-oidc-issuer https://token.actions.githubusercontent.com \\\n      \
+--trusted-root trusted_root.json\n  \
+airlock sigstore verify sha256:9f86d0... --bundle attestations.jsonl \\\n      \
+--certificate-identity-regexp '^https://github.com/org/' \\\n    \
 --certificate-oidc-issuer https://token.actions.githubusercontent.com\n  \
-airlock sigstore verify app.tar.gz --bundle app.sigstore.json --key cosign.pub --trusted-root trusted_root.json")]
+airlock sigstore verify app.tar.gz --bundle app.sigstore.json --key cosign.pub \\\n      \
+--trusted-root trusted_root.json")]
     Verify(VerifyArgs),
 }
 

@@ -45,13 +45,14 @@ const EXCERPT: usize = 4096;
 
 /// Smoke-test a bundle's installer metadata and its native binary.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "The bundle is copied to a private local directory and verified there first. Every installer\n\
-target is validated statically; the one for this host's os/arch is extracted (bytes re-hashed\n\
-against the signed manifest) and its probe run with only HOME and TMPDIR (private), a timeout,\n\
-its own process group and, where permitted, its own network, PID and mount namespaces\n\
-(`unshare`); a process it leaves running fails the smoke and is killed. Exit 0: all checks passed. 1: a check failed. 2: could\n\
+#[command(after_help = "The bundle is copied to a private local directory and verified there first. Every installer target\n\
+is validated statically; the one for this host's os/arch is extracted (bytes re-hashed against the\n\
+signed manifest) and its probe run with only HOME and TMPDIR (private), a timeout, its own process\n\
+group and, where permitted, its own network, PID and mount namespaces (`unshare`); a process it\n\
+leaves running fails the smoke and is killed. Exit 0: all checks passed. 1: a check failed. 2: could\n\
 not check.\n\n\
-Examples:\n  airlock smoke app-1.2.0.zip                      # the pinned trust root's release role\n  \
+Examples:\n  \
+airlock smoke app-1.2.0.zip                      # the pinned trust root's release role\n  \
 airlock smoke app-1.2.0.zip --trust-root root-v3.json --skip-execution --json --out evidence/\n  \
 airlock smoke app-1.2.0.zip --key release.pub")]
 pub struct Args {
@@ -86,7 +87,7 @@ impl PrivateDir {
         let parent = std::path::absolute(parent).with_context(|| format!("cannot resolve {}", parent.display()))?;
         let p = parent.join(format!("{prefix}-{}", hex::encode(rnd)));
         fs::DirBuilder::new().mode(0o700).create(&p).with_context(|| format!("cannot create private directory {}", p.display()))?;
-        let md = fs::symlink_metadata(&p)?;
+        let md = fs::symlink_metadata(&p).with_context(|| format!("cannot inspect {}", p.display()))?;
         if !md.is_dir() || md.permissions().mode() & 0o077 != 0 {
             bail!("{} is not a private directory", p.display());
         }
@@ -138,7 +139,7 @@ fn copy_in(src: &Path, dir: &Path) -> Result<(PathBuf, u64, Sha256Digest)> {
         h.update(&buf[..n]);
         to.write_all(&buf[..n]).with_context(|| format!("writing {}", dest.display()))?;
     }
-    to.flush()?;
+    to.flush().with_context(|| format!("writing {}", dest.display()))?;
     let (d, _, len) = h.finish();
     Ok((dest, len, d))
 }
@@ -196,8 +197,9 @@ pub fn extract(src: &dyn ByteSource, entry: &Entry, expected: &Sha256Digest, siz
             Ok(()) => Ok(Extracted::Differs { expected: *expected, actual, size: len }),
         };
     }
-    f.set_permissions(fs::Permissions::from_mode(0o755))?;
-    f.sync_all()?;
+    f.set_permissions(fs::Permissions::from_mode(0o755))
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("making {} executable and durable", path.display()))?;
     drop(f);
     Ok(Extracted::Ready(path))
 }

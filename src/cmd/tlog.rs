@@ -22,9 +22,12 @@ use std::path::{Path, PathBuf};
 /// Transparency-log cache: import mirrors, show state, produce and verify proofs.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit codes: 0 passed, 1 refused (bad signature, bad tile, fork, proof mismatch), 2 could not check.\n\n\
-Examples:\n  airlock tlog import /media/usb/log-mirror --log-key 'example.com/log+33d7b496+AeHT...'\n  \
-airlock tlog status --json\n  airlock tlog prove --origin example.com/log --index 12 -o entry12.tlog-proof\n  \
-airlock tlog verify-proof entry12.tlog-proof --entry entry12.bin --log-key 'example.com/log+33d7b496+AeHT...'")]
+Examples:\n  \
+airlock tlog import /media/usb/log-mirror --log-key 'example.com/log+33d7b496+AeHT...'\n  \
+airlock tlog status --json\n  \
+airlock tlog prove --origin example.com/log --index 12 -o entry12.tlog-proof\n  \
+airlock tlog verify-proof entry12.tlog-proof --entry entry12.bin \\\n      \
+--log-key 'example.com/log+33d7b496+AeHT...'")]
 pub struct Args {
     #[command(subcommand)]
     pub command: Cmd,

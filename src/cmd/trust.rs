@@ -24,6 +24,17 @@ pub const TRUST_REPORT_SCHEMA: &str = "airlock/trust-report/v1";
 
 /// Manage the pinned trust root.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "A trust root is authored with `trust new`, signed with `trust sign`, pinned with `trust init` (by\n\
+its SHA-256, compared with one obtained out of band) and rotated with `trust update`. It lives in\n\
+$AIRLOCK_HOME/trust.\n\n\
+Examples:\n  \
+airlock trust new --role root:1:root.pub --role release:1:release.pub \\\n      \
+--expires 2030-01-01T00:00:00Z -o root-v1.json\n  \
+airlock trust sign root-v1.json --key root.key\n  \
+airlock trust init root-v1.json --fingerprint \"$(sha256sum root-v1.json | cut -d' ' -f1)\"\n  \
+airlock trust update root-v2.json\n  \
+airlock trust show\n  \
+airlock trust status --json")]
 pub struct Args {
     /// The trust command.
     #[command(subcommand)]
@@ -89,6 +100,7 @@ pub struct UpdateArgs {
 
 /// `trust show`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  airlock trust show\n  airlock trust show root-v2.json --json")]
 pub struct ShowArgs {
     /// A root file to show instead of the pinned one (nothing is installed).
     pub file: Option<PathBuf>,
@@ -99,6 +111,8 @@ pub struct ShowArgs {
 
 /// `trust status`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Exit 1 when the pinned root has expired or the clock is behind the latest known time.\n\n\
+Examples:\n  airlock trust status\n  airlock trust status --json")]
 pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
@@ -109,7 +123,9 @@ pub struct StatusArgs {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "DIR holds metadata/ and targets/ as a static TUF HTTP server publishes them. The verified\n\
 metadata is kept in the trust store so later imports detect rollbacks.\n\n\
-Example:\n  airlock trust import-tuf --repo /media/usb/tuf-mirror --root sigstore-root-v5.json --target trusted_root.json -o trusted_root.json")]
+Example:\n  \
+airlock trust import-tuf --repo /media/usb/tuf-mirror --root sigstore-root-v5.json \\\n      \
+--target trusted_root.json -o trusted_root.json")]
 pub struct ImportTufArgs {
     /// Repository mirror directory.
     #[arg(long)]
@@ -133,13 +149,18 @@ pub struct ImportTufArgs {
 
 /// `trust new`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Roles are NAME:THRESHOLD:KEY[,KEY...] where KEY is an `airlock keygen` .pub file or a PEM\n\
-P-256 public key. Roles root and release are required; tlog and approver are defined; others are carried.\n\
---tlog-policy stores a C2SP tlog-policy (log and witness keys, quorum) in the tlog role, where verify reads it.\n\n\
-Examples:\n  airlock trust new --role root:1:root-a.pub --role release:1:rel.pub --expires 2027-01-01T00:00:00Z -o root-v1.json\n  \
-airlock trust new --role root:1:root-a.pub --role release:1:rel.pub --role tlog:1:log.pub --tlog-policy logs.txt \\\n      \
+#[command(after_help = "Roles are NAME:THRESHOLD:KEY[,KEY...] where KEY is an `airlock keygen` .pub file or a PEM P-256\n\
+public key. Roles root and release are required; tlog and approver are defined; others are carried.\n\
+--tlog-policy stores a C2SP tlog-policy (log and witness keys, quorum) in the tlog role, where\n\
+verify reads it.\n\n\
+Examples:\n  \
+airlock trust new --role root:1:root-a.pub --role release:1:rel.pub \\\n      \
 --expires 2027-01-01T00:00:00Z -o root-v1.json\n  \
-airlock trust new --from root-v1.json --role root:2:b.pub,c.pub,d.pub --expires 2028-01-01T00:00:00Z -o root-v2.json\n  \
+airlock trust new --role root:1:root-a.pub --role release:1:rel.pub --role tlog:1:log.pub \\\n      \
+--tlog-policy logs.txt \\\n      \
+--expires 2027-01-01T00:00:00Z -o root-v1.json\n  \
+airlock trust new --from root-v1.json --role root:2:b.pub,c.pub,d.pub \\\n      \
+--expires 2028-01-01T00:00:00Z -o root-v2.json\n  \
 airlock trust sign root-v2.json --key root-a.key --key b.key --key c.key")]
 pub struct NewArgs {
     /// Start from this root: version + 1, same keys, roles and revocations.
@@ -172,6 +193,8 @@ pub struct NewArgs {
 
 /// `trust sign`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  airlock trust sign root-v1.json --key root.key\n  \
+airlock trust sign root-v2.json --key old-root.key --key new-root.key   # a rotation: old and new")]
 pub struct SignArgs {
     /// The root file.
     pub file: PathBuf,

@@ -25,14 +25,16 @@ use std::path::{Path, PathBuf};
 /// Verify a bundle offline.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Every check is listed, on success too. Exit 0: all passed. 1: the bundle is not acceptable\n\
-(digest, signature, threshold, member set, checksums, expired root, clock gone backwards, or older than\n\
-a bundle already accepted for the same product and channel). 2: could not verify (usage, I/O,\n\
+(digest, signature, threshold, member set, checksums, expired root, clock gone backwards, or older\n\
+than a bundle already accepted for the same product and channel). 2: could not verify (usage, I/O,\n\
 malformed or hostile archive, unknown format version, no trust root).\n\n\
-Examples:\n  airlock verify app-1.2.0.zip                      # the pinned trust root's release role\n  \
+Examples:\n  \
+airlock verify app-1.2.0.zip                  # the pinned trust root's release role\n  \
 airlock verify app-1.2.0.zip --trust-root root-v3.json\n  \
-airlock verify app-1.2.0.zip --at-time 2026-03-01T00:00:00Z   # as of a stated time; rollback is report-only\n  \
+airlock verify app-1.2.0.zip \\\n      \
+--at-time 2026-03-01T00:00:00Z   # as of then; rollback is report-only\n  \
 airlock verify app.tar --key a.pub --key b.pub --key c.pub --threshold 2 --json\n  \
-airlock verify app.zip --member-minisign-key upstream.pub   # artifacts/x.tar.gz.minisig over artifacts/x.tar.gz")]
+airlock verify app.zip --member-minisign-key upstream.pub   # artifacts/X.minisig over artifacts/X")]
 pub struct Args {
     /// The bundle (.zip or .tar).
     pub bundle: PathBuf,

@@ -366,7 +366,13 @@ impl TlogStore {
         // One import per cache at a time: the consistency check and the state swap must see the
         // same previous checkpoint.
         std::fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.root.join("lock"))?;
+        let lock_path = self.root.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open the tlog cache lock {}", lock_path.display()))?;
         lock.lock().with_context(|| format!("cannot lock the tlog cache {}", self.root.display()))?;
         let prev = self.state(&cp.origin)?;
         let mut relation = ImportRelation::First;

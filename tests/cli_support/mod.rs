@@ -91,3 +91,93 @@ pub fn ledger(home: &Path) -> Vec<(String, String)> {
     rows.reverse();
     rows
 }
+
+/// `script` run by `sh -c` in `dir`, with this `airlock` first on `PATH` (a link in a directory
+/// beside `home`) and the environment of [`command`]: how documentation examples run exactly as
+/// a reader would type them (`$(…)`, pipes, `VAR=value airlock …`).
+pub fn shell(home: &Path, dir: &Path, script: &str) -> Out {
+    let bin = home.with_file_name(format!("{}.bin", home.file_name().and_then(|n| n.to_str()).unwrap_or("home")));
+    if !bin.join("airlock").exists() {
+        std::fs::create_dir_all(&bin).expect("bin directory");
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_airlock"), bin.join("airlock")).expect("link to airlock");
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let o = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("AIRLOCK_HOME", home)
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run sh -c {script:?}: {e}"));
+    Out::from(o)
+}
+
+/// One `$ command` of a ```` ```console ```` block: the lines shown after it (each must appear in
+/// what it printed; `...` stands for anything) and the exit code a `[exit N]` line states (else 0).
+#[derive(Debug)]
+pub struct ConsoleStep {
+    /// 1-based line of the `$` in the document.
+    pub line: usize,
+    /// The command, continuation lines (`\` at the end) joined.
+    pub command: String,
+    /// Lines its output must contain.
+    pub expect: Vec<String>,
+    /// Its exit code.
+    pub exit: i32,
+}
+
+/// The steps of every ```` ```console ```` block of a Markdown document, in order.
+pub fn console_steps(markdown: &str) -> Vec<ConsoleStep> {
+    let mut steps: Vec<ConsoleStep> = Vec::new();
+    let (mut inside, mut continued) = (false, false);
+    for (n, line) in markdown.lines().enumerate() {
+        let t = line.trim_end();
+        if !inside {
+            inside = t.trim_start() == "```console";
+            continue;
+        }
+        if t.trim_start() == "```" {
+            inside = false;
+            continue;
+        }
+        if continued {
+            let s = steps.last_mut().expect("a step is open");
+            s.command.push('\n');
+            s.command.push_str(t);
+            continued = t.ends_with('\\');
+        } else if let Some(cmd) = t.strip_prefix("$ ") {
+            steps.push(ConsoleStep { line: n + 1, command: cmd.to_string(), expect: Vec::new(), exit: 0 });
+            continued = t.ends_with('\\');
+        } else if let Some(s) = steps.last_mut() {
+            let t = t.trim();
+            if let Some(code) = t.strip_prefix("[exit ").and_then(|c| c.strip_suffix(']')) {
+                s.exit = code.parse().unwrap_or_else(|_| panic!("line {}: bad exit line {t:?}", n + 1));
+            } else if !t.is_empty() && t != "..." {
+                s.expect.push(t.to_string());
+            }
+        } else {
+            panic!("line {}: output before any `$ command` in a console block", n + 1);
+        }
+    }
+    assert!(!inside, "a console block is not closed");
+    steps
+}
+
+/// Runs every console step of `markdown` (named `name` in failures) in `dir` with state in
+/// `home`, failing on the first command whose exit code or output differs from the document.
+/// Returns the steps run.
+pub fn run_console(name: &str, markdown: &str, dir: &Path, home: &Path) -> Vec<ConsoleStep> {
+    let steps = console_steps(markdown);
+    for s in &steps {
+        let o = shell(home, dir, &s.command);
+        let printed = format!("{}{}", o.stdout, o.stderr);
+        assert_eq!(o.code, s.exit, "{name}:{}: `{}` exited {}, the document says {}:\n{printed}", s.line, s.command, o.code, s.exit);
+        for want in &s.expect {
+            assert!(printed.contains(want.as_str()), "{name}:{}: `{}` did not print {want:?}:\n{printed}", s.line, s.command);
+        }
+    }
+    steps
+}

@@ -74,14 +74,15 @@ pub fn fuzz_smoke(secs: u64) -> Result<()> {
     // Build every target first with cargo's own progress on stderr (the nightly build takes
     // minutes on a fresh clone; CI must never sit silent), then run each from that build.
     eprintln!("fuzz-smoke: building the fuzz targets (nightly, release, no sanitizer)");
-    let st = Command::new("cargo")
-        .current_dir(&fuzz_dir)
-        .args(["+nightly", "fuzz", "build", "--sanitizer", "none", "--debug-assertions"])
-        .status()
-        .context("running cargo fuzz build")?;
-    if !st.success() {
-        bail!("cargo fuzz build failed with {st}");
-    }
+    crate::run_here(Command::new("cargo").current_dir(&fuzz_dir).args([
+        "+nightly",
+        "fuzz",
+        "build",
+        "--sanitizer",
+        "none",
+        "--debug-assertions",
+    ]))
+    .context("building the fuzz targets")?;
     let mut results = Vec::new();
     for target in TARGETS {
         eprintln!("fuzz-smoke: {target}: running for {secs} s");

@@ -99,14 +99,50 @@ fn main() -> Result<()> {
 
 /// Runs a command in the workspace root, failing on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
+    run_here(cmd.current_dir(root()))
+}
+
+/// How often a step that prints nothing of its own says it is still running: CI is never silent
+/// for more than a minute (a newcomer would think it hung).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs a command where it is set to run (its output streams through), failing on a non-zero
+/// exit, with a heartbeat line every [`HEARTBEAT`] and its duration at the end.
+pub fn run_here(cmd: &mut Command) -> Result<()> {
+    let what = describe(cmd);
     eprintln!("xtask: {cmd:?}");
     let t0 = std::time::Instant::now();
-    let st = cmd.current_dir(root()).status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let st = beating(cmd, &what, HEARTBEAT, &mut |line| eprintln!("{line}"))?;
     if !st.success() {
         bail!("{cmd:?} failed with {st} after {:.0} s", t0.elapsed().as_secs_f64());
     }
-    eprintln!("xtask: done in {:.0} s: {:?}", t0.elapsed().as_secs_f64(), cmd.get_program());
+    eprintln!("xtask: done in {:.0} s: {what}", t0.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `cargo test --workspace`: the program and its first arguments, enough to know the step.
+fn describe(cmd: &Command) -> String {
+    let program = Path::new(cmd.get_program()).file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let args: Vec<String> = cmd.get_args().take(3).map(|a| a.to_string_lossy().into_owned()).collect();
+    std::iter::once(program).chain(args).collect::<Vec<_>>().join(" ")
+}
+
+/// Starts `cmd` and waits for it, calling `say` with a line naming `what` and the time elapsed
+/// every `every` while it runs.
+fn beating(cmd: &mut Command, what: &str, every: std::time::Duration, say: &mut dyn FnMut(String)) -> Result<std::process::ExitStatus> {
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
+    let t0 = std::time::Instant::now();
+    let mut next = every;
+    loop {
+        if let Some(st) = child.try_wait().with_context(|| format!("waiting for {what}"))? {
+            return Ok(st);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50).min(every));
+        if t0.elapsed() >= next {
+            say(format!("xtask: still running {what} ({:.0} s so far)", t0.elapsed().as_secs_f64()));
+            next += every;
+        }
+    }
 }
 
 fn cargo() -> Command {
@@ -117,22 +153,24 @@ fn can_unshare() -> bool {
     Command::new("unshare").args(["-n", "true"]).status().is_ok_and(|s| s.success())
 }
 
-/// Runs one CI step, printing its name and duration.
+/// Runs one CI step, printing its name and duration (also when it fails).
 fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
     eprintln!("xtask: step {name}");
     let t0 = std::time::Instant::now();
-    f()?;
-    eprintln!("xtask: step {name} done in {:.0} s", t0.elapsed().as_secs_f64());
-    Ok(())
+    let r = f();
+    let verdict = if r.is_ok() { "done" } else { "FAILED" };
+    eprintln!("xtask: step {name} {verdict} in {:.0} s", t0.elapsed().as_secs_f64());
+    r
 }
 
 fn ci() -> Result<()> {
     let t0 = std::time::Instant::now();
-    setup::setup()?;
-    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    // Build everything while the network is still there, then test without it.
-    run(cargo().args(["test", "--workspace", "--no-run", "--quiet"]))?;
+    step("setup", setup::setup)?;
+    step("cargo fmt --check", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("clippy -D warnings", || run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])))?;
+    // Build everything while the network is still there, then test without it. Not --quiet:
+    // cargo's own progress shows the minutes of compiling.
+    step("build the tests", || run(cargo().args(["test", "--workspace", "--no-run"])))?;
     let mut test = if can_unshare() {
         let mut c = Command::new("unshare");
         c.args(["-n", "--"]).arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -142,7 +180,7 @@ fn ci() -> Result<()> {
         cargo()
     };
     test.args(["test", "--workspace", "--offline"]).env("AIRLOCK_REQUIRE_INTEROP", "1");
-    run(&mut test)?;
+    step("tests without network", || run(&mut test))?;
     step("vector staleness", || vectors(true))?;
     // 200 trials take about 40 s here.
     step("crashtest (200 trials)", || crashtest(200))?;
@@ -150,10 +188,20 @@ fn ci() -> Result<()> {
     step("crashtest-trust: trust update and tlog import (200 trials each)", || crashtest_trust(200))?;
     step("hostile corpus staleness", || hostile::run(true))?;
     step("fuzz-smoke", || fuzz::fuzz_smoke(30))?;
-    let bin = dist::dist()?;
-    run(Command::new(&bin).args(["demo", "--no-progress"]))?;
+    let bin = step_value("static build (dist)", dist::dist)?;
+    step("demo on the static binary", || run(Command::new(&bin).args(["demo", "--no-progress"])))?;
     eprintln!("xtask: ci passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// [`step`] for a step that yields a value.
+fn step_value<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut out = None;
+    step(name, || {
+        out = Some(f()?);
+        Ok(())
+    })?;
+    Ok(out.expect("set by the step"))
 }
 
 fn crashtest(trials: u32) -> Result<()> {
@@ -219,4 +267,40 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_step_says_it_is_still_running_naming_itself_and_the_time() {
+        let mut lines = Vec::new();
+        let mut cmd = Command::new("sleep");
+        cmd.arg("0.45");
+        let what = describe(&cmd);
+        let st = beating(&mut cmd, &what, std::time::Duration::from_millis(100), &mut |l| lines.push(l)).unwrap();
+        assert!(st.success());
+        assert!(lines.len() >= 3, "a heartbeat every 100 ms over 450 ms: {lines:?}");
+        assert!(lines.iter().all(|l| l.contains("still running sleep 0.45") && l.ends_with("s so far)")), "{lines:?}");
+    }
+
+    #[test]
+    fn a_quick_step_prints_no_heartbeat() {
+        let mut lines = Vec::new();
+        let st = beating(&mut Command::new("true"), "true", std::time::Duration::from_secs(5), &mut |l| lines.push(l)).unwrap();
+        assert!(st.success() && lines.is_empty(), "{lines:?}");
+    }
+
+    /// `cargo xtask` builds xtask before it can print anything: with `--quiet` in the alias that
+    /// build (minutes on a fresh clone) showed nothing at all.
+    #[test]
+    fn building_xtask_shows_cargo_progress_and_ci_builds_are_not_quiet() {
+        let config = std::fs::read_to_string(root().join(".cargo/config.toml")).unwrap();
+        let alias = config.lines().find(|l| l.trim_start().starts_with("xtask")).expect("the xtask alias");
+        assert!(!alias.contains("--quiet") && !alias.contains(" -q"), "the alias hides the build: {alias}");
+        let main = std::fs::read_to_string(root().join("xtask/src/main.rs")).unwrap();
+        let ci = main.split("fn ci()").nth(1).and_then(|s| s.split("\nfn ").next()).unwrap();
+        assert!(!ci.contains(&format!("\"--{}\"", "quiet")), "a CI step silences cargo");
+    }
 }

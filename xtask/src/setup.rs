@@ -45,13 +45,9 @@ fn python_has(module: &str) -> bool {
     Command::new("python3").arg("-c").arg(format!("import {module}")).status().is_ok_and(|s| s.success())
 }
 
+/// Runs an installer step with CI's heartbeat (apt-get and cargo install can take minutes).
 fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("setup: {cmd:?}");
-    let st = cmd.status()?;
-    if !st.success() {
-        bail!("{cmd:?} failed with {st}");
-    }
-    Ok(())
+    crate::run_here(cmd)
 }
 
 /// Installs what is missing.
