@@ -723,6 +723,7 @@ fn rule_cases() -> Vec<Case> {
             refused(rule, &c.expect.description),
         ));
     }
+    out.extend(accepted_cases());
     out.push(case(
         "archive-limit-total-size",
         false,
@@ -790,4 +791,92 @@ fn zip_layout(built: &Built, files: &[(&str, Vec<u8>)], edit: &dyn Fn(&mut hosti
         })
         .collect();
     hostile::zip_bytes(&entries, &hostile::ZOpts { time: Some(dos_time(VECTOR_TIME)), ..Default::default() })
+}
+
+/// What other conforming writers produce, which a reader accepts (exit 0): the choices
+/// format-spec/bundle-v1.md §6 and §8 leave to a writer, and airlock's own tar end padding.
+fn accepted_cases() -> Vec<Case> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let (files, a, b) = (sample_files(), test_key("a"), test_key("b"));
+    let ok = |description: &str| exp(description, "", &["a"], 1, 0, &[], None);
+    let mut out = Vec::new();
+
+    // A zip as the last member of a tar: the writer pads the tar with zero blocks so that no zip
+    // end-record signature lies in its last 128 KiB.
+    let mut with_zip = files.clone();
+    with_zip.push(("vex/openvex.zip", hostile::zip_bytes(&[hostile::stored("openvex.json", b"{}")], &Default::default())));
+    let tar = planned_stored(&with_zip, &[&a]);
+    out.push(case(
+        "accept-tar-padded-after-zip",
+        true,
+        build(&tar.members, &tar.control, &with_zip, true),
+        ok("a tar whose last member is a zip, padded with zero blocks past the 128 KiB zip-reader window (bundle-v1.md §8)"),
+    ));
+
+    // Record padding after the end blocks, as tar(1) writes it (to a multiple of 10240).
+    let stored = planned_stored(&files, &[&a]);
+    let mut padded = build(&stored.members, &stored.control, &files, true);
+    padded.resize(padded.len().div_ceil(10240) * 10240 + 10240, 0);
+    out.push(case("accept-tar-record-padding", true, padded, ok("a tar with zero record padding after its two end blocks")));
+
+    // Numeric fields of other writers: a mode of eight digits without terminator, and a
+    // checksum of seven digits and NUL.
+    let mut forms = build(&stored.members, &stored.control, &files, true);
+    forms[100..108].copy_from_slice(b"00000644");
+    forms[148..156].copy_from_slice(b"        ");
+    let sum: u32 = forms[..512].iter().map(|&c| u32::from(c)).sum();
+    forms[148..156].copy_from_slice(format!("{sum:07o}\0").as_bytes());
+    out.push(case(
+        "accept-tar-numeric-forms",
+        true,
+        forms,
+        ok("the first tar header holds its mode as eight octal digits without a terminator and its checksum as seven digits and NUL"),
+    ));
+
+    // An envelope another DSSE writer makes: not canonical, unpadded base64 of both alphabets,
+    // no keyid.
+    let mut other = planned(&files, &[&a]);
+    let env = Envelope::sign(PAYLOAD_TYPE_V1, &other.control[bundle::MANIFEST], &[&a]);
+    let json = serde_json::json!({
+        "payloadType": PAYLOAD_TYPE_V1,
+        "payload": STANDARD_NO_PAD.encode(&env.payload),
+        "signatures": [{"sig": URL_SAFE_NO_PAD.encode(&env.signatures[0].sig)}],
+    });
+    let bytes = serde_json::to_vec_pretty(&json).expect("json");
+    for m in other.members.iter_mut().filter(|m| m.name == bundle::ENVELOPE) {
+        m.size = bytes.len() as u64;
+    }
+    other.control.insert(bundle::ENVELOPE.into(), bytes);
+    out.push(case(
+        "accept-envelope-other-writer",
+        false,
+        build(&other.members, &other.control, &files, false),
+        ok("manifest.dsse.json pretty-printed, payload in unpadded standard base64, the signature in unpadded URL-safe base64, no keyid"),
+    ));
+
+    // A co-signer outside the trust: its signature is information.
+    let cosigned = planned(&files, &[&a, &b]);
+    out.push(case(
+        "accept-outside-cosigner",
+        false,
+        build(&cosigned.members, &cosigned.control, &files, false),
+        ok("signed by a and b, only a trusted: b's signature is reported as info"),
+    ));
+
+    // Attributes other writers use: an MS-DOS host without a Unix mode, and a Unix file mode 0755.
+    out.push(case(
+        "accept-zip-attributes",
+        false,
+        zip_layout(&stored, &files, &|e| {
+            if e.name == b"artifacts/tool-linux-amd64" {
+                e.ext_attr = 0o100755 << 16;
+            } else {
+                e.made_by = 0x0014;
+                e.ext_attr = 0;
+            }
+        }),
+        ok("every entry made by MS-DOS with no Unix mode, but artifacts/tool-linux-amd64: Unix, mode 0755"),
+    ));
+    out
 }
