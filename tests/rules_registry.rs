@@ -127,6 +127,8 @@ fn the_spec_tables_list_the_registry() {
         let row = table.get(&x.id).unwrap_or_else(|| panic!("bundle-v1.md §13 lacks {}", x.id));
         assert_eq!(row[0], x.kind, "{}: type", x.id);
         assert_eq!(row[1], x.exit.to_string(), "{}: exit", x.id);
+        assert_eq!(row[2], x.section, "{}: section", x.id);
+        assert!(row[3].starts_with(&x.meaning), "{}: meaning {:?} is not the registry's {:?}", x.id, row[3], x.meaning);
     }
 }
 
