@@ -10,7 +10,7 @@
 use crate::json;
 use crate::keys::{KeyId, PublicKey, SecretKey};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 /// Most signatures an envelope may carry; more is hostile (each costs a verification per key).
@@ -76,9 +76,15 @@ pub struct Envelope {
     pub signatures: Vec<RawSignature>,
 }
 
-/// Decodes DSSE base64: standard (padded) or URL-safe (padded or not).
+/// Decodes DSSE base64 (format-spec/bundle-v1.md §6): the standard or the URL-safe alphabet (one
+/// of them, not mixed), with canonical padding or none, unused bits zero, no whitespace.
 pub fn decode_b64(s: &str, field: &'static str) -> Result<Vec<u8>, DsseError> {
-    STANDARD.decode(s).or_else(|_| URL_SAFE.decode(s)).or_else(|_| URL_SAFE_NO_PAD.decode(s)).map_err(|_| DsseError::Base64 { field })
+    STANDARD
+        .decode(s)
+        .or_else(|_| STANDARD_NO_PAD.decode(s))
+        .or_else(|_| URL_SAFE.decode(s))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(s))
+        .map_err(|_| DsseError::Base64 { field })
 }
 
 /// The pre-authentication encoding.

@@ -62,9 +62,66 @@ pub enum VerifyError {
     Trust(String),
 }
 
+/// The ids of the checks [`examine`] reports, in the order of format-spec/bundle-v1.md §9
+/// (the `"type": "check"` entries of format-spec/rules-v1.json). The checks
+/// [`Examined::conclude`] adds (trust root, anti-rollback state, detached signatures) are
+/// defined in trust-root/README.md and are not rules of the bundle format.
+pub const CHECK_IDS: &[&str] = &[
+    "archive.structure",
+    "manifest.format",
+    "manifest.payload-agreement",
+    "signature",
+    "signature.threshold",
+    "manifest.merkle-root",
+    "manifest.bundle-id",
+    "member.unlisted",
+    "member.missing",
+    "members.set",
+    "checksums.line",
+    "checksums.unlisted",
+    "checksums.digest",
+    "checksums.missing",
+    "checksums.agreement",
+    "member.digest",
+    "member.crc",
+    "member.deflate-padding",
+    "member.deflate-stream",
+    "transparency",
+];
+
+/// The error kinds that are not a walker [`Rule`] or a manifest rule.
+const OWN_ERROR_KINDS: &[&str] = &[
+    "trust.unusable",
+    "bundle.missing-control",
+    "bundle.compressed-control",
+    "envelope.malformed",
+    "envelope.payload-type",
+    "format.unknown-version",
+    "manifest.malformed",
+];
+
+/// Every error kind [`VerifyError::kind`] gives (exit 2; the `"type": "error"` entries of
+/// format-spec/rules-v1.json): the archive rules, the kinds of this module, and
+/// `manifest.<rule>` for each manifest rule. Not `io`, which names the environment (a file that
+/// cannot be read), not a rule of the format.
+pub fn error_kinds() -> Vec<String> {
+    Rule::ALL
+        .iter()
+        .map(|r| r.id().to_string())
+        .chain(OWN_ERROR_KINDS.iter().map(|k| k.to_string()))
+        .chain(manifest::RULES.iter().map(|r| format!("manifest.{r}")))
+        .collect()
+}
+
 impl VerifyError {
-    /// A stable kind for reports and vectors.
+    /// A stable kind for reports and vectors: one of [`error_kinds`], or `io`.
     pub fn kind(&self) -> String {
+        let kind = self.kind_unchecked();
+        debug_assert!(kind == "io" || error_kinds().contains(&kind), "error kind {kind} is missing from error_kinds()");
+        kind
+    }
+
+    fn kind_unchecked(&self) -> String {
         match self {
             VerifyError::Archive(e) => e.rule().map(|r| r.id().to_string()).unwrap_or_else(|| "io".into()),
             VerifyError::MissingControl(_) => "bundle.missing-control".into(),
@@ -677,6 +734,11 @@ pub fn examine(
         tlog_bundle::check_bundle_transparency(&manifest, &envelope.payload, proof.as_deref(), t.trust, t.cache, opts.time.instant());
     checks.push(transparency.to_check(t.require));
 
+    debug_assert!(
+        checks.iter().all(|c| CHECK_IDS.contains(&c.id.as_ref())),
+        "a check id is missing from CHECK_IDS: {:?}",
+        checks.iter().map(|c| c.id.as_ref()).filter(|id| !CHECK_IDS.contains(id)).collect::<Vec<_>>()
+    );
     let outcome = Outcome::of(&checks);
     let report = VerifyReport {
         schema: crate::report::VERIFY_REPORT_SCHEMA.into(),

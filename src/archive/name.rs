@@ -371,6 +371,36 @@ pub fn check_set<'a>(names: &[(&'a str, bool)], work: &mut SetWork) -> Result<()
 mod tests {
     use super::*;
 
+    /// format-spec/bundle-v1.md §3 pins the Unicode data of the collision key: case mappings of
+    /// Unicode 17.0.0 (std), NFKC of 18.0.0 (unicode-normalization). A toolchain or dependency
+    /// update that changes either must change the spec with it.
+    #[test]
+    fn collision_key_unicode_versions_are_the_specified_ones() {
+        assert_eq!(char::UNICODE_VERSION, (17, 0, 0), "update bundle-v1.md §3 with the new case-mapping version");
+        assert_eq!(unicode_normalization::UNICODE_VERSION, (18, 0, 0), "update bundle-v1.md §3 with the new NFKC version");
+    }
+
+    /// The key is NFKC(lower(upper(NFKC(name)))), with full mappings and Final_Sigma.
+    #[test]
+    fn collision_key_is_the_specified_formula() {
+        let same = [
+            ("other/straße", "other/STRASSE"),
+            ("other/\u{212A}elvin", "other/kelvin"),
+            ("other/\u{FB01}le", "other/FILE"),
+            ("other/cafe\u{301}", "other/CAF\u{C9}"),
+            ("other/ΟΔΟΣ", "other/οδοσ"),
+            ("other/ς", "other/Σ"),
+        ];
+        for (a, b) in same {
+            assert_eq!(collision_key(a), collision_key(b), "{a} / {b}");
+        }
+        // Upper then lower, not case folding: ẞ (U+1E9E) is its own upper case and lowers to ß,
+        // while ß uppers to SS; so ẞ's key is ß, apart from ß's and ss's key (the spec says so).
+        assert_eq!(collision_key("other/\u{1E9E}"), "other/\u{DF}");
+        assert_ne!(collision_key("other/\u{1E9E}"), collision_key("other/ss"));
+        assert_eq!(collision_key("other/ΟΔΟΣ"), "other/οδος", "Final_Sigma at the end of a word");
+    }
+
     #[test]
     fn accepts_ordinary_names() {
         for n in ["artifacts/airlock-linux-amd64", "sbom/app.spdx.json", "a/b/c.d", "release/ünïcode.txt"] {

@@ -261,4 +261,22 @@ mod tests {
             assert_eq!((Sha256Digest::of(stream), stream.len() as u64), whole, "reads of {step} bytes");
         }
     }
+
+    /// The end record's thresholds (format-spec/bundle-v1.md §8, "ZIP64, end of the archive"):
+    /// 65,535 entries fit its 16-bit count, so the writer writes no ZIP64 end record and the
+    /// walker reads 0xFFFF as the count; 65,536 need the ZIP64 end record. Both walk.
+    #[test]
+    fn entry_counts_at_the_zip64_threshold_walk() {
+        for (n, zip64) in [(0xFFFF_usize, false), (0x1_0000, true)] {
+            let planned: Vec<PlannedMember> =
+                (0..n).map(|i| PlannedMember { name: format!("other/{i:05x}"), size: 0, deflate: false }).collect();
+            let mut open = |_: &str| -> io::Result<Box<dyn Read + '_>> { Ok(Box::new(io::empty())) };
+            let zip = write_zip(io::Cursor::new(Vec::new()), &planned, Timestamp(0), &mut open).unwrap().into_inner();
+            let eocd = &zip[zip.len() - 22..];
+            assert_eq!(u16::from_le_bytes([eocd[10], eocd[11]]), n.min(0xFFFF) as u16, "{n} entries: end-record count");
+            let locator = &zip[zip.len() - 42..zip.len() - 38];
+            assert_eq!(locator == b"PK\x06\x07", zip64, "{n} entries: ZIP64 end record present");
+            assert_eq!(walk(&zip, &Default::default()).unwrap().entries.len(), n, "{n} entries walk");
+        }
+    }
 }

@@ -122,9 +122,10 @@ fn end_records(src: &dyn ByteSource) -> Result<EndRecords, ArchiveError> {
     if has_loc64 {
         return zip64_end_records(src, eocd_at, (n16, cd_size32, cd_off32));
     }
-    if n16 == M16 || cd_size32 == M32 || cd_off32 == M32 {
-        return Err(refuse(Rule::ZipZip64, None, Some(eocd_at), "ZIP64 marker values without a ZIP64 end record"));
-    }
+    // Without a ZIP64 end record the fields are the values, 0xFFFF and 0xFFFFFFFF included: the
+    // record is needed only for a value that exceeds its field (format-spec/archive-rules-v1.md,
+    // "ZIP64"), as the zip crate and Python's zipfile write it (Go, Python and libarchive read
+    // the fields as values when no locator precedes the end record).
     Ok(EndRecords { eocd_at, entries: n16, cd_size: cd_size32, cd_offset: cd_off32, cd_end_limit: eocd_at })
 }
 
@@ -204,6 +205,7 @@ fn check_directory_bounds(src: &dyn ByteSource, end: &EndRecords, limits: &Limit
 fn central_directory(src: &dyn ByteSource, end: &EndRecords, limits: &Limits) -> Result<Vec<Central>, ArchiveError> {
     let cd = read(src, end.cd_offset, end.cd_size as usize)?;
     let mut centrals: Vec<Central> = Vec::new();
+    let mut declared: u64 = 0;
     let mut p = 0usize;
     while p < cd.len() {
         let at = end.cd_offset + p as u64;
@@ -219,6 +221,17 @@ fn central_directory(src: &dyn ByteSource, end: &EndRecords, limits: &Limits) ->
             ));
         }
         let (c, len) = central_entry(&cd[p..], at, limits)?;
+        // Declared sizes are capped before any local header is read (the set check repeats it
+        // for both flavours).
+        declared = declared.saturating_add(c.usize);
+        if declared > limits.max_total_size {
+            return Err(refuse(
+                Rule::TotalTooLarge,
+                Some(&c.name),
+                Some(at),
+                format!("members declare more than {} bytes in total", limits.max_total_size),
+            ));
+        }
         if let Some(prev) = centrals.last()
             && c.offset < prev.offset
         {

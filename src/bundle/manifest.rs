@@ -10,7 +10,9 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Most members a v1 manifest may list.
+/// Most members a verifiable v1 manifest lists: an archive holds at most this many
+/// ([`crate::archive::Limits`]), so a manifest listing more fails member-set equality. Not a
+/// manifest rule of its own.
 pub const MAX_MEMBERS: usize = 100_000;
 
 /// Errors reading a manifest. All of them mean "could not verify" (exit 2).
@@ -46,6 +48,26 @@ pub enum ManifestError {
     },
 }
 
+/// Every rule [`Manifest::validate`] refuses by ([`ManifestError::Invalid`]'s `rule`); verification
+/// reports each as error kind `manifest.<rule>` (format-spec/rules-v1.json).
+pub const RULES: &[&str] = &[
+    "release.product",
+    "release.version",
+    "release.commit",
+    "release.channel",
+    "bundle-id.format",
+    "members.empty",
+    "member.path",
+    "member.reserved",
+    "member.kind",
+    "members.order",
+    "members.collision",
+    "deflate-streams.empty",
+    "deflate-streams.order",
+    "deflate-streams.unlisted",
+    "deflate-streams.size",
+];
+
 /// Comma-separated list of supported versions.
 pub fn versions() -> String {
     SUPPORTED_VERSIONS.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
@@ -72,7 +94,10 @@ impl Release {
     /// `release.commit`, `release.channel`), on their own so that a packer can blame the option
     /// a value came from before any manifest exists.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        let inv = |rule, detail: String| ManifestError::Invalid { rule, path: None, detail };
+        let inv = |rule: &'static str, detail: String| {
+            debug_assert!(RULES.contains(&rule), "manifest rule {rule} is missing from RULES");
+            ManifestError::Invalid { rule, path: None, detail }
+        };
         let r = self;
         if r.product.is_empty() || r.product.len() > 128 || !r.product.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
             return Err(inv("release.product", format!("{:?} is not 1-128 of [A-Za-z0-9._-]", r.product)));
@@ -250,16 +275,16 @@ impl Manifest {
 
     /// The v1 field rules (not the self-consistency of root and id: those are verify checks).
     pub fn validate(&self) -> Result<(), ManifestError> {
-        let inv = |rule, path: Option<&str>, detail: String| ManifestError::Invalid { rule, path: path.map(str::to_string), detail };
+        let inv = |rule: &'static str, path: Option<&str>, detail: String| {
+            debug_assert!(RULES.contains(&rule), "manifest rule {rule} is missing from RULES");
+            ManifestError::Invalid { rule, path: path.map(str::to_string), detail }
+        };
         self.release.validate()?;
         if self.bundle_id.len() != 64 || !self.bundle_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(inv("bundle-id.format", None, format!("{:?} is not 64 lowercase hex characters", self.bundle_id)));
         }
         if self.members.is_empty() {
             return Err(inv("members.empty", None, "a bundle must list at least one member; an empty subject set proves nothing".into()));
-        }
-        if self.members.len() > MAX_MEMBERS {
-            return Err(inv("members.count", None, format!("{} members; at most {MAX_MEMBERS}", self.members.len())));
         }
         let mut seen: HashMap<String, &str> = HashMap::new();
         for (i, m) in self.members.iter().enumerate() {

@@ -282,7 +282,7 @@ pub fn deflated(name: &str, data: &[u8]) -> ZEntry {
 }
 
 /// `e` (deflated) with the first bit after its final deflate block set: no decoder reads it.
-fn with_deflate_padding_bit(mut e: ZEntry) -> ZEntry {
+pub fn with_deflate_padding_bit(mut e: ZEntry) -> ZEntry {
     let mut w = crate::archive::deflate_walk::DeflateWalker::new();
     w.feed(&e.data).expect("a valid deflate stream");
     let end = w.finish().expect("a complete deflate stream").end_bit;
@@ -316,6 +316,8 @@ pub struct ZOpts {
     pub eocd_fields: Option<(u16, u32, u32)>,
     /// Comment length declared, when it differs from the comment.
     pub comment_len: Option<u16>,
+    /// MS-DOS date and time of every entry (date in the high half); 2026-01-01 when absent.
+    pub time: Option<u32>,
 }
 
 fn p16(v: &mut Vec<u8>, x: u16) {
@@ -345,7 +347,7 @@ pub fn zip_bytes(entries: &[ZEntry], o: &ZOpts) -> Vec<u8> {
         p16(&mut out, e.needed);
         p16(&mut out, e.flags);
         p16(&mut out, e.local_method.unwrap_or(e.method));
-        p32(&mut out, e.local_time.unwrap_or(DOS_TIME));
+        p32(&mut out, e.local_time.unwrap_or(o.time.unwrap_or(DOS_TIME)));
         p32(&mut out, e.local_crc.unwrap_or(e.crc));
         p32(&mut out, lc);
         p32(&mut out, lu);
@@ -364,7 +366,7 @@ pub fn zip_bytes(entries: &[ZEntry], o: &ZOpts) -> Vec<u8> {
         p16(&mut out, e.needed);
         p16(&mut out, e.flags);
         p16(&mut out, e.method);
-        p32(&mut out, DOS_TIME);
+        p32(&mut out, o.time.unwrap_or(DOS_TIME));
         p32(&mut out, e.crc);
         p32(&mut out, e.csize.unwrap_or(e.data.len() as u32));
         p32(&mut out, e.size);
@@ -836,11 +838,18 @@ pub fn cases() -> Vec<Case> {
         "a ZIP64 end record although no count, size or offset needs it",
     );
     c.zip(
-        "zip64-markers-without-record",
+        "zip-entry-count-ffff",
         &one("other/x"),
-        &ZOpts { eocd_fields: Some((1, 0xFFFF_FFFF, 0)), ..d.clone() },
+        &ZOpts { count: Some(0xFFFF), ..d.clone() },
+        "zip.entry-count",
+        "end record declares 65535 entries without a ZIP64 end record (a count, not a marker: the record is needed only above 0xFFFF), one exists",
+    );
+    c.zip(
+        "zip64-end-record-for-ffff",
+        &one("other/x"),
+        &ZOpts { count: Some(0xFFFF), zip64: Some((0xFFFF, None, None)), ..d.clone() },
         "zip.zip64",
-        "0xFFFFFFFF marker in the end record without a ZIP64 end record",
+        "a ZIP64 end record for a count of 65535, which the 16-bit field holds (only counts above 0xFFFF need it)",
     );
     c.zip(
         "zip64-record-disagrees",
