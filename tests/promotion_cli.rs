@@ -1,8 +1,8 @@
 //! The promotion story through the binary: canary rings 2 %/4 h and 10 %/24 h then stable; an
 //! operator and approvers 2-of-3 in the pinned root; capture, request, two approvals, execute;
-//! the soak refused until its time has passed (the rollout and first request made 5 h ago with
-//! --at-time; executions always by the real clock, moved 25 h ahead with libfaketime for the
-//! second ring), replay, hold, a clock behind the ledger, the channel promotion, rollback, and the
+//! the soak refused until its time has passed (the rollout and first request made 5 h ago, the
+//! host clock moved back with libfaketime, since every verb that signs refuses --at-time; moved
+//! 25 h ahead for the second ring), replay, hold, a clock behind the ledger, the channel promotion, rollback, and the
 //! whole chain on a fresh home. Every refusal names its rule, writes nothing and leaves
 //! `promotion status` unchanged; `status` shows soak remaining and pending requests.
 
@@ -10,13 +10,15 @@ mod release_support;
 mod schema_support;
 
 use release_support::cli_support;
-use release_support::{canary_metadata, layout, pack, pin, text, trust_root, work};
+use release_support::{canary_metadata, layout, pack, text, trust_root, work};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 
 const FAR: &str = "2099-01-01T00:00:00Z";
 const T0: i64 = 1_700_000_000;
+/// Any `--at-time` given to a verb that signs is refused, whatever its value.
+const FIVE_HOURS_AGO_IS_REFUSED: &str = "2026-01-01T00:00:00Z";
 
 fn at(d: &Path, t: i64, args: &[&str]) -> Output {
     run(cli_support::command(&d.join("airlock-home")), d, t, args)
@@ -68,10 +70,9 @@ fn setup(d: &Path) {
         ],
         &["root"],
     );
-    pin(d, "root.json");
 }
 
-fn request(d: &Path, t: i64, target: &[&str], out: &str) -> Output {
+fn request_args<'a>(target: &[&'a str], out: &'a str) -> Vec<&'a str> {
     let mut a = vec![
         "promotion",
         "request",
@@ -87,13 +88,21 @@ fn request(d: &Path, t: i64, target: &[&str], out: &str) -> Output {
         out,
     ];
     a.extend_from_slice(target);
-    at(d, t, &a)
+    a
+}
+
+fn request(d: &Path, t: i64, target: &[&str], out: &str) -> Output {
+    at(d, t, &request_args(target, out))
+}
+
+fn approve_args<'a>(req: &'a str, key: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["promotion", "approve", req, "--bundle", "app.zip", "--reason", "dashboards green", "--sign-key", key, "-o", out];
+    a.extend_from_slice(extra);
+    a
 }
 
 fn approve(d: &Path, t: i64, req: &str, key: &str, out: &str, extra: &[&str]) -> Output {
-    let mut a = vec!["promotion", "approve", req, "--bundle", "app.zip", "--reason", "dashboards green", "--sign-key", key, "-o", out];
-    a.extend_from_slice(extra);
-    at(d, t, &a)
+    at(d, t, &approve_args(req, key, out, extra))
 }
 
 fn execute(d: &Path, t: i64, req: &str, approvals: &[&str], out: &str) -> Output {
@@ -104,11 +113,12 @@ fn execute(d: &Path, t: i64, req: &str, approvals: &[&str], out: &str) -> Output
     at(d, t, &a)
 }
 
-/// The real clock `hours` ago, for `--at-time` (documents made in the past; what executes is
-/// decided by the real clock).
-fn ago(hours: i64) -> String {
-    let o = std::process::Command::new("date").args(["-u", "-d", &format!("-{hours} hours"), "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
+/// `airlock ARGS` on a host whose clock is `hours` behind (libfaketime): documents made in the
+/// past. `None` without faketime (allowed only outside CI).
+fn ago(d: &Path, hours: u32, args: &[&str]) -> Option<Output> {
+    cli_support::command_later(&d.join("airlock-home"), 0)?;
+    let c = cli_support::command_via(&d.join("airlock-home"), &["faketime", "-f", &format!("-{hours}h")]);
+    Some(run(c, d, T0, args))
 }
 
 #[test]
@@ -116,39 +126,43 @@ fn capture_request_approve_execute_soak_replay_hold_and_rollback() {
     let w = work();
     let d = &w.dir;
     setup(d);
-    let (five, four) = (ago(5), ago(4));
-    ok(at(
-        d,
-        T0,
-        &[
-            "rollout",
-            "capture",
-            "app.zip",
-            "--channel",
-            "canary",
-            "--ring",
-            "c2",
-            "--deployment",
-            "canary-runners",
-            "--status",
-            "staged",
-            "--actor",
-            "alice",
-            "--sign-key",
-            "op.key",
-            "-o",
-            "rollout.json",
-            "--at-time",
-            &five,
-        ],
-    ));
+    // The root is pinned 6 h ago: the store's latest known time must not be ahead of the
+    // documents made 5 h ago below.
+    let fp = release_support::sha256_hex(&std::fs::read(d.join("root.json")).unwrap());
+    let Some(o) = ago(d, 6, &["trust", "init", "root.json", "--fingerprint", &fp]) else { return };
+    ok(o);
+    // Every verb that signs refuses --at-time: a capture dated 5 h ago would skip the soak.
+    let capture = [
+        "rollout",
+        "capture",
+        "app.zip",
+        "--channel",
+        "canary",
+        "--ring",
+        "c2",
+        "--deployment",
+        "canary-runners",
+        "--status",
+        "staged",
+        "--actor",
+        "alice",
+        "--sign-key",
+        "op.key",
+        "-o",
+        "rollout.json",
+    ];
+    let o = at(d, T0, &[&capture[..], &["--at-time", FIVE_HOURS_AGO_IS_REFUSED]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--at-time is refused"), "{}", text(&o));
+    assert!(!d.join("rollout.json").exists());
+    ok(ago(d, 5, &capture).unwrap());
     // A skipped ring is refused at request time.
-    refused(request(d, T0, &["--to-channel", "stable", "--at-time", &five], "skip.json"), "promotion.channel-order");
+    refused(ago(d, 5, &request_args(&["--to-channel", "stable"], "skip.json")).unwrap(), "promotion.channel-order");
     assert!(!d.join("skip.json").exists());
-    ok(request(d, T0, &["--to-ring", "c10", "--at-time", &five], "r1.json"));
+    ok(ago(d, 5, &request_args(&["--to-ring", "c10"], "r1.json")).unwrap());
+    ok(ago(d, 4, &approve_args("r1.json", "ap3.key", "old.json", &["--expires-in", "1h"])).unwrap());
     ok(approve(d, T0, "r1.json", "ap1.key", "a1.json", &[]));
     ok(approve(d, T0, "r1.json", "ap2.key", "a2.json", &[]));
-    ok(approve(d, T0, "r1.json", "ap3.key", "old.json", &["--at-time", &four, "--expires-in", "1h"]));
     // A non-approver's approval is refused when made.
     refused(approve(d, T0, "r1.json", "op.key", "bad.json", &[]), "promotion.signer");
     let empty = status(d);
@@ -178,12 +192,29 @@ fn capture_request_approve_execute_soak_replay_hold_and_rollback() {
             "--approval",
             "old.json",
             "--at-time",
-            &four,
+            FIVE_HOURS_AGO_IS_REFUSED,
         ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--at-time is refused"), "{}", text(&o));
     assert!(!d.join("e1.json").exists());
+    assert_eq!(status(d), empty, "refusals change no promotion state");
+    // The same for every other verb that signs: nothing written, nothing recorded.
+    let late = ["--at-time", FIVE_HOURS_AGO_IS_REFUSED];
+    for (args, out) in [
+        (request_args(&[&["--to-ring", "c10"][..], &late[..]].concat(), "r-late.json"), "r-late.json"),
+        (approve_args("r1.json", "ap1.key", "a-late.json", &late), "a-late.json"),
+        (
+            [&["promotion", "hold", "--bundle", "app.zip", "--channel", "stable", "--reason", "x", "--sign-key", "op.key"][..], &late[..]]
+                .concat(),
+            "",
+        ),
+    ] {
+        let o = at(d, T0, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("--at-time is refused"), "{}", text(&o));
+        assert!(out.is_empty() || !d.join(out).exists());
+    }
     assert_eq!(status(d), empty, "refusals change no promotion state");
     // c2 (4 h) has soaked since the capture 5 h ago.
     ok(execute(d, T0, "r1.json", &["a1.json", "a2.json"], "e1.json"));

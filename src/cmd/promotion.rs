@@ -146,7 +146,7 @@ pub struct ApproveArgs {
 
 /// `promotion execute`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Approvals expire by the real clock: --at-time is refused.")]
+#[command(after_help = "Approvals expire by the real clock: --at-time is refused (as for every verb that signs).")]
 pub struct ExecuteArgs {
     /// The request.
     pub request: PathBuf,
@@ -344,6 +344,7 @@ fn finish(
 
 impl RequestArgs {
     fn run(self, ui: Ui) -> Result<Decided> {
+        self.trust.real_clock_only("promotion request")?;
         let key = load_secret(&self.sign_key)?;
         must_be_new(&self.output)?;
         let rollout_bytes = read(&self.rollout)?;
@@ -404,6 +405,7 @@ impl RequestArgs {
 
 impl ApproveArgs {
     fn run(self, ui: Ui) -> Result<Decided> {
+        self.trust.real_clock_only("promotion approve")?;
         let key = load_secret(&self.sign_key)?;
         must_be_new(&self.output)?;
         let request = promotion::read::<PromotionRequest>(&read(&self.request)?)?;
@@ -489,6 +491,7 @@ impl ExecuteArgs {
 impl HoldArgs {
     fn run(self, action: HoldAction, ui: Ui) -> Result<Decided> {
         let what = if action == HoldAction::Hold { "promotion hold" } else { "promotion resume" };
+        self.trust.real_clock_only(what)?;
         let key = load_secret(&self.sign_key)?;
         if let Some(p) = &self.output {
             must_be_new(p)?;

@@ -182,6 +182,7 @@ fn outcome(checks: &[Check]) -> (u8, &'static str) {
 
 impl CaptureArgs {
     fn run(self, ui: Ui) -> Result<Decided> {
+        self.trust.real_clock_only("rollout capture")?;
         let key = load_secret(&self.sign_key)?;
         let time = self.trust.eval_time()?;
         if self.output.exists() {

@@ -225,14 +225,17 @@ impl TrustArgs {
         }
     }
 
-    /// Refuses `--at-time` for a command whose decision rests on expiry by the real clock
-    /// (`promotion execute`: approvals and the request).
+    /// Refuses `--at-time` for a command that signs a dated promotion document (`rollout
+    /// capture`, `promotion request|approve|execute|hold|resume`): the document's time is the real
+    /// clock's, because soak starts at a capture, approvals expire, and a verdict under
+    /// `--at-time` is not recorded. Judging documents at another time is what `verify` is for.
     pub fn real_clock_only(&self, command: &str) -> Result<()> {
         match &self.at_time {
-            Some(_) => {
-                Err(ShellError::Usage(format!("{command} judges approvals' expiry by the real clock: --at-time is refused; drop it"))
-                    .into())
-            }
+            Some(_) => Err(ShellError::Usage(format!(
+                "{command} signs a document dated by the real clock (soak starts at a capture, approvals expire): \
+                 --at-time is refused; drop it (`promotion verify` and `rollout verify` take --at-time)"
+            ))
+            .into()),
             None => Ok(()),
         }
     }
