@@ -112,6 +112,14 @@ pub fn canonical_value(v: &Value) -> Vec<u8> {
     serde_json_canonicalizer::to_vec(v).expect("a serde_json::Value always canonicalizes")
 }
 
+/// RFC 8785 bytes of `t` appended to `out`, serialised straight from the type (no
+/// [`Value`] in between; the JCS serializer sorts each object's members itself). For airlock's
+/// own types only: their map keys are strings and their numbers integers, where this and
+/// [`canonical`] agree (the inventory tests compare the two on whole reports).
+pub fn canonical_into<T: serde::Serialize>(t: &T, out: &mut Vec<u8>) {
+    serde_json_canonicalizer::to_writer(t, out).expect("airlock's own types always serialise to JSON");
+}
+
 /// RFC 8785 bytes of any serialisable value.
 pub fn canonical<T: serde::Serialize>(t: &T) -> Vec<u8> {
     let v = serde_json::to_value(t).expect("airlock's own types always serialise to JSON");

@@ -409,7 +409,7 @@ pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn 
         })
         .collect();
     at.sort_by_key(|(p, _)| *p);
-    let mut out = Vec::with_capacity(skeleton.len() + arrays.iter().map(|(_, i)| i.len() * 64).sum::<usize>());
+    let mut out = Vec::with_capacity(skeleton.len() + arrays.iter().map(|(_, i)| i.len() * 160).sum::<usize>());
     let mut from = 0;
     for (p, items) in at {
         out.extend_from_slice(&skeleton[from..p]);
@@ -417,7 +417,7 @@ pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn 
             if n > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(&items.canonical(n));
+            items.canonical_into(n, &mut out);
         }
         from = p;
     }
@@ -428,7 +428,7 @@ pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn 
 /// A list whose items [`canonical_spliced`] writes one at a time.
 pub(crate) trait Items {
     fn len(&self) -> usize;
-    fn canonical(&self, n: usize) -> Vec<u8>;
+    fn canonical_into(&self, n: usize, out: &mut Vec<u8>);
 }
 
 impl<T: Serialize> Items for Vec<T> {
@@ -436,8 +436,8 @@ impl<T: Serialize> Items for Vec<T> {
         Vec::len(self)
     }
 
-    fn canonical(&self, n: usize) -> Vec<u8> {
-        json::canonical(&self[n])
+    fn canonical_into(&self, n: usize, out: &mut Vec<u8>) {
+        json::canonical_into(&self[n], out);
     }
 }
 

@@ -327,20 +327,20 @@ impl<T> Merged<T> {
 }
 
 fn merge<T: Ord + Clone + std::fmt::Display>(values: Vec<(Provider, T)>) -> Merged<T> {
-    let distinct: BTreeSet<&T> = values.iter().map(|(_, v)| v).collect();
-    match distinct.len() {
-        0 => Merged::Absent,
-        1 => Merged::One(values[0].1.clone()),
-        _ => {
+    match values.first() {
+        None => Merged::Absent,
+        Some((_, first)) if values.iter().all(|(_, v)| v == first) => Merged::One(first.clone()),
+        Some(_) => {
             let pairs: BTreeSet<String> = values.iter().map(|(p, v)| format!("{}={v}", p.name())).collect();
             Merged::Conflict(pairs.into_iter().collect::<Vec<_>>().join(", "))
         }
     }
 }
 
-/// A set of versions or digests as one displayable value.
+/// A set of versions or digests as one displayable value: sorted, each once (one allocation;
+/// most endpoints report one installation).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Set<T>(BTreeSet<T>);
+struct Set<T>(Vec<T>);
 
 impl<T: std::fmt::Display> std::fmt::Display for Set<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -362,9 +362,11 @@ impl<T: std::fmt::Display> std::fmt::Display for Set<T> {
 fn reported<'a, T: Ord>(o: &'a Observation, field: impl Fn(&'a super::Installed) -> Option<T>) -> Option<Set<T>> {
     let inst = o.installed.as_ref()?;
     if inst.is_empty() {
-        return Some(Set(BTreeSet::new()));
+        return Some(Set(Vec::new()));
     }
-    let s: BTreeSet<T> = inst.iter().filter_map(field).collect();
+    let mut s: Vec<T> = inst.iter().filter_map(field).collect();
+    s.sort_unstable();
+    s.dedup();
     if s.is_empty() { None } else { Some(Set(s)) }
 }
 
@@ -507,8 +509,8 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
         }
 
         // The deployment target.
-        let channels: BTreeSet<&str> = obs.iter().filter_map(|s| s.channel).collect();
-        let tools: BTreeSet<&str> = obs.iter().filter_map(|s| s.provider.management_tool()).collect();
+        let channels: Vec<&str> = obs.iter().filter_map(|s| s.channel).collect();
+        let tools: Vec<&str> = obs.iter().filter_map(|s| s.provider.management_tool()).collect();
         let target: Option<&DesiredTarget> = match (&explicit, &os) {
             (Merged::One(id), _) => match desired.targets.iter().find(|t| t.id == *id) {
                 Some(t) => Some(t),
@@ -548,8 +550,8 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                         let (tos, tarch) = t.platform.split_once('/').unwrap_or((&t.platform, ""));
                         tos == *os
                             && arch.is_none_or(|a| a == tarch)
-                            && (channels.is_empty() || channels.contains(t.channel.as_str()))
-                            && (tools.is_empty() || tools.contains(t.management_tool.as_str()))
+                            && (channels.is_empty() || channels.contains(&t.channel.as_str()))
+                            && (tools.is_empty() || tools.contains(&t.management_tool.as_str()))
                     })
                     .collect();
                 let same_binary = cands.windows(2).all(|w| w[0].digest == w[1].digest && w[0].expected == w[1].expected);
@@ -560,7 +562,11 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                         let detail = if first.is_none() {
                             format!(
                                 "no deployment target of the release is for {platform}{}",
-                                if channels.is_empty() { String::new() } else { format!(" in channel {channels:?}") }
+                                if channels.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" in channel {:?}", channels.iter().collect::<BTreeSet<_>>())
+                                }
                             )
                         } else {
                             format!(
@@ -624,7 +630,7 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                         None,
                         "no provider reported the installed version; missing data is drift, not compliance".into(),
                     )),
-                    Merged::One(v) if v.0.len() != 1 || !v.0.contains(t.version.as_str()) => found.push(finding(
+                    Merged::One(v) if v.0.len() != 1 || !v.0.contains(&t.version.as_str()) => found.push(finding(
                         DriftClass::VersionDrift,
                         tid,
                         "version",
