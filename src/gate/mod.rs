@@ -457,6 +457,18 @@ fn read_evidence(
                 Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
             },
             _ if m.path.ends_with(SIGSTORE_SUFFIX) => open_sigstore(m, &bytes, p, params.sigstore_root.as_deref(), &mut ev, checks),
+            _ if m.path.ends_with(intoto::JSONL_SUFFIX) => match intoto::split_jsonl(&bytes) {
+                Ok(lines) if lines.len() == 1 => open_envelope(m, lines[0].1, p, roles, &mut ev, checks),
+                // Several envelopes: each is its own document, named `PATH#LINE`, its digest the
+                // SHA-256 of its line (the member's digest binds them all).
+                Ok(lines) => {
+                    for (n, line) in lines {
+                        let one = Member { path: format!("{}#{n}", m.path), digest: Sha256Digest::of(line), ..m.clone() };
+                        open_envelope(&one, line, p, roles, &mut ev, checks);
+                    }
+                }
+                Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
+            },
             _ => open_envelope(m, &bytes, p, roles, &mut ev, checks),
         }
     }
@@ -625,20 +637,20 @@ fn check_statements(
     out
 }
 
-/// A provenance/ statement: SLSA provenance v1 whose pins match the policy. False when it is
-/// not SLSA v1 or does not parse (a check says why); pin mismatches are checks and do not stop it
-/// counting as provenance (the failed check denies).
+/// A provenance/ statement: SLSA provenance v1 or v0.2 whose pins match the policy. False when
+/// it is neither or does not parse (a check says why); pin mismatches are checks and do not stop
+/// it counting as provenance (the failed check denies).
 fn provenance_holds(sm: &SignedStatement, p: &policy::Policy, checks: &mut Vec<Check>) -> bool {
     let st = &sm.statement;
-    if st.predicate_type != slsa::PREDICATE_V1 {
+    let Some(parsed) = Provenance::from_typed(&st.predicate_type, &st.predicate) else {
         checks.push(
-            Check::new("provenance.predicate-type", false, "a provenance/ member must hold SLSA provenance v1")
+            Check::new("provenance.predicate-type", false, "a provenance/ member must hold SLSA provenance v1 or v0.2")
                 .subject(&sm.path)
-                .values(slsa::PREDICATE_V1, st.predicate_type.clone()),
+                .values(format!("{} or {}", slsa::PREDICATE_V1, slsa::PREDICATE_V02), st.predicate_type.clone()),
         );
         return false;
-    }
-    match Provenance::from_predicate(&st.predicate) {
+    };
+    match parsed {
         Ok(prov) => {
             if let Some(pins) = &p.slsa {
                 let found = slsa::check(&prov, pins);

@@ -1,0 +1,146 @@
+//! Older and multi-envelope in-toto evidence, made by python `securesystemslib` (issue 18):
+//! Statement v0.1 with SLSA provenance v0.2 (what slsa-github-generator v1.x writes), signed by
+//! an ECDSA P-256 key, and an `.intoto.jsonl` member with several envelopes; carried through the
+//! gate with the P-256 key as the builder role's key.
+
+mod evidence_support;
+
+use airlock::gate::policy::{LoadedPolicy, Policy};
+use airlock::gate::transparency::GateTransparency;
+use airlock::gate::{GateParams, Roles, Verdict, evaluate};
+use airlock::report::Status;
+use airlock::trust::key::{ListedKey, P256Key, TrustKey};
+use airlock::trust::role::{RoleKeys, RoleName};
+use evidence_support::*;
+use std::process::Command;
+
+const SCRIPT: &str = r#"
+import hashlib, json, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from securesystemslib.signer import CryptoSigner
+from securesystemslib.dsse import Envelope
+
+builder = CryptoSigner.generate_ecdsa()
+attestor = CryptoSigner(Ed25519PrivateKey.from_private_bytes(bytes([3]) * 32))
+app = hashlib.sha256(open("app-linux-amd64", "rb").read()).hexdigest()
+subject = [{"name": "app-linux-amd64", "digest": {"sha256": app}}]
+
+def envelope(statement, signer):
+    env = Envelope(payload=json.dumps(statement).encode(), payload_type="application/vnd.in-toto+json", signatures={})
+    env.sign(signer)
+    return json.dumps(env.to_dict())
+
+prov = {"_type": "https://in-toto.io/Statement/v0.1", "subject": subject,
+        "predicateType": "https://slsa.dev/provenance/v0.2", "predicate": json.loads(sys.argv[1])}
+open("provenance.jsonl", "w").write(envelope(prov, builder) + "\n")
+test = {"_type": "https://in-toto.io/Statement/v0.1", "subject": subject,
+        "predicateType": "https://in-toto.io/attestation/test-result/v0.1", "predicate": {"result": "PASSED"}}
+scan = {"_type": "https://in-toto.io/Statement/v1", "subject": subject,
+        "predicateType": "https://in-toto.io/attestation/vulns/v0.1", "predicate": {}}
+open("attestations.jsonl", "w").write(envelope(test, attestor) + "\n" + envelope(scan, attestor) + "\n")
+open("builder.json", "w").write(json.dumps({"keyid": builder.public_key.keyid, "key": builder.public_key.to_dict()}))
+"#;
+
+/// The predicate slsa-github-generator v1.x's generic workflow writes.
+fn slsa_v02() -> serde_json::Value {
+    serde_json::json!({
+        "builder": {"id": BUILDER_ID},
+        "buildType": "https://github.com/slsa-framework/slsa-github-generator/generic@v1",
+        "invocation": {
+            "configSource": {"uri": "git+https://github.com/acme/app@refs/tags/v1.2.0", "digest": {"sha1": "0123456789abcdef0123456789abcdef01234567"}, "entryPoint": ".github/workflows/release.yml"},
+            "parameters": {},
+            "environment": {"github_event_name": "push"}
+        },
+        "metadata": {"buildInvocationId": "1-1", "completeness": {"parameters": true, "environment": false, "materials": false}, "reproducible": false},
+        "materials": [{"uri": "git+https://github.com/acme/app@refs/tags/v1.2.0", "digest": {"sha1": "0123456789abcdef0123456789abcdef01234567"}}]
+    })
+}
+
+struct Made {
+    provenance: Vec<u8>,
+    attestations: Vec<u8>,
+    builder_keyid: String,
+    builder: TrustKey,
+}
+
+fn make() -> Option<Made> {
+    if !python_module("securesystemslib") {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app-linux-amd64"), APP_BYTES).unwrap();
+    let o = Command::new("python3").args(["-c", SCRIPT, &slsa_v02().to_string()]).current_dir(dir.path()).output().unwrap();
+    assert!(o.status.success(), "python fixture failed: {}", String::from_utf8_lossy(&o.stderr));
+    let r = |n: &str| std::fs::read(dir.path().join(n)).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&r("builder.json")).unwrap();
+    let pem = b["key"]["keyval"]["public"].as_str().unwrap();
+    Some(Made {
+        provenance: r("provenance.jsonl"),
+        attestations: r("attestations.jsonl"),
+        builder_keyid: b["keyid"].as_str().unwrap().to_string(),
+        builder: TrustKey::P256(P256Key::from_pem(pem).unwrap()),
+    })
+}
+
+fn policy() -> LoadedPolicy {
+    Policy::parse(&policy_json(serde_json::json!({
+        "requiredEvidence": ["provenance", "attestation"],
+        "slsa": {"builderId": BUILDER_PIN, "buildType": "https://github.com/slsa-framework/slsa-github-generator/generic@v1",
+                 "sourceUri": "https://github.com/acme/app", "sourceRef": "refs/tags/v1.2.0"},
+        "transparency": {"required": false}
+    })))
+    .unwrap()
+}
+
+fn params(builder: RoleKeys) -> GateParams {
+    let k = keys();
+    let mut roles = Roles::default();
+    roles.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
+    roles.add_ed25519(RoleName::parse("attestor").unwrap(), [k.attestor.public().clone()]);
+    roles.insert(RoleName::parse("builder").unwrap(), builder);
+    GateParams { roles, transparency: GateTransparency::Missing, artifact: None, break_glass: None, sigstore_root: None }
+}
+
+#[test]
+fn v01_statements_slsa_v02_p256_signatures_and_jsonl_reach_the_gate() {
+    let Some(m) = make() else { return };
+    // securesystemslib and airlock give the P-256 key the same id.
+    assert_eq!(m.builder.keyid().hex(), m.builder_keyid);
+    let k = keys();
+    let files = vec![
+        (APP.to_string(), APP_BYTES.to_vec()),
+        ("provenance/app.intoto.jsonl".to_string(), m.provenance.clone()),
+        ("attestations/app.intoto.jsonl".to_string(), m.attestations.clone()),
+    ];
+    let bytes = zip_bundle(&files, &[&k.release]);
+    let v = verified(&bytes, &[&k.release]);
+    let p256 = RoleKeys::new(vec![ListedKey { keyid: m.builder_keyid.clone(), key: m.builder.clone() }], 1);
+    let r = evaluate(&v, &bytes, &policy(), &params(p256)).unwrap();
+    assert_eq!(r.decision.decision, Verdict::Allow, "{:#?}", r.checks);
+    let passed =
+        |id: &str, subject: &str| r.checks.iter().any(|c| c.id == id && c.subject.as_deref() == Some(subject) && c.status == Status::Pass);
+    assert!(passed("slsa.pins", "provenance/app.intoto.jsonl"), "{:#?}", r.checks);
+    assert!(passed("signer.threshold", "provenance/app.intoto.jsonl"));
+    // Each envelope of the JSON Lines member is its own document, named by its line.
+    assert!(passed("attestation.subjects", "attestations/app.intoto.jsonl#1"));
+    assert!(passed("attestation.subjects", "attestations/app.intoto.jsonl#2"));
+    let types: Vec<&str> = r.gate_input.attestations.iter().map(|a| a.predicate_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "https://in-toto.io/attestation/test-result/v0.1",
+            "https://in-toto.io/attestation/vulns/v0.1",
+            "https://slsa.dev/provenance/v0.2"
+        ]
+    );
+    let builder_entry = r.gate_input.attestations.iter().find(|a| a.predicate_type.ends_with("v0.2")).unwrap();
+    assert_eq!(builder_entry.signer_key_id, m.builder_keyid);
+
+    // The builder role holding only an Ed25519 key: nothing counts, and the check says why in
+    // key types.
+    let r = evaluate(&v, &bytes, &policy(), &params(RoleKeys::ed25519([k.builder.public().clone()], 1))).unwrap();
+    assert_eq!(r.decision.decision, Verdict::Deny);
+    let t = r.checks.iter().find(|c| c.id == "signer.threshold" && c.subject.as_deref() == Some("provenance/app.intoto.jsonl")).unwrap();
+    assert_eq!(t.status, Status::Fail);
+    assert!(t.detail.contains("the role holds 1 Ed25519 key, the envelope carries an ECDSA (DER) signature"), "{}", t.detail);
+}
