@@ -4,10 +4,9 @@
 
 use super::{Decided, ShellError, Ui};
 use crate::digest::Sha256Digest;
-use crate::keys::{PublicKey, SecretKey};
+use crate::keys::SecretKey;
 use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
-use crate::trust::key::{P256Key, TrustKey};
 use crate::trust::role::RoleName;
 use crate::trust::root::{self, MAX_ROOT_SIZE, RoleDesc, RootError, RootSigned, TrustRoot, VerifiedRoot};
 use crate::trust::state::EvalTime;
@@ -665,15 +664,6 @@ fn tuf_failed(e: tuf::TufError, client: Option<&tuf::Client>) -> anyhow::Error {
     if refusal { super::refusal(e) } else { e }
 }
 
-fn load_any_public(path: &Path) -> Result<TrustKey> {
-    let b = fsio::read_small(path, 64 << 10)?;
-    let text = String::from_utf8_lossy(&b);
-    if text.contains("-----BEGIN PUBLIC KEY-----") {
-        return P256Key::from_pem(&text).map(TrustKey::P256).with_context(|| format!("{} is not a P-256 public key", path.display()));
-    }
-    PublicKey::parse_file(&b).map(TrustKey::Ed25519).with_context(|| format!("{} is not an airlock public key", path.display()))
-}
-
 impl NewArgs {
     fn run(self, ui: Ui) -> Result<u8> {
         let expires = Timestamp::parse(&self.expires)?;
@@ -715,7 +705,7 @@ impl NewArgs {
             let threshold: u64 = k.parse().map_err(|_| anyhow!("--role {spec:?}: threshold {k:?} is not a number"))?;
             let mut ids = Vec::new();
             for p in list.split(',') {
-                let key = load_any_public(Path::new(p))?;
+                let key = super::verify::load_public(Path::new(p))?;
                 let id = key.keyid().hex();
                 keys.insert(id.clone(), key);
                 ids.push(id);

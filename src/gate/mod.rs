@@ -100,6 +100,12 @@ impl Roles {
         entry.extend(RoleKeys::ed25519(keys, 1).keys().iter().cloned());
     }
 
+    /// Adds keys of any supported type to a role (ad-hoc `--role-key`: Ed25519 or P-256).
+    pub fn add(&mut self, role: RoleName, keys: impl IntoIterator<Item = crate::trust::key::TrustKey>) {
+        let entry = self.0.entry(role).or_insert_with(|| RoleKeys::ed25519([], 1));
+        entry.extend(keys.into_iter().map(|key| crate::trust::key::ListedKey { keyid: key.keyid().hex(), key }));
+    }
+
     /// A role's keys, if the role is known.
     pub fn get(&self, role: &RoleName) -> Option<&RoleKeys> {
         self.0.get(role)
