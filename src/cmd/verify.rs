@@ -39,13 +39,15 @@ pub struct Args {
     /// Trust options.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Also check BUNDLE.minisig (minisign, or a renamed signify .sig) with this minisign public key.
+    /// Also check BUNDLE.minisig (minisign) or, when absent, BUNDLE.sig (signify) with this
+    /// minisign public key.
     #[arg(long = "minisign-key", value_name = "PUB")]
     pub minisign_key: Option<PathBuf>,
     /// Also check every member X.minisig (or signify X.sig) inside the bundle over its member X
-    /// with this minisign public key (e.g. upstream's signatures packed with their files).
+    /// with this minisign public key (e.g. upstream's signatures packed with their files);
+    /// repeatable: each signature is checked with the key whose key id it names.
     #[arg(long = "member-minisign-key", value_name = "PUB")]
-    pub member_minisign_key: Option<PathBuf>,
+    pub member_minisign_keys: Vec<PathBuf>,
     /// Print the versioned JSON report.
     #[arg(long)]
     pub json: bool,
@@ -395,8 +397,8 @@ impl Args {
             Some(k) => vec![super::minisig::check(&self.bundle, k)?],
             None => Vec::new(),
         };
-        if let Some(k) = &self.member_minisign_key {
-            match super::minisig::member_checks(&self.bundle, k)? {
+        if !self.member_minisign_keys.is_empty() {
+            match super::minisig::member_checks(&self.bundle, &self.member_minisign_keys)? {
                 Ok(checks) => extra.extend(checks),
                 Err(refused) => return Err(VerifyError::Archive(refused).about(&self.bundle)),
             }
