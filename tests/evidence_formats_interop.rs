@@ -1,7 +1,8 @@
-//! Older and multi-envelope in-toto evidence, made by python `securesystemslib` (issue 18):
+//! Evidence in the formats users already have (issue 18), made by the real python tools:
 //! Statement v0.1 with SLSA provenance v0.2 (what slsa-github-generator v1.x writes), signed by
-//! an ECDSA P-256 key, and an `.intoto.jsonl` member with several envelopes; carried through the
-//! gate with the P-256 key as the builder role's key.
+//! an ECDSA P-256 key, and an `.intoto.jsonl` member with several envelopes (`securesystemslib`),
+//! carried through the gate with the P-256 key as the builder role's key; CycloneDX 1.4 JSON and
+//! XML (`cyclonedx-python-lib`) and SPDX tag-value (`spdx-tools`) SBOMs.
 
 mod evidence_support;
 
@@ -143,4 +144,69 @@ fn v01_statements_slsa_v02_p256_signatures_and_jsonl_reach_the_gate() {
     let t = r.checks.iter().find(|c| c.id == "signer.threshold" && c.subject.as_deref() == Some("provenance/app.intoto.jsonl")).unwrap();
     assert_eq!(t.status, Status::Fail);
     assert!(t.detail.contains("the role holds 1 Ed25519 key, the envelope carries an ECDSA (DER) signature"), "{}", t.detail);
+}
+
+const SBOM_SCRIPT: &str = r#"
+import hashlib
+from datetime import datetime
+from cyclonedx.model.bom import Bom
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model import HashType, HashAlgorithm
+from cyclonedx.output.json import JsonV1Dot4
+from cyclonedx.output.xml import XmlV1Dot5
+from spdx_tools.spdx.model import Relationship, RelationshipType, Document, CreationInfo, Actor, ActorType, File, Package, Checksum, ChecksumAlgorithm, ExternalPackageRef, ExternalPackageRefCategory
+from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_file
+
+data = open("app-linux-amd64", "rb").read()
+sha = hashlib.sha256(data).hexdigest()
+bom = Bom()
+bom.components.add(Component(name="app-linux-amd64", type=ComponentType.APPLICATION, bom_ref="app", hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha)]))
+open("app.cdx14.json", "w").write(JsonV1Dot4(bom).output_as_string(indent=2))
+open("app.cdx.xml", "w").write(XmlV1Dot5(bom).output_as_string(indent=2))
+ci = CreationInfo(spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name="app", document_namespace="https://example.com/app", creators=[Actor(ActorType.TOOL, "test")], created=datetime(2026, 1, 1))
+doc = Document(ci)
+doc.packages = [Package(name="app", spdx_id="SPDXRef-Package-app", download_location="https://example.com/app-1.2.0.tar.gz", files_analyzed=False,
+    external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", "pkg:generic/app@1.2.0")])]
+doc.files = [File(name="./app-linux-amd64", spdx_id="SPDXRef-File-app", checksums=[Checksum(ChecksumAlgorithm.SHA256, sha), Checksum(ChecksumAlgorithm.SHA1, hashlib.sha1(data).hexdigest())], comment="built\nby CI")]
+doc.relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-Package-app")]
+write_document_to_file(doc, "app.spdx", validate=True)
+"#;
+
+#[test]
+fn cyclonedx_14_and_spdx_tag_value_read_and_xml_never_denies_unless_required() {
+    if !python_module("cyclonedx") || !python_module("spdx_tools") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app-linux-amd64"), APP_BYTES).unwrap();
+    let o = Command::new("python3").args(["-c", SBOM_SCRIPT]).current_dir(dir.path()).output().unwrap();
+    assert!(o.status.success(), "python fixture failed: {}", String::from_utf8_lossy(&o.stderr));
+    let r = |n: &str| std::fs::read(dir.path().join(n)).unwrap();
+    let k = keys();
+    let gate = |sbom_path: &str, sbom: Vec<u8>, required: bool| {
+        let files = vec![(APP.to_string(), APP_BYTES.to_vec()), (sbom_path.to_string(), sbom)];
+        let bytes = zip_bundle(&files, &[&k.release]);
+        let v = verified(&bytes, &[&k.release]);
+        let req: Vec<&str> = if required { vec!["sbom"] } else { vec![] };
+        let policy =
+            Policy::parse(&policy_json(serde_json::json!({"requiredEvidence": req, "transparency": {"required": false}}))).unwrap();
+        let mut roles = Roles::default();
+        roles.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
+        let params = GateParams { roles, transparency: GateTransparency::Missing, artifact: None, break_glass: None, sigstore_root: None };
+        evaluate(&v, &bytes, &policy, &params).unwrap()
+    };
+    for (path, file, family) in [("sbom/app.cdx.json", "app.cdx14.json", "cyclonedx"), ("sbom/app.spdx", "app.spdx", "spdx")] {
+        let res = gate(path, r(file), true);
+        assert_eq!(res.decision.decision, Verdict::Allow, "{path}: {:#?}", res.checks);
+        assert_eq!(res.gate_input.sbom.as_ref().map(|s| s.format), Some(family), "{path}");
+    }
+    // CycloneDX XML is not read: information when no SBOM is required, a denial when one is.
+    let res = gate("sbom/app.cdx.xml", r("app.cdx.xml"), false);
+    assert_eq!(res.decision.decision, Verdict::Allow, "{:#?}", res.checks);
+    let c = res.checks.iter().find(|c| c.subject.as_deref() == Some("sbom/app.cdx.xml")).unwrap();
+    assert_eq!((c.id.as_ref(), c.status), ("evidence.unrecognised", Status::Info));
+    assert!(c.detail.contains("CycloneDX XML is not read"), "{}", c.detail);
+    let res = gate("sbom/app.cdx.xml", r("app.cdx.xml"), true);
+    assert_eq!(res.decision.decision, Verdict::Deny);
+    assert!(res.decision.reasons.iter().any(|x| x.code == "evidence.unrecognised"), "{:?}", res.decision.reasons);
 }
