@@ -210,3 +210,23 @@ fn cyclonedx_14_and_spdx_tag_value_read_and_xml_never_denies_unless_required() {
     assert_eq!(res.decision.decision, Verdict::Deny);
     assert!(res.decision.reasons.iter().any(|x| x.code == "evidence.unrecognised"), "{:?}", res.decision.reasons);
 }
+
+/// The VEX status check names the vulnerabilities that are not cleared, worst first.
+#[test]
+fn vex_status_names_the_affected_vulnerability() {
+    let k = keys();
+    let mut files = standard_files(&k, &Spec { vex_status: "affected", ..Spec::default() });
+    files.push(("vex/other.openvex.json".into(), openvex("CVE-2026-2222", "under_investigation", &hex(APP_BYTES))));
+    let bytes = zip_bundle(&files, &[&k.release]);
+    let v = verified(&bytes, &[&k.release]);
+    let policy =
+        Policy::parse(&policy_json(serde_json::json!({"requiredEvidence": ["vex"], "transparency": {"required": false}}))).unwrap();
+    let mut roles = Roles::default();
+    roles.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
+    let params = GateParams { roles, transparency: GateTransparency::Missing, artifact: None, break_glass: None, sigstore_root: None };
+    let r = evaluate(&v, &bytes, &policy, &params).unwrap();
+    assert_eq!(r.decision.decision, Verdict::Deny);
+    let c = r.checks.iter().find(|c| c.id == "vex.status").unwrap();
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.detail.ends_with("over 2 vulnerabilities: CVE-2026-1111 affected, CVE-2026-2222 under_investigation"), "{}", c.detail);
+}

@@ -324,6 +324,14 @@ pub struct MergedVulnerability {
 }
 
 impl Merged {
+    /// The vulnerabilities whose status is not `not_affected`, worst first, in words
+    /// (`CVE-2026-1111 affected, CVE-2026-2222 under_investigation`); `None` when all are cleared.
+    pub fn not_cleared(&self) -> Option<String> {
+        let mut open: Vec<&MergedVulnerability> = self.vulnerabilities.iter().filter(|v| v.status != Status::NotAffected).collect();
+        open.sort_by_key(|v| std::cmp::Reverse(v.status.rank()));
+        (!open.is_empty()).then(|| open.iter().map(|v| format!("{} {}", v.id, v.status.name())).collect::<Vec<_>>().join(", "))
+    }
+
     /// Merges applicable statements.
     pub fn of<'a>(statements: impl IntoIterator<Item = &'a Statement>) -> Self {
         let mut per: BTreeMap<&str, Vec<Status>> = BTreeMap::new();

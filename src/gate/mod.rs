@@ -829,7 +829,11 @@ fn check_vex(
             Check::new(
                 "vex.status",
                 worst.rank() <= rule.max_status.rank(),
-                format!("worst per-vulnerability VEX status over {} vulnerabilities", merged.vulnerabilities.len()),
+                format!(
+                    "worst per-vulnerability VEX status over {} vulnerabilities{}",
+                    merged.vulnerabilities.len(),
+                    merged.not_cleared().map(|l| format!(": {l}")).unwrap_or_default()
+                ),
             )
             .subject(&artifact.path)
             .values(format!("<= {}", rule.max_status.name()), worst.name()),
