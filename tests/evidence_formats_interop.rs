@@ -230,3 +230,51 @@ fn vex_status_names_the_affected_vulnerability() {
     assert_eq!(c.status, Status::Fail);
     assert!(c.detail.ends_with("over 2 vulnerabilities: CVE-2026-1111 affected, CVE-2026-2222 under_investigation"), "{}", c.detail);
 }
+
+/// A CSAF 2.0 VEX document (shaped as the CSAF 2.0 specification's VEX profile example): the
+/// product bound by its sha256 file hash, known_affected with a remediation; the gate reads it
+/// and the VEX check names the vulnerability. Without the profile's action statement it is
+/// malformed.
+#[test]
+fn csaf_vex_is_read_and_bound_by_hash() {
+    let csaf = |with_remediation: bool| {
+        let mut v = serde_json::json!({
+            "document": {
+                "category": "csaf_vex", "csaf_version": "2.0", "title": "app: CVE-2026-3333",
+                "publisher": {"category": "vendor", "name": "Acme", "namespace": "https://acme.example"},
+                "tracking": {"id": "ACME-2026-1", "status": "final", "version": "1", "initial_release_date": "2026-01-01T00:00:00Z",
+                             "current_release_date": "2026-01-01T00:00:00Z", "revision_history": [{"date": "2026-01-01T00:00:00Z", "number": "1", "summary": "first"}]}
+            },
+            "product_tree": {"branches": [{"category": "vendor", "name": "Acme", "branches": [{"category": "product_version", "name": "1.2.0",
+                "product": {"name": "app 1.2.0", "product_id": "APP-1.2.0", "product_identification_helper": {
+                    "purl": "pkg:generic/app@1.2.0",
+                    "hashes": [{"filename": "app-linux-amd64", "file_hashes": [{"algorithm": "sha256", "value": hex(APP_BYTES)}]}]}}}]}]},
+            "vulnerabilities": [{"cve": "CVE-2026-3333", "product_status": {"known_affected": ["APP-1.2.0"]},
+                "remediations": [{"category": "vendor_fix", "details": "upgrade to 1.2.1", "product_ids": ["APP-1.2.0"]}]}]
+        });
+        if !with_remediation {
+            v["vulnerabilities"][0].as_object_mut().unwrap().remove("remediations");
+        }
+        serde_json::to_vec_pretty(&v).unwrap()
+    };
+    let doc = airlock::evidence::vex::VexDocument::parse(&csaf(true)).unwrap();
+    assert_eq!(doc.format, airlock::evidence::vex::Format::Csaf);
+    let e = airlock::evidence::vex::VexDocument::parse(&csaf(false)).unwrap_err();
+    assert!(e.to_string().contains("has no action statement (remediations)"), "{e}");
+
+    let k = keys();
+    let files = vec![(APP.to_string(), APP_BYTES.to_vec()), ("vex/app.csaf.json".to_string(), csaf(true))];
+    let bytes = zip_bundle(&files, &[&k.release]);
+    let v = verified(&bytes, &[&k.release]);
+    let policy =
+        Policy::parse(&policy_json(serde_json::json!({"requiredEvidence": ["vex"], "transparency": {"required": false}}))).unwrap();
+    let mut roles = Roles::default();
+    roles.add_ed25519(RoleName::RELEASE, [k.release.public().clone()]);
+    let params = GateParams { roles, transparency: GateTransparency::Missing, artifact: None, break_glass: None, sigstore_root: None };
+    let r = evaluate(&v, &bytes, &policy, &params).unwrap();
+    assert_eq!(r.decision.decision, Verdict::Deny);
+    assert!(r.checks.iter().any(|c| c.id == "vex.parse" && c.status == Status::Pass));
+    assert!(!r.checks.iter().any(|c| c.id == "vex.unbound"), "bound by its sha256 file hash: {:#?}", r.checks);
+    let c = r.checks.iter().find(|c| c.id == "vex.status").unwrap();
+    assert!(c.detail.ends_with(": CVE-2026-3333 affected"), "{}", c.detail);
+}
