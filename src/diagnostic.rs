@@ -284,11 +284,20 @@ impl Diagnostic for KeyError {
             KeyError::Weak(_) => "key.weak",
             KeyError::KeyIdMismatch { .. } => "key.keyid-mismatch",
             KeyError::PairMismatch => "key.pair-mismatch",
+            KeyError::SecretGiven { .. } => "key.secret-given",
+            KeyError::NotPublicKey { .. } => "key.not-public",
+            KeyError::Desc(_) => "key.unsupported",
         }
         .into()
     }
     fn hint(&self) -> Cow<'static, str> {
-        "use a key file written by `airlock keygen`, copied unchanged".into()
+        match self {
+            KeyError::SecretGiven { .. } => "pass the public half: the .pub file `airlock keygen` wrote beside the .key".into(),
+            KeyError::NotPublicKey { .. } | KeyError::Desc(_) => {
+                "pass an airlock .pub file, a PEM PUBLIC KEY (Ed25519 or P-256) or a securesystemslib public key dict".into()
+            }
+            _ => "use a key file written by `airlock keygen`, copied unchanged".into(),
+        }
     }
 }
 

@@ -66,6 +66,23 @@ pub enum KeyError {
     /// Secret and public halves disagree.
     #[error("secret key file's public half does not match its private seed")]
     PairMismatch,
+    /// A secret (private) key where a public key is taken.
+    #[error("this is a secret key ({what}), not a public key")]
+    SecretGiven {
+        /// What it is, e.g. `an airlock secret key file`.
+        what: &'static str,
+    },
+    /// None of the public key forms airlock reads.
+    #[error(
+        "not a public key airlock reads ({found}); expected an airlock key file (.pub), a PEM PUBLIC KEY (Ed25519 or P-256) or a securesystemslib key dict"
+    )]
+    NotPublicKey {
+        /// What the bytes look like.
+        found: String,
+    },
+    /// A PEM or securesystemslib key whose material is not a supported, valid key.
+    #[error("{0}")]
+    Desc(#[from] crate::trust::key::KeyDescError),
 }
 
 /// A key id: SHA-256 over the key's canonical description.

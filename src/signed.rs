@@ -44,6 +44,13 @@ pub struct Labels {
     pub subject: Option<String>,
 }
 
+impl Labels {
+    /// `signers` with the key types in words, e.g. `keys of role "builder" (1 Ed25519 key)`.
+    fn signers_with(&self, types: &str) -> String {
+        format!("the {} ({types})", self.signers)
+    }
+}
+
 /// The signature-fate policy: what one carried signature means for the document.
 /// [`Status::Pass`]: it counts; [`Status::Info`]: reported, neither counts nor fails;
 /// [`Status::Fail`]: the document is refused whatever the threshold.
@@ -61,6 +68,29 @@ pub struct Signatures {
     tally: SignatureTally,
     threshold: usize,
     algorithms: Vec<(KeyId, &'static str)>,
+    /// Per carried signature, what its bytes look like (names the key type when nothing counts).
+    shapes: Box<[&'static str]>,
+}
+
+/// What a signature's bytes look like: the key type a reader should look for.
+fn signature_shape(sig: &[u8]) -> &'static str {
+    match sig {
+        [0x30, len, ..] if usize::from(*len) + 2 == sig.len() && (8..=72).contains(&sig.len()) => "an ECDSA (DER) signature",
+        _ if sig.len() == 64 => "a 64-byte signature (Ed25519, or raw ECDSA r||s)",
+        _ => "a signature of no supported key type",
+    }
+}
+
+/// The role's keys counted by type (from [`algorithm`]'s words): `1 Ed25519 key and 2 ECDSA
+/// P-256 keys`, or `no keys`.
+fn role_types(algorithms: &[(KeyId, &'static str)]) -> String {
+    let parts: Vec<String> = [("Ed25519", "Ed25519"), ("ECDSA P-256", "ECDSA P-256")]
+        .into_iter()
+        .map(|(prefix, name)| (algorithms.iter().filter(|(_, a)| a.starts_with(prefix)).count(), name))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, t)| format!("{n} {t} key{}", if n == 1 { "" } else { "s" }))
+        .collect();
+    if parts.is_empty() { "no keys".into() } else { parts.join(" and ") }
 }
 
 impl Signatures {
@@ -69,7 +99,8 @@ impl Signatures {
     pub fn check(envelope: &Envelope, role: &RoleKeys) -> Self {
         let tally = count_valid_signatures(role.keys(), &envelope.signatures, &pae(&envelope.payload_type, &envelope.payload));
         let algorithms = role.keys().iter().map(|k| (k.key.keyid(), algorithm(&k.key))).collect();
-        Signatures { tally, threshold: role.threshold(), algorithms }
+        let shapes = envelope.signatures.iter().map(|s| signature_shape(&s.sig)).collect();
+        Signatures { tally, threshold: role.threshold(), algorithms, shapes }
     }
 
     /// Each carried signature's fate and the distinct keys that counted.
@@ -109,7 +140,7 @@ impl Signatures {
     /// One check per carried signature, then the threshold check, named by `labels`.
     pub fn checks(&self, labels: &Labels) -> Vec<Check> {
         let mut out = Vec::with_capacity(self.tally.signatures.len() + 1);
-        for (hint, fate) in &self.tally.signatures {
+        for (i, (hint, fate)) in self.tally.signatures.iter().enumerate() {
             let hint_s = hint.clone().unwrap_or_else(|| "(no keyid)".into());
             let (detail, key, values): (String, String, Option<(String, String)>) = match fate {
                 SignatureFate::Counted(k) => (format!("valid {} by a trusted key", self.algorithm_of(k)), k.hex(), None),
@@ -122,9 +153,15 @@ impl Signatures {
                     hint_s.clone(),
                     Some((format!("a valid {}", self.algorithm_of(k)), "invalid".into())),
                 ),
-                SignatureFate::Unverified => {
-                    ("by a key outside the trust policy (no trusted key verifies it); ignored".into(), hint_s.clone(), None)
-                }
+                SignatureFate::Unverified => (
+                    format!(
+                        "{} by a key outside the trust policy (none of {} verifies it); ignored",
+                        self.shapes.get(i).copied().unwrap_or("a signature"),
+                        labels.signers_with(&role_types(&self.algorithms))
+                    ),
+                    hint_s.clone(),
+                    None,
+                ),
                 SignatureFate::HintMismatch(k) => (
                     "verified by a trusted key, but its keyid names another key (mislabelled signature); not counted".into(),
                     k.hex(),
@@ -145,12 +182,16 @@ impl Signatures {
             out.push(c);
         }
         let n = self.tally.valid_keys.len();
-        let mut t = Check::new(
-            labels.threshold,
-            self.meets_threshold(),
-            format!("{n} of {} required distinct {} signed {}", self.threshold, labels.signers, labels.document),
-        )
-        .values(format!(">= {}", self.threshold), n.to_string());
+        let mut detail = format!("{n} of {} required distinct {} signed {}", self.threshold, labels.signers, labels.document);
+        if !self.meets_threshold() {
+            // Say which key types met which signatures: a P-256 signature against Ed25519 role
+            // keys (or the reverse) is the usual reason nothing counted.
+            let mut shapes = self.shapes.to_vec();
+            shapes.sort_unstable();
+            shapes.dedup();
+            detail.push_str(&format!("; the role holds {}, the envelope carries {}", role_types(&self.algorithms), shapes.join(", ")));
+        }
+        let mut t = Check::new(labels.threshold, self.meets_threshold(), detail).values(format!(">= {}", self.threshold), n.to_string());
         if let Some(s) = &labels.subject {
             t = t.subject(s.clone());
         }

@@ -341,3 +341,57 @@ fn member_minisign_key_checks_signatures_packed_beside_their_members() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("no member X.minisig or X.sig"), "{out}");
 }
+
+/// Members signed by two upstream keys: `--member-minisign-key` given twice checks each
+/// signature with the key it names (both pass); with one key, the other's signature fails and
+/// names the key ids. A signify `BUNDLE.sig` beside the bundle is found by `--minisign-key`.
+#[test]
+fn two_member_keys_and_a_signify_sig_beside_the_bundle() {
+    if !have_tool("minisign", Command::new("minisign").arg("-v"))
+        || !have_tool("signify-openbsd", Command::new("sh").args(["-c", "command -v signify-openbsd"]))
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    minisign_keypair(d, "upstream-a");
+    minisign_keypair(d, "upstream-b");
+    run(Command::new("signify-openbsd").args(["-G", "-n", "-p"]).arg(d.join("sf.pub")).arg("-s").arg(d.join("sf.sec")));
+    let airlock = |args: &[&str]| {
+        let o = cli_support::command(&d.join("home"))
+            .arg("--no-progress")
+            .args(args)
+            .current_dir(d)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        (o.status.code(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    assert_eq!(airlock(&["keygen", "-o", "release"]).0, Some(0));
+    let art = d.join("in/artifacts");
+    std::fs::create_dir_all(&art).unwrap();
+    std::fs::write(art.join("tool.tar.gz"), b"tool\n").unwrap();
+    std::fs::write(art.join("lib.tar.gz"), b"lib\n").unwrap();
+    sign(d, "upstream-a", "in/artifacts/tool.tar.gz", "in/artifacts/tool.tar.gz.minisig", false);
+    sign(d, "upstream-b", "in/artifacts/lib.tar.gz", "in/artifacts/lib.tar.gz.minisig", false);
+    let (code, out) = airlock(&["pack", "in", "-o", "app.zip", "--key", "release.key", "--product", "tool", "--version", "1.0.0"]);
+    assert_eq!(code, Some(0), "{out}");
+    let verify = |extra: &[&str]| airlock(&[&["verify", "app.zip", "--key", "release.pub"][..], extra].concat());
+    let (code, out) = verify(&["--member-minisign-key", "upstream-a.pub", "--member-minisign-key", "upstream-b.pub"]);
+    assert_eq!((code, out.matches("PASS minisign.member").count()), (Some(0), 2), "{out}");
+    let (code, out) = verify(&["--member-minisign-key", "upstream-a.pub", "--member-minisign-key", "sf.pub"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL minisign.member") && out.contains("which is none of the 2 keys given"), "{out}");
+
+    // signify's detached signature over the whole bundle, named as signify names it.
+    run(Command::new("signify-openbsd")
+        .args(["-S", "-s"])
+        .arg(d.join("sf.sec"))
+        .arg("-m")
+        .arg(d.join("app.zip"))
+        .arg("-x")
+        .arg(d.join("app.zip.sig")));
+    let (code, out) = verify(&["--minisign-key", "sf.pub"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("PASS minisign.signature") && out.contains("app.zip.sig"), "{out}");
+}

@@ -5,6 +5,7 @@
 mod release_support;
 
 use release_support::*;
+use serde_json::{Value, json};
 use std::fs;
 use std::path::Path;
 
@@ -80,5 +81,46 @@ rings = [{{ name = "pilot", maxPercent = 1, soakHours = 12 }}]
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("release metadata TOML is invalid") && text(&o).contains("duplicate key"), "{}", text(&o));
+    assert!(!w.dir.join("bad.zip").exists());
+}
+
+/// The author leaves installer `digest` out: pack fills in the digest of the binary it packs. An
+/// author-given digest must still match; the refusal names the installer and both digests. An
+/// installer whose binary is not packed, without a digest, is refused by name.
+#[test]
+fn installer_digest_is_optional_and_filled_in_by_pack() {
+    let w = work();
+    let bin = b"\x7fELF digest-less\n";
+    layout(&w.dir, "rel", bin, false);
+    let (os, arch) = host();
+    let json = |digest: Option<String>, binary: &str| {
+        let mut i = json!({"id": format!("{os}-{arch}"), "os": os, "arch": arch, "binary": binary,
+            "installPath": "/opt/app/bin/app", "installMethod": "copy", "probe": {"args": ["--version"], "expectExitCode": 0}});
+        if let Some(d) = digest {
+            i["digest"] = Value::String(d);
+        }
+        serde_json::to_vec_pretty(&json!({"schema": "airlock/release-metadata/v1", "installers": [i]})).unwrap()
+    };
+    let pack = |file: &str, out: &str| {
+        airlock(&w.dir, &["pack", "rel", "-o", out, "--product", "app", "--version", "1.0.0", "--key", "a.key", "--release", file])
+    };
+    fs::write(w.dir.join("no-digest.json"), json(None, "artifacts/app")).unwrap();
+    let o = pack("no-digest.json", "t.zip");
+    assert!(o.status.success(), "{}", text(&o));
+    let m = airlock::release::ReleaseMetadata::parse(&member(&w.dir.join("t.zip"), "release/airlock-release.json")).unwrap();
+    assert_eq!(m.installers[0].digest.hex(), sha256_hex(bin));
+
+    let wrong = format!("sha256:{}", sha256_hex(b"else"));
+    fs::write(w.dir.join("wrong.json"), json(Some(wrong.clone()), "artifacts/app")).unwrap();
+    let o = pack("wrong.json", "bad.zip");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let want = format!("installer {os}-{arch}: binary artifacts/app has digest sha256:{}, but the metadata gives {wrong}", sha256_hex(bin));
+    assert!(text(&o).contains(&want), "{}", text(&o));
+    assert!(!w.dir.join("bad.zip").exists());
+
+    fs::write(w.dir.join("absent.json"), json(None, "artifacts/nothing")).unwrap();
+    let o = pack("absent.json", "bad.zip");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("installers[0]") && text(&o).contains("\"artifacts/nothing\" is not a file being packed"), "{}", text(&o));
     assert!(!w.dir.join("bad.zip").exists());
 }

@@ -310,3 +310,39 @@ fn second_import_of_the_same_mirror() {
     c.accepted(&r, 1);
     assert!(r.stderr.contains("equals the trusted version"), "{}", r.stderr);
 }
+
+/// A mirror frozen in time: its timestamp expired in 2020. By the clock it is a freeze attack;
+/// `--at-time` before the expiry evaluates it as of then, says which time it used, and records
+/// nothing (no TUF metadata or clock in the trust store, no ledger record). After the expiry it
+/// is refused by the same rule.
+#[test]
+fn at_time_evaluates_a_frozen_mirror_and_records_nothing() {
+    let Some(c) = build("expired_timestamp") else { return };
+    let at = |t: &str| {
+        let out = c.dir.join(format!("out-{t}.json"));
+        let o = cli_support::command(&c.home)
+            .args(["trust", "import-tuf", "--repo"])
+            .arg(c.dir.join("repo"))
+            .arg("--root")
+            .arg(c.dir.join("pinned-root.json"))
+            .args(["--target", "trusted_root.json", "--at-time", t, "-o"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned(), out)
+    };
+    let (code, stdout, stderr, out) = at("2019-06-01T00:00:00Z");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("clock     2019-06-01T00:00:00Z (--at-time; the clock was not read)"), "{stdout}");
+    assert!(stdout.contains("saved     nothing (--at-time)"), "{stdout}");
+    assert_eq!(std::fs::read(&out).unwrap(), c.target());
+    assert!(!c.home.join("trust").exists(), "--at-time records nothing in the trust store");
+    assert!(!c.home.join("ledger.sqlite").exists(), "--at-time leaves no ledger record");
+    let (code, _, stderr, out) = at("2021-01-01T00:00:00Z");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error: TUF 5.4.4 ("), "{stderr}");
+    assert!(!out.exists() && !c.home.join("trust").exists());
+    // The same mirror by the clock: refused, as before, and recorded (so the checks above can fail).
+    c.refused(&c.import("repo"), "5.4.4", 0);
+    assert!(c.home.join("ledger.sqlite").exists() && c.home.join("trust").exists());
+}

@@ -145,7 +145,7 @@ impl Args {
             None => {
                 roles.add_ed25519(policy.policy.signers.manifest.role.clone(), load_keys(&self.trust.keys)?);
                 for (role, path) in parse_role_keys(&self.role_keys)? {
-                    roles.add_ed25519(role, load_keys(std::slice::from_ref(&path))?);
+                    roles.add(role, [super::verify::load_public(&path)?]);
                 }
                 if !self.approver_keys.is_empty() {
                     let keys = load_keys(&self.approver_keys)?;

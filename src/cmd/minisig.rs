@@ -1,7 +1,8 @@
-//! `airlock verify BUNDLE --minisign-key K.pub`: the detached `BUNDLE.minisig` (minisign, or a
-//! signify `.sig` renamed) next to the bundle, verified over the whole bundle file and reported
-//! as one more check of the verify report. `--member-minisign-key K.pub`: the signatures packed
-//! inside the bundle beside their members ([`minisign::member_checks`]).
+//! `airlock verify BUNDLE --minisign-key K.pub`: the detached `BUNDLE.minisig` (minisign) or, when
+//! there is none, `BUNDLE.sig` (signify) next to the bundle, verified over the whole bundle file
+//! and reported as one more check of the verify report. `--member-minisign-key K.pub`
+//! (repeatable): the signatures packed inside the bundle beside their members
+//! ([`minisign::member_checks`]), each checked with the key it names.
 
 use crate::archive::ArchiveError;
 use crate::evidence::minisign;
@@ -13,11 +14,16 @@ use std::path::{Path, PathBuf};
 /// Largest signature file read.
 const MAX_SIG_FILE: u64 = 64 << 10;
 
-/// Where the detached signature of `bundle` lives: `BUNDLE.minisig`.
+/// Where the detached signature of `bundle` lives: `BUNDLE.minisig`, or signify's `BUNDLE.sig`
+/// when only that exists (when neither does: `BUNDLE.minisig`, named in the failed check).
 pub fn signature_path(bundle: &Path) -> PathBuf {
-    let mut s = bundle.as_os_str().to_owned();
-    s.push(".minisig");
-    PathBuf::from(s)
+    let with = |suffix: &str| {
+        let mut s = bundle.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let (minisig, sig) = (with(".minisig"), with(".sig"));
+    if !fsio::present(&minisig).unwrap_or(true) && fsio::present(&sig).unwrap_or(false) { sig } else { minisig }
 }
 
 /// Checks `BUNDLE.minisig` with the key in `key_path`. `Err` means the key file is unusable
@@ -46,11 +52,15 @@ pub fn check(bundle: &Path, key_path: &Path) -> Result<Check> {
 /// The `minisign.member` checks of the signatures packed inside `bundle`. `Err` means the key
 /// file is unusable or the bundle unreadable (exit 2); `Ok(Err)` an archive the strict walker
 /// refuses (exit 2 with verification's error document), never an empty list of checks.
-pub fn member_checks(bundle: &Path, key_path: &Path) -> Result<Result<Vec<Check>, ArchiveError>> {
-    let key_bytes = fsio::read_small(key_path, MAX_SIG_FILE)?;
-    let key =
-        minisign::MinisignPublicKey::parse(&key_bytes).with_context(|| format!("{} is not a minisign public key", key_path.display()))?;
-    Ok(super::unverified::UnverifiedBundle::open(bundle)?.map(|b| minisign::member_checks(&b.src, &b.index, &key)))
+pub fn member_checks(bundle: &Path, key_paths: &[PathBuf]) -> Result<Result<Vec<Check>, ArchiveError>> {
+    let keys = key_paths
+        .iter()
+        .map(|p| {
+            let bytes = fsio::read_small(p, MAX_SIG_FILE)?;
+            minisign::MinisignPublicKey::parse(&bytes).with_context(|| format!("{} is not a minisign public key", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(super::unverified::UnverifiedBundle::open(bundle)?.map(|b| minisign::member_checks(&b.src, &b.index, &keys)))
 }
 
 #[cfg(test)]
@@ -72,7 +82,7 @@ mod tests {
         let mut eocd = b"PK\x05\x06".to_vec();
         eocd.resize(22, 0);
         std::fs::write(&bundle, &eocd).unwrap();
-        let refused = member_checks(&bundle, &key).unwrap().unwrap_err();
+        let refused = member_checks(&bundle, &[key]).unwrap().unwrap_err();
         assert_eq!(refused.rule(), Some(crate::archive::Rule::ZipPrependedBytes), "{refused}");
     }
 }

@@ -7,7 +7,7 @@ use crate::bundle::manifest::{DeflateStream, ManifestError, Member, Release};
 use crate::digest::{Sha256Digest, StreamHasher};
 use crate::keys::SecretKey;
 use crate::release::cavra::{self, CavraError};
-use crate::release::{MAX_METADATA_SIZE, METADATA_PATH, ReleaseMetadata};
+use crate::release::{AuthorMetadata, MAX_METADATA_SIZE, METADATA_PATH, ReleaseMetadata};
 use crate::time::Timestamp;
 use crate::verify::{self, TrustPolicy, Verification};
 use crate::{clock, fsio, pack, progress};
@@ -369,13 +369,21 @@ impl Args {
                 bail!("--release {} and the input's own {METADATA_PATH} conflict; keep one", file.display());
             }
             let bytes = fsio::read_small(file, MAX_METADATA_SIZE)?;
-            let meta = if file.extension().is_some_and(|e| e == "toml") {
+            let draft = if file.extension().is_some_and(|e| e == "toml") {
                 let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", file.display()))?;
-                ReleaseMetadata::from_toml(text)
+                AuthorMetadata::from_toml(text)
             } else {
-                ReleaseMetadata::from_input_json(&bytes)
+                AuthorMetadata::from_json(&bytes)
             }
             .with_context(|| format!("reading release metadata {}", file.display()))?;
+            // Installers that leave `digest` out get the digest of the binary packed here.
+            let mut digests = std::collections::BTreeMap::new();
+            for binary in draft.binaries_without_digest() {
+                if let Some(s) = sources.iter().find(|s| s.path == binary) {
+                    digests.insert(binary, source_digest(s)?);
+                }
+            }
+            let meta = draft.complete(&digests).with_context(|| format!("reading release metadata {}", file.display()))?;
             sources.push(Source { path: METADATA_PATH.into(), data: Data::Bytes(meta.to_bytes()), expect: None });
         }
         if sources.is_empty() {
@@ -408,6 +416,17 @@ impl Args {
         }
         Ok(0)
     }
+}
+
+/// SHA-256 of a source's bytes (a file is streamed).
+fn source_digest(s: &Source) -> Result<Sha256Digest> {
+    Ok(match &s.data {
+        Data::Bytes(b) => Sha256Digest::of(b),
+        Data::File(p) => {
+            let (f, _) = fsio::open_input(p, fsio::Links::Refuse)?;
+            hash_reader(f, false, &mut vec![0u8; 1 << 20]).with_context(|| format!("hashing {}", p.display()))?.0
+        }
+    })
 }
 
 /// Loads a secret key file.

@@ -4,10 +4,9 @@
 
 use super::{Decided, ShellError, Ui};
 use crate::digest::Sha256Digest;
-use crate::keys::{PublicKey, SecretKey};
+use crate::keys::SecretKey;
 use crate::store::trust::TrustStore;
 use crate::time::Timestamp;
-use crate::trust::key::{P256Key, TrustKey};
 use crate::trust::role::RoleName;
 use crate::trust::root::{self, MAX_ROOT_SIZE, RoleDesc, RootError, RootSigned, TrustRoot, VerifiedRoot};
 use crate::trust::state::EvalTime;
@@ -142,6 +141,11 @@ pub struct ImportTufArgs {
     /// Where to write the verified target.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
+    /// Evaluate the mirror at this time (YYYY-MM-DDTHH:MM:SSZ) instead of the clock, from the
+    /// pinned root alone: for a mirror frozen in time (e.g. published conformance data). Reports
+    /// the time used and records nothing (no TUF metadata, clock or ledger record is saved).
+    #[arg(long = "at-time", value_name = "T")]
+    pub at_time: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -226,6 +230,8 @@ impl Args {
         match &self.command {
             TrustCommand::Init(_) => Some("trust init"),
             TrustCommand::Update(_) => Some("trust update"),
+            // At a stated time nothing is recorded: the evaluation decides nothing for this host.
+            TrustCommand::ImportTuf(a) if a.at_time.is_some() => None,
             TrustCommand::ImportTuf(_) => Some("trust import-tuf"),
             _ => None,
         }
@@ -585,10 +591,23 @@ impl ImportTufArgs {
             }
             .into());
         }
-        let store = TrustStore::open()?;
-        let state = observe_clock(&store.load_state()?)?;
-        let now = state.latest_known_time.expect("observed");
-        let persisted = store.load_tuf(&fp.hex())?.unwrap_or(tuf::Persisted { root: pinned, timestamp: None, snapshot: None });
+        // `--at-time`: evaluated at the stated time from the pinned root alone; the trust store is
+        // neither read nor written.
+        let at = self.at_time.as_deref().map(Timestamp::parse).transpose()?;
+        let store = if at.is_none() { Some(TrustStore::open()?) } else { None };
+        let (now, state) = match (&store, at) {
+            (Some(store), _) => {
+                let state = observe_clock(&store.load_state()?)?;
+                (state.latest_known_time.expect("observed"), Some(state))
+            }
+            (None, Some(t)) => (t, None),
+            (None, None) => unreachable!("a store is opened unless --at-time is given"),
+        };
+        let persisted = match &store {
+            Some(store) => store.load_tuf(&fp.hex())?,
+            None => None,
+        }
+        .unwrap_or(tuf::Persisted { root: pinned, timestamp: None, snapshot: None });
         let repo = DirRepo { dir: self.repo.clone() };
         let mut client = match tuf::Client::new(&persisted, now, tuf::Limits::default()) {
             Ok(c) => c,
@@ -600,17 +619,27 @@ impl ImportTufArgs {
             Ok((info, bytes))
         });
         // What was verified stays trusted, even when a later step refused (TUF 5.3.8, 5.4.5, 5.5.7).
-        store.save_tuf(&fp.hex(), &client.persisted())?;
-        store.save_state(&state)?;
+        if let (Some(store), Some(state)) = (&store, &state) {
+            store.save_tuf(&fp.hex(), &client.persisted())?;
+            store.save_state(state)?;
+        }
         let (info, bytes) = match result {
             Ok(x) => x,
-            Err(e) => return Err(tuf_failed(e, Some(&client))),
+            Err(e) => return Err(tuf_failed(e, store.as_ref().map(|_| &client))),
         };
         fsio::atomic_write(&self.output, &bytes, 0o644)?;
         // A Sigstore trusted root becomes `sigstore verify`'s default (when it reads as one).
-        if self.target.rsplit('/').next() == Some("trusted_root.json") && crate::sigstore::TrustedRoot::parse(&bytes).is_ok() {
+        if let Some(store) = &store
+            && self.target.rsplit('/').next() == Some("trusted_root.json")
+            && crate::sigstore::TrustedRoot::parse(&bytes).is_ok()
+        {
             store.save_sigstore_root(&bytes)?;
         }
+        let saved = if store.is_some() { tuf_saved(&client) } else { "nothing (--at-time)".to_string() };
+        let clock = match at {
+            Some(t) => format!("{t} (--at-time; the clock was not read)"),
+            None => format!("{now} (the clock, or the latest time the trust store has seen)"),
+        };
         let (ts, sn, tg) = client.versions();
         let digest = Sha256Digest::of(&bytes);
         let doc = json!({
@@ -627,13 +656,15 @@ impl ImportTufArgs {
                 "timestampVersion": ts, "snapshotVersion": sn, "targetsVersion": tg,
                 "rolesVisited": client.trail.visited,
                 "notes": client.trail.notes,
-                "saved": tuf_saved(&client),
+                "saved": saved,
+                "evaluatedAt": now,
+                "atTime": at.is_some(),
         });
         if self.json {
             super::out_json(&doc)?;
         } else if !ui.quiet {
             super::out(&format!(
-                "root      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\nsaved     {}\n",
+                "clock     {clock}\nroot      v{} (walked {})\n          {}\ntimestamp v{}\nsnapshot  v{}\ntargets   v{} (roles searched: {})\ntarget    {} {} bytes {}\nwritten   {}\nsaved     {saved}\n",
                 client.root_version(),
                 client.trail.roots.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" -> "),
                 client.trail.root_stop,
@@ -645,13 +676,13 @@ impl ImportTufArgs {
                 info.length,
                 digest.prefixed(),
                 self.output.display(),
-                tuf_saved(&client)
             ))?;
             for n in &client.trail.notes {
                 eprintln!("note: {n}");
             }
         }
-        Ok(Decided { code: 0, report: doc, subject: Default::default(), time: Some(EvalTime::Clock(now)) })
+        let time = if at.is_some() { None } else { Some(EvalTime::Clock(now)) };
+        Ok(Decided { code: 0, report: doc, subject: Default::default(), time })
     }
 }
 
@@ -686,15 +717,6 @@ fn tuf_failed(e: tuf::TufError, client: Option<&tuf::Client>) -> anyhow::Error {
     let refusal = e.is_refusal();
     let e = anyhow::Error::new(e);
     if refusal { super::refusal(e) } else { e }
-}
-
-fn load_any_public(path: &Path) -> Result<TrustKey> {
-    let b = fsio::read_small(path, 64 << 10)?;
-    let text = String::from_utf8_lossy(&b);
-    if text.contains("-----BEGIN PUBLIC KEY-----") {
-        return P256Key::from_pem(&text).map(TrustKey::P256).with_context(|| format!("{} is not a P-256 public key", path.display()));
-    }
-    PublicKey::parse_file(&b).map(TrustKey::Ed25519).with_context(|| format!("{} is not an airlock public key", path.display()))
 }
 
 impl NewArgs {
@@ -738,7 +760,7 @@ impl NewArgs {
             let threshold: u64 = k.parse().map_err(|_| anyhow!("--role {spec:?}: threshold {k:?} is not a number"))?;
             let mut ids = Vec::new();
             for p in list.split(',') {
-                let key = load_any_public(Path::new(p))?;
+                let key = super::verify::load_public(Path::new(p))?;
                 let id = key.keyid().hex();
                 keys.insert(id.clone(), key);
                 ids.push(id);

@@ -41,13 +41,15 @@ pub struct Args {
     /// Trust options.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Also check BUNDLE.minisig (minisign, or a renamed signify .sig) with this minisign public key.
+    /// Also check BUNDLE.minisig (minisign) or, when absent, BUNDLE.sig (signify) with this
+    /// minisign public key.
     #[arg(long = "minisign-key", value_name = "PUB")]
     pub minisign_key: Option<PathBuf>,
     /// Also check every member X.minisig (or signify X.sig) inside the bundle over its member X
-    /// with this minisign public key (e.g. upstream's signatures packed with their files).
+    /// with this minisign public key (e.g. upstream's signatures packed with their files);
+    /// repeatable: each signature is checked with the key whose key id it names.
     #[arg(long = "member-minisign-key", value_name = "PUB")]
-    pub member_minisign_key: Option<PathBuf>,
+    pub member_minisign_keys: Vec<PathBuf>,
     /// Print the versioned JSON report.
     #[arg(long)]
     pub json: bool,
@@ -89,13 +91,35 @@ pub struct TrustArgs {
     pub require_transparency: bool,
 }
 
-/// Loads public key files.
+/// Reads one public key file in any form airlock takes (an airlock `.pub`, PEM SPKI, a
+/// securesystemslib key dict: [`crate::trust::key::read_public_key`]). A secret key says which
+/// file to pass instead.
+pub fn load_public(p: &Path) -> Result<crate::trust::key::TrustKey> {
+    let b = fsio::read_small(p, 64 << 10)?;
+    crate::trust::key::read_public_key(&b).map_err(|e| match e {
+        crate::keys::KeyError::SecretGiven { .. } => {
+            let public = match p.extension() {
+                Some(x) if x == "key" => p.with_extension("pub").display().to_string(),
+                _ => "its public half (the .pub file)".into(),
+            };
+            anyhow::Error::new(e).context(format!("{}: this is a secret key; pass {public}", p.display()))
+        }
+        e => anyhow::Error::new(e).context(format!("{} is not a public key airlock reads", p.display())),
+    })
+}
+
+/// Loads Ed25519 public key files (ad-hoc `--key` trust: airlock signs bundles with Ed25519),
+/// in any form [`load_public`] reads.
 pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>> {
     paths
         .iter()
-        .map(|p| {
-            let b = fsio::read_small(p, 64 << 10)?;
-            PublicKey::parse_file(&b).with_context(|| format!("{} is not an airlock public key", p.display()))
+        .map(|p| match load_public(p)? {
+            crate::trust::key::TrustKey::Ed25519(k) => Ok(k),
+            other => anyhow::bail!(
+                "{}: an {} key, but this option takes Ed25519 keys (what `airlock keygen` makes); put other key types in a trust root",
+                p.display(),
+                other.algorithm()
+            ),
         })
         .collect()
 }
@@ -378,8 +402,8 @@ impl Args {
             Some(k) => vec![super::minisig::check(&self.bundle, k)?],
             None => Vec::new(),
         };
-        if let Some(k) = &self.member_minisign_key {
-            match super::minisig::member_checks(&self.bundle, k)? {
+        if !self.member_minisign_keys.is_empty() {
+            match super::minisig::member_checks(&self.bundle, &self.member_minisign_keys)? {
                 Ok(checks) => extra.extend(checks),
                 Err(refused) => return Err(VerifyError::Archive(refused).about(&self.bundle)),
             }

@@ -1,6 +1,7 @@
 //! in-toto documents inside DSSE (payloadType `application/vnd.in-toto+json`):
 //!
-//! * **Statement v1** (`https://in-toto.io/Statement/v1`, in-toto/attestation `spec/v1`): a
+//! * **Statement v1** (`https://in-toto.io/Statement/v1`, in-toto/attestation `spec/v1`) and
+//!   **v0.1** (`https://in-toto.io/Statement/v0.1`, the same four fields): a
 //!   non-empty `subject` list of resource descriptors, a `predicateType` and a `predicate`.
 //!   airlock binds a statement to the bundle: every subject must carry a `sha256` digest equal to
 //!   the digest of an `artifact` member. Zero subjects, or any subject that matches nothing,
@@ -25,8 +26,13 @@ use std::collections::BTreeMap;
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// `_type` of a v1 statement.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// `_type` of a v0.1 statement (older in-toto and slsa-github-generator releases): the same
+/// four fields as v1, subjects identified by digests.
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+/// What [`Statement`] reads, in words.
+const STATEMENT_VERSIONS: &str = "Statement v1 (https://in-toto.io/Statement/v1) and v0.1 (https://in-toto.io/Statement/v0.1)";
 
-const F: Fields = Fields { format: "in-toto Statement v1" };
+const F: Fields = Fields { format: "in-toto Statement" };
 
 /// One subject.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +46,8 @@ pub struct Subject {
 /// A parsed statement.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Statement {
+    /// `_type`: [`STATEMENT_V1`] or [`STATEMENT_V01`].
+    pub statement_type: &'static str,
     /// Subjects in document order.
     pub subjects: Vec<Subject>,
     /// `predicateType`.
@@ -56,12 +64,14 @@ impl Statement {
 
     fn from_value(v: &Value) -> Result<Self, EvidenceError> {
         let o = F.obj(v, "statement")?;
-        let t = F.str(o, "_type", "statement")?;
-        if t != STATEMENT_V1 {
-            return Err(EvidenceError::UnknownVersion { format: "in-toto Statement", found: t.into(), supported: STATEMENT_V1 });
-        }
+        let statement_type = match F.str(o, "_type", "statement")? {
+            STATEMENT_V1 => STATEMENT_V1,
+            STATEMENT_V01 => STATEMENT_V01,
+            t => return Err(EvidenceError::UnknownVersion { format: "in-toto Statement", found: t.into(), supported: STATEMENT_VERSIONS }),
+        };
+        // v0.1 and v1 have the same four top-level fields.
         if let Some(k) = o.keys().find(|k| !["_type", "subject", "predicateType", "predicate"].contains(&k.as_str())) {
-            return Err(F.err(format!("unknown top-level field {k:?}; a v1 statement has _type, subject, predicateType, predicate")));
+            return Err(F.err(format!("unknown top-level field {k:?}; a statement has _type, subject, predicateType, predicate")));
         }
         let mut subjects = Vec::new();
         for (i, s) in F.arr(o, "subject", "statement")?.iter().enumerate() {
@@ -89,7 +99,7 @@ impl Statement {
                 p.clone()
             }
         };
-        Ok(Statement { subjects, predicate_type, predicate })
+        Ok(Statement { statement_type, subjects, predicate_type, predicate })
     }
 }
 
@@ -164,19 +174,19 @@ pub enum Document {
     Link(Link),
 }
 
-/// Parses an in-toto payload: a v1 statement, a v0.9 layout or a link.
+/// Parses an in-toto payload: a v1 or v0.1 statement, a v0.9 layout or a link.
 pub fn parse_document(payload: &[u8]) -> Result<Document, EvidenceError> {
     let v = parse_json(payload, "in-toto payload")?;
     let t = v.get("_type").and_then(Value::as_str).unwrap_or("");
     Ok(match t {
-        STATEMENT_V1 => Document::Statement(Statement::from_value(&v)?),
+        STATEMENT_V1 | STATEMENT_V01 => Document::Statement(Statement::from_value(&v)?),
         "layout" => Document::Layout(Layout::from_value(&v)?),
         "link" => Document::Link(Link::from_value(&v)?),
         other => {
             return Err(EvidenceError::UnknownVersion {
                 format: "in-toto document",
                 found: other.into(),
-                supported: "Statement v1 (https://in-toto.io/Statement/v1), layout and link (v0.9)",
+                supported: "Statement v1 and v0.1 (https://in-toto.io/Statement/v1, .../v0.1), layout and link (v0.9)",
             });
         }
     })
@@ -190,6 +200,29 @@ pub fn read(envelope_bytes: &[u8]) -> Result<Parsed<Document>, EvidenceError> {
         ReadError::PayloadType { found, .. } => EvidenceError::PayloadType { found, expected: PAYLOAD_TYPE },
         ReadError::Payload(e) => e,
     })
+}
+
+/// The name ending of a JSON Lines member: one DSSE envelope per line (what slsa-github-generator
+/// and `cosign attest` write as `.intoto.jsonl`).
+pub const JSONL_SUFFIX: &str = ".jsonl";
+
+/// Splits a JSON Lines member into its envelopes' bytes (line number from 1, bytes without the
+/// line feed). One final line feed is optional; an empty line elsewhere, or no line at all, is
+/// malformed (strictly one envelope per line).
+pub fn split_jsonl(bytes: &[u8]) -> Result<Vec<(usize, &[u8])>, EvidenceError> {
+    let f = Fields { format: "in-toto JSON Lines" };
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if body.is_empty() {
+        return Err(f.err("the member holds no envelope; one DSSE envelope per line expected"));
+    }
+    let mut out = Vec::new();
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Err(f.err(format!("line {} is empty; one DSSE envelope per line, no blank lines", i + 1)));
+        }
+        out.push((i + 1, line));
+    }
+    Ok(out)
 }
 
 const L: Fields = Fields { format: "in-toto layout" };
@@ -387,9 +420,29 @@ mod tests {
     }
 
     #[test]
+    fn jsonl_one_envelope_per_line() {
+        let lines = split_jsonl(b"{\"a\":1}\n{\"b\":2}\n").unwrap();
+        assert_eq!(lines, vec![(1, &b"{\"a\":1}"[..]), (2, &b"{\"b\":2}"[..])]);
+        assert_eq!(split_jsonl(b"{}").unwrap().len(), 1);
+        for bad in [&b""[..], b"\n", b"{}\n\n{}", b"{}\n\n", b"{}\n \n{}"] {
+            assert!(matches!(split_jsonl(bad), Err(EvidenceError::Schema { .. })), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_v01_with_the_same_field_set() {
+        let a = Sha256Digest::of(b"a").hex();
+        let v01 = format!(r#"{{"_type":"{STATEMENT_V01}","subject":[{{"name":"a","digest":{{"sha256":"{a}"}}}}],"predicateType":"x"}}"#);
+        let st = Statement::parse(v01.as_bytes()).unwrap();
+        assert_eq!((st.statement_type, bind(&st, &arts()).unwrap().len()), (STATEMENT_V01, 1));
+        let extra = v01.replacen('{', r#"{"predicateVersion":"1","#, 1);
+        assert!(matches!(Statement::parse(extra.as_bytes()), Err(EvidenceError::Schema { .. })));
+    }
+
+    #[test]
     fn refuses_other_versions_and_shapes() {
-        let v01 = br#"{"_type":"https://in-toto.io/Statement/v0.1","subject":[],"predicateType":"x"}"#;
-        assert!(matches!(Statement::parse(v01), Err(EvidenceError::UnknownVersion { .. })));
+        let v02 = br#"{"_type":"https://in-toto.io/Statement/v0.2","subject":[],"predicateType":"x"}"#;
+        assert!(matches!(Statement::parse(v02), Err(EvidenceError::UnknownVersion { .. })));
         let upper = stmt(&format!(r#"[{{"digest":{{"sha256":"{}"}}}}]"#, Sha256Digest::of(b"a").hex().to_uppercase()));
         assert!(matches!(Statement::parse(&upper), Err(EvidenceError::Schema { .. })));
         let extra = format!(r#"{{"_type":"{STATEMENT_V1}","subject":[],"predicateType":"p","extra":1}}"#);

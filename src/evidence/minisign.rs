@@ -321,7 +321,11 @@ pub const MEMBER_SIGNATURE_SUFFIXES: [&str; 2] = [".minisig", ".sig"];
 /// `X.sig`) beside a member `X`, one `minisign.member` check, `X` streamed out of the archive
 /// (inflating) and verified with `pk`. No such pair is itself a failed check: the caller asked
 /// for member signatures. Signature members over 64 KiB, or that do not parse, fail their check.
-pub fn member_checks(src: &dyn ByteSource, index: &crate::archive::ArchiveIndex, pk: &MinisignPublicKey) -> Vec<crate::report::Check> {
+///
+/// With several keys (members signed by different upstream keys), each signature is checked with
+/// the key whose key id it names; a signature naming none of them fails its check, naming the
+/// key ids given.
+pub fn member_checks(src: &dyn ByteSource, index: &crate::archive::ArchiveIndex, keys: &[MinisignPublicKey]) -> Vec<crate::report::Check> {
     use crate::report::Check;
     let mut out = Vec::new();
     for sig_entry in &index.entries {
@@ -338,6 +342,25 @@ pub fn member_checks(src: &dyn ByteSource, index: &crate::archive::ArchiveIndex,
             Ok(s) => s,
             Err(e) => {
                 out.push(fail(e));
+                continue;
+            }
+        };
+        // The key the signature names; with one key given, that key (a mismatch is then reported
+        // by verification, naming both ids).
+        let pk = match keys.iter().find(|k| k.key_id == sig.key_id) {
+            Some(k) => k,
+            None if keys.len() == 1 => &keys[0],
+            None => {
+                let given: Vec<String> = keys.iter().map(MinisignPublicKey::key_id_text).collect();
+                out.push(
+                    fail(format!(
+                        "signed by key id {}, which is none of the {} keys given ({})",
+                        key_id_text(&sig.key_id),
+                        keys.len(),
+                        given.join(", ")
+                    ))
+                    .values(given.join(" or "), key_id_text(&sig.key_id)),
+                );
                 continue;
             }
         };

@@ -1,4 +1,4 @@
-//! SBOMs: SPDX 2.3 JSON, SPDX 3.0 JSON-LD and CycloneDX 1.5 / 1.6 JSON, reduced to what binds
+//! SBOMs: SPDX 2.3 JSON, SPDX 3.0 JSON-LD and CycloneDX 1.2–1.6 JSON, reduced to what binds
 //! them to artifacts: the files, packages and components they list, each with its name,
 //! identifiers and SHA-256 (when recorded).
 //!
@@ -19,6 +19,10 @@ pub enum Format {
     Spdx23,
     /// SPDX 3.0.x JSON-LD.
     Spdx3,
+    /// SPDX 2.2 or 2.3 tag-value (what `spdx-tools` and many scanners write as `.spdx`).
+    SpdxTagValue,
+    /// CycloneDX 1.2, 1.3 or 1.4 JSON (the same component and hash fields as 1.5).
+    CycloneDxLegacy(&'static str),
     /// CycloneDX 1.5 JSON.
     CycloneDx15,
     /// CycloneDX 1.6 JSON.
@@ -29,8 +33,8 @@ impl Format {
     /// Family name as seed 004 spells it: `spdx` or `cyclonedx`.
     pub fn family(self) -> &'static str {
         match self {
-            Format::Spdx23 | Format::Spdx3 => "spdx",
-            Format::CycloneDx15 | Format::CycloneDx16 => "cyclonedx",
+            Format::Spdx23 | Format::Spdx3 | Format::SpdxTagValue => "spdx",
+            Format::CycloneDxLegacy(_) | Format::CycloneDx15 | Format::CycloneDx16 => "cyclonedx",
         }
     }
 
@@ -39,6 +43,10 @@ impl Format {
         match self {
             Format::Spdx23 => "SPDX 2.3",
             Format::Spdx3 => "SPDX 3.0",
+            Format::SpdxTagValue => "SPDX 2 tag-value",
+            Format::CycloneDxLegacy("1.2") => "CycloneDX 1.2",
+            Format::CycloneDxLegacy("1.3") => "CycloneDX 1.3",
+            Format::CycloneDxLegacy(_) => "CycloneDX 1.4",
             Format::CycloneDx15 => "CycloneDX 1.5",
             Format::CycloneDx16 => "CycloneDX 1.6",
         }
@@ -70,7 +78,8 @@ pub struct Sbom {
     pub format: Format,
     /// Entries in document order.
     pub entries: Vec<Entry>,
-    /// SHA-256 of the RFC 8785 form of the whole document.
+    /// SHA-256 of the RFC 8785 form of the whole document (tag-value, which has no canonical
+    /// form: of its bytes).
     pub canonical_digest: Sha256Digest,
 }
 
@@ -113,6 +122,21 @@ impl Coverage {
 impl Sbom {
     /// Parses any of the supported formats, recognised by their top-level fields.
     pub fn parse(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'<') => {
+                return Err(EvidenceError::Unrecognised {
+                    kind: "sbom",
+                    detail: "an XML document (CycloneDX XML is not read); convert it to CycloneDX JSON, e.g. `cyclonedx convert --output-format json`".into(),
+                });
+            }
+            Some(b'{') | None => {}
+            Some(_) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|_| EvidenceError::Unrecognised { kind: "sbom", detail: "neither JSON nor UTF-8 SPDX tag-value".into() })?;
+                let entries = spdx_tag_value(text)?;
+                return Ok(Sbom { format: Format::SpdxTagValue, entries, canonical_digest: Sha256Digest::of(bytes) });
+            }
+        }
         let v = parse_json(bytes, "SBOM")?;
         let o = v
             .as_object()
@@ -175,6 +199,126 @@ fn one_sha256(
         }
     }
     Ok(found)
+}
+
+const TV: Fields = Fields { format: "SPDX tag-value" };
+
+/// SPDX 2.2 / 2.3 tag-value: `Tag: value` lines (`#` comments, blank lines, `<text>…</text>`
+/// values over several lines). The document header must start with `SPDXVersion` and carry the
+/// format's required fields once each; every package needs `SPDXID` and
+/// `PackageDownloadLocation`, every file `SPDXID` and a `FileChecksum`. Entries as for SPDX JSON:
+/// packages (`PackageFileName` else `PackageName`; ids: SPDXID and `ExternalRef` purls) and
+/// files (`FileName`), SHA-256 from `PackageChecksum` / `FileChecksum` `SHA256: <hex>`.
+fn spdx_tag_value(text: &str) -> Result<Vec<Entry>, EvidenceError> {
+    let f = &TV;
+    let mut pairs: Vec<(usize, &str, String)> = Vec::new();
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate();
+    while let Some((n, line)) = lines.next() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((tag, value)) = line.split_once(':') else {
+            return Err(f.err(format!("line {}: not `Tag: value`", n + 1)));
+        };
+        if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(f.err(format!("line {}: {tag:?} is not a tag", n + 1)));
+        }
+        let mut value = value.trim().to_string();
+        if value.starts_with("<text>") && !value.contains("</text>") {
+            loop {
+                let Some((_, more)) = lines.next() else {
+                    return Err(f.err(format!("line {}: <text> of {tag} is never closed", n + 1)));
+                };
+                value.push('\n');
+                value.push_str(more);
+                if more.contains("</text>") {
+                    break;
+                }
+            }
+        }
+        pairs.push((n + 1, tag, value));
+    }
+    match pairs.first() {
+        Some((_, "SPDXVersion", v)) if v == "SPDX-2.3" || v == "SPDX-2.2" => {}
+        Some((_, "SPDXVersion", v)) => {
+            return Err(EvidenceError::UnknownVersion { format: "SPDX tag-value", found: v.clone(), supported: "SPDX-2.2 and SPDX-2.3" });
+        }
+        _ => {
+            return Err(EvidenceError::Unrecognised {
+                kind: "sbom",
+                detail: "not JSON, and not SPDX tag-value (no leading SPDXVersion)".into(),
+            });
+        }
+    }
+    // The document header: everything before the first package, file, snippet or license.
+    let starts = |t: &str| matches!(t, "PackageName" | "FileName" | "SnippetSPDXID" | "LicenseID");
+    let header_end = pairs.iter().position(|(_, t, _)| starts(t)).unwrap_or(pairs.len());
+    let once = |tag: &str| {
+        let found: Vec<&String> = pairs[..header_end].iter().filter(|(_, t, _)| *t == tag).map(|(_, _, v)| v).collect();
+        match found.as_slice() {
+            [v] if !v.is_empty() => Ok(v.as_str()),
+            [] => Err(f.err(format!("the document header has no {tag}"))),
+            _ => Err(f.err(format!("the document header gives {tag} {} times", found.len()))),
+        }
+    };
+    if once("DataLicense")? != "CC0-1.0" {
+        return Err(f.err("DataLicense must be CC0-1.0"));
+    }
+    if once("SPDXID")? != "SPDXRef-DOCUMENT" {
+        return Err(f.err("the document's SPDXID must be SPDXRef-DOCUMENT"));
+    }
+    once("DocumentName")?;
+    once("DocumentNamespace")?;
+    once("Created")?;
+    if !pairs[..header_end].iter().any(|(_, t, _)| *t == "Creator") {
+        return Err(f.err("the document header has no Creator"));
+    }
+    // Each package or file: its tags up to the next start tag.
+    let mut out = Vec::new();
+    let mut i = header_end;
+    while i < pairs.len() {
+        let (line, kind, first) = &pairs[i];
+        let end = pairs[i + 1..].iter().position(|(_, t, _)| starts(t)).map_or(pairs.len(), |p| i + 1 + p);
+        let body = &pairs[i + 1..end];
+        let at = format!("{kind} {first:?} (line {line})");
+        let get = |tag: &str| body.iter().find(|(_, t, _)| *t == tag).map(|(_, _, v)| v.as_str());
+        let checksums = |tag: &str| -> Vec<(String, String)> {
+            body.iter()
+                .filter(|(_, t, _)| *t == tag)
+                .map(|(_, _, v)| match v.split_once(':') {
+                    Some((a, h)) => (a.trim().to_string(), h.trim().to_string()),
+                    None => (v.clone(), String::new()),
+                })
+                .collect()
+        };
+        match *kind {
+            "PackageName" | "FileName" => {
+                let id = get("SPDXID").ok_or_else(|| f.err(format!("{at} has no SPDXID")))?;
+                let mut ids = vec![id.to_string()];
+                let (name, sums) = if *kind == "PackageName" {
+                    get("PackageDownloadLocation").ok_or_else(|| f.err(format!("{at} has no PackageDownloadLocation")))?;
+                    for (_, _, v) in body.iter().filter(|(_, t, _)| *t == "ExternalRef") {
+                        let parts: Vec<&str> = v.split_whitespace().collect();
+                        if let ["PACKAGE-MANAGER" | "PACKAGE_MANAGER", "purl", purl] = parts.as_slice() {
+                            ids.push(purl.to_string());
+                        }
+                    }
+                    (get("PackageFileName").unwrap_or(first).to_string(), checksums("PackageChecksum"))
+                } else {
+                    let sums = checksums("FileChecksum");
+                    if sums.is_empty() {
+                        return Err(f.err(format!("{at} has no FileChecksum")));
+                    }
+                    (first.clone(), sums)
+                };
+                let sha256 = one_sha256(f, sums, &|a| a == "SHA256", &at)?;
+                out.push(Entry { name, ids, sha256 });
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    Ok(out)
 }
 
 fn spdx2(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
@@ -304,10 +448,13 @@ fn cyclonedx(o: &Map<String, Value>) -> Result<(Format, Vec<Entry>), EvidenceErr
         return Err(f.err("document.bomFormat must be \"CycloneDX\""));
     }
     let format = match f.str(o, "specVersion", "document")? {
+        "1.2" => Format::CycloneDxLegacy("1.2"),
+        "1.3" => Format::CycloneDxLegacy("1.3"),
+        "1.4" => Format::CycloneDxLegacy("1.4"),
         "1.5" => Format::CycloneDx15,
         "1.6" => Format::CycloneDx16,
         other => {
-            return Err(EvidenceError::UnknownVersion { format: "CycloneDX", found: other.into(), supported: "CycloneDX 1.5 and 1.6" });
+            return Err(EvidenceError::UnknownVersion { format: "CycloneDX", found: other.into(), supported: "CycloneDX 1.2 to 1.6 JSON" });
         }
     };
     if let Some(v) = f.opt(o, "version")
@@ -358,6 +505,27 @@ pub(crate) fn component(c: &Value, at: &str, out: &mut Vec<Entry>) -> Result<(),
 mod tests {
     use super::*;
 
+    #[test]
+    fn spdx_tag_value_reads_strictly() {
+        let a = Sha256Digest::of(b"a").hex();
+        let doc = format!(
+            "SPDXVersion: SPDX-2.3\nDataLicense: CC0-1.0\nSPDXID: SPDXRef-DOCUMENT\nDocumentName: d\nDocumentNamespace: https://e/x\n\
+             Creator: Tool: t\nCreated: 2026-01-01T00:00:00Z\nDocumentComment: <text>two\nlines</text>\n\n\
+             FileName: ./dist/a\nSPDXID: SPDXRef-File-a\nFileChecksum: SHA256: {a}\n"
+        );
+        let s = Sbom::parse(doc.as_bytes()).unwrap();
+        assert_eq!((s.format, s.entries.len()), (Format::SpdxTagValue, 1));
+        assert_eq!(s.entries[0].sha256, Some(Sha256Digest::of(b"a")));
+        let refused = |d: String| Sbom::parse(d.as_bytes()).unwrap_err();
+        assert!(matches!(refused(doc.replace("SPDX-2.3", "SPDX-2.1")), EvidenceError::UnknownVersion { .. }));
+        assert!(matches!(refused(doc.replace("Created:", "Createdd:")), EvidenceError::Schema { .. }));
+        assert!(matches!(refused(doc.replace("FileChecksum", "FileComment")), EvidenceError::Schema { .. }));
+        assert!(matches!(refused(doc.replace("lines</text>", "lines")), EvidenceError::Schema { .. }));
+        assert!(matches!(refused(doc.replace("SPDXID: SPDXRef-File-a\n", "")), EvidenceError::Schema { .. }));
+        assert!(matches!(refused(format!("{doc}FileChecksum: SHA256: {}\n", Sha256Digest::of(b"b").hex())), EvidenceError::Schema { .. }));
+        assert!(matches!(refused("<bom/>".into()), EvidenceError::Unrecognised { .. }));
+    }
+
     fn art(bytes: &[u8]) -> ArtifactRef {
         ArtifactRef { path: "artifacts/app".into(), digest: Sha256Digest::of(bytes) }
     }
@@ -376,7 +544,9 @@ mod tests {
         let nohash = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"application","name":"app"}]}"#;
         assert_eq!(Sbom::parse(nohash.as_bytes()).unwrap().coverage(&art(b"app")).code(), Some("sbom.digest-missing"));
         let old = r#"{"bomFormat":"CycloneDX","specVersion":"1.4","components":[]}"#;
-        assert!(matches!(Sbom::parse(old.as_bytes()), Err(EvidenceError::UnknownVersion { .. })));
+        assert_eq!(Sbom::parse(old.as_bytes()).unwrap().format.name(), "CycloneDX 1.4");
+        let older = r#"{"bomFormat":"CycloneDX","specVersion":"1.1","components":[]}"#;
+        assert!(matches!(Sbom::parse(older.as_bytes()), Err(EvidenceError::UnknownVersion { .. })));
     }
 
     #[test]

@@ -20,8 +20,11 @@ use std::collections::BTreeMap;
 
 /// Predicate type of SLSA provenance v1.
 pub const PREDICATE_V1: &str = "https://slsa.dev/provenance/v1";
+/// Predicate type of SLSA provenance v0.2 (older slsa-github-generator releases).
+pub const PREDICATE_V02: &str = "https://slsa.dev/provenance/v0.2";
 
 const F: Fields = Fields { format: "SLSA provenance v1" };
+const F02: Fields = Fields { format: "SLSA provenance v0.2" };
 
 /// The fields of a v1 predicate that pins look at.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,8 +35,20 @@ pub struct Provenance {
     pub builder_id: String,
     /// `buildDefinition.externalParameters`.
     pub external_parameters: Map<String, Value>,
-    /// `buildDefinition.resolvedDependencies[].uri`, where present.
+    /// `buildDefinition.resolvedDependencies[].uri` (v0.2: `materials[].uri`), where present.
     pub dependency_uris: Vec<String>,
+    /// v0.2 only: `invocation.configSource.uri` (v1 has no such field: `None`).
+    pub config_source: Option<String>,
+    /// The predicate type read: [`PREDICATE_V1`] or [`PREDICATE_V02`].
+    pub predicate_type: &'static str,
+}
+
+/// Refuses a key outside `allowed` (SLSA v0.2's own field set).
+fn only(o: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), EvidenceError> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(F02.err(format!("unknown field {at}.{k}; SLSA provenance v0.2 allows {}", allowed.join(", ")))),
+        None => Ok(()),
+    }
 }
 
 /// What a policy pins. `None` pins nothing.
@@ -110,7 +125,80 @@ impl Provenance {
         let rd = F.obj(F.req(o, "runDetails", "predicate")?, "runDetails")?;
         let builder = F.obj(F.req(rd, "builder", "runDetails")?, "runDetails.builder")?;
         let builder_id = F.nonempty_str(builder, "id", "runDetails.builder")?.to_string();
-        Ok(Provenance { build_type, builder_id, external_parameters, dependency_uris })
+        Ok(Provenance { build_type, builder_id, external_parameters, dependency_uris, config_source: None, predicate_type: PREDICATE_V1 })
+    }
+
+    /// Reads a predicate of the given type: v1 ([`Self::from_predicate`]) or v0.2
+    /// ([`Self::from_predicate_v02`]); `None` for any other type.
+    pub fn from_typed(predicate_type: &str, p: &Value) -> Option<Result<Self, EvidenceError>> {
+        match predicate_type {
+            PREDICATE_V1 => Some(Self::from_predicate(p)),
+            PREDICATE_V02 => Some(Self::from_predicate_v02(p)),
+            _ => None,
+        }
+    }
+
+    /// Reads a v0.2 predicate strictly (its own field set; unknown fields refused). Pins map
+    /// onto it as slsa-verifier maps them: `builder.id`, `buildType`, `invocation.parameters` as
+    /// the external parameters, `invocation.configSource.uri` and `materials[].uri` as sources.
+    pub fn from_predicate_v02(p: &Value) -> Result<Self, EvidenceError> {
+        let f = &F02;
+        let o = f.obj(p, "predicate")?;
+        only(o, &["builder", "buildType", "invocation", "buildConfig", "metadata", "materials"], "predicate")?;
+        let builder = f.obj(f.req(o, "builder", "predicate")?, "builder")?;
+        only(builder, &["id"], "builder")?;
+        let builder_id = f.nonempty_str(builder, "id", "builder")?.to_string();
+        let build_type = f.nonempty_str(o, "buildType", "predicate")?.to_string();
+        let mut external_parameters = Map::new();
+        let mut config_source = None;
+        if let Some(inv) = f.opt(o, "invocation") {
+            let inv = f.obj(inv, "invocation")?;
+            only(inv, &["configSource", "parameters", "environment"], "invocation")?;
+            if let Some(cs) = f.opt(inv, "configSource") {
+                let cs = f.obj(cs, "invocation.configSource")?;
+                only(cs, &["uri", "digest", "entryPoint"], "invocation.configSource")?;
+                config_source = f.opt_str(cs, "uri", "invocation.configSource")?.map(str::to_string);
+                digest_set(f, cs, "invocation.configSource")?;
+                f.opt_str(cs, "entryPoint", "invocation.configSource")?;
+            }
+            if let Some(params) = f.opt(inv, "parameters") {
+                external_parameters = f.obj(params, "invocation.parameters")?.clone();
+            }
+            if let Some(env) = f.opt(inv, "environment") {
+                f.obj(env, "invocation.environment")?;
+            }
+        }
+        if let Some(bc) = f.opt(o, "buildConfig") {
+            f.obj(bc, "buildConfig")?;
+        }
+        if let Some(md) = f.opt(o, "metadata") {
+            let md = f.obj(md, "metadata")?;
+            only(md, &["buildInvocationId", "buildStartedOn", "buildFinishedOn", "completeness", "reproducible"], "metadata")?;
+            for k in ["buildInvocationId", "buildStartedOn", "buildFinishedOn"] {
+                f.opt_str(md, k, "metadata")?;
+            }
+            if let Some(c) = f.opt(md, "completeness") {
+                let c = f.obj(c, "metadata.completeness")?;
+                only(c, &["parameters", "environment", "materials"], "metadata.completeness")?;
+                if let Some((k, _)) = c.iter().find(|(_, v)| !v.is_boolean()) {
+                    return Err(f.err(format!("metadata.completeness.{k} must be a boolean")));
+                }
+            }
+            if md.get("reproducible").is_some_and(|v| !v.is_boolean()) {
+                return Err(f.err("metadata.reproducible must be a boolean"));
+            }
+        }
+        let mut dependency_uris = Vec::new();
+        for (i, m) in f.opt_arr(o, "materials", "predicate")?.iter().enumerate() {
+            let at = format!("materials[{i}]");
+            let mo = f.obj(m, &at)?;
+            only(mo, &["uri", "digest"], &at)?;
+            if let Some(u) = f.opt_str(mo, "uri", &at)? {
+                dependency_uris.push(u.to_string());
+            }
+            digest_set(f, mo, &at)?;
+        }
+        Ok(Provenance { build_type, builder_id, external_parameters, dependency_uris, config_source, predicate_type: PREDICATE_V02 })
     }
 
     /// Every place the provenance names its source.
@@ -132,13 +220,27 @@ impl Provenance {
         {
             out.push(SourceClaim { place: "externalParameters.source".into(), ..c });
         }
+        if let Some(c) = self.config_source.as_deref().and_then(split_git_uri) {
+            out.push(SourceClaim { place: "invocation.configSource.uri".into(), ..c });
+        }
+        let deps = if self.predicate_type == PREDICATE_V02 { "materials" } else { "resolvedDependencies" };
         for (i, u) in self.dependency_uris.iter().enumerate() {
             if let Some(c) = split_git_uri(u) {
-                out.push(SourceClaim { place: format!("resolvedDependencies[{i}].uri"), ..c });
+                out.push(SourceClaim { place: format!("{deps}[{i}].uri"), ..c });
             }
         }
         out
     }
+}
+
+/// An optional `digest` object of string values.
+fn digest_set(f: &Fields, o: &Map<String, Value>, at: &str) -> Result<(), EvidenceError> {
+    if let Some(dg) = f.opt(o, "digest") {
+        for (alg, v) in f.obj(dg, &format!("{at}.digest"))? {
+            v.as_str().ok_or_else(|| f.err(format!("{at}.digest.{alg} must be a string")))?;
+        }
+    }
+    Ok(())
 }
 
 fn strip_git(u: &str) -> &str {
@@ -283,6 +385,44 @@ mod tests {
         pr.external_parameters.clear();
         pr.dependency_uris.clear();
         assert_eq!(codes(&pr, &pins()), ["slsa.source-missing", "slsa.source-missing"]);
+    }
+
+    /// The shape slsa-github-generator v1.x's generic workflow writes.
+    fn v02() -> Value {
+        serde_json::json!({
+            "builder": {"id": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.9.0"},
+            "buildType": "https://github.com/slsa-framework/slsa-github-generator/generic@v1",
+            "invocation": {
+                "configSource": {"uri": "git+https://github.com/acme/app@refs/tags/v1.2.0", "digest": {"sha1": "0123456789abcdef0123456789abcdef01234567"}, "entryPoint": ".github/workflows/release.yml"},
+                "parameters": {},
+                "environment": {"github_event_name": "push", "github_run_id": "1"}
+            },
+            "metadata": {"buildInvocationId": "1-1", "completeness": {"parameters": true, "environment": false, "materials": false}, "reproducible": false},
+            "materials": [{"uri": "git+https://github.com/acme/app@refs/tags/v1.2.0", "digest": {"sha1": "0123456789abcdef0123456789abcdef01234567"}}]
+        })
+    }
+
+    #[test]
+    fn v02_reads_strictly_and_takes_the_same_pins() {
+        let p = Provenance::from_typed(PREDICATE_V02, &v02()).unwrap().unwrap();
+        let mut pins = pins();
+        pins.build_type = Some("https://github.com/slsa-framework/slsa-github-generator/generic@v1".into());
+        assert_eq!(check(&p, &pins), vec![]);
+        let places: Vec<String> = p.source_claims().into_iter().map(|c| c.place).collect();
+        assert_eq!(places, ["invocation.configSource.uri", "materials[0].uri"]);
+        pins.source_ref = Some("refs/heads/main".into());
+        let codes: Vec<&str> = check(&p, &pins).into_iter().map(|f| f.code).collect();
+        assert_eq!(codes, ["slsa.source-ref", "slsa.source-ref"]);
+        // Its own field set: a v1 field, or an unknown one anywhere, is refused.
+        for (at, key) in [("", "runDetails"), ("/invocation", "extra"), ("/metadata", "buildDefinition"), ("/materials/0", "name")] {
+            let mut v = v02();
+            v.pointer_mut(at).unwrap().as_object_mut().unwrap().insert(key.into(), Value::Null);
+            let e = Provenance::from_predicate_v02(&v).unwrap_err();
+            assert!(e.to_string().contains(&format!("{key}; SLSA provenance v0.2 allows")), "{e}");
+        }
+        assert!(Provenance::from_typed("https://slsa.dev/provenance/v0.1", &v02()).is_none());
+        // A v1 predicate is not a v0.2 one.
+        assert!(Provenance::from_predicate_v02(&serde_json::json!({"buildDefinition": {}, "runDetails": {}})).is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! VEX: OpenVEX (v0.0.1 and v0.2.0) and CycloneDX 1.5 / 1.6 VEX, reduced to statements
+//! VEX: OpenVEX (v0.0.1 and v0.2.0), CycloneDX 1.5 / 1.6 VEX and CSAF 2.0 VEX, reduced to statements
 //! (vulnerability, status, products) and merged per vulnerability.
 //!
 //! Statuses are normalised to the four seed-004 values:
@@ -63,6 +63,8 @@ pub enum Format {
     OpenVex,
     /// CycloneDX VEX.
     CycloneDx,
+    /// CSAF 2.0 with `document.category` `csaf_vex`.
+    Csaf,
 }
 
 /// A product a statement is about.
@@ -113,8 +115,13 @@ impl VexDocument {
             (Format::OpenVex, openvex(o)?)
         } else if o.contains_key("bomFormat") {
             (Format::CycloneDx, cyclonedx(o)?)
+        } else if o.contains_key("document") && o.contains_key("vulnerabilities") {
+            (Format::Csaf, csaf(o)?)
         } else {
-            return Err(EvidenceError::Unrecognised { kind: "vex", detail: "no @context (OpenVEX) or bomFormat (CycloneDX VEX)".into() });
+            return Err(EvidenceError::Unrecognised {
+                kind: "vex",
+                detail: "no @context (OpenVEX), bomFormat (CycloneDX VEX) or document and vulnerabilities (CSAF VEX)".into(),
+            });
         };
         Ok(VexDocument { format, statements, canonical_digest: canonical_digest(&v) })
     }
@@ -277,6 +284,161 @@ fn cyclonedx(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
     Ok(out)
 }
 
+const CS: Fields = Fields { format: "CSAF VEX" };
+
+/// CSAF 2.0 VEX (`document.category` `csaf_vex`, `csaf_version` `2.0`): each vulnerability
+/// (`cve`, else the first `ids[].text`) gives one statement per `product_status` list that names
+/// products: `known_affected` → affected, `known_not_affected` / `fixed` / `first_fixed` →
+/// not_affected, `under_investigation` → under_investigation (other lists, e.g. `recommended`,
+/// are not statuses). Products are resolved through `product_tree` (`full_product_names` and
+/// `branches`, recursively): the product id, its `purl` and `cpe`, and the `sha256`
+/// `file_hashes`. The VEX profile's MUSTs hold: a known-not-affected product needs an impact
+/// statement (a `flags` entry or an `impact` threat naming it), a known-affected one an action
+/// statement (a `remediations` entry naming it); a product id the tree does not define is
+/// malformed.
+fn csaf(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
+    let f = &CS;
+    let doc = f.obj(f.req(o, "document", "csaf")?, "document")?;
+    match f.str(doc, "category", "document")? {
+        "csaf_vex" => {}
+        other => {
+            return Err(EvidenceError::UnknownVersion { format: "CSAF document.category", found: other.into(), supported: "csaf_vex" });
+        }
+    }
+    match f.str(doc, "csaf_version", "document")? {
+        "2.0" => {}
+        other => return Err(EvidenceError::UnknownVersion { format: "CSAF", found: other.into(), supported: "CSAF 2.0" }),
+    }
+    f.obj(f.req(doc, "publisher", "document")?, "document.publisher")?;
+    f.nonempty_str(doc, "title", "document")?;
+    let tracking = f.obj(f.req(doc, "tracking", "document")?, "document.tracking")?;
+    for k in ["id", "status", "version", "initial_release_date", "current_release_date"] {
+        f.nonempty_str(tracking, k, "document.tracking")?;
+    }
+    // Product id → identifiers and hashes.
+    let mut tree: BTreeMap<String, Product> = BTreeMap::new();
+    fn product_name(f: &Fields, p: &Value, at: &str, tree: &mut BTreeMap<String, Product>) -> Result<(), EvidenceError> {
+        let po = f.obj(p, at)?;
+        f.nonempty_str(po, "name", at)?;
+        let id = f.nonempty_str(po, "product_id", at)?.to_string();
+        let mut prod = Product { ids: vec![id.clone()], sha256: vec![] };
+        if let Some(h) = f.opt(po, "product_identification_helper") {
+            let hat = format!("{at}.product_identification_helper");
+            let ho = f.obj(h, &hat)?;
+            for k in ["purl", "cpe"] {
+                if let Some(s) = f.opt_str(ho, k, &hat)? {
+                    prod.ids.push(s.to_string());
+                }
+            }
+            for (i, fh) in f.opt_arr(ho, "hashes", &hat)?.iter().enumerate() {
+                let fat = format!("{hat}.hashes[{i}]");
+                for (j, h) in f.arr(f.obj(fh, &fat)?, "file_hashes", &fat)?.iter().enumerate() {
+                    let at = format!("{fat}.file_hashes[{j}]");
+                    let ho = f.obj(h, &at)?;
+                    let value = f.str(ho, "value", &at)?;
+                    if f.str(ho, "algorithm", &at)?.eq_ignore_ascii_case("sha256") {
+                        prod.sha256.push(f.sha256_hex(&value.to_ascii_lowercase(), &format!("{at}.value"))?);
+                    }
+                }
+            }
+        }
+        if tree.insert(id.clone(), prod).is_some() {
+            return Err(f.err(format!("{at}: product_id {id:?} is defined twice")));
+        }
+        Ok(())
+    }
+    fn branches(f: &Fields, list: &[Value], at: &str, tree: &mut BTreeMap<String, Product>) -> Result<(), EvidenceError> {
+        for (i, b) in list.iter().enumerate() {
+            let bat = format!("{at}[{i}]");
+            let bo = f.obj(b, &bat)?;
+            if let Some(p) = f.opt(bo, "product") {
+                product_name(f, p, &format!("{bat}.product"), tree)?;
+            }
+            branches(f, f.opt_arr(bo, "branches", &bat)?, &format!("{bat}.branches"), tree)?;
+        }
+        Ok(())
+    }
+    if let Some(pt) = f.opt(o, "product_tree") {
+        let pto = f.obj(pt, "product_tree")?;
+        for (i, p) in f.opt_arr(pto, "full_product_names", "product_tree")?.iter().enumerate() {
+            product_name(f, p, &format!("product_tree.full_product_names[{i}]"), &mut tree)?;
+        }
+        branches(f, f.opt_arr(pto, "branches", "product_tree")?, "product_tree.branches", &mut tree)?;
+    }
+    let vulns = f.arr(o, "vulnerabilities", "csaf")?;
+    if vulns.is_empty() {
+        return Err(f.err("vulnerabilities is empty; a VEX document without statements says nothing"));
+    }
+    // Product ids named by a list of objects' `product_ids` (flags, threats, remediations).
+    let named = |vo: &Map<String, Value>, key: &str, at: &str, pred: &dyn Fn(&Map<String, Value>) -> bool| {
+        let mut out = Vec::new();
+        for (i, x) in f.opt_arr(vo, key, at)?.iter().enumerate() {
+            let xat = format!("{at}.{key}[{i}]");
+            let xo = f.obj(x, &xat)?;
+            if pred(xo) {
+                for p in f.opt_arr(xo, "product_ids", &xat)? {
+                    out.push(p.as_str().ok_or_else(|| f.err(format!("{xat}.product_ids must hold strings")))?.to_string());
+                }
+            }
+        }
+        Ok::<Vec<String>, EvidenceError>(out)
+    };
+    let mut out = Vec::new();
+    for (i, v) in vulns.iter().enumerate() {
+        let at = format!("vulnerabilities[{i}]");
+        let vo = f.obj(v, &at)?;
+        let vulnerability = match f.opt_str(vo, "cve", &at)? {
+            Some(c) => c.to_string(),
+            None => {
+                let ids = f.opt_arr(vo, "ids", &at)?;
+                let first = ids.first().ok_or_else(|| f.err(format!("{at} has neither cve nor ids")))?;
+                f.nonempty_str(f.obj(first, &format!("{at}.ids[0]"))?, "text", &format!("{at}.ids[0]"))?.to_string()
+            }
+        };
+        let ps = f.obj(f.req(vo, "product_status", &at)?, &format!("{at}.product_status"))?;
+        let impact = named(vo, "flags", &at, &|_| true)?;
+        let impact_threats = named(vo, "threats", &at, &|t| t.get("category").and_then(Value::as_str) == Some("impact"))?;
+        let actions = named(vo, "remediations", &at, &|_| true)?;
+        let mut any = false;
+        for (list, status) in [
+            ("known_affected", Status::Affected),
+            ("known_not_affected", Status::NotAffected),
+            ("fixed", Status::NotAffected),
+            ("first_fixed", Status::NotAffected),
+            ("under_investigation", Status::UnderInvestigation),
+        ] {
+            let lat = format!("{at}.product_status.{list}");
+            let ids = f.opt_arr(ps, list, &format!("{at}.product_status"))?;
+            if ids.is_empty() {
+                continue;
+            }
+            let mut products = Vec::new();
+            for (j, id) in ids.iter().enumerate() {
+                let id = id.as_str().ok_or_else(|| f.err(format!("{lat}[{j}] must be a product id string")))?;
+                let prod = tree.get(id).ok_or_else(|| f.err(format!("{lat}[{j}] {id:?} is not a product of product_tree")))?;
+                let has = |l: &[String]| l.iter().any(|x| x == id);
+                if list == "known_not_affected" && !has(&impact) && !has(&impact_threats) {
+                    return Err(f.err(format!(
+                        "{lat}[{j}] {id:?} has no impact statement (flags or an impact threat); the VEX profile requires one"
+                    )));
+                }
+                if list == "known_affected" && !has(&actions) {
+                    return Err(f.err(format!("{lat}[{j}] {id:?} has no action statement (remediations); the VEX profile requires one")));
+                }
+                products.push(prod.clone());
+            }
+            any = true;
+            out.push(Statement { vulnerability: vulnerability.clone(), status, products });
+        }
+        if !any {
+            return Err(
+                f.err(format!("{at}.product_status names no product as known_affected, known_not_affected, fixed or under_investigation"))
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// Who a statement is about, relative to one artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -324,6 +486,14 @@ pub struct MergedVulnerability {
 }
 
 impl Merged {
+    /// The vulnerabilities whose status is not `not_affected`, worst first, in words
+    /// (`CVE-2026-1111 affected, CVE-2026-2222 under_investigation`); `None` when all are cleared.
+    pub fn not_cleared(&self) -> Option<String> {
+        let mut open: Vec<&MergedVulnerability> = self.vulnerabilities.iter().filter(|v| v.status != Status::NotAffected).collect();
+        open.sort_by_key(|v| std::cmp::Reverse(v.status.rank()));
+        (!open.is_empty()).then(|| open.iter().map(|v| format!("{} {}", v.id, v.status.name())).collect::<Vec<_>>().join(", "))
+    }
+
     /// Merges applicable statements.
     pub fn of<'a>(statements: impl IntoIterator<Item = &'a Statement>) -> Self {
         let mut per: BTreeMap<&str, Vec<Status>> = BTreeMap::new();

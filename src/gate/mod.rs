@@ -100,6 +100,12 @@ impl Roles {
         entry.extend(RoleKeys::ed25519(keys, 1).keys().iter().cloned());
     }
 
+    /// Adds keys of any supported type to a role (ad-hoc `--role-key`: Ed25519 or P-256).
+    pub fn add(&mut self, role: RoleName, keys: impl IntoIterator<Item = crate::trust::key::TrustKey>) {
+        let entry = self.0.entry(role).or_insert_with(|| RoleKeys::ed25519([], 1));
+        entry.extend(keys.into_iter().map(|key| crate::trust::key::ListedKey { keyid: key.keyid().hex(), key }));
+    }
+
     /// A role's keys, if the role is known.
     pub fn get(&self, role: &RoleName) -> Option<&RoleKeys> {
         self.0.get(role)
@@ -447,6 +453,10 @@ fn read_evidence(
                     );
                     ev.sboms.push((m.path.clone(), s));
                 }
+                // An SBOM airlock cannot read denies only when the policy requires an SBOM.
+                Err(e) if !p.required_evidence.contains(&EvidenceKind::Sbom) => checks.push(
+                    Check::new(e.code(), true, format!("{e}; not read, and the policy does not require an SBOM")).subject(&m.path).info(),
+                ),
                 Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
             },
             Kind::Vex => match VexDocument::parse(&bytes) {
@@ -457,6 +467,18 @@ fn read_evidence(
                 Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
             },
             _ if m.path.ends_with(SIGSTORE_SUFFIX) => open_sigstore(m, &bytes, p, params.sigstore_root.as_deref(), &mut ev, checks),
+            _ if m.path.ends_with(intoto::JSONL_SUFFIX) => match intoto::split_jsonl(&bytes) {
+                Ok(lines) if lines.len() == 1 => open_envelope(m, lines[0].1, p, roles, &mut ev, checks),
+                // Several envelopes: each is its own document, named `PATH#LINE`, its digest the
+                // SHA-256 of its line (the member's digest binds them all).
+                Ok(lines) => {
+                    for (n, line) in lines {
+                        let one = Member { path: format!("{}#{n}", m.path), digest: Sha256Digest::of(line), ..m.clone() };
+                        open_envelope(&one, line, p, roles, &mut ev, checks);
+                    }
+                }
+                Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
+            },
             _ => open_envelope(m, &bytes, p, roles, &mut ev, checks),
         }
     }
@@ -625,20 +647,20 @@ fn check_statements(
     out
 }
 
-/// A provenance/ statement: SLSA provenance v1 whose pins match the policy. False when it is
-/// not SLSA v1 or does not parse (a check says why); pin mismatches are checks and do not stop it
-/// counting as provenance (the failed check denies).
+/// A provenance/ statement: SLSA provenance v1 or v0.2 whose pins match the policy. False when
+/// it is neither or does not parse (a check says why); pin mismatches are checks and do not stop
+/// it counting as provenance (the failed check denies).
 fn provenance_holds(sm: &SignedStatement, p: &policy::Policy, checks: &mut Vec<Check>) -> bool {
     let st = &sm.statement;
-    if st.predicate_type != slsa::PREDICATE_V1 {
+    let Some(parsed) = Provenance::from_typed(&st.predicate_type, &st.predicate) else {
         checks.push(
-            Check::new("provenance.predicate-type", false, "a provenance/ member must hold SLSA provenance v1")
+            Check::new("provenance.predicate-type", false, "a provenance/ member must hold SLSA provenance v1 or v0.2")
                 .subject(&sm.path)
-                .values(slsa::PREDICATE_V1, st.predicate_type.clone()),
+                .values(format!("{} or {}", slsa::PREDICATE_V1, slsa::PREDICATE_V02), st.predicate_type.clone()),
         );
         return false;
-    }
-    match Provenance::from_predicate(&st.predicate) {
+    };
+    match parsed {
         Ok(prov) => {
             if let Some(pins) = &p.slsa {
                 let found = slsa::check(&prov, pins);
@@ -807,7 +829,11 @@ fn check_vex(
             Check::new(
                 "vex.status",
                 worst.rank() <= rule.max_status.rank(),
-                format!("worst per-vulnerability VEX status over {} vulnerabilities", merged.vulnerabilities.len()),
+                format!(
+                    "worst per-vulnerability VEX status over {} vulnerabilities{}",
+                    merged.vulnerabilities.len(),
+                    merged.not_cleared().map(|l| format!(": {l}")).unwrap_or_default()
+                ),
             )
             .subject(&artifact.path)
             .values(format!("<= {}", rule.max_status.name()), worst.name()),

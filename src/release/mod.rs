@@ -94,6 +94,66 @@ pub struct ReleaseMetadata {
     pub controls: Vec<String>,
 }
 
+/// An author's release metadata as given to `pack --release` (JSON or TOML): the stored form,
+/// except that an installer may leave out `digest`, which pack fills in from the binary it packs
+/// ([`Self::complete`]). A digest the author did give is kept and must still match
+/// (`release.installer-binary` in [`validate`]).
+#[derive(Clone, Debug)]
+pub struct AuthorMetadata(serde_json::Value);
+
+impl AuthorMetadata {
+    /// Reads JSON input (strict, any formatting).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ReleaseError> {
+        Ok(AuthorMetadata(json::parse_strict(bytes)?))
+    }
+
+    /// Reads TOML input. TOML itself refuses duplicate keys; datetimes are refused because no
+    /// field is a date.
+    pub fn from_toml(text: &str) -> Result<Self, ReleaseError> {
+        let t: toml::Table = toml::from_str(text).map_err(|e| ReleaseError::Toml(e.to_string()))?;
+        let v = serde_json::to_value(&t).map_err(|e| ReleaseError::Toml(e.to_string()))?;
+        // Re-read through the strict layer so integer ranges are the same as for JSON input.
+        let bytes = serde_json::to_vec(&v).map_err(|e| ReleaseError::Toml(e.to_string()))?;
+        Self::from_json(&bytes)
+    }
+
+    fn installers(&self) -> impl Iterator<Item = &serde_json::Map<String, serde_json::Value>> {
+        self.0.get("installers").and_then(serde_json::Value::as_array).into_iter().flatten().filter_map(serde_json::Value::as_object)
+    }
+
+    /// The `binary` of every installer that gives no `digest`: what the packer must hash.
+    pub fn binaries_without_digest(&self) -> Vec<String> {
+        self.installers()
+            .filter(|i| !i.contains_key("digest"))
+            .filter_map(|i| i.get("binary").and_then(serde_json::Value::as_str).map(str::to_string))
+            .collect()
+    }
+
+    /// Fills each missing installer `digest` from `digests` (binary member path → SHA-256 of the
+    /// bytes packed) and reads the result as [`ReleaseMetadata`]. An installer with no digest
+    /// whose binary is not in `digests` is refused by name.
+    pub fn complete(mut self, digests: &BTreeMap<String, Sha256Digest>) -> Result<ReleaseMetadata, ReleaseError> {
+        if let Some(list) = self.0.get_mut("installers").and_then(serde_json::Value::as_array_mut) {
+            for (n, i) in list.iter_mut().enumerate() {
+                let Some(o) = i.as_object_mut() else { continue };
+                if o.contains_key("digest") {
+                    continue;
+                }
+                let id = o.get("id").and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
+                let Some(binary) = o.get("binary").and_then(serde_json::Value::as_str) else { continue };
+                let d = digests.get(binary).ok_or_else(|| {
+                    ReleaseError::Schema(format!(
+                        "installers[{n}] ({id}) gives no digest and its binary {binary:?} is not a file being packed; \
+                         put the binary under artifacts/ or give \"digest\""
+                    ))
+                })?;
+                o.insert("digest".into(), serde_json::Value::String(d.prefixed()));
+            }
+        }
+        ReleaseMetadata::from_value(self.0)
+    }
+}
+
 /// One installer target: a platform's binary, where it goes and how to probe it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -281,19 +341,15 @@ impl ReleaseMetadata {
         Ok(m)
     }
 
-    /// Reads an author's JSON input (strict, any formatting).
+    /// Reads an author's JSON input (strict, any formatting) in which every installer gives its
+    /// `digest` (see [`AuthorMetadata`] for input that leaves digests to pack).
     pub fn from_input_json(bytes: &[u8]) -> Result<Self, ReleaseError> {
-        Self::from_value(json::parse_strict(bytes)?)
+        AuthorMetadata::from_json(bytes)?.complete(&BTreeMap::new())
     }
 
-    /// Reads an author's TOML input. TOML itself refuses duplicate keys; datetimes are refused
-    /// because no field is a date.
+    /// Reads an author's TOML input in which every installer gives its `digest`.
     pub fn from_toml(text: &str) -> Result<Self, ReleaseError> {
-        let t: toml::Table = toml::from_str(text).map_err(|e| ReleaseError::Toml(e.to_string()))?;
-        let v = serde_json::to_value(&t).map_err(|e| ReleaseError::Toml(e.to_string()))?;
-        // Re-read through the strict layer so integer ranges are the same as for JSON input.
-        let bytes = serde_json::to_vec(&v).map_err(|e| ReleaseError::Toml(e.to_string()))?;
-        Self::from_input_json(&bytes)
+        AuthorMetadata::from_toml(text)?.complete(&BTreeMap::new())
     }
 
     fn from_value(v: serde_json::Value) -> Result<Self, ReleaseError> {
@@ -547,7 +603,13 @@ pub fn validate(meta: &ReleaseMetadata, members: &[Member]) -> Vec<Check> {
             Some(m) if m.digest != i.digest => Check::new(
                 "release.installer-binary",
                 false,
-                format!("binary {}: the installer's digest differs from the signed manifest's", i.binary),
+                format!(
+                    "installer {}: binary {} has digest {}, but the metadata gives {}",
+                    i.id,
+                    i.binary,
+                    m.digest.prefixed(),
+                    i.digest.prefixed()
+                ),
             )
             .subject(&i.id)
             .values(m.digest.prefixed(), i.digest.prefixed()),

@@ -257,6 +257,85 @@ impl TrustKey {
     }
 }
 
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410: id-Ed25519, BIT STRING of 33 bytes).
+const SPKI_ED25519: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+/// Reads a public key in any form a user holds it (format-spec/bundle-v1.md §5.1): an airlock
+/// `.pub` file, a PEM `PUBLIC KEY` (SubjectPublicKeyInfo of an Ed25519 or P-256 key), or a
+/// securesystemslib / TUF key dict (`keytype`, `scheme`, `keyval.public`, optionally `keyid`,
+/// which must then be the computed id, and `keyid_hash_algorithms`). The key id is always the
+/// one [`TrustKey::keyid`] computes, whatever the form. A secret key in any of these forms is
+/// [`keys::KeyError::SecretGiven`].
+pub fn read_public_key(bytes: &[u8]) -> Result<TrustKey, keys::KeyError> {
+    use keys::KeyError;
+    let text = std::str::from_utf8(bytes).unwrap_or("").trim();
+    if text.starts_with("-----BEGIN") {
+        if text.starts_with("-----BEGIN PUBLIC KEY-----") {
+            let body = text
+                .strip_prefix("-----BEGIN PUBLIC KEY-----")
+                .and_then(|r| r.strip_suffix("-----END PUBLIC KEY-----"))
+                .ok_or_else(|| KeyError::NotPublicKey { found: "a PEM PUBLIC KEY block without its END line".into() })?;
+            let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            let der = STANDARD.decode(b64).map_err(|_| KeyError::NotPublicKey { found: "a PEM block whose body is not base64".into() })?;
+            if der.len() == 44 && der[..12] == SPKI_ED25519 {
+                let raw: [u8; 32] = der[12..].try_into().expect("44 - 12 bytes");
+                return PublicKey::from_bytes(&raw).map(TrustKey::Ed25519);
+            }
+            return Ok(TrustKey::P256(P256Key::from_spki_der(&der)?));
+        }
+        if text.lines().next().is_some_and(|l| l.contains("PRIVATE KEY")) {
+            return Err(KeyError::SecretGiven { what: "a PEM private key" });
+        }
+        let first = text.lines().next().unwrap_or_default();
+        return Err(KeyError::NotPublicKey { found: format!("PEM {:?}", first.trim_matches('-')) });
+    }
+    if text.starts_with("untrusted comment:") {
+        return Err(KeyError::NotPublicKey { found: "a minisign/signify key; pass it to --minisign-key".into() });
+    }
+    if !text.starts_with('{') {
+        return Err(KeyError::NotPublicKey { found: "neither JSON nor PEM".into() });
+    }
+    let v = crate::json::parse_strict(bytes)?;
+    let o = v.as_object().ok_or_else(|| KeyError::NotPublicKey { found: "JSON that is not an object".into() })?;
+    if let Some(f) = o.get("format") {
+        if f.as_str() == Some(keys::SECRET_KEY_FORMAT) {
+            return Err(KeyError::SecretGiven { what: "an airlock secret key file" });
+        }
+        return PublicKey::parse_file(bytes).map(TrustKey::Ed25519);
+    }
+    if !o.contains_key("keytype") {
+        return Err(KeyError::NotPublicKey { found: "a JSON object with neither format nor keytype".into() });
+    }
+    if o.get("keyval").and_then(|k| k.get("private")).is_some_and(|p| p.as_str().is_some_and(|p| !p.is_empty())) {
+        return Err(KeyError::SecretGiven { what: "a securesystemslib key dict holding keyval.private" });
+    }
+    if let Some(k) = o.keys().find(|k| !["keytype", "scheme", "keyval", "keyid", "keyid_hash_algorithms"].contains(&k.as_str())) {
+        return Err(KeyError::NotPublicKey { found: format!("a securesystemslib key dict with unknown field {k:?}") });
+    }
+    let str_of = |v: Option<&serde_json::Value>, field: &'static str| {
+        v.and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| KeyError::NotPublicKey { found: format!("a securesystemslib key dict without a string {field}") })
+    };
+    let keyval = o.get("keyval").and_then(serde_json::Value::as_object);
+    if let Some(k) = keyval.and_then(|kv| kv.keys().find(|k| !["public", "private"].contains(&k.as_str()))) {
+        return Err(KeyError::NotPublicKey { found: format!("a securesystemslib key dict with unknown field keyval.{k}") });
+    }
+    let desc = KeyDesc {
+        keytype: str_of(o.get("keytype"), "keytype")?,
+        scheme: str_of(o.get("scheme"), "scheme")?,
+        keyval: KeyVal { public: str_of(keyval.and_then(|kv| kv.get("public")), "keyval.public")? },
+    };
+    let key = TrustKey::from_tuf_desc(&desc)?;
+    if let Some(stated) = o.get("keyid") {
+        let stated = str_of(Some(stated), "keyid")?;
+        if stated != key.keyid().hex() {
+            return Err(KeyError::KeyIdMismatch { stated, computed: key.keyid().hex() });
+        }
+    }
+    Ok(key)
+}
+
 /// A key as listed under a (possibly different) keyid in some metadata: the keyid is only the
 /// hint; the identity is the key material.
 #[derive(Clone, Debug)]
@@ -305,6 +384,44 @@ mod tests {
         let rewrapped = KeyDesc { keyval: KeyVal { public: pem.replace('\n', "\r\n") }, ..d.clone() };
         assert_eq!(TrustKey::from_tuf_desc(&rewrapped).unwrap(), tk);
         assert!(matches!(TrustKey::from_root_desc(&rewrapped), Err(KeyDescError::NotCanonical { .. })));
+    }
+
+    #[test]
+    fn public_keys_read_in_every_form_with_one_keyid() {
+        use crate::keys::{KeyError, SecretKey};
+        let sk = SecretKey::from_seed(&[5u8; 32]);
+        let ed = TrustKey::Ed25519(sk.public().clone());
+        let mut der = SPKI_ED25519.to_vec();
+        der.extend_from_slice(&sk.public().to_bytes());
+        let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(&der));
+        let sslib = serde_json::json!({"keytype": "ed25519", "scheme": "ed25519", "keyid_hash_algorithms": ["sha256", "sha512"], "keyval": {"public": hex::encode(sk.public().to_bytes())}});
+        for form in [sk.public().to_file(), pem.into_bytes(), sslib.to_string().into_bytes()] {
+            let k = read_public_key(&form).unwrap();
+            assert_eq!((k.keyid(), &k), (ed.keyid(), &ed));
+        }
+        let p = TrustKey::P256(P256Key::from_spki_der(&STANDARD.decode(REKOR_SPKI_B64).unwrap()).unwrap());
+        assert_eq!(read_public_key(p.desc().keyval.public.as_bytes()).unwrap(), p);
+        let mut d = serde_json::to_value(p.desc()).unwrap();
+        d["keyid"] = p.keyid().hex().into();
+        assert_eq!(read_public_key(d.to_string().as_bytes()).unwrap().keyid(), p.keyid());
+        d["keyid"] = "00".into();
+        assert!(matches!(read_public_key(d.to_string().as_bytes()), Err(KeyError::KeyIdMismatch { .. })));
+        // Secret keys, in each form, are named as such.
+        let secret_sslib = serde_json::json!({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "00", "private": "11"}});
+        for secret in [
+            sk.to_file(),
+            b"-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n".to_vec(),
+            secret_sslib.to_string().into_bytes(),
+        ] {
+            assert!(matches!(read_public_key(&secret), Err(KeyError::SecretGiven { .. })));
+        }
+        for other in [
+            &b"untrusted comment: minisign public key\nRWQ=\n"[..],
+            b"hello",
+            br#"{"keytype":"rsa","scheme":"rsassa-pss-sha256","keyval":{"public":"x"}}"#,
+        ] {
+            assert!(read_public_key(other).is_err());
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub const PIP_PACKAGES: &[(&str, &str)] = &[
     ("cryptography", "cryptography==48.0.0"),
     // DSSE statements, in-toto layouts and links (tests/evidence_intoto_interop.rs).
     ("in_toto", "in-toto==3.1.0"),
+    // CycloneDX 1.4 JSON and XML, SPDX tag-value SBOMs (tests/evidence_formats_interop.rs).
+    ("cyclonedx", "cyclonedx-python-lib==8.5.0"),
+    ("spdx_tools", "spdx-tools==0.8.3"),
 ];
 
 fn have(cmd: &str) -> bool {
