@@ -7,6 +7,8 @@ use std::process::Command;
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 const GNU: &str = "x86_64-unknown-linux-gnu";
+/// The static binary's size limit.
+const MAX_SIZE: u64 = 8 << 20;
 
 fn musl_available() -> bool {
     Command::new("rustup").args(["target", "list", "--installed"]).output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(MUSL))
@@ -33,5 +35,14 @@ pub fn dist() -> Result<PathBuf> {
     }
     let size = std::fs::metadata(&bin)?.len();
     println!("dist: {} ({target}), {:.2} MiB, static: {}", bin.display(), size as f64 / (1 << 20) as f64, desc.trim());
+    if size > MAX_SIZE {
+        bail!(
+            "{} is {:.2} MiB; the static binary must stay within {} MiB (it travels on a USB stick): find what grew \
+             (`cargo tree -e normal`, the release profile in Cargo.toml)",
+            bin.display(),
+            size as f64 / (1 << 20) as f64,
+            MAX_SIZE >> 20
+        );
+    }
     Ok(bin)
 }
