@@ -5,7 +5,7 @@
 mod cli_support;
 
 use airlock::ledger::{Draft, Ledger, Outcome, Subject};
-use airlock::store::ledger::{SqliteLedger, site_key};
+use airlock::store::ledger::{LedgerStore, SqliteLedger, site_key};
 use airlock::time::Timestamp;
 use cli_support::{Out, run_airlock};
 use rusqlite::Connection;
