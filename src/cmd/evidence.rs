@@ -68,6 +68,9 @@ pub struct ExportArgs {
     /// Jira issue type name for --format jira.
     #[arg(long, default_value = "Task")]
     pub jira_issue_type: String,
+    /// Where the ledger is (as for `evidence search`; default: ledger.sqlite under $AIRLOCK_HOME).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 fn parse_format(s: &str) -> Result<AuditFormat, String> {
@@ -410,7 +413,7 @@ const MAX_EXPORT_RECORDS: u64 = 4 << 30;
 impl ExportArgs {
     fn run(self, ui: Ui) -> Result<u8> {
         let home = store::home()?;
-        let Some(db) = SqliteLedger::open_existing(&home)? else {
+        let Some(db) = open_store_existing(self.store.as_deref())? else {
             bail!(
                 "there is no evidence ledger in {} yet; nothing to export\n  hint: deciding commands (verify, ...) record evidence",
                 home.display()
