@@ -164,42 +164,6 @@ impl ApiError {
     }
 }
 
-impl crate::report::Diagnostic for ApiError {
-    fn id(&self) -> std::borrow::Cow<'static, str> {
-        match self {
-            ApiError::NotFound { .. } => "api.not-found",
-            ApiError::MethodNotAllowed { .. } => "api.method",
-            ApiError::BadBundleId { .. } => "api.bundle-id",
-            ApiError::BadQuery { .. } => "api.query",
-            ApiError::Malformed { .. } => "api.malformed",
-            ApiError::LengthRequired => "api.length-required",
-            ApiError::TooLarge { .. } => "api.too-large",
-            ApiError::Unauthorized => "api.unauthorized",
-            ApiError::Timeout { .. } => "api.timeout",
-            ApiError::Busy { .. } => "api.busy",
-            ApiError::NoPolicy => "api.no-policy",
-            ApiError::UnknownBundle { .. } => "api.unknown-bundle",
-        }
-        .into()
-    }
-    fn hint(&self) -> std::borrow::Cow<'static, str> {
-        match self {
-            ApiError::NotFound { .. } | ApiError::MethodNotAllowed { .. } => "see format-spec/api-v1.md for the endpoints",
-            ApiError::BadBundleId { .. } => "use the bundleId of an upload's response (64 hex digits)",
-            ApiError::BadQuery { .. } => "see format-spec/api-v1.md for the parameters; give each at most once",
-            ApiError::Malformed { .. } => "send one HTTP/1.1 request per connection with ASCII headers",
-            ApiError::LengthRequired => "send the bundle with a Content-Length header",
-            ApiError::TooLarge { .. } => "upload a smaller bundle, or restart the server with a larger --max-body",
-            ApiError::Unauthorized => "send Authorization: Bearer <token> with a token from the server's --token-file",
-            ApiError::Timeout { .. } => "send the whole request promptly; slow clients are cut off",
-            ApiError::Busy { .. } => "retry after a moment",
-            ApiError::NoPolicy => "ask the operator to start airlock serve with --policy",
-            ApiError::UnknownBundle { .. } => "POST the bundle to /evidence first",
-        }
-        .into()
-    }
-}
-
 /// The HTTP status of a command's error document (`kind` from its error): the server's own
 /// state (ledger, files, clock) is 500, a database that cannot be reached 503, anything else
 /// is the request's input (400).

@@ -6,6 +6,7 @@
 
 mod cli_support;
 mod evidence_support;
+mod schema_support;
 
 use evidence_support::*;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -258,6 +259,33 @@ fn every_endpoint_over_loopback_and_the_gate_document_is_airlock_gate_json() {
     assert!(metrics.contains("airlock_http_requests_total{endpoint=\"upload\",code=\"2xx\"} 1\n"), "{metrics}");
     assert!(metrics.contains("airlock_ledger_records "), "{metrics}");
 
+    // Every document matches its published schema.
+    if schema_support::python_has("jsonschema") {
+        let (_, health) = srv.json("GET", "/healthz", None);
+        let (_, b) = srv.json("GET", &format!("/evidence/{}", s.bundle_id), None);
+        let (_, found) = srv.json("GET", "/evidence/search?limit=0", None);
+        let (_, missing) = srv.json("GET", "/evidence/score?artifact_id=00", None);
+        for (schema, docs) in [
+            ("api-health-v1.schema.json", vec![health]),
+            ("api-upload-v1.schema.json", vec![up.clone(), refused.clone()]),
+            ("api-bundle-v1.schema.json", vec![b]),
+            ("evidence-search-v1.schema.json", vec![found]),
+            ("verify-report-v1.schema.json", vec![v.clone(), err.clone()]),
+            ("error-v1.schema.json", vec![missing]),
+        ] {
+            let paths: Vec<PathBuf> = docs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let p = s.dir.path().join(format!("{schema}.{i}.json"));
+                    std::fs::write(&p, serde_json::to_vec(d).unwrap()).unwrap();
+                    p
+                })
+                .collect();
+            schema_support::validate(schema, &paths);
+        }
+    }
+
     // The CLI sees what the server recorded, and the chain verifies.
     let o = cli_support::run_airlock(s.dir.path(), &s.home(), &[], &["evidence", "verify", "--json"]);
     assert_eq!((o.code, o.json()["outcome"].as_str()), (0, Some("pass")), "{}", o.stderr);
@@ -416,4 +444,28 @@ fn refuses_to_start_when_unsafe() {
     let o = cli_support::run_airlock(s.dir.path(), &s.home(), &[], &["serve", "--listen", "127.0.0.1:0", "--store", "mysql://x"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("ledger store"), "{}", o.stderr);
+}
+
+/// The OpenAPI document names exactly the endpoints the server routes, with their methods.
+#[test]
+fn the_openapi_document_matches_the_router() {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/api-v1.openapi.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 8);
+    let id = "0".repeat(64);
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let target = path.replace("{bundleId}", &id)
+                + if path == "/evidence/score" {
+                    "?artifact_id=0000000000000000000000000000000000000000000000000000000000000000"
+                } else {
+                    ""
+                };
+            let r = airlock::api::route(&method.to_uppercase(), &target);
+            assert!(r.is_ok(), "{method} {path}: {r:?}");
+        }
+    }
 }
