@@ -401,6 +401,14 @@ mod tests {
     }
 
     #[test]
+    fn command_error_statuses() {
+        assert_eq!(status_of_kind("ledger.postgres"), 503);
+        assert_eq!(status_of_kind("ledger.sqlite"), 500);
+        assert_eq!(status_of_kind("io"), 500);
+        assert_eq!(status_of_kind("archive.not-an-archive"), 400);
+    }
+
+    #[test]
     fn tokens() {
         let tokens = vec!["s3cret-token-0123".to_string()];
         assert!(token_ok(&tokens, "s3cret-token-0123"));

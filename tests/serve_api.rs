@@ -6,6 +6,7 @@
 
 mod cli_support;
 mod evidence_support;
+mod pg_support;
 mod schema_support;
 
 use evidence_support::*;
@@ -259,6 +260,15 @@ fn every_endpoint_over_loopback_and_the_gate_document_is_airlock_gate_json() {
     assert!(metrics.contains("airlock_http_requests_total{endpoint=\"upload\",code=\"2xx\"} 1\n"), "{metrics}");
     assert!(metrics.contains("airlock_ledger_records "), "{metrics}");
 
+    // A real client over loopback too.
+    if have_curl() {
+        assert_eq!(curl(&srv, &["/healthz"]).0, 200);
+        let auth = format!("Authorization: Bearer {TOKEN}");
+        let (status, body) = curl(&srv, &["-H", &auth, "--data-binary", &format!("@{}", s.p("app.zip")), "/evidence/verify"]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(curl(&srv, &["-H", "Authorization: Bearer wrong-token-0123456789", "/evidence/search"]).0, 401);
+    }
+
     // Every document matches its published schema.
     if schema_support::python_has("jsonschema") {
         let (_, health) = srv.json("GET", "/healthz", None);
@@ -358,6 +368,12 @@ fn every_error_status_with_an_error_document() {
     let (status, _, _) = answer(c.as_mut());
     assert_eq!(status, 408);
     assert_eq!(srv.json("GET", "/healthz", None).0, 200);
+    // A server without --policy cannot score: 409.
+    let bare = Served::start(&s.dir.path().join("bare-home"), &["--listen", "127.0.0.1:0"]);
+    let (status, _, body) = bare.request("GET", &format!("/evidence/score?artifact_id={id}"), None, None);
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("api.no-policy"));
+    assert_eq!(bare.stop(), Some(0));
     // Nothing half-written: the refusals above recorded nothing.
     let o = cli_support::run_airlock(s.dir.path(), &s.home(), &[], &["evidence", "search", "--json"]);
     assert_eq!(o.json()["count"], 0, "{}", o.stdout);
@@ -468,4 +484,29 @@ fn the_openapi_document_matches_the_router() {
             assert!(r.is_ok(), "{method} {path}: {r:?}");
         }
     }
+}
+
+/// With `--store postgres`, uploads land in PostgreSQL; when the database goes away the API
+/// answers 503 with `ledger.postgres` and keeps serving.
+#[test]
+fn postgres_store_and_a_database_that_goes_away() {
+    let Some(mut pg) = pg_support::PgServer::start() else { return };
+    let url = pg.database("api");
+    let s = Setup::new();
+    let srv = s.serve(&["--listen", "127.0.0.1:0", "--store", &url]);
+    let (status, up) = srv.json("POST", "/evidence", Some(&s.bundle));
+    assert_eq!(status, 201, "{up}");
+    let (status, found) = srv.json("GET", "/evidence/search", None);
+    assert_eq!((status, found["count"].as_u64()), (200, Some(1)), "{found}");
+    let o = cli_support::run_airlock(s.dir.path(), &s.home(), &[], &["evidence", "verify", "--store", &url, "--json"]);
+    assert_eq!((o.code, o.json()["count"].as_u64()), (0, Some(1)), "{}", o.stderr);
+    // The local SQLite ledger was not written: the store is PostgreSQL.
+    assert!(!s.home().join("ledger.sqlite").exists());
+    pg.stop();
+    let (status, err) = srv.json("GET", "/evidence/search", None);
+    assert_eq!((status, err["error"]["kind"].as_str()), (503, Some("ledger.postgres")), "{err}");
+    let (status, err) = srv.json("POST", "/evidence", Some(&s.bundle));
+    assert_eq!(status, 503, "{err}");
+    assert_eq!(srv.json("GET", "/healthz", None).0, 200);
+    assert_eq!(srv.stop(), Some(0));
 }
