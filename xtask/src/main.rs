@@ -143,8 +143,11 @@ fn ci() -> Result<()> {
     // Build everything while the network is still there, then test without it.
     run(cargo().args(["test", "--workspace", "--no-run", "--quiet"]))?;
     let mut test = if can_unshare() {
+        // A new network namespace has only a loopback interface, and it is down: bring it up
+        // so `airlock serve`'s tests can listen on 127.0.0.1 (nothing else is reachable).
         let mut c = Command::new("unshare");
-        c.args(["-n", "--"]).arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.args(["-n", "--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+            .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         c
     } else {
         eprintln!("xtask: WARNING: `unshare -n` is not permitted here; tests run with the network present");

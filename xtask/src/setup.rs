@@ -28,6 +28,8 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("pg_ctlcluster", "postgresql"),
     // tests/serve_api.rs talks to `airlock serve` with a real HTTP client (loopback and Unix socket).
     ("curl", "curl"),
+    // `cargo xtask ci` brings up loopback inside the tests' network namespace (`ip link set lo up`).
+    ("ip", "iproute2"),
 ];
 
 /// Python packages used by interop tests: (import name, pip requirement).
