@@ -160,7 +160,28 @@ fn reason(status: u16) -> &'static str {
 trait Conn: Read + Write + Send {
     fn read_timeout(&self, d: Duration) -> std::io::Result<()>;
     fn write_timeout(&self, d: Duration) -> std::io::Result<()>;
+    /// Ends our side of the connection (the response is complete).
     fn close(&self);
+}
+
+/// Most a lingering close discards of what the client still sends.
+const LINGER_BYTES: usize = 256 << 10;
+
+/// Ends the connection after a response: our side is shut, then up to [`LINGER_BYTES`] the
+/// client still sends (a refused body, an unread request) are read and dropped for at most a
+/// second, so the kernel does not answer them with a reset that would destroy the response in
+/// the client's receive buffer before it reads it. A refused body is never kept.
+fn linger_close(conn: &mut dyn Conn) {
+    conn.close();
+    let _ = conn.read_timeout(Duration::from_secs(1));
+    let mut sink = [0u8; 8192];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        match conn.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 impl Conn for TcpStream {
@@ -171,7 +192,7 @@ impl Conn for TcpStream {
         self.set_write_timeout(Some(d))
     }
     fn close(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
+        let _ = self.shutdown(std::net::Shutdown::Write);
     }
 }
 
@@ -183,7 +204,7 @@ impl Conn for UnixStream {
         self.set_write_timeout(Some(d))
     }
     fn close(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
+        let _ = self.shutdown(std::net::Shutdown::Write);
     }
 }
 
@@ -282,7 +303,7 @@ impl Args {
                             s.metrics.answered(None, e.status(), 0);
                             let _ = conn.write_timeout(Duration::from_secs(5));
                             send(conn.as_mut(), &Reply::error(None, &e));
-                            conn.close();
+                            linger_close(conn.as_mut());
                         });
                         continue;
                     }
@@ -376,7 +397,7 @@ impl Server {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.metrics.answered(route.as_ref().map(Route::name), reply.status, micros);
         send(conn.as_mut(), &reply);
-        conn.close();
+        linger_close(conn.as_mut());
     }
 
     /// Reads until `deadline`, into `buf` (up to its capacity), stopping when `done(buf)`.

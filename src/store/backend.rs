@@ -178,7 +178,10 @@ impl StoreUrl {
     pub fn open(&self) -> Result<Box<dyn LedgerStore>> {
         Ok(match self {
             StoreUrl::Sqlite(p) => Box::new(super::ledger::SqliteLedger::open_file(p)?),
+            #[cfg(feature = "postgres")]
             StoreUrl::Postgres(u) => Box::new(super::postgres::PgLedger::connect(u)?),
+            #[cfg(not(feature = "postgres"))]
+            StoreUrl::Postgres(u) => return Err(LedgerStoreError::NoPostgres { given: redact(u) }),
         })
     }
 
@@ -188,7 +191,10 @@ impl StoreUrl {
         Ok(match self {
             StoreUrl::Sqlite(p) if !p.exists() => None,
             StoreUrl::Sqlite(p) => Some(Box::new(super::ledger::SqliteLedger::open_file(p)?)),
+            #[cfg(feature = "postgres")]
             StoreUrl::Postgres(u) => super::postgres::PgLedger::connect_existing(u)?.map(|l| Box::new(l) as Box<dyn LedgerStore>),
+            #[cfg(not(feature = "postgres"))]
+            StoreUrl::Postgres(u) => return Err(LedgerStoreError::NoPostgres { given: redact(u) }),
         })
     }
 }

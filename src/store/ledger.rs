@@ -167,8 +167,16 @@ pub enum LedgerStoreError {
         location: String,
         /// What was being done.
         what: &'static str,
-        /// The cause.
-        source: postgres::Error,
+        /// The cause (the `postgres` crate's error).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A PostgreSQL `--store` given to an airlock built without the `postgres` feature.
+    #[error(
+        "--store {given:?} names a PostgreSQL database, but this airlock was built without PostgreSQL support\n  hint: use an airlock built with default features (the `postgres` feature), or an SQLite store"
+    )]
+    NoPostgres {
+        /// The value given, password redacted.
+        given: String,
     },
     /// The PostgreSQL database holds a newer airlock schema: refused, never altered.
     #[error(
@@ -801,6 +809,7 @@ impl crate::report::Diagnostic for LedgerStoreError {
             LedgerStoreError::SiteKey { .. } => "ledger.site-key",
             LedgerStoreError::StoreUrl { .. } => "ledger.store-url",
             LedgerStoreError::Postgres { .. } => "ledger.postgres",
+            LedgerStoreError::NoPostgres { .. } => "ledger.no-postgres",
             LedgerStoreError::PgNewer { .. } => "ledger.newer-schema",
         }
         .into()

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod ledger;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod tlog;
 pub mod trust;

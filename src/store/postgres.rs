@@ -101,7 +101,7 @@ fn location_of(url: &str) -> String {
 
 impl PgLedger {
     fn pg(&self, what: &'static str) -> impl FnOnce(postgres::Error) -> LedgerStoreError + '_ {
-        move |source| LedgerStoreError::Postgres { location: self.location.clone(), what, source }
+        move |source| LedgerStoreError::Postgres { location: self.location.clone(), what, source: Box::new(source) }
     }
 
     fn raw(url: &str) -> Result<Self> {
@@ -109,7 +109,7 @@ impl PgLedger {
         let client = Client::connect(url, NoTls).map_err(|source| LedgerStoreError::Postgres {
             location: location.clone(),
             what: "connecting",
-            source,
+            source: Box::new(source),
         })?;
         Ok(PgLedger { client: RefCell::new(client), location })
     }

@@ -55,6 +55,9 @@ fn as_server_user(program: &Path, root: bool) -> Command {
 impl PgServer {
     /// Starts a server, or `None` (skipped) when PostgreSQL is not installed or will not start.
     pub fn start() -> Option<PgServer> {
+        if cfg!(not(feature = "postgres")) {
+            return skip_or_fail("airlock was built without the postgres feature");
+        }
         let Some(bin) = bindir() else { return skip_or_fail("no initdb/postgres found (pg_config --bindir, /usr/lib/postgresql/*/bin)") };
         let dir = tempfile::Builder::new().prefix("airlock-pg").tempdir().unwrap();
         let root = rustix::process::geteuid().is_root();
@@ -83,7 +86,7 @@ impl PgServer {
         let server = PgServer { dir, child: Some(child) };
         // 60 s in 100 ms steps.
         for _ in 0..600 {
-            if postgres::Client::connect(&server.url("postgres"), postgres::NoTls).is_ok() {
+            if server.connects() {
                 return Some(server);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -103,11 +106,28 @@ impl PgServer {
         format!("host={} user=airlock dbname={db}", self.dir.path().display())
     }
 
+    #[cfg(feature = "postgres")]
+    fn connects(&self) -> bool {
+        postgres::Client::connect(&self.url("postgres"), postgres::NoTls).is_ok()
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn connects(&self) -> bool {
+        false
+    }
+
     /// Makes an empty database and returns its connection string.
+    #[cfg(feature = "postgres")]
     pub fn database(&self, db: &str) -> String {
         let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).unwrap();
         c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
         self.url(db)
+    }
+
+    /// Never called: `start` returns `None` in such a build.
+    #[cfg(not(feature = "postgres"))]
+    pub fn database(&self, _db: &str) -> String {
+        unreachable!("no PostgreSQL server is started without the postgres feature")
     }
 
     /// Stops the server now (fast shutdown: sessions are ended, the server exits).
