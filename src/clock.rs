@@ -35,6 +35,13 @@ pub fn now() -> Result<Timestamp, ClockError> {
     since_epoch(std::time::SystemTime::now())
 }
 
+/// A monotonic instant: `airlock serve`'s request deadlines and latency counters (never a
+/// decision's time, which is [`now`]).
+#[allow(clippy::disallowed_methods)]
+pub fn monotonic() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 fn since_epoch(t: std::time::SystemTime) -> Result<Timestamp, ClockError> {
     match t.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).map(Timestamp).map_err(|_| ClockError::TooFar { secs: d.as_secs() }),

@@ -444,3 +444,41 @@ impl Diagnostic for crate::inventory::InventoryError {
         crate::inventory::InventoryError::hint(self).into()
     }
 }
+
+impl Diagnostic for crate::api::ApiError {
+    fn id(&self) -> Cow<'static, str> {
+        match self {
+            crate::api::ApiError::NotFound { .. } => "api.not-found",
+            crate::api::ApiError::MethodNotAllowed { .. } => "api.method",
+            crate::api::ApiError::BadBundleId { .. } => "api.bundle-id",
+            crate::api::ApiError::BadQuery { .. } => "api.query",
+            crate::api::ApiError::Malformed { .. } => "api.malformed",
+            crate::api::ApiError::LengthRequired => "api.length-required",
+            crate::api::ApiError::TooLarge { .. } => "api.too-large",
+            crate::api::ApiError::Unauthorized => "api.unauthorized",
+            crate::api::ApiError::Timeout { .. } => "api.timeout",
+            crate::api::ApiError::Busy { .. } => "api.busy",
+            crate::api::ApiError::NoPolicy => "api.no-policy",
+            crate::api::ApiError::UnknownBundle { .. } => "api.unknown-bundle",
+        }
+        .into()
+    }
+    fn hint(&self) -> Cow<'static, str> {
+        match self {
+            crate::api::ApiError::NotFound { .. } | crate::api::ApiError::MethodNotAllowed { .. } => {
+                "see format-spec/api-v1.md for the endpoints"
+            }
+            crate::api::ApiError::BadBundleId { .. } => "use the bundleId of an upload's response (64 hex digits)",
+            crate::api::ApiError::BadQuery { .. } => "see format-spec/api-v1.md for the parameters; give each at most once",
+            crate::api::ApiError::Malformed { .. } => "send one HTTP/1.1 request per connection with ASCII headers",
+            crate::api::ApiError::LengthRequired => "send the bundle with a Content-Length header",
+            crate::api::ApiError::TooLarge { .. } => "upload a smaller bundle, or restart the server with a larger --max-body",
+            crate::api::ApiError::Unauthorized => "send Authorization: Bearer <token> with a token from the server's --token-file",
+            crate::api::ApiError::Timeout { .. } => "send the whole request promptly; slow clients are cut off",
+            crate::api::ApiError::Busy { .. } => "retry after a moment",
+            crate::api::ApiError::NoPolicy => "ask the operator to start airlock serve with --policy",
+            crate::api::ApiError::UnknownBundle { .. } => "POST the bundle to /evidence first",
+        }
+        .into()
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! * core — [`json`], [`digest`], [`time`], [`keys`], [`dsse`], [`merkle`], [`archive`],
 //!   [`bundle`], [`pack`], [`verify`], [`report`], [`trust`], [`tlog`], [`evidence`], [`gate`],
-//!   [`release`], [`signed`], [`ledger`], [`promotion`], [`diagnostic`], [`conformance`], [`sigstore`], [`inventory`]: take bytes, values and positional byte sources and return
+//!   [`release`], [`signed`], [`ledger`], [`promotion`], [`diagnostic`], [`conformance`], [`sigstore`], [`inventory`], [`api`]: take bytes, values and positional byte sources and return
 //!   values. They never open a file, read the clock or the environment, or touch the terminal.
 //! * shell — [`cmd`], [`fsio`], [`clock`], [`store`], [`progress`]: the only code that touches
 //!   files, the clock, the environment and the terminal.
@@ -12,6 +12,7 @@
 //! Verification returns [`verify::Verified`], a witness only [`verify`] can construct.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod archive;
 pub mod bundle;
 pub mod conformance;

@@ -3,11 +3,12 @@
 //! appenders, and `verify` recording its verdicts.
 
 mod cli_support;
+mod pg_support;
 
 use airlock::ledger::{Draft, Ledger, Outcome, Subject};
-use airlock::store::ledger::{SqliteLedger, site_key};
+use airlock::store::ledger::{LedgerStore, SqliteLedger, site_key};
 use airlock::time::Timestamp;
-use cli_support::{Out, run_airlock};
+use cli_support::{Out, command, run_airlock};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
@@ -584,4 +585,97 @@ fn audit_exports_match_each_products_documented_shape() {
     // The jsonl audit copy is exactly the chain: it verifies as one.
     let jsonl = std::fs::read(s.dir.path().join("audit.jsonl")).unwrap();
     assert_eq!(airlock::ledger::chain::verify_jsonl(&jsonl).unwrap().count, 6);
+}
+
+/// One aggregator run (issue 16): the three sites' exports imported by three importers at once,
+/// then the forked export refused; returns what `evidence search --sites` and `evidence verify`
+/// say afterwards.
+fn aggregate(agg: &Site, store: &[&str], exports: &[(PathBuf, PathBuf)], forked: &(PathBuf, PathBuf)) -> serde_json::Value {
+    let import = |(export, key): &(PathBuf, PathBuf)| {
+        let mut c = command(&agg.home());
+        c.current_dir(agg.dir.path()).args(["evidence", "import", export.to_str().unwrap(), "--site-key", key.to_str().unwrap(), "--json"]);
+        c.args(store);
+        c
+    };
+    let children: Vec<_> = exports.iter().map(|e| import(e).stdout(std::process::Stdio::piped()).spawn().unwrap()).collect();
+    for child in children {
+        let o = Out::from(child.wait_with_output().unwrap());
+        assert_eq!(o.code, 0, "{store:?}: {}{}", o.stdout, o.stderr);
+        assert_eq!((o.json()["outcome"].as_str(), o.json()["added"].as_u64()), (Some("merged"), Some(4)));
+    }
+    let o = Out::from(import(forked).output().unwrap());
+    assert_eq!(o.code, 1, "{store:?}: {}", o.stderr);
+    assert_eq!((o.json()["outcome"].as_str(), o.json()["seq"].as_u64()), (Some("fork"), Some(2)));
+    let mut args = vec!["evidence", "search", "--sites", "--limit", "0", "--json"];
+    args.extend_from_slice(store);
+    let search = agg.json(&args);
+    assert_eq!(search["count"], 12, "{search}");
+    let mut args = vec!["evidence", "search", "--sites", "--product", "app1", "--outcome", "pass", "--json"];
+    args.extend_from_slice(store);
+    let one_site = agg.json(&args);
+    assert_eq!(one_site["count"], 4, "{one_site}");
+    let mut args = vec!["evidence", "verify", "--json"];
+    args.extend_from_slice(store);
+    assert_eq!(agg.json(&args)["outcome"], "pass");
+    serde_json::json!({"all": search["records"], "app1": one_site["records"]})
+}
+
+#[test]
+fn aggregation_of_three_sites_is_the_same_on_sqlite_and_postgresql() {
+    let sites: Vec<Site> = (0..3).map(|_| Site::new()).collect();
+    let mut exports = vec![];
+    for (i, s) in sites.iter().enumerate() {
+        s.append(records(0..4, &format!("app{i}")));
+        let e = s.dir.path().join("export.zip");
+        assert_eq!(s.run(&["evidence", "export", "-o", e.to_str().unwrap()]).code, 0);
+        exports.push((e, s.home().join("site.pub")));
+    }
+    // Site 0's key over a rewritten ledger: record 2 differs from what site 0 exported.
+    let f = Site::new();
+    std::fs::create_dir_all(f.home()).unwrap();
+    std::fs::copy(sites[0].home().join("site.key"), f.home().join("site.key")).unwrap();
+    let mut rewritten = records(0..4, "app0");
+    rewritten[1].2 = Outcome::Fail;
+    f.append(rewritten);
+    let forked = (f.dir.path().join("forked.zip"), exports[0].1.clone());
+    assert_eq!(f.run(&["evidence", "export", "-o", forked.0.to_str().unwrap()]).code, 0);
+
+    let on_sqlite = aggregate(&Site::new(), &[], &exports, &forked);
+    let Some(mut pg) = pg_support::PgServer::start() else { return };
+    let url = pg.database("aggregator");
+    let agg = Site::new();
+    let on_postgres = aggregate(&agg, &["--store", &url], &exports, &forked);
+    assert_eq!(on_sqlite, on_postgres, "search results differ between SQLite and PostgreSQL");
+    let mut db = airlock::store::backend::StoreUrl::parse(&url).unwrap().open().unwrap();
+    let forks = db.forks().unwrap();
+    assert_eq!((forks.len(), forks[0].seq), (1, 2));
+    assert_eq!(
+        db.append(Draft {
+            site_id: "ab".repeat(32),
+            recorded_at: Timestamp(T0),
+            command: "verify".into(),
+            subject: Subject::default(),
+            outcome: Outcome::Pass,
+            report: serde_json::json!({}),
+        })
+        .unwrap()
+        .seq,
+        1
+    );
+    drop(db);
+
+    // The server goes away: an import is "could not check" (exit 2) naming PostgreSQL.
+    pg.stop();
+    let o = agg.run(&[
+        "evidence",
+        "import",
+        exports[1].0.to_str().unwrap(),
+        "--site-key",
+        exports[1].1.to_str().unwrap(),
+        "--store",
+        &url,
+        "--json",
+    ]);
+    assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
+    assert_eq!(o.json()["error"]["kind"], "ledger.postgres", "{}", o.stdout);
 }

@@ -8,6 +8,7 @@ use crate::ledger::audit::{self, AuditFormat, AuditOptions};
 use crate::ledger::chain::ChainCheck;
 use crate::ledger::export::{self, EXPORT_PRODUCT, HEAD_MEMBER, RECORDS_MEMBER};
 use crate::ledger::{Filter, Ledger, Locator, Outcome, Record, StoredRecord};
+use crate::store::backend::{LedgerStore, StoreUrl};
 use crate::store::ledger::{self as store, Merge, SqliteLedger};
 use crate::time::Timestamp;
 use crate::verify::{TrustPolicy, Verification};
@@ -67,6 +68,9 @@ pub struct ExportArgs {
     /// Jira issue type name for --format jira.
     #[arg(long, default_value = "Task")]
     pub jira_issue_type: String,
+    /// Where the ledger is (as for `evidence search`; default: ledger.sqlite under $AIRLOCK_HOME).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 fn parse_format(s: &str) -> Result<AuditFormat, String> {
@@ -83,6 +87,10 @@ pub struct ImportArgs {
     /// The exporting site's public key (its `site.pub`).
     #[arg(long, value_name = "SITE.pub")]
     pub site_key: PathBuf,
+    /// Where the ledger is: postgres://…, host=/path/to/socket dbname=…, or sqlite:PATH
+    /// (default: ledger.sqlite under $AIRLOCK_HOME).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -126,6 +134,14 @@ pub struct SearchArgs {
     /// At most N records (0: all).
     #[arg(long, default_value_t = 100)]
     pub limit: u64,
+    /// Search the records imported from other sites (`evidence import`) instead of this
+    /// site's own chain.
+    #[arg(long)]
+    pub sites: bool,
+    /// Where the ledger is: postgres://…, host=/path/to/socket dbname=…, or sqlite:PATH
+    /// (default: ledger.sqlite under $AIRLOCK_HOME).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// JSON output (`airlock/evidence-search/v1`).
     #[arg(long)]
     pub json: bool,
@@ -144,6 +160,10 @@ pub struct ShowArgs {
 /// `evidence verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
+    /// Where the ledger is: postgres://…, host=/path/to/socket dbname=…, or sqlite:PATH
+    /// (default: ledger.sqlite under $AIRLOCK_HOME).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -185,6 +205,21 @@ fn open_existing() -> Result<Option<SqliteLedger>> {
     Ok(SqliteLedger::open_existing(&crate::store::home()?)?)
 }
 
+/// The store `--store` names (default: the SQLite ledger under `$AIRLOCK_HOME`), if it exists.
+pub fn open_store_existing(url: Option<&str>) -> Result<Option<Box<dyn LedgerStore>>> {
+    let url = StoreUrl::or_default(url, &crate::store::home()?)?;
+    Ok(url.open_existing()?)
+}
+
+/// The store `--store` names, made if absent.
+pub fn open_store(url: Option<&str>) -> Result<Box<dyn LedgerStore>> {
+    let url = match url {
+        Some(u) => StoreUrl::parse(u)?,
+        None => StoreUrl::or_default(None, &store::home()?)?,
+    };
+    Ok(url.open()?)
+}
+
 impl SiteArgs {
     fn run(self) -> Result<u8> {
         let home = store::home()?;
@@ -221,7 +256,24 @@ impl SearchArgs {
     }
 
     fn run(self) -> Result<u8> {
-        let records = match open_existing()? {
+        let db = open_store_existing(self.store.as_deref())?;
+        if self.sites {
+            let found = match db {
+                Some(db) => db.search_sites(&self.filter())?,
+                None => vec![],
+            };
+            if self.json {
+                let records: Vec<_> = found.iter().map(|(site, r)| serde_json::json!({"siteId": site, "record": r})).collect();
+                super::out_json(
+                    &serde_json::json!({"schema": "airlock/evidence-search/v1", "count": records.len(), "sites": true, "records": records}),
+                )?;
+            } else {
+                let records: Vec<Record> = found.into_iter().map(|(_, r)| r).collect();
+                super::out(&render_table(&records))?;
+            }
+            return Ok(0);
+        }
+        let records = match db {
             Some(db) => db.search(&self.filter())?,
             None => vec![],
         };
@@ -304,7 +356,7 @@ impl ShowArgs {
 
 impl VerifyArgs {
     fn run(self, ui: Ui) -> Result<u8> {
-        let Some(db) = open_existing()? else {
+        let Some(db) = open_store_existing(self.store.as_deref())? else {
             return self.print(None, Ok(Default::default()), ui);
         };
         let total = db.count()?;
@@ -315,14 +367,19 @@ impl VerifyArgs {
         if let Some(problem) = damage {
             bail!(
                 "{}: SQLite quick_check found damage: {problem}\n  hint: restore the ledger from a backup; keep this file as evidence",
-                db.path().display()
+                db.location()
             );
         }
-        self.print(Some(&db), result, ui)
+        self.print(Some(db.as_ref()), result, ui)
     }
 
-    fn print(&self, db: Option<&SqliteLedger>, result: Result<crate::ledger::ChainSummary, crate::ledger::Broken>, ui: Ui) -> Result<u8> {
-        let path = db.map(|d| d.path().display().to_string()).unwrap_or_else(|| "(no ledger yet)".into());
+    fn print(
+        &self,
+        db: Option<&dyn LedgerStore>,
+        result: Result<crate::ledger::ChainSummary, crate::ledger::Broken>,
+        ui: Ui,
+    ) -> Result<u8> {
+        let path = db.map(|d| d.location()).unwrap_or_else(|| "(no ledger yet)".into());
         match result {
             Ok(s) => {
                 if self.json {
@@ -356,7 +413,7 @@ const MAX_EXPORT_RECORDS: u64 = 4 << 30;
 impl ExportArgs {
     fn run(self, ui: Ui) -> Result<u8> {
         let home = store::home()?;
-        let Some(db) = SqliteLedger::open_existing(&home)? else {
+        let Some(db) = open_store_existing(self.store.as_deref())? else {
             bail!(
                 "there is no evidence ledger in {} yet; nothing to export\n  hint: deciding commands (verify, ...) record evidence",
                 home.display()
@@ -475,7 +532,7 @@ impl ImportArgs {
             }
         };
         let site = checked.head.site_id.clone();
-        let mut db = SqliteLedger::open(&store::home()?)?;
+        let mut db = open_store(self.store.as_deref())?;
         let merge = db.import_site(&site, &checked.head.site_public_key, &checked.records, &vb.manifest().bundle_id, now)?;
         let (code, doc) = match &merge {
             Merge::Merged { same, added } => {
@@ -512,7 +569,7 @@ impl ImportArgs {
                 f.seq,
                 doc["offeredHash"].as_str().unwrap_or(""),
                 doc["heldHash"].as_str().unwrap_or(""),
-                db.path().display()
+                db.location()
             ),
             Merge::Gap { held, first } => eprintln!(
                 "error: site {site}: this machine holds its chain up to #{held}, the export continues from #{first}; nothing merged\n  hint: import the exports in between first (or one exported with an earlier --since)"

@@ -126,6 +126,21 @@ pub fn render(path: &Path, r: &GateResult) -> String {
 impl Args {
     /// Runs; the decision is recorded by [`super::run`].
     pub fn run(self, ui: Ui) -> Result<Decided> {
+        let (decided, text) = self.decide(ui)?;
+        if self.json {
+            super::out(&String::from_utf8(crate::json::canonical_value(&decided.report)).expect("JSON is UTF-8"))?;
+        } else {
+            super::out(&text)?;
+        }
+        if decided.code == 1 && decided.report["verify"].is_object() {
+            eprintln!("gate: {} did not verify: DENY (bundle.verify)", self.bundle.display());
+        }
+        Ok(decided)
+    }
+
+    /// Evaluates and returns the verdict (its `report` is the `--json` document) and the text
+    /// rendering, printing neither (`run` prints; `airlock serve` answers with the document).
+    pub fn decide(&self, ui: Ui) -> Result<(Decided, String)> {
         let policy_bytes = fsio::read_small(&self.policy, 1 << 20)?;
         let toml = self.policy.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
         let policy = if toml { Policy::parse_toml(&policy_bytes) } else { Policy::parse(&policy_bytes) }
@@ -172,13 +187,8 @@ impl Args {
                 "decision": {"decision": "deny", "reasons": [{"code": "bundle.verify"}], "policyDigest": policy.digest},
                 "verify": report,
             });
-            if self.json {
-                super::out(&String::from_utf8(crate::json::canonical_value(&doc)).expect("JSON is UTF-8"))?;
-            } else {
-                super::out(&render_text(&self.bundle, report))?;
-            }
-            eprintln!("gate: {} did not verify: DENY (bundle.verify)", self.bundle.display());
-            return Ok(Decided { code: 1, report: doc, subject: subject_of(report, None), time: Some(time) });
+            let text = render_text(&self.bundle, report);
+            return Ok((Decided { code: 1, report: doc, subject: subject_of(report, None), time: Some(time) }, text));
         };
         if !self.json && !ui.quiet {
             eprintln!(
@@ -203,16 +213,12 @@ impl Args {
         };
         let params = GateParams { roles, transparency, artifact: self.artifact.clone(), break_glass, sigstore_root };
         let result = gate::evaluate(verified, &src, &policy, &params).map_err(|e| e.about(&self.bundle))?;
-        if self.json {
-            super::out(&String::from_utf8(result.to_bytes()).expect("JSON is UTF-8"))?;
-        } else {
-            super::out(&render(&self.bundle, &result))?;
-        }
         let code = match result.decision.decision {
             Verdict::Allow => 0,
             Verdict::Deny => 1,
         };
         let subject = subject_of(report, Some(result.gate_input.artifact.digest.prefixed()));
-        Ok(Decided { code, report: serde_json::from_slice(&result.to_bytes())?, subject, time: Some(time) })
+        let decided = Decided { code, report: serde_json::from_slice(&result.to_bytes())?, subject, time: Some(time) };
+        Ok((decided, render(&self.bundle, &result)))
     }
 }

@@ -17,6 +17,7 @@ pub mod promotion;
 pub mod reconcile;
 pub mod remediation;
 pub mod rollout;
+pub mod serve;
 pub mod sigstore;
 pub mod smoke;
 pub mod tlog;
@@ -107,6 +108,8 @@ pub enum Command {
     Remediation(remediation::Args),
     /// Export a verified release for endpoint-management tools (Jamf, Intune, a Linux fleet).
     Export(export::Args),
+    /// Serve the promotion-evidence API over HTTP/1.1 on loopback or a Unix socket.
+    Serve(serve::Args),
 }
 
 /// What the shell needs from global flags.
@@ -272,6 +275,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Reconcile(a) => decided(a.run(ui)),
         Command::Remediation(a) => decided(a.run(ui)),
         Command::Export(a) => a.run(ui),
+        Command::Serve(a) => a.run(),
     };
     match result {
         Ok(code) => code,
@@ -469,6 +473,7 @@ pub fn diagnose(e: &anyhow::Error) -> (String, String) {
             crate::trust::role::RoleNameError,
             crate::trust::role::RoleKeysError,
             crate::inventory::InventoryError,
+            crate::api::ApiError,
         );
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ("io".into(), "check the path, that the file exists and is readable, and the free space".into());

@@ -397,6 +397,18 @@ impl TrustArgs {
 impl Args {
     /// Runs; the verdict is recorded by [`super::run`].
     pub fn run(self, ui: Ui) -> Result<Decided> {
+        let (decided, r) = self.decide(ui)?;
+        if self.json {
+            super::out_json(&r)?;
+        } else {
+            super::out(&render_text(&self.bundle, &r))?;
+        }
+        Ok(decided)
+    }
+
+    /// Verifies and returns the verdict and the report without printing them (`run` prints;
+    /// `airlock serve` answers with the same report).
+    pub fn decide(&self, ui: Ui) -> Result<(Decided, VerifyReport)> {
         let time = self.trust.eval_time()?;
         let mut extra = match &self.minisign_key {
             Some(k) => vec![super::minisig::check(&self.bundle, k)?],
@@ -411,12 +423,9 @@ impl Args {
         let checked =
             self.trust.check(&self.bundle, time, CheckAs { extra, ..CheckAs::accepting() }, ui)?.map_err(|e| e.about(&self.bundle))?;
         let r = checked.report().clone().named(self.bundle.display().to_string());
-        if self.json {
-            super::out_json(&r)?;
-        } else {
-            super::out(&render_text(&self.bundle, &r))?;
-        }
-        Ok(Decided { code: r.outcome().exit_code(), report: serde_json::to_value(&r)?, subject: subject_of(&r, None), time: Some(time) })
+        let decided =
+            Decided { code: r.outcome().exit_code(), report: serde_json::to_value(&r)?, subject: subject_of(&r, None), time: Some(time) };
+        Ok((decided, r))
     }
 }
 

@@ -12,12 +12,12 @@
 //!
 //! The aggregation tables (`site_records`, `sites`, `forks`) hold other sites' imported exports.
 
+pub use super::backend::LedgerStore;
+use super::backend::{Plan, plan_merge};
 use crate::digest::Sha256Digest;
 use crate::fsio;
 use crate::keys::SecretKey;
-use crate::ledger::{
-    Broken, ChainCheck, ChainSummary, Draft, Filter, Head, Ledger, LedgerError, Locator, Outcome, Record, StoredRecord, Subject,
-};
+use crate::ledger::{Broken, ChainSummary, Draft, Filter, Head, Ledger, LedgerError, Locator, Outcome, Record, StoredRecord, Subject};
 use crate::time::Timestamp;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -150,6 +150,44 @@ pub enum LedgerStoreError {
         /// The cause.
         source: LedgerError,
     },
+    /// A `--store` value that names no backend airlock has.
+    #[error(
+        "--store {given:?} is not a ledger store airlock can open; expected postgres://…, postgresql://…, a key=value form with host=…, or sqlite:PATH\n  hint: leave --store out for the ledger under $AIRLOCK_HOME"
+    )]
+    StoreUrl {
+        /// The value given, password redacted.
+        given: String,
+    },
+    /// The PostgreSQL server refused an operation, or could not be reached.
+    #[error(
+        "PostgreSQL {location}: {what}: {source}\n  hint: check that the server is up and the role may write the database; nothing was half-written (each change is one transaction)"
+    )]
+    Postgres {
+        /// Host and database (no password).
+        location: String,
+        /// What was being done.
+        what: &'static str,
+        /// The cause (the `postgres` crate's error).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A PostgreSQL `--store` given to an airlock built without the `postgres` feature.
+    #[error(
+        "--store {given:?} names a PostgreSQL database, but this airlock was built without PostgreSQL support\n  hint: use an airlock built with default features (the `postgres` feature), or an SQLite store"
+    )]
+    NoPostgres {
+        /// The value given, password redacted.
+        given: String,
+    },
+    /// The PostgreSQL database holds a newer airlock schema: refused, never altered.
+    #[error(
+        "PostgreSQL {location} has ledger schema version {found}; this airlock reads up to version {SCHEMA_VERSION}; nothing was changed\n  hint: use the airlock that wrote it, or a newer one"
+    )]
+    PgNewer {
+        /// Host and database.
+        location: String,
+        /// The stored schema version.
+        found: i64,
+    },
     /// The site key file exists but is not an airlock secret key.
     #[error(
         "site key {path} is unusable: {detail}; expected an airlock Ed25519 secret key (mode 0600)\n  hint: restore it from a backup; a new key would be a new site id"
@@ -258,7 +296,8 @@ fn check_file(path: &Path) -> Result<()> {
     if !len.is_multiple_of(page) {
         return Err(bad(format!("the file is {len} bytes, not a whole number of {page}-byte pages (truncated?)")));
     }
-    let wal = path.with_file_name(format!("{DB_FILE}-wal"));
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
     let wal_pending = std::fs::metadata(&wal).map(|m| m.len() > 0).unwrap_or(false);
     let pages = u64::from(u32::from_be_bytes([h[28], h[29], h[30], h[31]]));
     let valid_for = h[24..28] == h[92..96];
@@ -276,6 +315,14 @@ impl SqliteLedger {
             Self::create(&path)?;
         }
         Self::open_path(&path)
+    }
+
+    /// Opens the ledger file `path` (`--store sqlite:PATH`), making it if absent.
+    pub fn open_file(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            Self::create(path)?;
+        }
+        Self::open_path(path)
     }
 
     /// Opens the ledger under `home` if it exists (read commands make nothing).
@@ -338,14 +385,6 @@ impl SqliteLedger {
         Ok(SqliteLedger { conn, path: path.to_path_buf() })
     }
 
-    /// Number of records.
-    pub fn count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.sql("counting records"))
-    }
-
     /// Appends many records in one transaction (bulk loads and benchmarks).
     pub fn append_all(&mut self, drafts: impl IntoIterator<Item = Draft>) -> Result<Option<Head>> {
         let path = self.path.clone();
@@ -362,9 +401,47 @@ impl SqliteLedger {
         Ok(head)
     }
 
+    fn each(&self, from: u64, visit: &mut dyn FnMut(StoredRecord) -> bool) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT seq, hash, record FROM records WHERE seq >= ?1 ORDER BY seq")
+            .map_err(self.sql("reading records"))?;
+        let mut rows = st.query([from as i64]).map_err(self.sql("reading records"))?;
+        while let Some(r) = rows.next().map_err(self.sql("reading records"))? {
+            if !visit(stored(r).map_err(self.sql("reading records"))?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_fork(&mut self, f: &Fork, now: Timestamp) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO forks (site_id, seq, held, offered, export_digest, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![f.site_id, f.seq as i64, f.held, f.offered, f.export_digest, now.0],
+            )
+            .map_err(self.sql("keeping the fork as evidence"))?;
+        Ok(())
+    }
+}
+
+impl LedgerStore for SqliteLedger {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Number of records.
+    fn count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.sql("counting records"))
+    }
+
     /// The contiguous sequence range covering records recorded in `since..=until` (from the
     /// first record at or after `since` to the last at or before `until`), if any.
-    pub fn seq_bounds(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> Result<Option<(u64, u64)>> {
+    fn seq_bounds(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> Result<Option<(u64, u64)>> {
         let lo: Option<i64> = self
             .conn
             .query_row("SELECT min(seq) FROM records WHERE recorded_at >= ?1", [since.map_or(i64::MIN, |t| t.0)], |r| r.get(0))
@@ -379,39 +456,14 @@ impl SqliteLedger {
         })
     }
 
-    /// Walks the whole chain from seq 1 ([`ChainCheck`]), `threads` threads checking records
-    /// in batches while this thread reads the next batch; `tick` is told how many records were
-    /// checked. `Ok(Err(_))`: the first broken record.
-    pub fn verify_chain(&self, threads: usize, tick: &(dyn Fn(u64) + Sync)) -> Result<std::result::Result<ChainSummary, Broken>> {
-        const BATCH: usize = 8192;
-        let (send, batches) = std::sync::mpsc::sync_channel::<Vec<StoredRecord>>(2);
-        std::thread::scope(|s| {
-            let checker = s.spawn(move || {
-                let mut check = ChainCheck::new();
-                for batch in batches {
-                    check.push_batch(&batch, threads)?;
-                    tick(batch.len() as u64);
-                }
-                Ok(check.summary())
-            });
-            let mut batch = Vec::with_capacity(BATCH);
-            let read = self.each(1, &mut |row| {
-                batch.push(row);
-                // A closed channel means the checker stopped at a broken record: stop reading.
-                batch.len() < BATCH || send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
-            });
-            if !batch.is_empty() {
-                let _ = send.send(batch);
-            }
-            drop(send);
-            let checked = checker.join().expect("checking records does not panic");
-            read.map(|()| checked)
-        })
+    fn structure_check(&self) -> Result<Option<String>> {
+        let s: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(self.sql("checking the database structure"))?;
+        Ok((s != "ok").then_some(s))
     }
 
-    /// [`Self::quick_check`] on a second read-only connection and [`Self::verify_chain`] at
-    /// once: `evidence verify`'s two walks over the file, in parallel.
-    pub fn check_all(
+    /// The structure check on a second read-only connection and the chain walk at once:
+    /// `evidence verify`'s two walks over the file, in parallel.
+    fn check_all(
         &self,
         threads: usize,
         tick: &(dyn Fn(u64) + Sync),
@@ -427,33 +479,13 @@ impl SqliteLedger {
                     .map_err(|e| sql_error(path, "checking the database structure", e))?;
                 Ok((s != "ok").then_some(s))
             });
-            let chain = self.verify_chain(threads, tick);
+            let chain = super::backend::verify_chain(self, threads, tick);
             Ok((structure.join().expect("quick_check does not panic")?, chain?))
         })
     }
 
-    /// Runs SQLite's `quick_check` (page and index structure).
-    pub fn quick_check(&self) -> Result<Option<String>> {
-        let s: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(self.sql("checking the database structure"))?;
-        Ok((s != "ok").then_some(s))
-    }
-
-    fn each(&self, from: u64, visit: &mut dyn FnMut(StoredRecord) -> bool) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT seq, hash, record FROM records WHERE seq >= ?1 ORDER BY seq")
-            .map_err(self.sql("reading records"))?;
-        let mut rows = st.query([from as i64]).map_err(self.sql("reading records"))?;
-        while let Some(r) = rows.next().map_err(self.sql("reading records"))? {
-            if !visit(stored(r).map_err(self.sql("reading records"))?) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     /// The records held for an imported site, in order.
-    pub fn site_records(&self, site_id: &str) -> Result<Vec<StoredRecord>> {
+    fn site_records(&self, site_id: &str) -> Result<Vec<StoredRecord>> {
         let mut st = self
             .conn
             .prepare("SELECT seq, hash, record FROM site_records WHERE site_id = ?1 ORDER BY seq")
@@ -462,8 +494,29 @@ impl SqliteLedger {
         rows.collect::<std::result::Result<_, _>>().map_err(self.sql("reading site records"))
     }
 
+    fn search_sites(&self, f: &Filter) -> Result<Vec<(String, Record)>> {
+        let (clauses, args) = filter_sql(f);
+        let sql = format!(
+            "SELECT site_id, seq, hash, record FROM site_records{clauses} ORDER BY recorded_at DESC, site_id DESC, seq DESC{}",
+            limit_sql(f)
+        );
+        let mut st = self.conn.prepare(&sql).map_err(self.sql("searching site records"))?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, Vec<u8>>(3)?))
+            })
+            .map_err(self.sql("searching site records"))?;
+        let mut out = vec![];
+        for row in rows {
+            let (site, seq, bytes) = row.map_err(self.sql("searching site records"))?;
+            let r = Record::parse(&bytes).map_err(|source| LedgerStoreError::Record { path: self.path.clone(), seq, source })?;
+            out.push((site, r));
+        }
+        Ok(out)
+    }
+
     /// The forks kept as evidence, oldest first.
-    pub fn forks(&self) -> Result<Vec<Fork>> {
+    fn forks(&self) -> Result<Vec<Fork>> {
         let mut st = self
             .conn
             .prepare("SELECT site_id, seq, held, offered, export_digest FROM forks ORDER BY id")
@@ -486,7 +539,7 @@ impl SqliteLedger {
     /// themselves, in order) into the aggregation tables, in one transaction. Records the
     /// aggregator already holds must be byte-identical; new ones must continue the held chain.
     /// A fork or gap merges nothing; a fork is kept in `forks` as evidence.
-    pub fn import_site(
+    fn import_site(
         &mut self,
         site_id: &str,
         public_key_hex: &str,
@@ -497,57 +550,33 @@ impl SqliteLedger {
         let path = self.path.clone();
         let tx =
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| sql_error(&path, "locking the ledger", e))?;
-        let held: Option<(i64, Vec<u8>)> = tx
+        let held = tx
             .query_row("SELECT seq, hash FROM site_records WHERE site_id = ?1 ORDER BY seq DESC LIMIT 1", [site_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok(Head { seq: r.get::<_, i64>(0)? as u64, hash: digest_of(&r.get::<_, Vec<u8>>(1)?)? })
             })
             .optional()
             .map_err(|e| sql_error(&path, "reading the site's head", e))?;
-        let held_seq = held.as_ref().map(|h| h.0 as u64).unwrap_or(0);
-        let held_hash = held.map(|h| digest_of(&h.1)).transpose().map_err(|e| sql_error(&path, "reading the site's head", e))?;
+        let plan = plan_merge(site_id, held, records, export_digest, |seq| {
+            tx.query_row("SELECT record FROM site_records WHERE site_id = ?1 AND seq = ?2", params![site_id, seq as i64], |r| r.get(0))
+                .map_err(|e| sql_error(&path, "reading a held record", e))
+        })?;
+        let (same, first_new) = match plan {
+            Plan::Insert { same, first_new } => (same, first_new),
+            Plan::Gap { held, first } => return Ok(Merge::Gap { held, first }),
+            Plan::Fork(fork) => {
+                drop(tx);
+                self.keep_fork(&fork, now)?;
+                return Ok(Merge::Fork(fork));
+            }
+        };
         tx.execute("INSERT OR IGNORE INTO sites (site_id, public_key) VALUES (?1, ?2)", [site_id, public_key_hex])
             .map_err(|e| sql_error(&path, "recording the site", e))?;
-        let (mut same, mut added) = (0u64, 0u64);
-        for (record, row) in records {
-            if row.seq <= held_seq {
-                let existing: Vec<u8> = tx
-                    .query_row("SELECT record FROM site_records WHERE site_id = ?1 AND seq = ?2", params![site_id, row.seq as i64], |r| {
-                        r.get(0)
-                    })
-                    .map_err(|e| sql_error(&path, "reading a held record", e))?;
-                if existing != row.bytes {
-                    drop(tx);
-                    let fork = Fork {
-                        site_id: site_id.into(),
-                        seq: row.seq,
-                        held: existing,
-                        offered: row.bytes.clone(),
-                        export_digest: export_digest.into(),
-                    };
-                    self.keep_fork(&fork, now)?;
-                    return Ok(Merge::Fork(fork));
-                }
-                same += 1;
-                continue;
-            }
-            if added == 0 && (row.seq != held_seq + 1 || held_hash.is_some_and(|h| h != record.prev)) {
-                return Ok(Merge::Gap { held: held_seq, first: row.seq });
-            }
+        for (record, row) in &records[first_new..] {
             insert(&tx, &path, "site_records", Some(site_id), record, &row.bytes)?;
-            added += 1;
         }
+        let added = (records.len() - first_new) as u64;
         tx.commit().map_err(|e| sql_error(&path, "committing the import", e))?;
         Ok(Merge::Merged { same, added })
-    }
-
-    fn keep_fork(&mut self, f: &Fork, now: Timestamp) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO forks (site_id, seq, held, offered, export_digest, detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![f.site_id, f.seq as i64, f.held, f.offered, f.export_digest, now.0],
-            )
-            .map_err(self.sql("keeping the fork as evidence"))?;
-        Ok(())
     }
 }
 
@@ -606,6 +635,65 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> Result<()> {
             .map_err(|e| sql_error(path, "migrating the ledger schema", e))?;
     }
     Ok(())
+}
+
+/// The WHERE clause of a search (with `?` placeholders) and its arguments, in one order for
+/// both backends (PostgreSQL numbers the placeholders).
+pub(crate) fn filter_clauses(f: &Filter) -> (Vec<&'static str>, Vec<SearchArg>) {
+    let mut clauses = vec![];
+    let mut args = vec![];
+    let text = [
+        (&f.product, "product = ?"),
+        (&f.version, "version = ?"),
+        (&f.bundle_id, "bundle_id = ?"),
+        (&f.command, "command = ?"),
+        (&f.channel, "channel = ?"),
+    ];
+    for (v, c) in text {
+        if let Some(v) = v {
+            clauses.push(c);
+            args.push(SearchArg::Text(v.clone()));
+        }
+    }
+    if let Some(o) = f.outcome {
+        clauses.push("outcome = ?");
+        args.push(SearchArg::Text(o.name().to_string()));
+    }
+    if let Some(t) = f.since {
+        clauses.push("recorded_at >= ?");
+        args.push(SearchArg::Int(t.0));
+    }
+    if let Some(t) = f.until {
+        clauses.push("recorded_at <= ?");
+        args.push(SearchArg::Int(t.0));
+    }
+    (clauses, args)
+}
+
+/// One search argument.
+pub(crate) enum SearchArg {
+    /// A text column's value.
+    Text(String),
+    /// `recorded_at` bound.
+    Int(i64),
+}
+
+/// ` LIMIT n` or nothing.
+pub(crate) fn limit_sql(f: &Filter) -> String {
+    f.limit.map(|n| format!(" LIMIT {}", n.min(i64::MAX as u64))).unwrap_or_default()
+}
+
+fn filter_sql(f: &Filter) -> (String, Vec<rusqlite::types::Value>) {
+    let (clauses, args) = filter_clauses(f);
+    let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    let args = args
+        .into_iter()
+        .map(|a| match a {
+            SearchArg::Text(t) => t.into(),
+            SearchArg::Int(i) => i.into(),
+        })
+        .collect();
+    (sql, args)
 }
 
 fn digest_of(b: &[u8]) -> rusqlite::Result<Sha256Digest> {
@@ -683,42 +771,8 @@ impl Ledger for SqliteLedger {
     }
 
     fn search(&self, f: &Filter) -> Result<Vec<Record>> {
-        let mut clauses: Vec<&str> = vec![];
-        let mut args: Vec<rusqlite::types::Value> = vec![];
-        let text = [
-            (&f.product, "product = ?"),
-            (&f.version, "version = ?"),
-            (&f.bundle_id, "bundle_id = ?"),
-            (&f.command, "command = ?"),
-            (&f.channel, "channel = ?"),
-        ];
-        for (v, c) in text {
-            if let Some(v) = v {
-                clauses.push(c);
-                args.push(v.clone().into());
-            }
-        }
-        if let Some(o) = f.outcome {
-            clauses.push("outcome = ?");
-            args.push(o.name().to_string().into());
-        }
-        if let Some(t) = f.since {
-            clauses.push("recorded_at >= ?");
-            args.push(t.0.into());
-        }
-        if let Some(t) = f.until {
-            clauses.push("recorded_at <= ?");
-            args.push(t.0.into());
-        }
-        let mut sql = String::from("SELECT seq, hash, record FROM records");
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(" ORDER BY seq DESC");
-        if let Some(n) = f.limit {
-            sql.push_str(&format!(" LIMIT {}", n.min(i64::MAX as u64)));
-        }
+        let (clauses, args) = filter_sql(f);
+        let sql = format!("SELECT seq, hash, record FROM records{clauses} ORDER BY seq DESC{}", limit_sql(f));
         let mut st = self.conn.prepare(&sql).map_err(self.sql("searching"))?;
         let rows = st.query_map(rusqlite::params_from_iter(args), stored).map_err(self.sql("searching"))?;
         let mut out = vec![];
@@ -753,6 +807,10 @@ impl crate::report::Diagnostic for LedgerStoreError {
             LedgerStoreError::Sqlite { .. } => "ledger.sqlite",
             LedgerStoreError::Record { .. } => "ledger.record",
             LedgerStoreError::SiteKey { .. } => "ledger.site-key",
+            LedgerStoreError::StoreUrl { .. } => "ledger.store-url",
+            LedgerStoreError::Postgres { .. } => "ledger.postgres",
+            LedgerStoreError::NoPostgres { .. } => "ledger.no-postgres",
+            LedgerStoreError::PgNewer { .. } => "ledger.newer-schema",
         }
         .into()
     }

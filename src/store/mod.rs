@@ -1,7 +1,10 @@
 //! Persistent local state under `$AIRLOCK_HOME` (shell side: the only module besides `fsio`
 //! that writes files). Every write is atomic and durable (see [`crate::fsio::AtomicFile`]).
 
+pub mod backend;
 pub mod ledger;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod tlog;
 pub mod trust;
 

@@ -5,7 +5,7 @@
 //! process exited and printed `recorded evidence #SEQ sha256:...`) be present with that hash.
 
 use airlock::ledger::{Ledger, Locator};
-use airlock::store::ledger::SqliteLedger;
+use airlock::store::ledger::{LedgerStore, SqliteLedger};
 use anyhow::{Context, Result, bail, ensure};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -95,7 +95,8 @@ fn check(home: &Path, acks: &[(u64, String)]) -> Result<()> {
         ensure!(acks.is_empty(), "appends were acknowledged but there is no ledger");
         return Ok(());
     };
-    let s = db.verify_chain(1, &|_| {})?.map_err(|b| anyhow::anyhow!("the chain is broken after a crash: {b}"))?;
+    let s =
+        airlock::store::backend::verify_chain(&db, 1, &|_| {})?.map_err(|b| anyhow::anyhow!("the chain is broken after a crash: {b}"))?;
     ensure!(s.count == db.count()?, "{} rows but the chain from 1 covers {}", db.count()?, s.count);
     ensure!(s.head.map(|h| h.seq).unwrap_or(0) == s.count, "sequence numbers are not contiguous from 1");
     for (seq, hash) in acks {

@@ -10,6 +10,9 @@
 //! - `bench scale [--quick]`: issue 17's table alone (also the end of `bench`): 99,000 small
 //!   members against sha256sum, unzip + sha256sum -c and zip -r -0; names at the length limit;
 //!   1 GiB against openssl, tar against zip; bytes read from the device.
+//! - `bench serve [--clients N] [--requests N] [--seconds S]`: `airlock serve` under load on
+//!   loopback (requests/s, p50/p99), then SIGKILL under load and restart: every acknowledged
+//!   upload is in the ledger and the chain verifies.
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 //! - `ledger-bench [--verify-only]`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify;
 //!   `--verify-only` re-verifies the million-record ledger the last run left).
@@ -33,6 +36,7 @@ mod fuzz;
 mod hostile;
 mod inventory_bench;
 mod ledger_bench;
+mod serve_bench;
 mod setup;
 mod sigstore_bench;
 mod tlog_bench;
@@ -56,6 +60,11 @@ fn main() -> Result<()> {
         Some("dist") => dist::dist().map(|_| ()),
         // Benchmarks time library code inside xtask too (tlog proofs): run them optimised.
         // Issue 17's table alone: it times only the binary, so xtask need not be optimised.
+        Some("bench") if rest.first() == Some(&"serve") => {
+            let opts = serve_bench::Opts::parse(&rest)?;
+            run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
+            serve_bench::run(&root().join("target/debug/airlock"), &opts)
+        }
         Some("bench") if rest.first() == Some(&"scale") => bench_scale::run(&bench_scale::binary()?, rest.contains(&"--quick")),
         Some("bench") if cfg!(debug_assertions) => run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"])),
         Some("bench") => {
@@ -89,7 +98,7 @@ fn main() -> Result<()> {
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench [scale [--quick]] | deflate-bench | sigstore-bench | inventory-bench | crashtest [N] | crashtest-trust [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench [scale [--quick] | serve [--clients N] [--requests N] [--seconds S]] | deflate-bench | sigstore-bench | inventory-bench | crashtest [N] | crashtest-trust [N]"
             );
             Ok(())
         }
@@ -172,8 +181,11 @@ fn ci() -> Result<()> {
     // cargo's own progress shows the minutes of compiling.
     step("build the tests", || run(cargo().args(["test", "--workspace", "--no-run"])))?;
     let mut test = if can_unshare() {
+        // A new network namespace has only a loopback interface, and it is down: bring it up
+        // so `airlock serve`'s tests can listen on 127.0.0.1 (nothing else is reachable).
         let mut c = Command::new("unshare");
-        c.args(["-n", "--"]).arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.args(["-n", "--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+            .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         c
     } else {
         eprintln!("xtask: WARNING: `unshare -n` is not permitted here; tests run with the network present");

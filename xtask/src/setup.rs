@@ -23,6 +23,13 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     // Moves the real clock of one airlock run (libfaketime): tests/promotion_cli.rs lets a ring
     // soak without waiting, as execution is decided by the real clock, never `--at-time`.
     ("faketime", "faketime"),
+    // The PostgreSQL ledger backend's tests start their own server (tests/pg_support/): initdb
+    // into a temporary directory, a Unix socket only.
+    ("pg_ctlcluster", "postgresql"),
+    // tests/serve_api.rs talks to `airlock serve` with a real HTTP client (loopback and Unix socket).
+    ("curl", "curl"),
+    // `cargo xtask ci` brings up loopback inside the tests' network namespace (`ip link set lo up`).
+    ("ip", "iproute2"),
 ];
 
 /// Python packages used by interop tests: (import name, pip requirement).
