@@ -36,7 +36,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Format, Vec<Entry>), EvidenceError>
     let text = std::str::from_utf8(bytes).map_err(|e| xml_err(format!("not UTF-8 ({e}); write the XML as UTF-8")))?;
     refuse_doctype(text)?;
     let opt = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
-    let doc = Document::parse_with_options(text, opt).map_err(|e| xml_err(format!("not well-formed XML: {e}")))?;
+    let doc = Document::parse_with_options(text, opt)
+        .map_err(|e| xml_err(format!("not well-formed XML: {e}; check that the file is complete and was written by a CycloneDX tool")))?;
     // Nesting depth per node, parents first (document order); no recursion anywhere.
     let mut depth = vec![0usize; doc.descendants().count()];
     for n in doc.descendants().filter(|n| n.is_element()) {
