@@ -1,11 +1,12 @@
 //! Evidence in the formats users already have (issue 18), made by the real python tools:
 //! Statement v0.1 with SLSA provenance v0.2 (what slsa-github-generator v1.x writes), signed by
 //! an ECDSA P-256 key, and an `.intoto.jsonl` member with several envelopes (`securesystemslib`),
-//! carried through the gate with the P-256 key as the builder role's key; CycloneDX 1.4 JSON and
-//! XML (`cyclonedx-python-lib`) and SPDX tag-value (`spdx-tools`) SBOMs.
+//! carried through the gate with the P-256 key as the builder role's key; CycloneDX 1.4 and 1.5
+//! JSON and XML (`cyclonedx-python-lib`) and SPDX tag-value (`spdx-tools`) SBOMs.
 
 mod evidence_support;
 
+use airlock::evidence::sbom::Sbom;
 use airlock::gate::policy::{LoadedPolicy, Policy};
 use airlock::gate::transparency::GateTransparency;
 use airlock::gate::{GateParams, Roles, Verdict, evaluate};
@@ -152,17 +153,24 @@ from datetime import datetime
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model import HashType, HashAlgorithm
-from cyclonedx.output.json import JsonV1Dot4
-from cyclonedx.output.xml import XmlV1Dot5
+from cyclonedx.output.json import JsonV1Dot4, JsonV1Dot5
+from cyclonedx.output.xml import XmlV1Dot4, XmlV1Dot5
+from packageurl import PackageURL
 from spdx_tools.spdx.model import Relationship, RelationshipType, Document, CreationInfo, Actor, ActorType, File, Package, Checksum, ChecksumAlgorithm, ExternalPackageRef, ExternalPackageRefCategory
 from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_file
 
 data = open("app-linux-amd64", "rb").read()
 sha = hashlib.sha256(data).hexdigest()
 bom = Bom()
-bom.components.add(Component(name="app-linux-amd64", type=ComponentType.APPLICATION, bom_ref="app", hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha)]))
+app = Component(name="app-linux-amd64", type=ComponentType.APPLICATION, bom_ref="app", purl=PackageURL.from_string("pkg:generic/app@1.2.0"),
+    hashes=[HashType(alg=HashAlgorithm.SHA_1, content=hashlib.sha1(data).hexdigest()), HashType(alg=HashAlgorithm.SHA_256, content=sha)])
+app.components.add(Component(name="libfoo", type=ComponentType.LIBRARY, bom_ref="libfoo", purl=PackageURL.from_string("pkg:generic/libfoo@0.9")))
+bom.components.add(app)
+bom.metadata.component = Component(name="app", type=ComponentType.APPLICATION, bom_ref="release")
 open("app.cdx14.json", "w").write(JsonV1Dot4(bom).output_as_string(indent=2))
-open("app.cdx.xml", "w").write(XmlV1Dot5(bom).output_as_string(indent=2))
+open("app.cdx14.xml", "w").write(XmlV1Dot4(bom).output_as_string(indent=2))
+open("app.cdx15.json", "w").write(JsonV1Dot5(bom).output_as_string(indent=2))
+open("app.cdx15.xml", "w").write(XmlV1Dot5(bom).output_as_string(indent=2))
 ci = CreationInfo(spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name="app", document_namespace="https://example.com/app", creators=[Actor(ActorType.TOOL, "test")], created=datetime(2026, 1, 1))
 doc = Document(ci)
 doc.packages = [Package(name="app", spdx_id="SPDXRef-Package-app", download_location="https://example.com/app-1.2.0.tar.gz", files_analyzed=False,
@@ -173,7 +181,7 @@ write_document_to_file(doc, "app.spdx", validate=True)
 "#;
 
 #[test]
-fn cyclonedx_14_and_spdx_tag_value_read_and_xml_never_denies_unless_required() {
+fn cyclonedx_json_and_xml_and_spdx_tag_value_read() {
     if !python_module("cyclonedx") || !python_module("spdx_tools") {
         return;
     }
@@ -195,20 +203,31 @@ fn cyclonedx_14_and_spdx_tag_value_read_and_xml_never_denies_unless_required() {
         let params = GateParams { roles, transparency: GateTransparency::Missing, artifact: None, break_glass: None, sigstore_root: None };
         evaluate(&v, &bytes, &policy, &params).unwrap()
     };
-    for (path, file, family) in [("sbom/app.cdx.json", "app.cdx14.json", "cyclonedx"), ("sbom/app.spdx", "app.spdx", "spdx")] {
+    let read = [
+        ("sbom/app.cdx.json", "app.cdx14.json", "cyclonedx"),
+        ("sbom/app.cdx.xml", "app.cdx14.xml", "cyclonedx"),
+        ("sbom/app.cdx.xml", "app.cdx15.xml", "cyclonedx"),
+        ("sbom/app.spdx", "app.spdx", "spdx"),
+    ];
+    for (path, file, family) in read {
         let res = gate(path, r(file), true);
-        assert_eq!(res.decision.decision, Verdict::Allow, "{path}: {:#?}", res.checks);
-        assert_eq!(res.gate_input.sbom.as_ref().map(|s| s.format), Some(family), "{path}");
+        assert_eq!(res.decision.decision, Verdict::Allow, "{file}: {:#?}", res.checks);
+        assert_eq!(res.gate_input.sbom.as_ref().map(|s| s.format), Some(family), "{file}");
+        let c = res.checks.iter().find(|c| c.id == "sbom.coverage").unwrap_or_else(|| panic!("{file}: {:#?}", res.checks));
+        assert_eq!(c.status, Status::Pass, "{file}: {}", c.detail);
     }
-    // CycloneDX XML is not read: information when no SBOM is required, a denial when one is.
-    let res = gate("sbom/app.cdx.xml", r("app.cdx.xml"), false);
-    assert_eq!(res.decision.decision, Verdict::Allow, "{:#?}", res.checks);
-    let c = res.checks.iter().find(|c| c.subject.as_deref() == Some("sbom/app.cdx.xml")).unwrap();
-    assert_eq!((c.id.as_ref(), c.status), ("evidence.unrecognised", Status::Info));
-    assert!(c.detail.contains("CycloneDX XML is not read"), "{}", c.detail);
-    let res = gate("sbom/app.cdx.xml", r("app.cdx.xml"), true);
-    assert_eq!(res.decision.decision, Verdict::Deny);
-    assert!(res.decision.reasons.iter().any(|x| x.code == "evidence.unrecognised"), "{:?}", res.decision.reasons);
+    // The XML and JSON forms of the same BOM, both written by cyclonedx-python-lib, parse to the
+    // same value (format and entries; the digest is of the JSON's canonical form, the XML's bytes).
+    for (json, xml, name) in [("app.cdx14.json", "app.cdx14.xml", "CycloneDX 1.4"), ("app.cdx15.json", "app.cdx15.xml", "CycloneDX 1.5")] {
+        let j = Sbom::parse(&r(json)).unwrap();
+        let x = Sbom::parse(&r(xml)).unwrap_or_else(|e| panic!("{xml}: {e}"));
+        assert_eq!((x.format, &x.entries), (j.format, &j.entries), "{xml}");
+        assert_eq!(x.format.name(), name);
+        let names: Vec<&str> = x.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["app", "app-linux-amd64", "libfoo"], "{xml}");
+        assert_eq!(x.entries[1].ids, ["app", "pkg:generic/app@1.2.0"]);
+        assert!(x.entries[1].sha256.is_some());
+    }
 }
 
 /// The VEX status check names the vulnerabilities that are not cleared, worst first.

@@ -5,13 +5,14 @@
 //! * [`intoto`] — in-toto Statement v1 inside DSSE; every subject must be a bundle artifact;
 //!   in-toto layouts and links (v0.9 metadata inside DSSE) for the `inToto` gate section;
 //! * [`slsa`] — SLSA provenance v1 predicates checked against pins, slsa-verifier style;
-//! * [`sbom`] — SPDX 2.3 JSON, SPDX 3.0 JSON-LD, CycloneDX 1.5/1.6 JSON;
+//! * [`sbom`] — SPDX 2.3 JSON and 2 tag-value, SPDX 3.0 JSON-LD, CycloneDX 1.2–1.6 JSON and XML;
 //! * [`vex`] — OpenVEX and CycloneDX VEX, merged per vulnerability;
 //! * [`minisign`] — detached minisign / signify signatures.
 //!
 //! Nothing here decides allow or deny: parsers return values or an [`EvidenceError`], binders
 //! return what matched; [`crate::gate`] turns them into checks and a decision.
 
+mod cyclonedx_xml;
 pub mod intoto;
 pub mod minisign;
 pub mod sbom;
@@ -38,6 +39,15 @@ pub enum EvidenceError {
         format: &'static str,
         /// The strict-parser error.
         source: JsonError,
+    },
+    /// Not well-formed XML, or XML airlock refuses to read: a DOCTYPE (DTD, entities), nesting
+    /// or node count beyond the bounds, more than the evidence size limit.
+    #[error("{format}: {detail}")]
+    Xml {
+        /// The format being read.
+        format: &'static str,
+        /// What is wrong, and what to try.
+        detail: String,
     },
     /// A DSSE envelope that cannot be parsed.
     #[error("DSSE envelope: {0}")]
@@ -82,7 +92,9 @@ impl EvidenceError {
     /// Stable reason code.
     pub fn code(&self) -> &'static str {
         match self {
-            EvidenceError::Json { .. } | EvidenceError::Dsse(_) | EvidenceError::Schema { .. } => "evidence.malformed",
+            EvidenceError::Json { .. } | EvidenceError::Xml { .. } | EvidenceError::Dsse(_) | EvidenceError::Schema { .. } => {
+                "evidence.malformed"
+            }
             EvidenceError::PayloadType { .. } => "evidence.payload-type",
             EvidenceError::UnknownVersion { .. } => "evidence.unknown-version",
             EvidenceError::Unrecognised { .. } => "evidence.unrecognised",

@@ -1,4 +1,5 @@
-//! SBOMs: SPDX 2.3 JSON, SPDX 3.0 JSON-LD and CycloneDX 1.2–1.6 JSON, reduced to what binds
+//! SBOMs: SPDX 2.3 JSON, SPDX 2 tag-value, SPDX 3.0 JSON-LD and CycloneDX 1.2–1.6 JSON and
+//! XML ([`super::cyclonedx_xml`]), reduced to what binds
 //! them to artifacts: the files, packages and components they list, each with its name,
 //! identifiers and SHA-256 (when recorded).
 //!
@@ -21,11 +22,11 @@ pub enum Format {
     Spdx3,
     /// SPDX 2.2 or 2.3 tag-value (what `spdx-tools` and many scanners write as `.spdx`).
     SpdxTagValue,
-    /// CycloneDX 1.2, 1.3 or 1.4 JSON (the same component and hash fields as 1.5).
+    /// CycloneDX 1.2, 1.3 or 1.4, JSON or XML (the same component and hash fields as 1.5).
     CycloneDxLegacy(&'static str),
-    /// CycloneDX 1.5 JSON.
+    /// CycloneDX 1.5, JSON or XML.
     CycloneDx15,
-    /// CycloneDX 1.6 JSON.
+    /// CycloneDX 1.6, JSON or XML.
     CycloneDx16,
 }
 
@@ -78,8 +79,8 @@ pub struct Sbom {
     pub format: Format,
     /// Entries in document order.
     pub entries: Vec<Entry>,
-    /// SHA-256 of the RFC 8785 form of the whole document (tag-value, which has no canonical
-    /// form: of its bytes).
+    /// SHA-256 of the RFC 8785 form of the whole document (tag-value and CycloneDX XML, which
+    /// have no canonical form here: of its bytes).
     pub canonical_digest: Sha256Digest,
 }
 
@@ -124,10 +125,8 @@ impl Sbom {
     pub fn parse(bytes: &[u8]) -> Result<Self, EvidenceError> {
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'<') => {
-                return Err(EvidenceError::Unrecognised {
-                    kind: "sbom",
-                    detail: "an XML document (CycloneDX XML is not read); convert it to CycloneDX JSON, e.g. `cyclonedx convert --output-format json`".into(),
-                });
+                let (format, entries) = super::cyclonedx_xml::parse(bytes)?;
+                return Ok(Sbom { format, entries, canonical_digest: Sha256Digest::of(bytes) });
             }
             Some(b'{') | None => {}
             Some(_) => {
@@ -182,7 +181,7 @@ const S3: Fields = Fields { format: "SPDX 3.0" };
 const CD: Fields = Fields { format: "CycloneDX" };
 
 /// One SHA-256 out of a list of (algorithm, value) pairs; two different SHA-256 values refuse.
-fn one_sha256(
+pub(super) fn one_sha256(
     f: &Fields,
     pairs: Vec<(String, String)>,
     is_sha256: &dyn Fn(&str) -> bool,
