@@ -27,8 +27,8 @@ airlock pack ./release -o app-1.2.0.zip --key release-1.key --product app --vers
 SOURCE_DATE_EPOCH=1700000000 airlock pack ./release -o app.tar --key a.key --key b.key \\\n      \
 --product app --version 1.2.0 --commit 0a1b2c3d\n  \
 airlock pack ./release -o app.zip --key a.key --product app --version 1.2.0 --release release.toml\n  \
-airlock pack --from-cavra dist/go-runtime-v0.2.0 --cavra-key cavra-signing.pub.pem -o cavra-runtime-0.2.0.zip --key a.key\n  \
-airlock pack --from-cavra cavra-go-runtime-v0.2.0.zip --cavra-key cavra-signing.pub.pem -o cavra-runtime-0.2.0.zip --key a.key")]
+airlock pack --from-cavra go-runtime-v0.2.0 --cavra-key cavra.pem -o cavra.zip --key a.key\n  \
+airlock pack --from-cavra cavra-go-runtime-v0.2.0.zip --cavra-key cavra.pem -o c.zip --key a.key")]
 pub struct Args {
     /// Directory with the bundle layout (required unless --from-cavra).
     #[arg(required_unless_present = "from_cavra", conflicts_with = "from_cavra")]

@@ -39,7 +39,7 @@ GET /evidence/score?artifact_id=, GET /evidence/{bundleId}, GET /evidence/search
 GET /metrics (format-spec/api-v1.md).\n\n\
 Exit codes: 0 stopped by SIGTERM/SIGINT after finishing the requests in flight; 2 could not start.\n\n\
 Examples:\n  airlock serve --listen 127.0.0.1:8443 --key release.pub --policy gate.json\n  \
-airlock serve --unix /run/airlock/api.sock --token-file /etc/airlock/tokens --store 'host=/run/postgresql dbname=airlock'")]
+airlock serve --unix /run/airlock/api.sock --token-file tokens --store 'host=/run/postgresql'")]
 pub struct Args {
     /// Listen on this TCP address (default 127.0.0.1:7878); a non-loopback address needs
     /// --allow-remote.
