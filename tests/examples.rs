@@ -36,19 +36,6 @@ fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
 #[test]
 fn every_file_in_examples_is_known_and_exercised() {
     let mut found = BTreeSet::new();
@@ -70,7 +57,7 @@ fn the_examples_readme_runs_as_written() {
     let readme = std::fs::read_to_string(examples().join("README.md")).unwrap();
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("checkout");
-    copy_tree(&examples(), &work.join("examples"));
+    cli_support::copy_tree(&examples(), &work.join("examples"));
     let steps = cli_support::run_console("examples/README.md", &readme, &work, &t.path().join("home"));
     for uses in ["gate-policy.json", "gate-policy.toml", "release-metadata.toml", "release-metadata.json", "fleet-results.jsonl"] {
         assert!(steps.iter().any(|s| s.command.contains(uses)), "no console step uses examples/{uses}");

@@ -5,23 +5,10 @@
 
 mod cli_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -29,7 +16,7 @@ fn the_readme_console_examples_run_as_written() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("checkout");
-    copy_tree(&repo().join("examples"), &work.join("examples"));
+    cli_support::copy_tree(&repo().join("examples"), &work.join("examples"));
     let steps = cli_support::run_console("README.md", &readme, &work, &t.path().join("home"));
     assert!(steps.len() >= 40, "only {} README commands ran", steps.len());
     assert!(steps.iter().any(|s| s.exit == 1), "the README shows a refusal too");

@@ -181,3 +181,18 @@ pub fn run_console(name: &str, markdown: &str, dir: &Path, home: &Path) -> Vec<C
     }
     steps
 }
+
+/// Copies the directory tree `from` to `to` (regular files and directories), for a test that
+/// runs documented commands over a copy of the repository's examples.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
