@@ -552,7 +552,8 @@ pub(crate) struct Node<'a> {
 }
 
 /// What a reader reads of an object: members named `stream` whose value is an array are left in
-/// the bytes; with `only`, members it does not name are read as `null` (never parsed).
+/// the bytes; with `only`, members it does not name are read as `null` (never parsed), and a
+/// value that is not an object is read as `null` too.
 #[derive(Clone, Copy)]
 pub(crate) struct Shape {
     pub stream: &'static [&'static str],
@@ -575,6 +576,10 @@ impl<'a> Node<'a> {
         let json = |source| EvidenceError::Json { format, source };
         let s = bytes;
         let i = skip_ws(s, range.start);
+        if s.get(i) != Some(&b'{') && shape.only.is_some() {
+            // A reader that names members wants an object: anything else it refuses by type.
+            return Ok(Node { value: Value::Null, left: Vec::new(), bytes });
+        }
         if s.get(i) != Some(&b'{') || (shape.stream.is_empty() && shape.only.is_none()) {
             let value = crate::json::parse_strict(&s[range]).map_err(json)?;
             return Ok(Node { value, left: Vec::new(), bytes });
@@ -601,6 +606,12 @@ impl<'a> Node<'a> {
             }
         }
         Ok(Node { value: Value::Object(map), left, bytes })
+    }
+
+    /// The elements of the array member `key` as [`Node::elements`] gives them, none when it holds
+    /// no array: for readers that checked the member's type first.
+    pub fn each(&self, key: &str, shape: Shape, format: &'static str) -> Elements<'_, 'a> {
+        self.elements(key, shape, format).unwrap_or(Elements::Values([].iter()))
     }
 
     /// The elements of the array member `key`, each read with `shape`: from the bytes when the
@@ -641,7 +652,7 @@ impl<'a> Iterator for Elements<'_, 'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Elements::Bytes { bytes, next, shape, format } => {
-                let s: &'a [u8] = *bytes;
+                let s: &'a [u8] = bytes;
                 if s[*next] == b']' {
                     return None;
                 }
@@ -652,7 +663,7 @@ impl<'a> Iterator for Elements<'_, 'a> {
                     j = skip_ws(s, j + 1);
                 }
                 *next = j;
-                Some(Node::read(s, start..end, *shape, *format))
+                Some(Node::read(s, start..end, *shape, format))
             }
             Elements::Values(it) => it.next().map(|v| Ok(Node::of(v.clone()))),
         }
@@ -753,7 +764,7 @@ mod tests {
                     out.push('[');
                     for i in 0..next() % 4 {
                         if i > 0 {
-                            out.push_str(if next() % 3 == 0 { " , " } else { "," });
+                            out.push_str(if next().is_multiple_of(3) { " , " } else { "," });
                         }
                         build(next, atoms, keys, depth + 1, out);
                     }
@@ -766,7 +777,7 @@ mod tests {
                             out.push(',');
                         }
                         out.push_str(keys[(next() % keys.len() as u64) as usize]);
-                        out.push_str(if next() % 4 == 0 { " : " } else { ":" });
+                        out.push_str(if next().is_multiple_of(4) { " : " } else { ":" });
                         build(next, atoms, keys, depth + 1, out);
                     }
                     out.push('}');
@@ -778,7 +789,7 @@ mod tests {
                 let mut s = String::new();
                 build(&mut next, &atoms, &keys, 0, &mut s);
                 let mut b = s.into_bytes();
-                if next() % 3 == 0 && !b.is_empty() {
+                if next().is_multiple_of(3) && !b.is_empty() {
                     let at = (next() % b.len() as u64) as usize;
                     match next() % 3 {
                         0 => {
@@ -823,5 +834,161 @@ mod tests {
         assert!(n.elements("n", Shape::WHOLE, "t").is_none());
         let empty = b"{\"keep\":[ ]}";
         assert!(Node::read(empty, 0..empty.len(), shape, "t").unwrap().elements("keep", Shape::WHOLE, "t").unwrap().is_empty());
+    }
+
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// One random change to a document's tree: a value replaced (by another type, an empty or
+    /// a digest-like string, a copy of another value), a member or element removed or repeated.
+    fn mutate(v: &mut Value, next: &mut dyn FnMut() -> u64) {
+        let hex = crate::digest::Sha256Digest::of(b"hello\n").hex();
+        let pool = [
+            Value::Null,
+            serde_json::json!(1),
+            serde_json::json!(1.5),
+            serde_json::json!(""),
+            serde_json::json!("x"),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!(true),
+            serde_json::json!(hex),
+            serde_json::json!(hex.to_uppercase()),
+            serde_json::json!([{"alg": "SHA-256", "content": hex}]),
+            serde_json::json!("not_affected"),
+            serde_json::json!("SHA-256"),
+        ];
+        // Walk down at random, then change where the walk stops.
+        let go = !next().is_multiple_of(4);
+        match v {
+            Value::Object(o) if go && !o.is_empty() => {
+                let k = o.keys().nth((next() % o.len() as u64) as usize).expect("in range").clone();
+                if !next().is_multiple_of(8) {
+                    return mutate(o.get_mut(&k).expect("present"), next);
+                }
+                match next() % 3 {
+                    0 => {
+                        o.remove(&k);
+                    }
+                    1 => {
+                        o.insert(format!("{k}2"), o[&k].clone());
+                    }
+                    _ => o[&k] = pool[(next() % pool.len() as u64) as usize].clone(),
+                }
+            }
+            Value::Array(a) if go && !a.is_empty() => {
+                let i = (next() % a.len() as u64) as usize;
+                if !next().is_multiple_of(8) {
+                    return mutate(&mut a[i], next);
+                }
+                match next() % 3 {
+                    0 => {
+                        a.remove(i);
+                    }
+                    1 => a.push(a[i].clone()),
+                    _ => a[i] = pool[(next() % pool.len() as u64) as usize].clone(),
+                }
+            }
+            _ => *v = pool[(next() % pool.len() as u64) as usize].clone(),
+        }
+    }
+
+    /// The evidence vectors, and documents generated from them: tree mutations written compact
+    /// or pretty, some with a member repeated textually (a duplicate key) or a byte dropped.
+    fn evidence_documents() -> Vec<(String, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/evidence");
+        let mut out = Vec::new();
+        for kind in ["sbom", "vex"] {
+            let mut names: Vec<_> = std::fs::read_dir(dir.join(kind)).unwrap().map(|e| e.unwrap().path()).collect();
+            names.sort();
+            for p in names {
+                out.push((format!("{}", p.display()), std::fs::read(&p).unwrap()));
+            }
+        }
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        let seeds: Vec<(String, Value)> =
+            out.iter().filter_map(|(n, b)| crate::json::parse_strict(b).ok().map(|v| (n.clone(), v))).collect();
+        for round in 0..600 {
+            for (name, seed) in &seeds {
+                let mut v = seed.clone();
+                for _ in 0..1 + next() % 3 {
+                    mutate(&mut v, &mut next);
+                }
+                let mut b = if next().is_multiple_of(2) { serde_json::to_vec(&v) } else { serde_json::to_vec_pretty(&v) }.unwrap();
+                match next() % 10 {
+                    0 if b.len() > 2 => {
+                        let at = (next() % b.len() as u64) as usize;
+                        b.remove(at);
+                    }
+                    1 => {
+                        // The first member of the top-level object again, as its last.
+                        let first = serde_json::to_vec(&v.as_object().and_then(|o| o.iter().next())).unwrap();
+                        if let (Some(end), true) = (b.iter().rposition(|&c| c == b'}'), first.len() > 6) {
+                            let member = &first[1..first.len() - 1];
+                            let mut with = b[..end].to_vec();
+                            with.extend_from_slice(b",");
+                            with.extend_from_slice(member);
+                            with.extend_from_slice(&b[end..]);
+                            b = with;
+                        }
+                    }
+                    _ => {}
+                }
+                out.push((format!("{name} mutation {round}"), b));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn readers_agree_with_the_whole_tree_path() {
+        use super::super::sbom::Sbom;
+        use super::super::vex::VexDocument;
+        let hello = super::super::ArtifactRef { path: "bin/hello".into(), digest: crate::digest::Sha256Digest::of(b"hello\n") };
+        let (mut ok, mut refused) = (0, 0);
+        for (name, doc) in evidence_documents() {
+            let sbom = Sbom::parse(&doc);
+            match (&sbom, Sbom::parse_tree(&doc)) {
+                (Ok(s), Ok(t)) => {
+                    assert_eq!(s, &t, "{name}");
+                    assert_eq!(s.count, s.entries.len(), "{name}");
+                    ok += 1;
+                }
+                (Err(s), Err(t)) => {
+                    assert_eq!(s.to_string(), t.to_string(), "{name}");
+                    refused += 1;
+                }
+                (s, t) => panic!("{name}: streamed {s:?}, tree {t:?}"),
+            }
+            // The gate's reading keeps the entries that matter, counts them all.
+            match (&sbom, Sbom::parse_for(&doc, std::slice::from_ref(&hello))) {
+                (Ok(s), Ok(f)) => {
+                    assert_eq!((s.count, s.canonical_digest, s.format), (f.count, f.canonical_digest, f.format), "{name}");
+                    assert_eq!(s.coverage(&hello), f.coverage(&hello), "{name}");
+                    assert_eq!(s.ids_of(&hello.digest), f.ids_of(&hello.digest), "{name}");
+                }
+                (Err(s), Err(f)) => assert_eq!(s.to_string(), f.to_string(), "{name}"),
+                (s, f) => panic!("{name}: parse {s:?}, parse_for {f:?}"),
+            }
+            match (VexDocument::parse(&doc), VexDocument::parse_tree(&doc)) {
+                (Ok(s), Ok(t)) => {
+                    assert_eq!(s, t, "{name}");
+                    ok += 1;
+                }
+                (Err(s), Err(t)) => {
+                    assert_eq!(s.to_string(), t.to_string(), "{name}");
+                    refused += 1;
+                }
+                (s, t) => panic!("{name}: streamed {s:?}, tree {t:?}"),
+            }
+        }
+        // Both answers must occur often, or the comparison says little.
+        assert!(ok > 500 && refused > 500, "{ok} accepted, {refused} refused");
     }
 }
