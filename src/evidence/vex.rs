@@ -661,4 +661,31 @@ mod tests {
         assert_eq!(scope(&v.statements[1], &art, &all, &ids), Scope::Unbound);
         assert_eq!(Merged::of(&v.statements).summary, Status::Mixed);
     }
+
+    #[test]
+    fn merging_document_by_document_is_merging_all_statements() {
+        let statuses = [Status::NotAffected, Status::UnderInvestigation, Status::Affected];
+        let mut state = 7u64;
+        for _ in 0..200 {
+            let mut all = Vec::new();
+            for _ in 0..1 + state % 9 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let vulnerability = format!("CVE-{}", (state >> 40) % 3);
+                all.push(Statement { vulnerability, status: statuses[((state >> 20) % 3) as usize], products: vec![] });
+            }
+            let cut = (state >> 50) as usize % (all.len() + 1);
+            let (mut first, mut second) = (Merger::default(), Merger::default());
+            all[..cut].iter().for_each(|s| first.add(s));
+            all[cut..].iter().for_each(|s| second.add(s));
+            first.absorb(second);
+            let whole = Merged::of(&all);
+            assert_eq!(first.finish(), whole);
+            // And Merged::of is "the common status, else mixed" per vulnerability.
+            for v in &whole.vulnerabilities {
+                let mine: Vec<Status> = all.iter().filter(|s| s.vulnerability == v.id).map(|s| s.status).collect();
+                let common = if mine.iter().all(|s| *s == mine[0]) { mine[0] } else { Status::Mixed };
+                assert_eq!(v.status, common);
+            }
+        }
+    }
 }
