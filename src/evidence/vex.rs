@@ -538,6 +538,9 @@ pub struct Merged {
     pub vulnerabilities: Vec<MergedVulnerability>,
 }
 
+/// How many vulnerabilities [`Merged::not_cleared`] names (a check's message, not a list).
+pub const NOT_CLEARED_LISTED: usize = 20;
+
 /// [`Merged`] built one statement at a time, holding one status per vulnerability (not the
 /// statements): merging is "the common status, else `mixed`", which folds.
 #[derive(Clone, Debug, Default)]
@@ -586,10 +589,13 @@ pub struct MergedVulnerability {
 impl Merged {
     /// The vulnerabilities whose status is not `not_affected`, worst first, in words
     /// (`CVE-2026-1111 affected, CVE-2026-2222 under_investigation`); `None` when all are cleared.
+    /// At most [`NOT_CLEARED_LISTED`] are named, then how many more there are.
     pub fn not_cleared(&self) -> Option<String> {
         let mut open: Vec<&MergedVulnerability> = self.vulnerabilities.iter().filter(|v| v.status != Status::NotAffected).collect();
         open.sort_by_key(|v| std::cmp::Reverse(v.status.rank()));
-        (!open.is_empty()).then(|| open.iter().map(|v| format!("{} {}", v.id, v.status.name())).collect::<Vec<_>>().join(", "))
+        let named: Vec<String> = open.iter().take(NOT_CLEARED_LISTED).map(|v| format!("{} {}", v.id, v.status.name())).collect();
+        let more = open.len().saturating_sub(NOT_CLEARED_LISTED);
+        (!open.is_empty()).then(|| if more > 0 { format!("{} and {more} more", named.join(", ")) } else { named.join(", ") })
     }
 
     /// Merges applicable statements.
@@ -604,9 +610,12 @@ impl Merged {
         self.vulnerabilities.iter().map(|v| v.status).max().unwrap_or(Status::NotAffected)
     }
 
-    /// `mergedDigest`: SHA-256 of the RFC 8785 form of this value.
+    /// `mergedDigest`: SHA-256 of the RFC 8785 form of this value (serialised straight from the
+    /// type: no tree of half a million vulnerabilities in between).
     pub fn digest(&self) -> Sha256Digest {
-        Sha256Digest::of(&crate::json::canonical(self))
+        let mut out = Vec::new();
+        crate::json::canonical_into(self, &mut out);
+        Sha256Digest::of(&out)
     }
 }
 
@@ -687,5 +696,27 @@ mod tests {
                 assert_eq!(v.status, common);
             }
         }
+    }
+
+    #[test]
+    fn merged_digest_is_of_the_canonical_tree_and_the_message_is_bounded() {
+        // 40 vulnerabilities, 27 of them not cleared (every third is not_affected).
+        let statements: Vec<Statement> = (0..40)
+            .map(|i| Statement {
+                vulnerability: format!("CVE-2026-{i:04}\u{e9}"),
+                status: [Status::Affected, Status::UnderInvestigation, Status::NotAffected][i % 3],
+                products: vec![],
+            })
+            .collect();
+        let m = Merged::of(&statements);
+        assert_eq!(m.digest(), Sha256Digest::of(&crate::json::canonical(&m)));
+        let listed = m.not_cleared().unwrap();
+        assert_eq!(listed.matches(", ").count(), NOT_CLEARED_LISTED - 1, "{listed}");
+        assert!(listed.starts_with("CVE-2026-0000\u{e9} affected, CVE-2026-0003\u{e9} affected"), "{listed}");
+        assert!(listed.ends_with(" under_investigation and 7 more"), "{listed}");
+        assert_eq!(
+            Merged::of(&statements[..3]).not_cleared().unwrap(),
+            "CVE-2026-0000\u{e9} affected, CVE-2026-0001\u{e9} under_investigation"
+        );
     }
 }
