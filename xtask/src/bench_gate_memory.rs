@@ -161,13 +161,12 @@ pub fn run(bin: &Path) -> Result<()> {
                 .arg(&policy)
                 .arg("--key")
                 .arg(&pubkey)
-                .stdout(std::process::Stdio::null())
-                .status()?;
+                .output()?;
             secs = secs.min(t.elapsed().as_secs_f64());
-            exit = st.code().unwrap_or(-1);
+            exit = st.status.code().unwrap_or(-1);
             // 0 allowed, 1 denied: both mean the evidence was read; 2 means it could not be.
             if !matches!(exit, 0 | 1) {
-                bail!("`airlock gate` on {what} exited {st}");
+                bail!("`airlock gate` on {what} exited {}:\n{}", st.status, String::from_utf8_lossy(&st.stderr));
             }
             let text = std::fs::read_to_string(&rss_file)?;
             let r: u64 = text.trim().lines().last().and_then(|l| l.trim().parse().ok()).context("GNU time wrote no %M")?;
