@@ -405,7 +405,7 @@ impl Canon<'_> {
 /// `x ^ c` is zero where `x` has `c`; `(v - 0x01..) & !v & 0x80..` is non-zero exactly when a
 /// byte of `v` is zero, and `(x - 0x20..) & !x & 0x80..` when a byte is below 0x20), then bytewise
 /// from the word that has one.
-fn plain_run_end(s: &[u8], mut i: usize) -> usize {
+pub(crate) fn plain_run_end(s: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(w) = s.get(i..i + 8) {

@@ -17,6 +17,7 @@ pub mod intoto;
 pub mod minisign;
 pub mod sbom;
 pub mod slsa;
+mod stream;
 pub mod vex;
 
 use crate::bundle::Kind;

@@ -9,7 +9,8 @@
 //! record the digest). The format's own required fields are checked; fields airlock does not
 //! use are not.
 
-use super::{ArtifactRef, EvidenceError, Fields, canonical_digest, parse_json};
+use super::stream::{self, Node, Shape};
+use super::{ArtifactRef, EvidenceError, Fields};
 use crate::digest::Sha256Digest;
 use serde_json::{Map, Value};
 
@@ -77,8 +78,11 @@ impl Entry {
 pub struct Sbom {
     /// Format.
     pub format: Format,
-    /// Entries in document order.
+    /// Entries in document order: all of them ([`Sbom::parse`]), or those that can bind to given
+    /// artifacts ([`Sbom::parse_for`]).
     pub entries: Vec<Entry>,
+    /// How many entries the document lists.
+    pub count: usize,
     /// SHA-256 of the RFC 8785 form of the whole document (tag-value and CycloneDX XML, which
     /// have no canonical form here: of its bytes).
     pub canonical_digest: Sha256Digest,
@@ -123,36 +127,60 @@ impl Coverage {
 impl Sbom {
     /// Parses any of the supported formats, recognised by their top-level fields.
     pub fn parse(bytes: &[u8]) -> Result<Self, EvidenceError> {
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'<') => {
-                let (format, entries) = super::cyclonedx_xml::parse(bytes)?;
-                return Ok(Sbom { format, entries, canonical_digest: Sha256Digest::of(bytes) });
+        Self::read(bytes, &mut |_| true)
+    }
+
+    /// Parses as [`Sbom::parse`] does (the same refusals, [`Sbom::count`] and digest), keeping
+    /// only the entries that carry an artifact's digest or name its file: all that
+    /// [`Sbom::coverage`] and [`Sbom::ids_of`] look at for these artifacts. What the gate holds
+    /// of a 1.7-million-component SBOM is then a few entries.
+    pub fn parse_for(bytes: &[u8], artifacts: &[ArtifactRef]) -> Result<Self, EvidenceError> {
+        Self::read(bytes, &mut |e| artifacts.iter().any(|a| e.sha256 == Some(a.digest) || e.file_name() == a.file_name()))
+    }
+
+    fn read(bytes: &[u8], keep: &mut dyn FnMut(&Entry) -> bool) -> Result<Self, EvidenceError> {
+        let mut entries = Vec::new();
+        let mut count = 0;
+        let mut sink = |e: Entry| {
+            count += 1;
+            if keep(&e) {
+                entries.push(e);
             }
-            Some(b'{') | None => {}
+        };
+        let (format, canonical_digest) = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'<') => {
+                let (format, all) = super::cyclonedx_xml::parse(bytes)?;
+                all.into_iter().for_each(&mut sink);
+                (format, Sha256Digest::of(bytes))
+            }
+            Some(b'{') | None => {
+                // Strict JSON checked over the bytes, then read member by member: no tree of
+                // the whole document (format-spec/evidence-v1.md, "Memory").
+                stream::check_strict(bytes).map_err(|source| EvidenceError::Json { format: "SBOM", source })?;
+                let top = Node::read(bytes, 0..bytes.len(), TOP, "SBOM")?;
+                (json_entries(&top, &mut sink)?, stream::canonical_digest(bytes))
+            }
             Some(_) => {
                 let text = std::str::from_utf8(bytes)
                     .map_err(|_| EvidenceError::Unrecognised { kind: "sbom", detail: "neither JSON nor UTF-8 SPDX tag-value".into() })?;
-                let entries = spdx_tag_value(text)?;
-                return Ok(Sbom { format: Format::SpdxTagValue, entries, canonical_digest: Sha256Digest::of(bytes) });
+                spdx_tag_value(text)?.into_iter().for_each(&mut sink);
+                (Format::SpdxTagValue, Sha256Digest::of(bytes))
             }
-        }
-        let v = parse_json(bytes, "SBOM")?;
-        let o = v
-            .as_object()
-            .ok_or_else(|| EvidenceError::Unrecognised { kind: "sbom", detail: "the document is not a JSON object".into() })?;
-        let (format, entries) = if o.contains_key("spdxVersion") {
-            (Format::Spdx23, spdx2(o)?)
-        } else if o.contains_key("@graph") || o.contains_key("@context") {
-            (Format::Spdx3, spdx3(o)?)
-        } else if o.contains_key("bomFormat") {
-            cyclonedx(o)?
-        } else {
-            return Err(EvidenceError::Unrecognised {
-                kind: "sbom",
-                detail: "no spdxVersion (SPDX 2.3), @graph (SPDX 3.0 JSON-LD) or bomFormat (CycloneDX)".into(),
-            });
         };
-        Ok(Sbom { format, entries, canonical_digest: canonical_digest(&v) })
+        Ok(Sbom { format, entries, count, canonical_digest })
+    }
+
+    /// The strict path before streaming: one tree of the whole document, digested as a tree.
+    /// The differential tests hold [`Sbom::parse`] to its answers.
+    #[cfg(test)]
+    pub(crate) fn parse_tree(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        if !matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{') | None) {
+            return Self::parse(bytes);
+        }
+        let v = super::parse_json(bytes, "SBOM")?;
+        let mut entries = Vec::new();
+        let format = json_entries(&Node::of(v.clone()), &mut |e| entries.push(e))?;
+        Ok(Sbom { format, count: entries.len(), entries, canonical_digest: super::canonical_digest(&v) })
     }
 
     /// How this SBOM lists `artifact`.
@@ -173,6 +201,54 @@ impl Sbom {
     /// Identifiers of the entries that carry `digest` (for binding VEX products to artifacts).
     pub fn ids_of(&self, digest: &Sha256Digest) -> Vec<String> {
         self.entries.iter().filter(|e| e.sha256.as_ref() == Some(digest)).flat_map(|e| e.ids.iter().cloned()).collect()
+    }
+}
+
+/// What the JSON readers look at in the top-level object: other members are checked (strict
+/// JSON) but never parsed, and the long arrays are read element by element.
+const TOP: Shape = Shape {
+    stream: &["packages", "files", "@graph", "components"],
+    only: Some(&[
+        "spdxVersion",
+        "SPDXID",
+        "dataLicense",
+        "name",
+        "documentNamespace",
+        "creationInfo",
+        "packages",
+        "files",
+        "@context",
+        "@graph",
+        "bomFormat",
+        "specVersion",
+        "version",
+        "metadata",
+        "components",
+    ]),
+};
+
+/// A CycloneDX component: its nested components read one by one too.
+pub(crate) const COMPONENT: Shape = Shape { stream: &["components"], only: None };
+
+/// SPDX or CycloneDX JSON, recognised by its top-level members.
+fn json_entries(top: &Node, sink: &mut dyn FnMut(Entry)) -> Result<Format, EvidenceError> {
+    let o = top
+        .value
+        .as_object()
+        .ok_or_else(|| EvidenceError::Unrecognised { kind: "sbom", detail: "the document is not a JSON object".into() })?;
+    if o.contains_key("spdxVersion") {
+        spdx2(top, o, sink)?;
+        Ok(Format::Spdx23)
+    } else if o.contains_key("@graph") || o.contains_key("@context") {
+        spdx3(top, o, sink)?;
+        Ok(Format::Spdx3)
+    } else if o.contains_key("bomFormat") {
+        cyclonedx(top, o, sink)
+    } else {
+        Err(EvidenceError::Unrecognised {
+            kind: "sbom",
+            detail: "no spdxVersion (SPDX 2.3), @graph (SPDX 3.0 JSON-LD) or bomFormat (CycloneDX)".into(),
+        })
     }
 }
 
@@ -320,7 +396,7 @@ fn spdx_tag_value(text: &str) -> Result<Vec<Entry>, EvidenceError> {
     Ok(out)
 }
 
-fn spdx2(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
+fn spdx2(top: &Node, o: &Map<String, Value>, sink: &mut dyn FnMut(Entry)) -> Result<(), EvidenceError> {
     let f = &S2;
     let ver = f.str(o, "spdxVersion", "document")?;
     if ver != "SPDX-2.3" {
@@ -352,10 +428,11 @@ fn spdx2(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
         }
         one_sha256(f, pairs, &|a| a == "SHA256", at)
     };
-    let mut out = Vec::new();
-    for (i, p) in f.opt_arr(o, "packages", "document")?.iter().enumerate() {
+    f.opt_arr(o, "packages", "document")?;
+    for (i, p) in top.each("packages", Shape::WHOLE, "SBOM").enumerate() {
         let at = format!("packages[{i}]");
-        let po = f.obj(p, &at)?;
+        let p = p?;
+        let po = f.obj(&p.value, &at)?;
         let id = f.nonempty_str(po, "SPDXID", &at)?.to_string();
         let name = f.nonempty_str(po, "name", &at)?;
         f.str(po, "downloadLocation", &at)?;
@@ -369,23 +446,25 @@ fn spdx2(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
             }
         }
         let name = f.opt_str(po, "packageFileName", &at)?.unwrap_or(name).to_string();
-        out.push(Entry { name, ids, sha256 });
+        sink(Entry { name, ids, sha256 });
     }
-    for (i, x) in f.opt_arr(o, "files", "document")?.iter().enumerate() {
+    f.opt_arr(o, "files", "document")?;
+    for (i, x) in top.each("files", Shape::WHOLE, "SBOM").enumerate() {
         let at = format!("files[{i}]");
-        let fo = f.obj(x, &at)?;
+        let x = x?;
+        let fo = f.obj(&x.value, &at)?;
         let id = f.nonempty_str(fo, "SPDXID", &at)?.to_string();
         let name = f.nonempty_str(fo, "fileName", &at)?.to_string();
         let sha256 = checksums(fo, &at, true)?;
-        out.push(Entry { name, ids: vec![id], sha256 });
+        sink(Entry { name, ids: vec![id], sha256 });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// JSON-LD contexts of the SPDX 3.0 releases.
 pub const SPDX3_CONTEXTS: [&str; 2] = ["https://spdx.org/rdf/3.0.0/spdx-context.jsonld", "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"];
 
-fn spdx3(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
+fn spdx3(top: &Node, o: &Map<String, Value>, sink: &mut dyn FnMut(Entry)) -> Result<(), EvidenceError> {
     let f = &S3;
     let ctx = f.str(o, "@context", "document")?;
     if !SPDX3_CONTEXTS.contains(&ctx) {
@@ -395,13 +474,13 @@ fn spdx3(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
             supported: "SPDX 3.0.0 and 3.0.1 contexts",
         });
     }
-    let graph = f.arr(o, "@graph", "document")?;
+    f.arr(o, "@graph", "document")?;
     let mut saw_creation = false;
     let mut saw_document = false;
-    let mut out = Vec::new();
-    for (i, el) in graph.iter().enumerate() {
+    for (i, el) in top.each("@graph", Shape::WHOLE, "SBOM").enumerate() {
         let at = format!("@graph[{i}]");
-        let eo = f.obj(el, &at)?;
+        let el = el?;
+        let eo = f.obj(&el.value, &at)?;
         let t = f.nonempty_str(eo, "type", &at)?;
         match t {
             "CreationInfo" => {
@@ -430,7 +509,7 @@ fn spdx3(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
                     ids.push(purl.to_string());
                 }
                 let name = f.opt_str(eo, "software_packageFileName", &at)?.unwrap_or(name).to_string();
-                out.push(Entry { name, ids, sha256 });
+                sink(Entry { name, ids, sha256 });
             }
             _ => {}
         }
@@ -438,10 +517,10 @@ fn spdx3(o: &Map<String, Value>) -> Result<Vec<Entry>, EvidenceError> {
     if !saw_creation || !saw_document {
         return Err(f.err("@graph must hold a CreationInfo (specVersion 3.0.x) and an SpdxDocument"));
     }
-    Ok(out)
+    Ok(())
 }
 
-fn cyclonedx(o: &Map<String, Value>) -> Result<(Format, Vec<Entry>), EvidenceError> {
+fn cyclonedx(top: &Node, o: &Map<String, Value>, sink: &mut dyn FnMut(Entry)) -> Result<Format, EvidenceError> {
     let f = &CD;
     if f.str(o, "bomFormat", "document")? != "CycloneDX" {
         return Err(f.err("document.bomFormat must be \"CycloneDX\""));
@@ -461,22 +540,30 @@ fn cyclonedx(o: &Map<String, Value>) -> Result<(Format, Vec<Entry>), EvidenceErr
     {
         return Err(f.err("document.version must be an integer >= 1"));
     }
-    let mut out = Vec::new();
+    components(top, o, sink)?;
+    Ok(format)
+}
+
+/// A CycloneDX document's `metadata.component` and `components`, in that order (the VEX
+/// reader resolves `affects` against them too).
+pub(crate) fn components(top: &Node, o: &Map<String, Value>, sink: &mut dyn FnMut(Entry)) -> Result<(), EvidenceError> {
+    let f = &CD;
     if let Some(m) = f.opt(o, "metadata")
         && let Some(c) = f.opt(f.obj(m, "metadata")?, "component")
     {
-        component(c, "metadata.component", &mut out)?;
+        component(&Node::of(c.clone()), "metadata.component", sink)?;
     }
-    for (i, c) in f.opt_arr(o, "components", "document")?.iter().enumerate() {
-        component(c, &format!("components[{i}]"), &mut out)?;
+    f.opt_arr(o, "components", "document")?;
+    for (i, c) in top.each("components", COMPONENT, "SBOM").enumerate() {
+        component(&c?, &format!("components[{i}]"), sink)?;
     }
-    Ok((format, out))
+    Ok(())
 }
 
 /// A CycloneDX component (and its nested components) into entries.
-pub(crate) fn component(c: &Value, at: &str, out: &mut Vec<Entry>) -> Result<(), EvidenceError> {
+fn component(c: &Node, at: &str, sink: &mut dyn FnMut(Entry)) -> Result<(), EvidenceError> {
     let f = &CD;
-    let co = f.obj(c, at)?;
+    let co = f.obj(&c.value, at)?;
     f.nonempty_str(co, "type", at)?;
     let name = f.nonempty_str(co, "name", at)?.to_string();
     let mut ids = Vec::new();
@@ -493,9 +580,10 @@ pub(crate) fn component(c: &Value, at: &str, out: &mut Vec<Entry>) -> Result<(),
         pairs.push((f.str(ho, "alg", &hat)?.to_string(), f.str(ho, "content", &hat)?.to_ascii_lowercase()));
     }
     let sha256 = one_sha256(f, pairs, &|a| a == "SHA-256", at)?;
-    out.push(Entry { name, ids, sha256 });
-    for (i, n) in f.opt_arr(co, "components", at)?.iter().enumerate() {
-        component(n, &format!("{at}.components[{i}]"), out)?;
+    sink(Entry { name, ids, sha256 });
+    f.opt_arr(co, "components", at)?;
+    for (i, n) in c.each("components", COMPONENT, "SBOM").enumerate() {
+        component(&n?, &format!("{at}.components[{i}]"), sink)?;
     }
     Ok(())
 }

@@ -13,7 +13,8 @@
 //! `mixed` when they disagree; the summary over vulnerabilities merges the same way. Timestamps
 //! are not used to let one statement override another: disagreement stays visible as `mixed`.
 
-use super::{ArtifactRef, EvidenceError, Fields, canonical_digest, parse_json};
+use super::stream::{self, Node, Shape};
+use super::{ArtifactRef, EvidenceError, Fields};
 use crate::digest::Sha256Digest;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -93,8 +94,11 @@ pub struct Statement {
 pub struct VexDocument {
     /// Format.
     pub format: Format,
-    /// Statements in document order.
+    /// Statements in document order: all of them ([`VexDocument::parse`]), or those kept by
+    /// [`VexDocument::parse_with`].
     pub statements: Vec<Statement>,
+    /// How many statements the document makes.
+    pub count: usize,
     /// SHA-256 of the RFC 8785 form of the document.
     pub canonical_digest: Sha256Digest,
 }
@@ -108,26 +112,83 @@ pub const OPENVEX_CONTEXTS: [&str; 2] = ["https://openvex.dev/ns", "https://open
 impl VexDocument {
     /// Parses OpenVEX or CycloneDX VEX, recognised by `@context` / `bomFormat`.
     pub fn parse(bytes: &[u8]) -> Result<Self, EvidenceError> {
-        let v = parse_json(bytes, "VEX")?;
-        let o =
-            v.as_object().ok_or_else(|| EvidenceError::Unrecognised { kind: "vex", detail: "the document is not a JSON object".into() })?;
-        let (format, statements) = if o.contains_key("@context") {
-            (Format::OpenVex, openvex(o)?)
-        } else if o.contains_key("bomFormat") {
-            (Format::CycloneDx, cyclonedx(o)?)
-        } else if o.contains_key("document") && o.contains_key("vulnerabilities") {
-            (Format::Csaf, csaf(o)?)
-        } else {
-            return Err(EvidenceError::Unrecognised {
-                kind: "vex",
-                detail: "no @context (OpenVEX), bomFormat (CycloneDX VEX) or document and vulnerabilities (CSAF VEX)".into(),
-            });
-        };
-        Ok(VexDocument { format, statements, canonical_digest: canonical_digest(&v) })
+        Self::parse_with(bytes, &mut |_| true)
+    }
+
+    /// Parses as [`VexDocument::parse`] does (the same refusals, count and digest), handing
+    /// each statement to `keep` as it is read and holding only those it returns `true` for: the
+    /// gate merges statements as they come instead of holding 550,000 of them.
+    pub fn parse_with(bytes: &[u8], keep: &mut dyn FnMut(&Statement) -> bool) -> Result<Self, EvidenceError> {
+        // Strict JSON checked over the bytes, then read member by member: no tree of the whole
+        // document (format-spec/evidence-v1.md, "Memory").
+        stream::check_strict(bytes).map_err(|source| EvidenceError::Json { format: "VEX", source })?;
+        let top = Node::read(bytes, 0..bytes.len(), TOP, "VEX")?;
+        let mut statements = Vec::new();
+        let mut count = 0;
+        let format = statements_of(&top, &mut |s| {
+            count += 1;
+            if keep(&s) {
+                statements.push(s);
+            }
+        })?;
+        Ok(VexDocument { format, statements, count, canonical_digest: stream::canonical_digest(bytes) })
+    }
+
+    /// The strict path before streaming: one tree of the whole document, digested as a tree.
+    /// The differential tests hold [`VexDocument::parse`] to its answers.
+    #[cfg(test)]
+    pub(crate) fn parse_tree(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        let v = super::parse_json(bytes, "VEX")?;
+        let mut statements = Vec::new();
+        let format = statements_of(&Node::of(v.clone()), &mut |s| statements.push(s))?;
+        Ok(VexDocument { format, count: statements.len(), statements, canonical_digest: super::canonical_digest(&v) })
     }
 }
 
-fn openvex(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
+/// What the readers look at in the top-level object (see the SBOM reader's).
+const TOP: Shape = Shape {
+    stream: &["statements", "components", "vulnerabilities"],
+    only: Some(&[
+        "@context",
+        "@id",
+        "author",
+        "timestamp",
+        "version",
+        "statements",
+        "bomFormat",
+        "specVersion",
+        "metadata",
+        "components",
+        "vulnerabilities",
+        "document",
+        "product_tree",
+    ]),
+};
+
+/// OpenVEX, CycloneDX VEX or CSAF VEX, recognised by its top-level members.
+fn statements_of(top: &Node, sink: &mut dyn FnMut(Statement)) -> Result<Format, EvidenceError> {
+    let o = top
+        .value
+        .as_object()
+        .ok_or_else(|| EvidenceError::Unrecognised { kind: "vex", detail: "the document is not a JSON object".into() })?;
+    if o.contains_key("@context") {
+        openvex(top, o, sink)?;
+        Ok(Format::OpenVex)
+    } else if o.contains_key("bomFormat") {
+        cyclonedx(top, o, sink)?;
+        Ok(Format::CycloneDx)
+    } else if o.contains_key("document") && o.contains_key("vulnerabilities") {
+        csaf(top, o, sink)?;
+        Ok(Format::Csaf)
+    } else {
+        Err(EvidenceError::Unrecognised {
+            kind: "vex",
+            detail: "no @context (OpenVEX), bomFormat (CycloneDX VEX) or document and vulnerabilities (CSAF VEX)".into(),
+        })
+    }
+}
+
+fn openvex(top: &Node, o: &Map<String, Value>, sink: &mut dyn FnMut(Statement)) -> Result<(), EvidenceError> {
     let f = &OV;
     let ctx = f.str(o, "@context", "document")?;
     if !OPENVEX_CONTEXTS.contains(&ctx) {
@@ -149,14 +210,15 @@ fn openvex(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
     if !version_ok {
         return Err(f.err("document.version must be a non-negative integer"));
     }
-    let sts = f.arr(o, "statements", "document")?;
+    f.arr(o, "statements", "document")?;
+    let sts = top.each("statements", Shape::WHOLE, "VEX");
     if sts.is_empty() {
         return Err(f.err("document.statements is empty; a VEX document without statements says nothing"));
     }
-    let mut out = Vec::new();
-    for (i, s) in sts.iter().enumerate() {
+    for (i, s) in sts.enumerate() {
         let at = format!("statements[{i}]");
-        let so = f.obj(s, &at)?;
+        let s = s?;
+        let so = f.obj(&s.value, &at)?;
         let vulnerability = match f.req(so, "vulnerability", &at)? {
             Value::String(s) if !s.is_empty() => s.clone(),
             Value::Object(vo) => f.nonempty_str(vo, "name", &format!("{at}.vulnerability"))?.to_string(),
@@ -188,9 +250,9 @@ fn openvex(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
         for (j, p) in prods.iter().enumerate() {
             products.push(openvex_product(p, &format!("{at}.products[{j}]"))?);
         }
-        out.push(Statement { vulnerability, status, products });
+        sink(Statement { vulnerability, status, products });
     }
-    Ok(out)
+    Ok(())
 }
 
 fn openvex_product(p: &Value, at: &str) -> Result<Product, EvidenceError> {
@@ -224,7 +286,7 @@ fn openvex_product(p: &Value, at: &str) -> Result<Product, EvidenceError> {
     }
 }
 
-fn cyclonedx(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
+fn cyclonedx(top: &Node, o: &Map<String, Value>, sink: &mut dyn FnMut(Statement)) -> Result<(), EvidenceError> {
     let f = &CD;
     if f.str(o, "bomFormat", "document")? != "CycloneDX" {
         return Err(f.err("document.bomFormat must be \"CycloneDX\""));
@@ -234,23 +296,22 @@ fn cyclonedx(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
         return Err(EvidenceError::UnknownVersion { format: "CycloneDX", found: sv.into(), supported: "CycloneDX 1.5 and 1.6" });
     }
     // Components of this document, so `affects[].ref` can be resolved to hashes and purls.
+    // Only components with an identifier can be referenced.
     let mut comps = Vec::new();
-    if let Some(m) = f.opt(o, "metadata")
-        && let Some(c) = f.opt(f.obj(m, "metadata")?, "component")
-    {
-        super::sbom::component(c, "metadata.component", &mut comps)?;
-    }
-    for (i, c) in f.opt_arr(o, "components", "document")?.iter().enumerate() {
-        super::sbom::component(c, &format!("components[{i}]"), &mut comps)?;
-    }
-    let vulns = f.arr(o, "vulnerabilities", "document")?;
+    super::sbom::components(top, o, &mut |e| {
+        if !e.ids.is_empty() {
+            comps.push(e);
+        }
+    })?;
+    f.arr(o, "vulnerabilities", "document")?;
+    let vulns = top.each("vulnerabilities", Shape::WHOLE, "VEX");
     if vulns.is_empty() {
         return Err(f.err("document.vulnerabilities is empty; a VEX document without statements says nothing"));
     }
-    let mut out = Vec::new();
-    for (i, v) in vulns.iter().enumerate() {
+    for (i, v) in vulns.enumerate() {
         let at = format!("vulnerabilities[{i}]");
-        let vo = f.obj(v, &at)?;
+        let v = v?;
+        let vo = f.obj(&v.value, &at)?;
         let vulnerability = f.nonempty_str(vo, "id", &at)?.to_string();
         let status = match f.opt(vo, "analysis") {
             None => Status::Affected,
@@ -279,9 +340,9 @@ fn cyclonedx(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
             }
             products.push(prod);
         }
-        out.push(Statement { vulnerability, status, products });
+        sink(Statement { vulnerability, status, products });
     }
-    Ok(out)
+    Ok(())
 }
 
 const CS: Fields = Fields { format: "CSAF VEX" };
@@ -296,7 +357,7 @@ const CS: Fields = Fields { format: "CSAF VEX" };
 /// statement (a `flags` entry or an `impact` threat naming it), a known-affected one an action
 /// statement (a `remediations` entry naming it); a product id the tree does not define is
 /// malformed.
-fn csaf(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
+fn csaf(top: &Node, o: &Map<String, Value>, sink: &mut dyn FnMut(Statement)) -> Result<(), EvidenceError> {
     let f = &CS;
     let doc = f.obj(f.req(o, "document", "csaf")?, "document")?;
     match f.str(doc, "category", "document")? {
@@ -365,7 +426,8 @@ fn csaf(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
         }
         branches(f, f.opt_arr(pto, "branches", "product_tree")?, "product_tree.branches", &mut tree)?;
     }
-    let vulns = f.arr(o, "vulnerabilities", "csaf")?;
+    f.arr(o, "vulnerabilities", "csaf")?;
+    let vulns = top.each("vulnerabilities", Shape::WHOLE, "VEX");
     if vulns.is_empty() {
         return Err(f.err("vulnerabilities is empty; a VEX document without statements says nothing"));
     }
@@ -383,10 +445,10 @@ fn csaf(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
         }
         Ok::<Vec<String>, EvidenceError>(out)
     };
-    let mut out = Vec::new();
-    for (i, v) in vulns.iter().enumerate() {
+    for (i, v) in vulns.enumerate() {
         let at = format!("vulnerabilities[{i}]");
-        let vo = f.obj(v, &at)?;
+        let v = v?;
+        let vo = f.obj(&v.value, &at)?;
         let vulnerability = match f.opt_str(vo, "cve", &at)? {
             Some(c) => c.to_string(),
             None => {
@@ -428,7 +490,7 @@ fn csaf(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
                 products.push(prod.clone());
             }
             any = true;
-            out.push(Statement { vulnerability: vulnerability.clone(), status, products });
+            sink(Statement { vulnerability: vulnerability.clone(), status, products });
         }
         if !any {
             return Err(
@@ -436,7 +498,7 @@ fn csaf(o: &Map<String, Value>) -> Result<Vec<Statement>, EvidenceError> {
             );
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Who a statement is about, relative to one artifact.
@@ -476,6 +538,45 @@ pub struct Merged {
     pub vulnerabilities: Vec<MergedVulnerability>,
 }
 
+/// How many vulnerabilities [`Merged::not_cleared`] names (a check's message, not a list).
+pub const NOT_CLEARED_LISTED: usize = 20;
+
+/// [`Merged`] built one statement at a time, holding one status per vulnerability (not the
+/// statements): merging is "the common status, else `mixed`", which folds.
+#[derive(Clone, Debug, Default)]
+pub struct Merger {
+    per: BTreeMap<String, Status>,
+}
+
+impl Merger {
+    /// Adds an applicable statement.
+    pub fn add(&mut self, s: &Statement) {
+        self.put(&s.vulnerability, s.status);
+    }
+
+    /// Adds what another merger holds (statements of another document).
+    pub fn absorb(&mut self, other: Merger) {
+        other.per.iter().for_each(|(v, st)| self.put(v, *st));
+    }
+
+    fn put(&mut self, vulnerability: &str, status: Status) {
+        match self.per.get_mut(vulnerability) {
+            Some(st) => *st = Status::merge([*st, status]).expect("two statuses"),
+            None => {
+                self.per.insert(vulnerability.to_string(), status);
+            }
+        }
+    }
+
+    /// The merged VEX of the statements added.
+    pub fn finish(self) -> Merged {
+        let vulnerabilities: Vec<MergedVulnerability> =
+            self.per.into_iter().map(|(id, status)| MergedVulnerability { id, status }).collect();
+        let summary = Status::merge(vulnerabilities.iter().map(|v| v.status)).unwrap_or(Status::NotAffected);
+        Merged { summary, vulnerabilities }
+    }
+}
+
 /// One vulnerability's merged status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MergedVulnerability {
@@ -488,24 +589,20 @@ pub struct MergedVulnerability {
 impl Merged {
     /// The vulnerabilities whose status is not `not_affected`, worst first, in words
     /// (`CVE-2026-1111 affected, CVE-2026-2222 under_investigation`); `None` when all are cleared.
+    /// At most [`NOT_CLEARED_LISTED`] are named, then how many more there are.
     pub fn not_cleared(&self) -> Option<String> {
         let mut open: Vec<&MergedVulnerability> = self.vulnerabilities.iter().filter(|v| v.status != Status::NotAffected).collect();
         open.sort_by_key(|v| std::cmp::Reverse(v.status.rank()));
-        (!open.is_empty()).then(|| open.iter().map(|v| format!("{} {}", v.id, v.status.name())).collect::<Vec<_>>().join(", "))
+        let named: Vec<String> = open.iter().take(NOT_CLEARED_LISTED).map(|v| format!("{} {}", v.id, v.status.name())).collect();
+        let more = open.len().saturating_sub(NOT_CLEARED_LISTED);
+        (!open.is_empty()).then(|| if more > 0 { format!("{} and {more} more", named.join(", ")) } else { named.join(", ") })
     }
 
     /// Merges applicable statements.
     pub fn of<'a>(statements: impl IntoIterator<Item = &'a Statement>) -> Self {
-        let mut per: BTreeMap<&str, Vec<Status>> = BTreeMap::new();
-        for s in statements {
-            per.entry(&s.vulnerability).or_default().push(s.status);
-        }
-        let vulnerabilities: Vec<MergedVulnerability> = per
-            .into_iter()
-            .map(|(id, st)| MergedVulnerability { id: id.to_string(), status: Status::merge(st).expect("non-empty") })
-            .collect();
-        let summary = Status::merge(vulnerabilities.iter().map(|v| v.status)).unwrap_or(Status::NotAffected);
-        Merged { summary, vulnerabilities }
+        let mut m = Merger::default();
+        statements.into_iter().for_each(|s| m.add(s));
+        m.finish()
     }
 
     /// The worst per-vulnerability status (what a policy maximum is compared with).
@@ -513,9 +610,12 @@ impl Merged {
         self.vulnerabilities.iter().map(|v| v.status).max().unwrap_or(Status::NotAffected)
     }
 
-    /// `mergedDigest`: SHA-256 of the RFC 8785 form of this value.
+    /// `mergedDigest`: SHA-256 of the RFC 8785 form of this value (serialised straight from the
+    /// type: no tree of half a million vulnerabilities in between).
     pub fn digest(&self) -> Sha256Digest {
-        Sha256Digest::of(&crate::json::canonical(self))
+        let mut out = Vec::new();
+        crate::json::canonical_into(self, &mut out);
+        Sha256Digest::of(&out)
     }
 }
 
@@ -569,5 +669,54 @@ mod tests {
         assert_eq!(scope(&v.statements[0], &art, &all, &ids), Scope::Artifact);
         assert_eq!(scope(&v.statements[1], &art, &all, &ids), Scope::Unbound);
         assert_eq!(Merged::of(&v.statements).summary, Status::Mixed);
+    }
+
+    #[test]
+    fn merging_document_by_document_is_merging_all_statements() {
+        let statuses = [Status::NotAffected, Status::UnderInvestigation, Status::Affected];
+        let mut state = 7u64;
+        for _ in 0..200 {
+            let mut all = Vec::new();
+            for _ in 0..1 + state % 9 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let vulnerability = format!("CVE-{}", (state >> 40) % 3);
+                all.push(Statement { vulnerability, status: statuses[((state >> 20) % 3) as usize], products: vec![] });
+            }
+            let cut = (state >> 50) as usize % (all.len() + 1);
+            let (mut first, mut second) = (Merger::default(), Merger::default());
+            all[..cut].iter().for_each(|s| first.add(s));
+            all[cut..].iter().for_each(|s| second.add(s));
+            first.absorb(second);
+            let whole = Merged::of(&all);
+            assert_eq!(first.finish(), whole);
+            // And Merged::of is "the common status, else mixed" per vulnerability.
+            for v in &whole.vulnerabilities {
+                let mine: Vec<Status> = all.iter().filter(|s| s.vulnerability == v.id).map(|s| s.status).collect();
+                let common = if mine.iter().all(|s| *s == mine[0]) { mine[0] } else { Status::Mixed };
+                assert_eq!(v.status, common);
+            }
+        }
+    }
+
+    #[test]
+    fn merged_digest_is_of_the_canonical_tree_and_the_message_is_bounded() {
+        // 40 vulnerabilities, 27 of them not cleared (every third is not_affected).
+        let statements: Vec<Statement> = (0..40)
+            .map(|i| Statement {
+                vulnerability: format!("CVE-2026-{i:04}\u{e9}"),
+                status: [Status::Affected, Status::UnderInvestigation, Status::NotAffected][i % 3],
+                products: vec![],
+            })
+            .collect();
+        let m = Merged::of(&statements);
+        assert_eq!(m.digest(), Sha256Digest::of(&crate::json::canonical(&m)));
+        let listed = m.not_cleared().unwrap();
+        assert_eq!(listed.matches(", ").count(), NOT_CLEARED_LISTED - 1, "{listed}");
+        assert!(listed.starts_with("CVE-2026-0000\u{e9} affected, CVE-2026-0003\u{e9} affected"), "{listed}");
+        assert!(listed.ends_with(" under_investigation and 7 more"), "{listed}");
+        assert_eq!(
+            Merged::of(&statements[..3]).not_cleared().unwrap(),
+            "CVE-2026-0000\u{e9} affected, CVE-2026-0001\u{e9} under_investigation"
+        );
     }
 }

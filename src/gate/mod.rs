@@ -17,7 +17,7 @@ use crate::digest::Sha256Digest;
 use crate::evidence::intoto::{self, Document};
 use crate::evidence::sbom::{Coverage, Sbom};
 use crate::evidence::slsa::{self, Provenance};
-use crate::evidence::vex::{self, Merged, Status, VexDocument};
+use crate::evidence::vex::{self, Merger, Status, VexDocument};
 use crate::evidence::{ArtifactRef, Artifacts, MAX_EVIDENCE_SIZE};
 use crate::keys::{KeyId, PublicKey};
 use crate::report::{Check, Status as CheckStatus};
@@ -405,25 +405,45 @@ struct LinkMember {
 /// The evidence members, parsed, and their envelopes opened against the policy's roles.
 #[derive(Default)]
 struct Evidence {
+    /// Each SBOM with only the entries that can bind to a bundle artifact.
     sboms: Vec<(String, Sbom)>,
-    vexes: Vec<(String, VexDocument)>,
+    /// The VEX statements that apply to the gated artifact, merged as they were read.
+    vex: Option<VexFold>,
     statements: Vec<SignedStatement>,
     layouts: Vec<SignedLayout>,
     links: Vec<LinkMember>,
 }
 
+/// The VEX statements read so far that apply to the gated artifact (its own and the unbound
+/// ones, which count: fail closed), merged per vulnerability.
+#[derive(Default)]
+struct VexFold {
+    merger: Merger,
+    unbound: usize,
+}
+
 /// Step 1: reads every evidence member (each read checked against the verified digest), parses
 /// SBOMs and VEX, and opens DSSE envelopes through the one signed-document opener: statements
 /// against the provenance or attestation rule's role, layouts against the layout rule's role.
+///
+/// One member at a time: its bytes and parse are dropped before the next is read, and what is
+/// kept is small whatever the document's size (format-spec/evidence-v1.md, "Memory"): of an
+/// SBOM the entries that can bind to a bundle artifact, of a VEX document the merged statuses
+/// of the statements that apply to `artifact`.
 fn read_evidence(
     vb: &VerifiedBundle,
     src: &dyn ByteSource,
     p: &policy::Policy,
     params: &GateParams,
+    (artifacts, artifact): (&Artifacts, &ArtifactRef),
     checks: &mut Vec<Check>,
 ) -> Result<Evidence, GateError> {
     let roles = &params.roles;
     let mut ev = Evidence::default();
+    // Artifact path → the identifiers the SBOMs give it, for binding VEX products. Members are
+    // sorted by path (the manifest refuses otherwise), so every sbom/ member is read before the
+    // first vex/ one, where this is built.
+    let mut sbom_ids: Option<BTreeMap<String, Vec<String>>> = None;
     for m in &vb.manifest().members {
         match m.kind {
             Kind::Sbom | Kind::Vex | Kind::Provenance | Kind::Attestation => {}
@@ -445,11 +465,10 @@ fn read_evidence(
         }
         let bytes = read_verified(src, vb, &m.path, &m.digest)?;
         match m.kind {
-            Kind::Sbom => match Sbom::parse(&bytes) {
+            Kind::Sbom => match Sbom::parse_for(&bytes, &artifacts.0) {
                 Ok(s) => {
                     checks.push(
-                        Check::new("sbom.parse", true, format!("{} document, {} entries", s.format.name(), s.entries.len()))
-                            .subject(&m.path),
+                        Check::new("sbom.parse", true, format!("{} document, {} entries", s.format.name(), s.count)).subject(&m.path),
                     );
                     ev.sboms.push((m.path.clone(), s));
                 }
@@ -459,13 +478,34 @@ fn read_evidence(
                 ),
                 Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
             },
-            Kind::Vex => match VexDocument::parse(&bytes) {
-                Ok(v) => {
-                    checks.push(Check::new("vex.parse", true, format!("{} statements", v.statements.len())).subject(&m.path));
-                    ev.vexes.push((m.path.clone(), v));
+            Kind::Vex => {
+                let ids = sbom_ids.get_or_insert_with(|| {
+                    let of = |a: &ArtifactRef| ev.sboms.iter().flat_map(|(_, s)| s.ids_of(&a.digest)).collect();
+                    artifacts.0.iter().map(|a| (a.path.clone(), of(a))).collect()
+                });
+                // Statements of a document that turns out malformed are not merged.
+                let mut fold = VexFold::default();
+                let parsed = VexDocument::parse_with(&bytes, &mut |st| {
+                    match vex::scope(st, artifact, &artifacts.0, ids) {
+                        vex::Scope::Artifact => fold.merger.add(st),
+                        vex::Scope::Unbound => {
+                            fold.unbound += 1;
+                            fold.merger.add(st);
+                        }
+                        vex::Scope::OtherArtifact => {}
+                    }
+                    false
+                });
+                match parsed {
+                    Ok(v) => {
+                        checks.push(Check::new("vex.parse", true, format!("{} statements", v.count)).subject(&m.path));
+                        let all = ev.vex.get_or_insert_with(VexFold::default);
+                        all.merger.absorb(fold.merger);
+                        all.unbound += fold.unbound;
+                    }
+                    Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
                 }
-                Err(e) => checks.push(Check::new(e.code(), false, e.to_string()).subject(&m.path)),
-            },
+            }
             _ if m.path.ends_with(SIGSTORE_SUFFIX) => open_sigstore(m, &bytes, p, params.sigstore_root.as_deref(), &mut ev, checks),
             _ if m.path.ends_with(intoto::JSONL_SUFFIX) => match intoto::split_jsonl(&bytes) {
                 Ok(lines) if lines.len() == 1 => open_envelope(m, lines[0].1, p, roles, &mut ev, checks),
@@ -782,34 +822,8 @@ fn check_sbom(
 
 /// Step 5: VEX statements that apply to the gated artifact, merged, against the policy's worst
 /// tolerated status.
-fn check_vex(
-    ev: &Evidence,
-    artifacts: &Artifacts,
-    artifact: &ArtifactRef,
-    p: &policy::Policy,
-    checks: &mut Vec<Check>,
-) -> Option<VexSection> {
-    if ev.vexes.is_empty() {
-        return None;
-    }
-    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for a in &artifacts.0 {
-        ids.insert(a.path.clone(), ev.sboms.iter().flat_map(|(_, s)| s.ids_of(&a.digest)).collect());
-    }
-    let mut applicable = Vec::new();
-    let mut unbound = 0usize;
-    for (_, d) in &ev.vexes {
-        for st in &d.statements {
-            match vex::scope(st, artifact, &artifacts.0, &ids) {
-                vex::Scope::Artifact => applicable.push(st),
-                vex::Scope::Unbound => {
-                    unbound += 1;
-                    applicable.push(st);
-                }
-                vex::Scope::OtherArtifact => {}
-            }
-        }
-    }
+fn check_vex(vex: Option<VexFold>, artifact: &ArtifactRef, p: &policy::Policy, checks: &mut Vec<Check>) -> Option<VexSection> {
+    let VexFold { merger, unbound } = vex?;
     if unbound > 0 {
         checks.push(
             Check::new(
@@ -822,7 +836,7 @@ fn check_vex(
             .info(),
         );
     }
-    let merged = Merged::of(applicable);
+    let merged = merger.finish();
     if let Some(rule) = &p.vex {
         let worst = merged.worst();
         checks.push(
@@ -988,11 +1002,11 @@ pub fn evaluate(
         vec![Check::new("gate.artifact", true, format!("gating {} ({})", artifact.path, artifact.digest)).subject(&artifact.path)];
     checks.push(manifest_signer_check(&p.signers.manifest, vb.signers(), &params.roles));
 
-    let ev = read_evidence(vb, src, p, params, &mut checks)?;
+    let mut ev = read_evidence(vb, src, p, params, (&artifacts, &artifact), &mut checks)?;
     let statements = check_statements(&ev.statements, &artifacts, &artifact, p, &mut checks);
     let in_toto = check_in_toto(&ev, &artifact, now, &mut checks);
     let sbom = check_sbom(&ev.sboms, &artifacts, &artifact, p, &mut checks);
-    let vex = check_vex(&ev, &artifacts, &artifact, p, &mut checks);
+    let vex = check_vex(ev.vex.take(), &artifact, p, &mut checks);
     let transparency = check_transparency(vb, p, params, now, &mut checks);
     check_required(
         p,

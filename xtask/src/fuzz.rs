@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`).
-pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest", "deflate_walk", "verify"];
+pub const TARGETS: &[&str] = &["zip_walk", "tar_walk", "manifest", "deflate_walk", "verify", "sbom_parse"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -19,8 +19,8 @@ fn works(cmd: &mut Command) -> bool {
 }
 
 /// Seeds for one target: hostile corpus files of its flavour (all of them for `verify`, whose
-/// validly signed cases are the interesting ones), manifest/envelope bytes, or the deflate
-/// streams of the corpus' deflated members (after a split byte).
+/// validly signed cases are the interesting ones), manifest/envelope bytes, the deflate streams
+/// of the corpus' deflated members (after a split byte), or the SBOM test documents.
 fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
     use airlock::conformance::hostile;
     let mut out = Vec::new();
@@ -30,6 +30,13 @@ fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
             let plan = hostile::signed_plan(&payload);
             out.push(("manifest.json".into(), plan.manifest_bytes.clone()));
             out.push(("manifest.dsse.json".into(), plan.envelope_bytes.clone()));
+        }
+        "sbom_parse" => {
+            let dir = root().join("tests/data/evidence/sbom");
+            for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+                let p = e?.path();
+                out.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), std::fs::read(&p)?));
+            }
         }
         "deflate_walk" => {
             for (name, zip) in seeds("zip_walk")? {

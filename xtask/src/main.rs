@@ -13,6 +13,8 @@
 //! - `bench serve [--clients N] [--requests N] [--seconds S]`: `airlock serve` under load on
 //!   loopback (requests/s, p50/p99), then SIGKILL under load and restart: every acknowledged
 //!   upload is in the ledger and the chain verifies.
+//! - `bench gate-memory`: issue 21 item 8: peak RSS and time of `airlock gate` over a 62 MB
+//!   CycloneDX SBOM, a 66 MB OpenVEX and four such members, against 256 MiB (release binary).
 //! - `deflate-bench` (with `--release`): what the deflate bit walker adds to reading a member.
 //! - `ledger-bench [--verify-only]`: the evidence-ledger part of `bench` alone (append, bulk import, search, verify;
 //!   `--verify-only` re-verifies the million-record ledger the last run left).
@@ -28,6 +30,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod bench;
+mod bench_gate_memory;
 mod bench_scale;
 mod crashtest;
 mod deflate_bench;
@@ -65,6 +68,7 @@ fn main() -> Result<()> {
             run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
             serve_bench::run(&root().join("target/debug/airlock"), &opts)
         }
+        Some("bench") if rest.first() == Some(&"gate-memory") => bench_gate_memory::run(&bench_gate_memory::binary()?),
         Some("bench") if rest.first() == Some(&"scale") => bench_scale::run(&bench_scale::binary()?, rest.contains(&"--quick")),
         Some("bench") if cfg!(debug_assertions) => run(cargo().args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"])),
         Some("bench") => {
