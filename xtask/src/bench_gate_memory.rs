@@ -24,14 +24,10 @@ const LIMIT: usize = 64 << 20;
 
 /// The binary to measure.
 pub fn binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("AIRLOCK_BENCH_BIN") {
-        return Ok(PathBuf::from(p));
+    match std::env::var_os("AIRLOCK_BENCH_BIN") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => crate::dist::dist(),
     }
-    let p = root().join("target/release/airlock");
-    if !p.is_file() {
-        bail!("{} is missing: run `cargo build --release` (or set AIRLOCK_BENCH_BIN)", p.display());
-    }
-    Ok(p)
 }
 
 fn sha256_hex(bytes: &[u8]) -> Result<String> {

@@ -78,6 +78,7 @@ fn main() -> Result<()> {
             sigstore_bench::run()?;
             ledger_bench::run(false)?;
             inventory_bench::run()?;
+            bench_gate_memory::run(&dist::dist()?)?;
             bench_scale::run(&dist::dist()?, false)
         }
         Some("sigstore-bench") if cfg!(debug_assertions) => {
