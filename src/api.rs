@@ -188,7 +188,10 @@ pub fn status_of_kind(kind: &str) -> u16 {
 
 /// Whether keeping `size` more bytes next to `used` stays within `quota`.
 pub fn within_quota(used: u64, size: u64, quota: u64) -> Result<(), ApiError> {
-    if used.saturating_add(size) <= quota { Ok(()) } else { Err(ApiError::Quota { used, size, quota }) }
+    match used.checked_add(size) {
+        Some(total) if total <= quota => Ok(()),
+        _ => Err(ApiError::Quota { used, size, quota }),
+    }
 }
 
 /// Checks a bundle id: 64 lowercase hex digits as a manifest's `bundleId` has them (a
