@@ -520,7 +520,17 @@ fn postgres_store_and_a_database_that_goes_away() {
     assert_eq!((status, err["error"]["kind"].as_str()), (503, Some("ledger.postgres")), "{err}");
     let (status, err) = srv.json("POST", "/evidence", Some(&s.bundle));
     assert_eq!(status, 503, "{err}");
+    for (method, path) in [("GET", format!("/evidence/{}", s.bundle_id)), ("POST", "/evidence/snapshot".into())] {
+        let (status, head, body) = srv.request(method, &path, Some(TOKEN), None);
+        assert_eq!((status, error_kind(&body)), (503, "ledger.postgres".into()), "{method} {path}: {head}");
+    }
     assert_eq!(srv.json("GET", "/healthz", None).0, 200);
+    // The database back: the same server answers from it, the refused upload recorded nothing.
+    pg.restart();
+    let (status, found) = srv.json("GET", "/evidence/search", None);
+    assert_eq!((status, found["count"].as_u64()), (200, Some(1)), "{found}");
+    assert_eq!(srv.json("POST", "/evidence", Some(&s.bundle)).0, 201);
+    assert_eq!(srv.request("POST", "/evidence/snapshot", Some(TOKEN), None).0, 200);
     assert_eq!(srv.stop(), Some(0));
 }
 
