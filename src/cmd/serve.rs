@@ -27,6 +27,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A line to stderr that never panics: a server whose log reader went away (a closed pipe)
+/// keeps serving and still stops cleanly.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Largest request head (request line and headers).
 const MAX_HEAD: usize = 16 << 10;
 /// Largest token file.
@@ -304,11 +312,11 @@ impl Args {
         match &listener {
             Listener::Tcp(l) => {
                 l.set_nonblocking(true)?;
-                eprintln!("airlock serve: listening on http://{}", l.local_addr()?);
+                log!("airlock serve: listening on http://{}", l.local_addr()?);
             }
             Listener::Unix(l, p) => {
                 l.set_nonblocking(true)?;
-                eprintln!("airlock serve: listening on unix:{}", p.display());
+                log!("airlock serve: listening on unix:{}", p.display());
             }
         }
         let server = Arc::new(Server {
@@ -349,15 +357,15 @@ impl Args {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => eprintln!("airlock serve: accept: {e}"),
+                Err(e) => log!("airlock serve: accept: {e}"),
             }
         }
-        eprintln!("airlock serve: stopping; finishing {} request(s) in flight", server.metrics.in_flight.load(Ordering::SeqCst));
+        log!("airlock serve: stopping; finishing {} request(s) in flight", server.metrics.in_flight.load(Ordering::SeqCst));
         let _ = listener_cleanup(listener);
         for w in workers {
             let _ = w.join();
         }
-        eprintln!("airlock serve: stopped");
+        log!("airlock serve: stopped");
         Ok(0)
     }
 }
