@@ -304,7 +304,9 @@ impl Args {
             }
         };
         let dir = &work.0;
-        let s = Script { dir, home: dir.join("airlock-home"), quiet: ui.quiet };
+        // Absolute: the commands run inside `dir`, so a relative --keep DIR would nest the home.
+        let home = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?.join("airlock-home");
+        let s = Script { dir, home, quiet: ui.quiet };
 
         s.say(&format!("== 1. keys: root, release, operator and three approvers, in {}\n", dir.display()))?;
         for k in ["root", "release", "operator", "approver-1", "approver-2", "approver-3"] {
