@@ -26,8 +26,9 @@ use std::process::Command;
 #[command(after_help = "Runs the real commands on an embedded sample release, printing each: keygen, trust new/sign/init\n\
 (release, operator and approver roles), pack, verify, gate, a tampered copy refused, rollout\n\
 capture, promotion request/approve (two approvers)/execute/status, inventory ingest and reconcile\n\
-(one drifted endpoint), serve (upload, score, search over HTTP), evidence search/verify. The demo's state lives in its own directory\n\
-(AIRLOCK_HOME inside it), never in yours. Exit 0 when every step ended as expected.\n\n\
+(one drifted endpoint), serve (upload, score, search over HTTP), evidence search/verify.\n\
+The demo's state lives in its own directory (AIRLOCK_HOME inside it), never in yours.\n\
+Exit 0 when every step ended as expected.\n\n\
 Examples:\n  \
 airlock demo\n  \
 airlock demo --keep ./demo-out")]
