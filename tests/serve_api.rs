@@ -1,8 +1,10 @@
 //! `airlock serve` through real HTTP clients (curl, and requests written by hand over
 //! TcpStream/UnixStream for the hostile cases): every endpoint and every error status on a
 //! loopback port and on a Unix socket, tokens, bounded bodies refused before they are read,
-//! slow clients cut off, the concurrency limit, graceful SIGTERM, and the gate document
-//! identical to `airlock gate --json`.
+//! slow clients cut off, the concurrency limit, graceful SIGTERM, the gate document identical
+//! to `airlock gate --json`, the 5xx answers of a failing store (SQLite gone, PostgreSQL
+//! stopped) followed by a served request once it is back, the upload quota (507), and a large
+//! snapshot served in bounded memory.
 
 mod cli_support;
 mod evidence_support;
