@@ -477,7 +477,12 @@ impl ExportArgs {
             return Ok(1);
         }
         if let (Some(e), Some(f)) = (write_error, &records_file) {
-            return Err(e).with_context(|| format!("writing the records to {}", f.tmp_path().display()));
+            return Err(e).with_context(|| {
+                format!(
+                    "writing the export's records to {} (beside the output)\n  hint: check the free space and permissions of the output's directory",
+                    f.tmp_path().display()
+                )
+            });
         }
         if let Some(format) = self.format {
             let records = rows.iter().map(|r| Record::parse(&r.bytes)).collect::<Result<Vec<_>, _>>()?;
