@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const UPLOAD_SCHEMA: &str = "airlock/api-upload/v1";
 /// Schema of `GET /evidence/{bundleId}`.
 pub const BUNDLE_SCHEMA: &str = "airlock/api-bundle/v1";
+/// Schema of `GET /evidence/search` (the document of `airlock evidence search --json`).
+pub const SEARCH_SCHEMA: &str = "airlock/evidence-search/v1";
 /// Schema of `GET /healthz`.
 pub const HEALTH_SCHEMA: &str = "airlock/api-health/v1";
 

@@ -640,9 +640,9 @@ fn vm_hwm_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// `POST /evidence/snapshot` of a ledger much larger than the server's memory bound: the
-/// export's records go to a file and the response is sent from it in pieces, so the server's
-/// peak resident set (VmHWM) stays far below the ledger's size.
+/// `POST /evidence/snapshot` and `GET /evidence/search?limit=0` of a ledger much larger than the
+/// server's memory bound: the records go to a file and the response is sent from it in pieces,
+/// so the server's peak resident set (VmHWM) stays far below the ledger's size.
 #[test]
 fn a_large_snapshot_is_served_in_bounded_memory() {
     use airlock::ledger::{Draft, Ledger, Outcome, Subject};
@@ -681,6 +681,12 @@ fn a_large_snapshot_is_served_in_bounded_memory() {
         after < before + ledger_kib / 3,
         "the server's peak RSS grew from {before} KiB to {after} KiB serving a {ledger_kib} KiB ledger; it is held in memory"
     );
+    // The whole ledger as a search answer (limit=0) is streamed too.
+    let (status, found) = srv.json("GET", "/evidence/search?limit=0", None);
+    assert_eq!((status, found["count"].as_u64(), found["records"].as_array().map(Vec::len)), (200, Some(RECORDS), Some(RECORDS as usize)));
+    let after_search = vm_hwm_kib(srv.child.id());
+    eprintln!("search of the whole ledger: server VmHWM {after_search} KiB");
+    assert!(after_search < before + ledger_kib / 3, "searching the whole {ledger_kib} KiB ledger took the server to {after_search} KiB");
     // And it is the whole ledger: the export verifies and imports as RECORDS records.
     let snap = s.dir.path().join("snapshot.zip");
     std::fs::write(&snap, &zip).unwrap();

@@ -112,8 +112,18 @@ struct Server {
 enum Body {
     /// Bytes made in memory (documents, metrics).
     Bytes(Vec<u8>),
-    /// A scratch file of this many bytes, copied to the socket in pieces and removed after.
-    File(Scratch, u64),
+    /// `head`, then a scratch file of `len` bytes copied to the socket in pieces (and removed
+    /// after), then `tail`.
+    File {
+        /// Bytes before the file's.
+        head: Vec<u8>,
+        /// The file.
+        file: Scratch,
+        /// Its length.
+        len: u64,
+        /// Bytes after the file's.
+        tail: Vec<u8>,
+    },
 }
 
 impl Body {
@@ -121,7 +131,7 @@ impl Body {
     fn bytes(&self) -> &[u8] {
         match self {
             Body::Bytes(b) => b,
-            Body::File(..) => &[],
+            Body::File { .. } => &[],
         }
     }
 }
@@ -531,13 +541,7 @@ impl Server {
             }
             Route::Upload | Route::Verify => return self.verify(route, body, ui),
             Route::Score { bundle_id } => return self.score(route, bundle_id, ui),
-            Route::Search(f) => self.store().and_then(|s| {
-                let records = s.search(f)?;
-                Ok(Reply::json(
-                    200,
-                    &serde_json::json!({"schema": "airlock/evidence-search/v1", "count": records.len(), "records": records}),
-                ))
-            }),
+            Route::Search(f) => self.search(f),
             Route::Bundle { bundle_id } => self.bundle(bundle_id),
             Route::Snapshot => self.snapshot(ui),
         };
@@ -704,6 +708,41 @@ impl Server {
         ))
     }
 
+    /// The search answer (`airlock/evidence-search/v1`, as `evidence search --json`): its
+    /// records are written one at a time to a scratch file and sent from it between the
+    /// document's head and tail, so `limit=0` over a large ledger is not held in memory. The
+    /// document is RFC 8785: `count`, `records`, `schema` in that order, each record canonical.
+    fn search(&self, f: &crate::ledger::Filter) -> Result<Reply> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let store = self.store()?;
+        let file = self.scratch("json")?;
+        let opened = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file.0);
+        let mut out = std::io::BufWriter::new(opened.with_context(|| format!("creating {}", file.0.display()))?);
+        let (mut count, mut failed) = (0u64, None);
+        store.search_each(f, &mut |r| {
+            let bytes = json::canonical_value(&serde_json::to_value(&r).expect("a record serialises"));
+            let comma: &[u8] = if count == 0 { b"" } else { b"," };
+            match out.write_all(comma).and_then(|()| out.write_all(&bytes)) {
+                Ok(()) => {
+                    count += 1;
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })?;
+        if let Some(e) = failed.map_or_else(|| out.flush().err(), Some) {
+            return Err(e).with_context(|| format!("writing the search answer to {}", file.0.display()));
+        }
+        drop(out);
+        let len = std::fs::metadata(&file.0).with_context(|| format!("reading {}", file.0.display()))?.len();
+        let head = format!("{{\"count\":{count},\"records\":[").into_bytes();
+        let tail = format!("],\"schema\":\"{}\"}}", api::SEARCH_SCHEMA).into_bytes();
+        Ok(Reply { status: 200, content_type: "application/json", body: Body::File { head, file, len, tail }, headers: vec![] })
+    }
+
     fn snapshot(&self, ui: Ui) -> Result<Reply> {
         // The store is opened first so that one gone away is the server's state (5xx), not the
         // export's "no ledger yet".
@@ -723,7 +762,12 @@ impl Server {
         }
         // Sent from the file in pieces (a known length), so a large ledger is not held in memory.
         let len = std::fs::metadata(&out.0).with_context(|| format!("reading {}", out.0.display()))?.len();
-        Ok(Reply { status: 200, content_type: "application/zip", body: Body::File(out, len), headers: vec![] })
+        Ok(Reply {
+            status: 200,
+            content_type: "application/zip",
+            body: Body::File { head: vec![], file: out, len, tail: vec![] },
+            headers: vec![],
+        })
     }
 }
 
@@ -739,7 +783,7 @@ impl Drop for Scratch {
 fn send(conn: &mut dyn Conn, r: &Reply) {
     let len = match &r.body {
         Body::Bytes(b) => b.len() as u64,
-        Body::File(_, n) => *n,
+        Body::File { head, len, tail, .. } => head.len() as u64 + len + tail.len() as u64,
     };
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
@@ -754,9 +798,13 @@ fn send(conn: &mut dyn Conn, r: &Reply) {
     head.push_str("\r\n");
     let sent = conn.write_all(head.as_bytes()).and_then(|()| match &r.body {
         Body::Bytes(b) => conn.write_all(b),
-        Body::File(f, n) => {
-            let copied = std::io::copy(&mut std::fs::File::open(&f.0)?.take(*n), conn)?;
-            if copied == *n { Ok(()) } else { Err(std::io::Error::other("the file shrank while it was sent")) }
+        Body::File { head, file, len, tail } => {
+            conn.write_all(head)?;
+            let copied = std::io::copy(&mut std::fs::File::open(&file.0)?.take(*len), conn)?;
+            if copied != *len {
+                return Err(std::io::Error::other("the file shrank while it was sent"));
+            }
+            conn.write_all(tail)
         }
     });
     let _ = sent.and_then(|()| conn.flush());
