@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const UPLOAD_SCHEMA: &str = "airlock/api-upload/v1";
 /// Schema of `GET /evidence/{bundleId}`.
 pub const BUNDLE_SCHEMA: &str = "airlock/api-bundle/v1";
+/// Schema of `GET /evidence/search` (the document of `airlock evidence search --json`).
+pub const SEARCH_SCHEMA: &str = "airlock/evidence-search/v1";
 /// Schema of `GET /healthz`.
 pub const HEALTH_SCHEMA: &str = "airlock/api-health/v1";
 
@@ -145,6 +147,16 @@ pub enum ApiError {
         /// The id asked for.
         bundle_id: String,
     },
+    /// Keeping the upload would take the kept bundles over the server's quota.
+    #[error("the kept bundles hold {used} bytes; this upload of {size} bytes would pass the quota of {quota} bytes")]
+    Quota {
+        /// Bytes already kept under `serve/bundles`.
+        used: u64,
+        /// The upload's size (declared, or of the verified bundle).
+        size: u64,
+        /// `--bundle-quota`.
+        quota: u64,
+    },
 }
 
 impl ApiError {
@@ -160,6 +172,7 @@ impl ApiError {
             ApiError::Timeout { .. } => 408,
             ApiError::Busy { .. } => 503,
             ApiError::NoPolicy => 409,
+            ApiError::Quota { .. } => 507,
         }
     }
 }
@@ -172,6 +185,14 @@ pub fn status_of_kind(kind: &str) -> u16 {
         "ledger.postgres" | "ledger.busy" => 503,
         k if k.starts_with("ledger.") || k == "io" || k.starts_with("clock") || k.starts_with("trust-store") => 500,
         _ => 400,
+    }
+}
+
+/// Whether keeping `size` more bytes next to `used` stays within `quota`.
+pub fn within_quota(used: u64, size: u64, quota: u64) -> Result<(), ApiError> {
+    match used.checked_add(size) {
+        Some(total) if total <= quota => Ok(()),
+        _ => Err(ApiError::Quota { used, size, quota }),
     }
 }
 
@@ -406,6 +427,14 @@ mod tests {
         assert_eq!(status_of_kind("ledger.sqlite"), 500);
         assert_eq!(status_of_kind("io"), 500);
         assert_eq!(status_of_kind("archive.not-an-archive"), 400);
+    }
+
+    #[test]
+    fn quota() {
+        assert_eq!(within_quota(60, 40, 100), Ok(()));
+        let e = within_quota(61, 40, 100).unwrap_err();
+        assert_eq!((e.status(), e), (507, ApiError::Quota { used: 61, size: 40, quota: 100 }));
+        assert!(within_quota(1, u64::MAX, u64::MAX).is_err());
     }
 
     #[test]

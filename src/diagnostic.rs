@@ -460,6 +460,7 @@ impl Diagnostic for crate::api::ApiError {
             crate::api::ApiError::Busy { .. } => "api.busy",
             crate::api::ApiError::NoPolicy => "api.no-policy",
             crate::api::ApiError::UnknownBundle { .. } => "api.unknown-bundle",
+            crate::api::ApiError::Quota { .. } => "api.quota",
         }
         .into()
     }
@@ -478,6 +479,9 @@ impl Diagnostic for crate::api::ApiError {
             crate::api::ApiError::Busy { .. } => "retry after a moment",
             crate::api::ApiError::NoPolicy => "ask the operator to start airlock serve with --policy",
             crate::api::ApiError::UnknownBundle { .. } => "POST the bundle to /evidence first",
+            crate::api::ApiError::Quota { .. } => {
+                "ask the operator to remove kept bundles under serve/bundles or restart airlock serve with a larger --bundle-quota"
+            }
         }
         .into()
     }

@@ -271,7 +271,8 @@ fn demo_catches_the_tampered_bundle() {
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("VERIFIED") && t.contains("NOT VERIFIED") && t.contains("FAIL member.digest"), "{t}");
     // The whole story, through the real commands: gate, rollout, two approvals, execution,
-    // status, the fleet reconciled with its one drifted endpoint, and the ledger of it all.
+    // status, the fleet reconciled with its one drifted endpoint, the API taking the upload, and
+    // the ledger of it all.
     for step in [
         "$ airlock trust init trust-root.json --fingerprint ",
         "\nALLOW\n",
@@ -283,7 +284,12 @@ fn demo_catches_the_tampered_bundle() {
         "$ airlock reconcile hello-1.0.0.zip --inventory fleet.obs",
         "3 endpoints, 2 aligned, 1 drifted",
         "binary_drift host:canary-2 target=canary-hosts",
-        "11 record(s), chain intact",
+        "$ airlock serve --listen 127.0.0.1:0 --policy serve-policy.json &",
+        "/evidence\n201 Created: bundle ",
+        "200 OK: gate decision ALLOW",
+        "200 OK: 3 verify record(s) of hello",
+        "$ kill -TERM ",
+        "13 record(s), chain intact",
     ] {
         assert!(t.contains(step), "the demo shows {step:?}:\n{t}");
     }

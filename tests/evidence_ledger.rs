@@ -679,3 +679,79 @@ fn aggregation_of_three_sites_is_the_same_on_sqlite_and_postgresql() {
     assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
     assert_eq!(o.json()["error"]["kind"], "ledger.postgres", "{}", o.stdout);
 }
+
+/// PostgreSQL stopped while an import is inside its transaction, with part of the export
+/// already inserted: the importer exits 2 naming the store and what to try, and nothing of the
+/// import is kept. After a restart the site's chain is the old one and verifies, and re-running
+/// the same import completes.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_gone_mid_import_is_exit_2_and_nothing_half_written() {
+    let Some(mut pg) = pg_support::PgServer::start() else { return };
+    let url = pg.database("midimport");
+    let a = Site::new();
+    let export = |name: &str| {
+        let e = a.dir.path().join(name);
+        let o = a.run(&["evidence", "export", "-o", e.to_str().unwrap()]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        e.to_str().unwrap().to_string()
+    };
+    a.append(records(0..2, "app"));
+    let e1 = export("e1.zip");
+    a.append(records(2..8, "app"));
+    let e2 = export("e2.zip");
+    let key = a.home().join("site.pub").to_str().unwrap().to_string();
+    let agg = Site::new();
+    let import = |e: &str| agg.run(&["evidence", "import", e, "--site-key", &key, "--store", &url, "--json"]);
+    let o = import(&e1);
+    assert_eq!((o.code, o.json()["added"].as_u64()), (0, Some(2)), "{}", o.stderr);
+
+    // A test-only trigger holds the import, after records 3 and 4 are inserted, on a lock
+    // this test owns; the server is stopped while the importer waits there.
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(
+        "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.seq = 5 THEN PERFORM pg_advisory_xact_lock(4242); END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER hold BEFORE INSERT ON site_records FOR EACH ROW EXECUTE FUNCTION hold(); \
+         SELECT pg_advisory_lock(4242);",
+    )
+    .unwrap();
+    let child = command(&agg.home())
+        .current_dir(agg.dir.path())
+        .args(["evidence", "import", &e2, "--site-key", &key, "--store", &url, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = (0..600).any(|_| {
+        let n: i64 =
+            c.query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted", &[]).unwrap().get(0);
+        n == 1 || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(waiting, "the importer never reached record 5");
+    drop(c);
+    pg.stop();
+    let o = Out::from(child.wait_with_output().unwrap());
+    assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
+    let err = &o.json()["error"];
+    assert_eq!(err["kind"], "ledger.postgres", "{}", o.stdout);
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("PostgreSQL") && message.contains("midimport"), "the message names the store: {message}");
+    assert!(err["hint"].as_str().unwrap().contains("server is up"), "{}", o.stdout);
+
+    pg.restart();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute("DROP TRIGGER hold ON site_records; DROP FUNCTION hold();").unwrap();
+    let held: i64 = c.query_one("SELECT count(*) FROM site_records", &[]).unwrap().get(0);
+    assert_eq!(held, 2, "records 3 and 4 of the interrupted import were kept");
+    drop(c);
+    let v = agg.run(&["evidence", "verify", "--store", &url, "--json"]);
+    assert_eq!((v.code, v.json()["outcome"].as_str()), (0, Some("pass")), "{}", v.stderr);
+    let o = import(&e2);
+    assert_eq!((o.code, o.json()["added"].as_u64(), o.json()["alreadyHeld"].as_u64()), (0, Some(6), Some(2)), "{}", o.stderr);
+    let found = agg.json(&["evidence", "search", "--sites", "--limit", "0", "--store", &url, "--json"]);
+    assert_eq!(found["count"], 8, "{found}");
+}

@@ -1,7 +1,8 @@
 //! `examples/` stays valid: every file in it is one this test knows and checks (an unknown file
 //! fails the walk, so nothing is added unexercised), and the console blocks of
 //! `examples/README.md` run as written: a trust root and its rotation, packing the sample release
-//! with either metadata file, both gate policies, a promotion flow and the fleet export.
+//! with either metadata file, both gate policies, a promotion flow, the fleet export and the
+//! evidence API (serve on a Unix socket, upload, score, search, SIGTERM).
 
 mod cli_support;
 
@@ -58,11 +59,22 @@ fn the_examples_readme_runs_as_written() {
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("checkout");
     cli_support::copy_tree(&examples(), &work.join("examples"));
+    // The serve section starts a server in the background: stopped here if a step fails first.
+    struct StopServer(PathBuf);
+    impl Drop for StopServer {
+        fn drop(&mut self) {
+            let pid = std::fs::read_to_string(&self.0).ok().and_then(|p| p.trim().parse::<i32>().ok());
+            if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    let _server = StopServer(work.join("serve.pid"));
     let steps = cli_support::run_console("examples/README.md", &readme, &work, &t.path().join("home"));
     for uses in ["gate-policy.json", "gate-policy.toml", "release-metadata.toml", "release-metadata.json", "fleet-results.jsonl"] {
         assert!(steps.iter().any(|s| s.command.contains(uses)), "no console step uses examples/{uses}");
     }
-    for flow in ["trust update", "promotion request", "promotion approve", "promotion execute"] {
+    for flow in ["trust update", "promotion request", "promotion approve", "promotion execute", "airlock serve", "/evidence/search"] {
         assert!(steps.iter().any(|s| s.command.contains(flow)), "no console step runs {flow}");
     }
 }

@@ -1,8 +1,10 @@
 //! `airlock serve` through real HTTP clients (curl, and requests written by hand over
 //! TcpStream/UnixStream for the hostile cases): every endpoint and every error status on a
 //! loopback port and on a Unix socket, tokens, bounded bodies refused before they are read,
-//! slow clients cut off, the concurrency limit, graceful SIGTERM, and the gate document
-//! identical to `airlock gate --json`.
+//! slow clients cut off, the concurrency limit, graceful SIGTERM, the gate document identical
+//! to `airlock gate --json`, the 5xx answers of a failing store (SQLite gone, PostgreSQL
+//! stopped) followed by a served request once it is back, the upload quota (507), and a large
+//! snapshot served in bounded memory.
 
 mod cli_support;
 mod evidence_support;
@@ -520,6 +522,181 @@ fn postgres_store_and_a_database_that_goes_away() {
     assert_eq!((status, err["error"]["kind"].as_str()), (503, Some("ledger.postgres")), "{err}");
     let (status, err) = srv.json("POST", "/evidence", Some(&s.bundle));
     assert_eq!(status, 503, "{err}");
+    for (method, path) in [("GET", format!("/evidence/{}", s.bundle_id)), ("POST", "/evidence/snapshot".into())] {
+        let (status, head, body) = srv.request(method, &path, Some(TOKEN), None);
+        assert_eq!((status, error_kind(&body)), (503, "ledger.postgres".into()), "{method} {path}: {head}");
+    }
     assert_eq!(srv.json("GET", "/healthz", None).0, 200);
+    // The database back: the same server answers from it, the refused upload recorded nothing.
+    pg.restart();
+    let (status, found) = srv.json("GET", "/evidence/search", None);
+    assert_eq!((status, found["count"].as_u64()), (200, Some(1)), "{found}");
+    assert_eq!(srv.json("POST", "/evidence", Some(&s.bundle)).0, 201);
+    assert_eq!(srv.request("POST", "/evidence/snapshot", Some(TOKEN), None).0, 200);
+    assert_eq!(srv.stop(), Some(0));
+}
+
+fn error_kind(body: &[u8]) -> String {
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)));
+    assert_eq!(doc["outcome"], "error", "{doc}");
+    assert!(!doc["error"]["hint"].as_str().unwrap_or_default().is_empty(), "{doc}");
+    doc["error"]["kind"].as_str().unwrap().to_string()
+}
+
+fn kept_bundles(home: &Path) -> usize {
+    std::fs::read_dir(home.join("serve/bundles")).map_or(0, |d| d.count())
+}
+
+/// The server's own state failing (the ledger's directory replaced by a file, the scratch
+/// directory unusable) is a 500 error document on every endpoint that needs it, nothing is kept,
+/// and once the state is repaired the next request succeeds on the same server.
+#[test]
+fn a_failing_store_is_a_5xx_document_and_the_server_serves_on() {
+    let s = Setup::new();
+    let db_dir = s.dir.path().join("db");
+    std::fs::create_dir_all(&db_dir).unwrap();
+    let store = format!("sqlite:{}", db_dir.join("ledger.sqlite").display());
+    let srv = s.serve(&["--listen", "127.0.0.1:0", "--store", &store]);
+    let (status, up) = srv.json("POST", "/evidence", Some(&s.bundle));
+    assert_eq!(status, 201, "{up}");
+
+    // The ledger goes away: its directory is now a file.
+    let away = s.dir.path().join("db.away");
+    std::fs::rename(&db_dir, &away).unwrap();
+    std::fs::write(&db_dir, b"not a directory").unwrap();
+    let id = &s.bundle_id;
+    for (method, path, body) in [
+        ("GET", "/evidence/search".to_string(), None),
+        ("GET", format!("/evidence/{id}"), None),
+        ("GET", format!("/evidence/score?artifact_id={id}"), None),
+        ("POST", "/evidence/verify".to_string(), Some(&s.bundle[..])),
+        ("POST", "/evidence".to_string(), Some(&s.bundle[..])),
+        ("POST", "/evidence/snapshot".to_string(), None),
+    ] {
+        let (status, head, body) = srv.request(method, &path, Some(TOKEN), body);
+        assert_eq!(status, 500, "{method} {path}: {head}\n{}", String::from_utf8_lossy(&body));
+        let kind = error_kind(&body);
+        assert!(kind.starts_with("ledger.") || kind == "io", "{method} {path}: {kind}");
+        assert!(head.contains("500 Internal Server Error"), "{head}");
+    }
+    assert_eq!(srv.json("GET", "/healthz", None).0, 200);
+    let (status, _, metrics) = srv.request("GET", "/metrics", Some(TOKEN), None);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&metrics).contains("airlock_http_requests_total{endpoint=\"upload\",code=\"5xx\"} 1\n"));
+
+    // Repaired: the same server answers from the same ledger, which holds only the first upload.
+    std::fs::remove_file(&db_dir).unwrap();
+    std::fs::rename(&away, &db_dir).unwrap();
+    let (status, found) = srv.json("GET", "/evidence/search?command=verify", None);
+    assert_eq!((status, found["count"].as_u64()), (200, Some(1)), "{found}");
+    assert_eq!(kept_bundles(&s.home()), 1);
+
+    // The scratch directory unusable (a file where serve/ was): uploads and snapshots are 500.
+    let serve_dir = s.home().join("serve");
+    let serve_away = s.dir.path().join("serve.away");
+    std::fs::rename(&serve_dir, &serve_away).unwrap();
+    std::fs::write(&serve_dir, b"not a directory").unwrap();
+    for (path, body) in [("/evidence", Some(&s.bundle[..])), ("/evidence/snapshot", None)] {
+        let (status, head, body) = srv.request("POST", path, Some(TOKEN), body);
+        assert_eq!(status, 500, "{path}: {head}\n{}", String::from_utf8_lossy(&body));
+        error_kind(&body);
+    }
+    std::fs::remove_file(&serve_dir).unwrap();
+    std::fs::rename(&serve_away, &serve_dir).unwrap();
+    assert_eq!(srv.request("POST", "/evidence/snapshot", Some(TOKEN), None).0, 200);
+    let o = cli_support::run_airlock(s.dir.path(), &s.home(), &[], &["evidence", "verify", "--store", &store, "--json"]);
+    assert_eq!((o.code, o.json()["outcome"].as_str()), (0, Some("pass")), "{}", o.stderr);
+    assert_eq!(srv.stop(), Some(0));
+}
+
+/// `--bundle-quota`: an upload that would take the kept bundles over it is refused with 507
+/// `api.quota` from its Content-Length, before it is read or recorded; verification (which
+/// keeps nothing) is still answered.
+#[test]
+fn uploads_beyond_the_bundle_quota_are_507_before_they_are_read() {
+    let s = Setup::new();
+    let quota = (s.bundle.len() + s.bundle.len() / 2).to_string();
+    let srv = s.serve(&["--listen", "127.0.0.1:0", "--bundle-quota", &quota]);
+    assert_eq!(srv.json("POST", "/evidence", Some(&s.bundle)).0, 201);
+    let (status, head, body) = srv.request("POST", "/evidence", Some(TOKEN), Some(&s.bundle));
+    assert_eq!(status, 507, "{head}");
+    assert!(head.contains("507 Insufficient Storage"), "{head}");
+    assert_eq!(error_kind(&body), "api.quota");
+    // Refused from the header alone: no body byte is needed.
+    let mut c = srv.connect();
+    c.write_all(format!("POST /evidence HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {quota}\r\n\r\n").as_bytes()).unwrap();
+    let (status, _, body) = answer(c.as_mut());
+    assert_eq!((status, error_kind(&body)), (507, "api.quota".to_string()));
+    assert_eq!(srv.json("POST", "/evidence/verify", Some(&s.bundle)).0, 200);
+    assert_eq!(kept_bundles(&s.home()), 1);
+    let o = cli_support::run_airlock(s.dir.path(), &s.home(), &[], &["evidence", "search", "--json"]);
+    assert_eq!(o.json()["count"], 2, "the first upload and the verify are recorded, the refusals not: {}", o.stdout);
+    assert_eq!(srv.stop(), Some(0));
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// `POST /evidence/snapshot` and `GET /evidence/search?limit=0` of a ledger much larger than the
+/// server's memory bound: the records go to a file and the response is sent from it in pieces,
+/// so the server's peak resident set (VmHWM) stays far below the ledger's size.
+#[test]
+fn a_large_snapshot_is_served_in_bounded_memory() {
+    use airlock::ledger::{Draft, Ledger, Outcome, Subject};
+    let s = Setup::new();
+    let home = s.home();
+    std::fs::create_dir_all(&home).unwrap();
+    let site = airlock::store::ledger::site_key(&home).unwrap().public().keyid().hex();
+    let mut db = airlock::store::ledger::SqliteLedger::open(&home).unwrap();
+    // 1,600 records of ~48 KiB each: a 75 MiB ledger.
+    const RECORDS: u64 = 1600;
+    let mut total = 0u64;
+    for i in 0..RECORDS {
+        let filler: String = (0..48 * 1024 / 64).map(|j| airlock::digest::Sha256Digest::of(format!("{i}/{j}").as_bytes()).hex()).collect();
+        let report = serde_json::json!({"schema": "test/report", "n": i, "filler": filler});
+        total += filler.len() as u64;
+        db.append(Draft {
+            site_id: site.clone(),
+            recorded_at: airlock::time::Timestamp(1_700_000_000 + i as i64),
+            command: "verify".into(),
+            subject: Subject::default(),
+            outcome: Outcome::Pass,
+            report,
+        })
+        .unwrap();
+    }
+    drop(db);
+    let srv = s.serve(&["--listen", "127.0.0.1:0"]);
+    let before = vm_hwm_kib(srv.child.id());
+    let (status, head, zip) = srv.request("POST", "/evidence/snapshot", Some(TOKEN), None);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains(&format!("Content-Length: {}", zip.len())), "{head}");
+    let after = vm_hwm_kib(srv.child.id());
+    let ledger_kib = total / 1024;
+    eprintln!("snapshot of a {ledger_kib} KiB ledger: server VmHWM {before} KiB before, {after} KiB after");
+    assert!(
+        after < before + ledger_kib / 3,
+        "the server's peak RSS grew from {before} KiB to {after} KiB serving a {ledger_kib} KiB ledger; it is held in memory"
+    );
+    // The whole ledger as a search answer (limit=0) is streamed too.
+    let (status, found) = srv.json("GET", "/evidence/search?limit=0", None);
+    assert_eq!((status, found["count"].as_u64(), found["records"].as_array().map(Vec::len)), (200, Some(RECORDS), Some(RECORDS as usize)));
+    let after_search = vm_hwm_kib(srv.child.id());
+    eprintln!("search of the whole ledger: server VmHWM {after_search} KiB");
+    assert!(after_search < before + ledger_kib / 3, "searching the whole {ledger_kib} KiB ledger took the server to {after_search} KiB");
+    // And it is the whole ledger: the export verifies and imports as RECORDS records.
+    let snap = s.dir.path().join("snapshot.zip");
+    std::fs::write(&snap, &zip).unwrap();
+    let other = s.dir.path().join("aggregator");
+    let o = cli_support::run_airlock(
+        s.dir.path(),
+        &other,
+        &[],
+        &["evidence", "import", snap.to_str().unwrap(), "--site-key", home.join("site.pub").to_str().unwrap(), "--json"],
+    );
+    assert_eq!((o.code, o.json()["added"].as_u64()), (0, Some(RECORDS)), "{}{}", o.stdout, o.stderr);
     assert_eq!(srv.stop(), Some(0));
 }

@@ -6,7 +6,9 @@
 //! its release metadata, verify, the promotion gate, a tampered copy refused, a rollout captured,
 //! a promotion requested, approved by two approvers and executed, the promotion status, a small
 //! osquery/Fleet inventory of three endpoints ingested and reconciled (one runs a binary the
-//! release did not sign: drift, exit 1), and the evidence ledger those commands filled, verified. Each step must end as the script expects
+//! release did not sign: drift, exit 1), the evidence API (`airlock serve` on a loopback port: the
+//! bundle uploaded, its score and a search asked over HTTP, the server stopped with SIGTERM), and
+//! the evidence ledger those commands filled, verified. Each step must end as the script expects
 //! (the tampered bundle with exit 1), else the demo stops with exit 2 naming the step.
 
 use super::Ui;
@@ -24,8 +26,9 @@ use std::process::Command;
 #[command(after_help = "Runs the real commands on an embedded sample release, printing each: keygen, trust new/sign/init\n\
 (release, operator and approver roles), pack, verify, gate, a tampered copy refused, rollout\n\
 capture, promotion request/approve (two approvers)/execute/status, inventory ingest and reconcile\n\
-(one drifted endpoint), evidence search/verify. The demo's state lives in its own directory\n\
-(AIRLOCK_HOME inside it), never in yours. Exit 0 when every step ended as expected.\n\n\
+(one drifted endpoint), serve (upload, score, search over HTTP), evidence search/verify.\n\
+The demo's state lives in its own directory (AIRLOCK_HOME inside it), never in yours.\n\
+Exit 0 when every step ended as expected.\n\n\
 Examples:\n  \
 airlock demo\n  \
 airlock demo --keep ./demo-out")]
@@ -145,6 +148,10 @@ fn fleet_export(unix: i64) -> Vec<u8> {
 /// has no transparency proof yet (a real site requires one; see format-spec/gate-v1.md).
 const GATE_POLICY: &str = "{\"schema\":\"airlock/gate-policy/v1\",\"transparency\":{\"required\":false}}\n";
 
+/// [`GATE_POLICY`] naming the artifact to gate, for the API's score (which takes no `--artifact`).
+const SERVE_POLICY: &str =
+    "{\"schema\":\"airlock/gate-policy/v1\",\"artifact\":\"artifacts/hello-linux-amd64\",\"transparency\":{\"required\":false}}\n";
+
 /// Runs the script's commands in the demo directory.
 struct Script<'a> {
     dir: &'a Path,
@@ -184,6 +191,99 @@ impl Script<'_> {
     fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         fsio::write_new(&self.dir.join(name), bytes, 0o644)
     }
+
+    /// Starts `airlock serve ARGS` as a child and waits (at most 30 s) for its address.
+    fn serve(&self, args: &[&str]) -> Result<(Served, String)> {
+        self.say(&format!("$ airlock serve {} &\n", args.join(" ")))?;
+        let exe = std::env::current_exe().context("finding this airlock binary (/proc/self/exe) to start airlock serve")?;
+        let mut child = Command::new(&exe)
+            .arg("serve")
+            .args(args)
+            .current_dir(self.dir)
+            .env("AIRLOCK_HOME", &self.home)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {} serve", exe.display()))?;
+        let stderr = child.stderr.take().context("the server's stderr")?;
+        let served = Served(child);
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Read to the end (the server's later lines are dropped), so it never writes to a
+            // closed pipe.
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        let first = lines.recv_timeout(std::time::Duration::from_secs(30)).unwrap_or_default();
+        self.say(&format!("{first}\n"))?;
+        let Some((_, addr)) = first.split_once("listening on http://") else {
+            bail!("demo step `airlock serve` did not start listening: {first:?}");
+        };
+        Ok((served, addr.to_string()))
+    }
+
+    /// One HTTP request to the demo's server, shown as the `curl` a user would type; requires
+    /// status `want` and returns the JSON answer.
+    fn http(&self, addr: &str, want: u16, method: &str, path: &str, upload: Option<&str>) -> Result<serde_json::Value> {
+        let body = upload.map(|f| fs::read(self.dir.join(f)).with_context(|| format!("reading {f} to upload it"))).transpose()?;
+        let curl = match upload {
+            Some(f) => format!("$ curl -sS --data-binary @{f} http://{addr}{path}\n"),
+            None if method == "POST" => format!("$ curl -sS -X POST http://{addr}{path}\n"),
+            None => format!("$ curl -sS 'http://{addr}{path}'\n"),
+        };
+        self.say(&curl)?;
+        let step = || -> std::io::Result<(u16, Vec<u8>)> {
+            let mut c = std::net::TcpStream::connect(addr)?;
+            c.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+            let body = body.as_deref().unwrap_or_default();
+            let head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            std::io::Write::write_all(&mut c, head.as_bytes())?;
+            std::io::Write::write_all(&mut c, body)?;
+            let mut all = vec![];
+            std::io::Read::read_to_end(&mut c, &mut all)?;
+            let end = all.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no response head"))?;
+            let status = String::from_utf8_lossy(&all[..end]).split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            Ok((status, all[end + 4..].to_vec()))
+        };
+        let (status, answer) = step().with_context(|| format!("demo step `{method} {path}` to airlock serve at {addr}"))?;
+        let doc: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+        if status != want {
+            bail!("demo step `{method} {path}` answered {status}, expected {want}: {}", String::from_utf8_lossy(&answer));
+        }
+        Ok(doc)
+    }
+}
+
+/// The demo's `airlock serve`: killed if the demo stops before it is stopped with SIGTERM.
+struct Served(std::process::Child);
+
+impl Served {
+    /// SIGTERM, then requires exit 0 within 30 s.
+    fn stop(mut self, s: &Script) -> Result<()> {
+        let pid = rustix::process::Pid::from_child(&self.0);
+        s.say(&format!("$ kill -TERM {}\n", self.0.id()))?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).context("stopping the demo's airlock serve")?;
+        for _ in 0..300 {
+            if let Some(status) = self.0.try_wait()? {
+                if status.code() != Some(0) {
+                    bail!("demo step `airlock serve` exited {status} after SIGTERM, expected 0");
+                }
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        bail!("demo step `airlock serve` did not stop within 30 s of SIGTERM")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 impl Args {
@@ -205,7 +305,9 @@ impl Args {
             }
         };
         let dir = &work.0;
-        let s = Script { dir, home: dir.join("airlock-home"), quiet: ui.quiet };
+        // Absolute: the commands run inside `dir`, so a relative --keep DIR would nest the home.
+        let home = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?.join("airlock-home");
+        let s = Script { dir, home, quiet: ui.quiet };
 
         s.say(&format!("== 1. keys: root, release, operator and three approvers, in {}\n", dir.display()))?;
         for k in ["root", "release", "operator", "approver-1", "approver-2", "approver-3"] {
@@ -386,12 +488,29 @@ impl Args {
         s.run(0, &["inventory", "ingest", "fleet-results.jsonl", "--provider", "linux", "--product", "hello", "-o", "fleet.obs"])?;
         s.run(1, &["reconcile", bundle, "--inventory", "fleet.obs"])?;
 
-        s.say("\n== 10. the evidence ledger: every decision above, hash-chained\n")?;
+        s.say("\n== 10. the evidence API: airlock serve on a loopback port; upload, score, search over HTTP, then stop\n")?;
+        // The API's score has no --artifact option: its policy names the artifact to gate.
+        s.write("serve-policy.json", SERVE_POLICY.as_bytes())?;
+        let (server, addr) = s.serve(&["--listen", "127.0.0.1:0", "--policy", "serve-policy.json"])?;
+        let up = s.http(&addr, 201, "POST", "/evidence", Some(bundle))?;
+        let id = up["bundleId"].as_str().context("the upload answer names its bundleId")?.to_string();
+        s.say(&format!(
+            "201 Created: bundle {id} {}, kept, ledger record #{}\n",
+            up["outcome"].as_str().unwrap_or("?"),
+            up["record"]["seq"]
+        ))?;
+        let score = s.http(&addr, 200, "GET", &format!("/evidence/score?artifact_id={id}"), None)?;
+        s.say(&format!("200 OK: gate decision {}\n", score["decision"]["decision"].as_str().unwrap_or("?").to_uppercase()))?;
+        let found = s.http(&addr, 200, "GET", "/evidence/search?product=hello&command=verify", None)?;
+        s.say(&format!("200 OK: {} verify record(s) of hello\n", found["count"]))?;
+        server.stop(&s)?;
+
+        s.say("\n== 11. the evidence ledger: every decision above, hash-chained\n")?;
         s.run(0, &["evidence", "search"])?;
         s.run(0, &["evidence", "verify"])?;
 
         s.say(&format!(
-            "\ndemo passed: the tampered bundle was refused, the release was gated and promoted with two approvals, the drifted endpoint was found, and every decision is evidence{}\n",
+            "\ndemo passed: the tampered bundle was refused, the release was gated and promoted with two approvals, the drifted endpoint was found, the API took the upload, and every decision is evidence{}\n",
             if work.1 { "" } else { " (files kept)" }
         ))?;
         Ok(0)

@@ -7,7 +7,7 @@ use crate::bundle::manifest::Release;
 use crate::ledger::audit::{self, AuditFormat, AuditOptions};
 use crate::ledger::chain::ChainCheck;
 use crate::ledger::export::{self, EXPORT_PRODUCT, HEAD_MEMBER, RECORDS_MEMBER};
-use crate::ledger::{Filter, Ledger, Locator, Outcome, Record, StoredRecord};
+use crate::ledger::{Filter, Head, Ledger, Locator, Outcome, Record, StoredRecord};
 use crate::store::backend::{LedgerStore, StoreUrl};
 use crate::store::ledger::{self as store, Merge, SqliteLedger};
 use crate::time::Timestamp;
@@ -15,6 +15,7 @@ use crate::verify::{TrustPolicy, Verification};
 use crate::{archive, clock, fsio};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// The evidence ledger: what was decided, when, on which site, with what result.
@@ -425,27 +426,63 @@ impl ExportArgs {
             )
         };
         let ledger_head = db.head()?.context("the ledger has records but no head")?;
+        // The signed export's records are streamed to a temp file next to the output (removed
+        // when done) so a large ledger is never held in memory; an audit copy needs them all.
+        let mut records_file = match self.format {
+            None => Some(fsio::AtomicFile::create(&self.output, 0o600)?),
+            Some(_) => None,
+        };
         let mut rows: Vec<StoredRecord> = Vec::new();
+        let (mut count, mut newest, mut write_error) = (0u64, None, None);
         let mut check = ChainCheck::from_seq(first);
         let mut broken = None;
-        db.range(first, &mut |row| {
-            if row.seq > last {
-                return false;
-            }
-            match check.push(&row) {
-                Ok(_) => {
-                    rows.push(row);
-                    true
+        {
+            let mut out = records_file.as_mut().map(|f| std::io::BufWriter::with_capacity(1 << 16, f.file()));
+            db.range(first, &mut |row| {
+                if row.seq > last {
+                    return false;
                 }
-                Err(b) => {
-                    broken = Some(b);
-                    false
+                match check.push(&row) {
+                    Ok(_) => {
+                        count += 1;
+                        newest = Some(Head { seq: row.seq, hash: row.hash });
+                        match &mut out {
+                            Some(w) => match w.write_all(&row.bytes).and_then(|()| w.write_all(b"\n")) {
+                                Ok(()) => true,
+                                Err(e) => {
+                                    write_error = Some(e);
+                                    false
+                                }
+                            },
+                            None => {
+                                rows.push(row);
+                                true
+                            }
+                        }
+                    }
+                    Err(b) => {
+                        broken = Some(b);
+                        false
+                    }
                 }
+            })?;
+            if let Some(mut w) = out
+                && let Err(e) = w.flush()
+            {
+                write_error = Some(e);
             }
-        })?;
+        }
         if let Some(b) = broken {
             eprintln!("error: refusing to export a broken chain: {b}");
             return Ok(1);
+        }
+        if let (Some(e), Some(f)) = (write_error, &records_file) {
+            return Err(e).with_context(|| {
+                format!(
+                    "writing the export's records to {} (beside the output)\n  hint: check the free space and permissions of the output's directory",
+                    f.tmp_path().display()
+                )
+            });
         }
         if let Some(format) = self.format {
             let records = rows.iter().map(|r| Record::parse(&r.bytes)).collect::<Result<Vec<_>, _>>()?;
@@ -458,7 +495,8 @@ impl ExportArgs {
         }
         let site = store::site_key(&home)?;
         let now = clock::now()?;
-        let (jsonl, head) = export::build(&rows, site.public(), ledger_head, now)?;
+        let (Some(records_file), Some(newest)) = (&records_file, newest) else { return Err(export::ExportError::Empty.into()) };
+        let head = export::head(site.public(), first, count, newest, ledger_head, now)?;
         let job = Job {
             output: &self.output,
             keys: std::slice::from_ref(&site),
@@ -469,13 +507,13 @@ impl ExportArgs {
         };
         let sources = vec![
             Source { path: HEAD_MEMBER.into(), data: Data::Bytes(head), expect: None },
-            Source { path: RECORDS_MEMBER.into(), data: Data::Bytes(jsonl), expect: None },
+            Source { path: RECORDS_MEMBER.into(), data: Data::File(records_file.tmp_path().to_path_buf()), expect: None },
         ];
         let m = pack_sources(sources, job, ui)?;
         if !ui.quiet {
             eprintln!(
                 "exported evidence #{first}..#{last} ({} record(s)) of site {} to {}, bundle id {}\n  check it anywhere: airlock verify {} --key {}",
-                rows.len(),
+                count,
                 site.public().keyid(),
                 self.output.display(),
                 m.bundle_id,

@@ -23,9 +23,17 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// A line to stderr that never panics: a server whose log reader went away (a closed pipe)
+/// keeps serving and still stops cleanly.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 /// Largest request head (request line and headers).
 const MAX_HEAD: usize = 16 << 10;
@@ -82,6 +90,10 @@ pub struct Args {
     /// Seconds a client has to send the body.
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub body_timeout: u64,
+    /// Most bytes the verified bundles kept under $AIRLOCK_HOME/serve/bundles may take in all;
+    /// an upload beyond it is refused (507).
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 30)]
+    pub bundle_quota: u64,
 }
 
 /// What every connection's thread shares.
@@ -92,19 +104,49 @@ struct Server {
     tokens: Option<Vec<String>>,
     metrics: Metrics,
     seq: AtomicU64,
+    /// Held while a verified upload is checked against the quota and kept.
+    keeping: Mutex<()>,
+}
+
+/// A response body.
+enum Body {
+    /// Bytes made in memory (documents, metrics).
+    Bytes(Vec<u8>),
+    /// `head`, then a scratch file of `len` bytes copied to the socket in pieces (and removed
+    /// after), then `tail`.
+    File {
+        /// Bytes before the file's.
+        head: Vec<u8>,
+        /// The file.
+        file: Scratch,
+        /// Its length.
+        len: u64,
+        /// Bytes after the file's.
+        tail: Vec<u8>,
+    },
+}
+
+impl Body {
+    /// The bytes of an in-memory body (empty for a file).
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Bytes(b) => b,
+            Body::File { .. } => &[],
+        }
+    }
 }
 
 /// A response.
 struct Reply {
     status: u16,
     content_type: &'static str,
-    body: Vec<u8>,
+    body: Body,
     headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     fn json(status: u16, v: &serde_json::Value) -> Self {
-        Reply { status, content_type: "application/json", body: json::canonical_value(v), headers: vec![] }
+        Reply { status, content_type: "application/json", body: Body::Bytes(json::canonical_value(v)), headers: vec![] }
     }
 
     fn error(route: Option<&Route>, e: &ApiError) -> Self {
@@ -150,6 +192,7 @@ fn reason(status: u16) -> &'static str {
         411 => "Length Required",
         413 => "Content Too Large",
         422 => "Unprocessable Content",
+        507 => "Insufficient Storage",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Status",
@@ -279,14 +322,22 @@ impl Args {
         match &listener {
             Listener::Tcp(l) => {
                 l.set_nonblocking(true)?;
-                eprintln!("airlock serve: listening on http://{}", l.local_addr()?);
+                log!("airlock serve: listening on http://{}", l.local_addr()?);
             }
             Listener::Unix(l, p) => {
                 l.set_nonblocking(true)?;
-                eprintln!("airlock serve: listening on unix:{}", p.display());
+                log!("airlock serve: listening on unix:{}", p.display());
             }
         }
-        let server = Arc::new(Server { args: self, home, url, tokens, metrics: Metrics::default(), seq: AtomicU64::new(0) });
+        let server = Arc::new(Server {
+            args: self,
+            home,
+            url,
+            tokens,
+            metrics: Metrics::default(),
+            seq: AtomicU64::new(0),
+            keeping: Mutex::new(()),
+        });
         let mut workers: Vec<std::thread::JoinHandle<()>> = vec![];
         while !stop.load(Ordering::SeqCst) {
             match listener.accept() {
@@ -316,15 +367,15 @@ impl Args {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => eprintln!("airlock serve: accept: {e}"),
+                Err(e) => log!("airlock serve: accept: {e}"),
             }
         }
-        eprintln!("airlock serve: stopping; finishing {} request(s) in flight", server.metrics.in_flight.load(Ordering::SeqCst));
+        log!("airlock serve: stopping; finishing {} request(s) in flight", server.metrics.in_flight.load(Ordering::SeqCst));
         let _ = listener_cleanup(listener);
         for w in workers {
             let _ = w.join();
         }
-        eprintln!("airlock serve: stopped");
+        log!("airlock serve: stopped");
         Ok(0)
     }
 }
@@ -460,6 +511,10 @@ impl Server {
             if len > self.args.max_body {
                 return Err(ApiError::TooLarge { declared: len, limit: self.args.max_body });
             }
+            if route == Route::Upload {
+                // Refused before reading, as for --max-body; checked again when the bundle is kept.
+                api::within_quota(self.kept_bytes(), len, self.args.bundle_quota)?;
+            }
             if body.len() as u64 > len {
                 return Err(ApiError::Malformed { detail: "more bytes than Content-Length".into() });
             }
@@ -482,17 +537,11 @@ impl Server {
             Route::Metrics => {
                 let records = self.url.open_existing().ok().flatten().and_then(|s| s.count().ok());
                 let text = self.metrics.render(records);
-                Ok(Reply { status: 200, content_type: "text/plain; version=0.0.4", body: text.into_bytes(), headers: vec![] })
+                Ok(Reply { status: 200, content_type: "text/plain; version=0.0.4", body: Body::Bytes(text.into_bytes()), headers: vec![] })
             }
             Route::Upload | Route::Verify => return self.verify(route, body, ui),
             Route::Score { bundle_id } => return self.score(route, bundle_id, ui),
-            Route::Search(f) => self.store().and_then(|s| {
-                let records = s.search(f)?;
-                Ok(Reply::json(
-                    200,
-                    &serde_json::json!({"schema": "airlock/evidence-search/v1", "count": records.len(), "records": records}),
-                ))
-            }),
+            Route::Search(f) => self.search(f),
             Route::Bundle { bundle_id } => self.bundle(bundle_id),
             Route::Snapshot => self.snapshot(ui),
         };
@@ -513,6 +562,13 @@ impl Server {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         Ok(Scratch(dir.join(format!("incoming-{}-{n}.{ext}", std::process::id()))))
+    }
+
+    /// Bytes the kept bundles take now (0 when none was kept yet).
+    fn kept_bytes(&self) -> u64 {
+        let dir = self.home.join("serve").join("bundles");
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
     }
 
     fn kept(&self, bundle_id: &str) -> PathBuf {
@@ -559,7 +615,7 @@ impl Server {
     /// Records a command's failure as the CLI does (its error document) and answers with it.
     fn refused(&self, route: &Route, command: &str, schema: &str, e: anyhow::Error) -> Reply {
         let reply = Reply::failed(route, &e, schema);
-        let doc: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_slice(reply.body.bytes()).unwrap_or_default();
         let d = Decided { code: 2, report: doc, subject: Default::default(), time: None };
         match self.record(command, &d) {
             Ok(_) => reply,
@@ -591,6 +647,13 @@ impl Server {
         }
         let stored = d.code == 0 && {
             let dest = self.kept(&bundle_id);
+            let _keeping = self.keeping.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A bundle kept already is replaced by the same bytes: it does not count twice.
+            let replaced = std::fs::metadata(&dest).map_or(0, |m| m.len());
+            let used = self.kept_bytes().saturating_sub(replaced);
+            if let Err(e) = api::within_quota(used, body.len() as u64, self.args.bundle_quota) {
+                return Reply::error(Some(route), &e);
+            }
             let kept = dest.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::rename(&file.0, &dest));
             if let Err(e) = &kept {
                 return Reply::failed(route, &anyhow::anyhow!("keeping the verified bundle {}: {e}", dest.display()), schema);
@@ -645,7 +708,45 @@ impl Server {
         ))
     }
 
+    /// The search answer (`airlock/evidence-search/v1`, as `evidence search --json`): its
+    /// records are written one at a time to a scratch file and sent from it between the
+    /// document's head and tail, so `limit=0` over a large ledger is not held in memory. The
+    /// document is RFC 8785: `count`, `records`, `schema` in that order, each record canonical.
+    fn search(&self, f: &crate::ledger::Filter) -> Result<Reply> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let store = self.store()?;
+        let file = self.scratch("json")?;
+        let opened = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file.0);
+        let mut out = std::io::BufWriter::new(opened.with_context(|| format!("creating {}", file.0.display()))?);
+        let (mut count, mut failed) = (0u64, None);
+        store.search_each(f, &mut |r| {
+            let bytes = json::canonical_value(&serde_json::to_value(&r).expect("a record serialises"));
+            let comma: &[u8] = if count == 0 { b"" } else { b"," };
+            match out.write_all(comma).and_then(|()| out.write_all(&bytes)) {
+                Ok(()) => {
+                    count += 1;
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })?;
+        if let Some(e) = failed.map_or_else(|| out.flush().err(), Some) {
+            return Err(e).with_context(|| format!("writing the search answer to {}", file.0.display()));
+        }
+        drop(out);
+        let len = std::fs::metadata(&file.0).with_context(|| format!("reading {}", file.0.display()))?.len();
+        let head = format!("{{\"count\":{count},\"records\":[").into_bytes();
+        let tail = format!("],\"schema\":\"{}\"}}", api::SEARCH_SCHEMA).into_bytes();
+        Ok(Reply { status: 200, content_type: "application/json", body: Body::File { head, file, len, tail }, headers: vec![] })
+    }
+
     fn snapshot(&self, ui: Ui) -> Result<Reply> {
+        // The store is opened first so that one gone away is the server's state (5xx), not the
+        // export's "no ledger yet".
+        drop(self.store()?);
         let out = self.scratch("zip")?;
         let mut args = vec!["evidence".to_string(), "export".into(), "-o".into(), out.0.display().to_string()];
         if let Some(s) = &self.args.store {
@@ -659,8 +760,14 @@ impl Server {
             0 => {}
             _ => bail!("the ledger's chain is broken; refusing to export it\n  hint: run `airlock evidence verify`"),
         }
-        let bytes = std::fs::read(&out.0).with_context(|| format!("reading {}", out.0.display()))?;
-        Ok(Reply { status: 200, content_type: "application/zip", body: bytes, headers: vec![] })
+        // Sent from the file in pieces (a known length), so a large ledger is not held in memory.
+        let len = std::fs::metadata(&out.0).with_context(|| format!("reading {}", out.0.display()))?.len();
+        Ok(Reply {
+            status: 200,
+            content_type: "application/zip",
+            body: Body::File { head: vec![], file: out, len, tail: vec![] },
+            headers: vec![],
+        })
     }
 }
 
@@ -674,16 +781,31 @@ impl Drop for Scratch {
 }
 
 fn send(conn: &mut dyn Conn, r: &Reply) {
+    let len = match &r.body {
+        Body::Bytes(b) => b.len() as u64,
+        Body::File { head, len, tail, .. } => head.len() as u64 + len + tail.len() as u64,
+    };
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
         r.status,
         reason(r.status),
         r.content_type,
-        r.body.len()
+        len
     );
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(&r.body)).and_then(|()| conn.flush());
+    let sent = conn.write_all(head.as_bytes()).and_then(|()| match &r.body {
+        Body::Bytes(b) => conn.write_all(b),
+        Body::File { head, file, len, tail } => {
+            conn.write_all(head)?;
+            let copied = std::io::copy(&mut std::fs::File::open(&file.0)?.take(*len), conn)?;
+            if copied != *len {
+                return Err(std::io::Error::other("the file shrank while it was sent"));
+            }
+            conn.write_all(tail)
+        }
+    });
+    let _ = sent.and_then(|()| conn.flush());
 }

@@ -107,17 +107,35 @@ pub fn build(
         jsonl.extend_from_slice(&r.bytes);
         jsonl.push(b'\n');
     }
+    let head = head(site, first.seq, rows.len() as u64, Head { seq: last.seq, hash: last.hash }, ledger_head, exported_at)?;
+    Ok((jsonl, head))
+}
+
+/// `head.json` for `count` contiguous records from seq `first` to `last`, when the records
+/// member is written elsewhere (streamed to a file by the shell, one record per line as [`build`]
+/// writes them).
+pub fn head(
+    site: &PublicKey,
+    first: u64,
+    count: u64,
+    last: Head,
+    ledger_head: Head,
+    exported_at: Timestamp,
+) -> Result<Vec<u8>, ExportError> {
+    if count == 0 {
+        return Err(ExportError::Empty);
+    }
     let head = ExportHead {
         schema: EXPORT_HEAD_SCHEMA.into(),
         site_id: site.keyid().hex(),
         site_public_key: hex::encode(site.to_bytes()),
         exported_at,
-        count: rows.len() as u64,
-        first: first.seq,
-        head: Head { seq: last.seq, hash: last.hash },
+        count,
+        first,
+        head: last,
         ledger_head,
     };
-    Ok((jsonl, json::canonical(&head)))
+    Ok(json::canonical(&head))
 }
 
 /// A checked export: its head and its records in order.

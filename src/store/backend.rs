@@ -39,6 +39,17 @@ pub trait LedgerStore: Ledger<Error = LedgerStoreError> + Send {
         export_digest: &str,
         now: Timestamp,
     ) -> Result<Merge>;
+    /// Visits the local records matching `filter` in [`Ledger::search`]'s order, one at a time
+    /// (the server's search answer is written from them without holding them all); `visit`
+    /// returns false to stop. A backend without a streaming read reads them all first.
+    fn search_each(&self, filter: &Filter, visit: &mut dyn FnMut(Record) -> bool) -> Result<()> {
+        for r in self.search(filter)? {
+            if !visit(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// A structural check of the storage itself (SQLite's `quick_check`); `None` when intact or
     /// when the backend has none of its own.
     fn structure_check(&self) -> Result<Option<String>> {

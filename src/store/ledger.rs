@@ -431,6 +431,22 @@ impl LedgerStore for SqliteLedger {
         self.path.display().to_string()
     }
 
+    fn search_each(&self, f: &Filter, visit: &mut dyn FnMut(Record) -> bool) -> Result<()> {
+        let (clauses, args) = filter_sql(f);
+        let sql = format!("SELECT seq, hash, record FROM records{clauses} ORDER BY seq DESC{}", limit_sql(f));
+        let mut st = self.conn.prepare(&sql).map_err(self.sql("searching"))?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), stored).map_err(self.sql("searching"))?;
+        for row in rows {
+            let row = row.map_err(self.sql("searching"))?;
+            let r =
+                Record::parse(&row.bytes).map_err(|source| LedgerStoreError::Record { path: self.path.clone(), seq: row.seq, source })?;
+            if !visit(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Number of records.
     fn count(&self) -> Result<u64> {
         self.conn

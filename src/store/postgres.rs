@@ -282,6 +282,22 @@ impl LedgerStore for PgLedger {
         format!("postgres {}", self.location)
     }
 
+    fn search_each(&self, f: &Filter, visit: &mut dyn FnMut(Record) -> bool) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let (clauses, args) = filter_pg(f);
+        let sql = format!("SELECT seq, hash, record FROM records{clauses} ORDER BY seq DESC{}", limit_sql(f));
+        let mut c = self.client.borrow_mut();
+        // Rows taken as they arrive (query_raw), not the whole result at once.
+        let mut rows = c.query_raw(&sql, args.iter().map(|a| a.as_ref())).map_err(self.pg("searching"))?;
+        while let Some(row) = rows.next().map_err(self.pg("searching"))? {
+            let s = stored(self, &row, "searching")?;
+            if !visit(self.parse(s.seq, &s.bytes)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn count(&self) -> Result<u64> {
         let n: i64 = self.client.borrow_mut().query_one("SELECT count(*) FROM records", &[]).map_err(self.pg("counting records"))?.get(0);
         Ok(n as u64)

@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct PgServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    bin: PathBuf,
+    root: bool,
 }
 
 fn bindir() -> Option<PathBuf> {
@@ -75,25 +77,45 @@ impl PgServer {
         if !init.status.success() {
             return skip_or_fail(&format!("initdb failed: {}", String::from_utf8_lossy(&init.stderr)));
         }
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = as_server_user(&bin.join("postgres"), root)
-            .args(["-D", data.to_str().unwrap(), "-k", dir.path().to_str().unwrap()])
+        let mut server = PgServer { dir, child: None, bin, root };
+        if server.run() {
+            return Some(server);
+        }
+        let log = std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
+        drop(server);
+        skip_or_fail(&format!("the server did not accept connections within 60 s:\n{log}"))
+    }
+
+    /// Starts `postgres` on the data directory; whether it accepts connections within 60 s.
+    fn run(&mut self) -> bool {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).unwrap();
+        let data = self.dir.path().join("data");
+        let child = as_server_user(&self.bin.join("postgres"), self.root)
+            .args(["-D", data.to_str().unwrap(), "-k", self.dir.path().to_str().unwrap()])
             .args(["-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=60"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
-        let server = PgServer { dir, child: Some(child) };
+        self.child = Some(child);
         // 60 s in 100 ms steps.
         for _ in 0..600 {
-            if server.connects() {
-                return Some(server);
+            if self.connects() {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let log = std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
-        drop(server);
-        skip_or_fail(&format!("the server did not accept connections within 60 s:\n{log}"))
+        false
+    }
+
+    /// Starts the stopped server again on the same data (what a crash-restart would find).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart a stopped server");
+        assert!(
+            self.run(),
+            "PostgreSQL did not come back: {}",
+            std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        );
     }
 
     /// The socket directory.
