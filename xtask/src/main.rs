@@ -65,8 +65,7 @@ fn main() -> Result<()> {
         // Issue 17's table alone: it times only the binary, so xtask need not be optimised.
         Some("bench") if rest.first() == Some(&"serve") => {
             let opts = serve_bench::Opts::parse(&rest)?;
-            run(cargo().args(["build", "--quiet", "--bin", "airlock"]))?;
-            serve_bench::run(&root().join("target/debug/airlock"), &opts)
+            serve_bench::run(&bench_scale::binary()?, &opts)
         }
         Some("bench") if rest.first() == Some(&"gate-memory") => bench_gate_memory::run(&bench_gate_memory::binary()?),
         Some("bench") if rest.first() == Some(&"scale") => bench_scale::run(&bench_scale::binary()?, rest.contains(&"--quick")),
@@ -79,6 +78,7 @@ fn main() -> Result<()> {
             ledger_bench::run(false)?;
             inventory_bench::run()?;
             bench_gate_memory::run(&dist::dist()?)?;
+            serve_bench::run(&dist::dist()?, &serve_bench::Opts::parse(&[])?)?;
             bench_scale::run(&dist::dist()?, false)
         }
         Some("sigstore-bench") if cfg!(debug_assertions) => {
