@@ -425,6 +425,41 @@ pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn 
     out
 }
 
+/// `job(i)` for every `i` in `0..n` on up to `threads` threads, each taking the next index when
+/// it is done with one; the results in index order. The shell reads and parses observations
+/// files this way (each file's bytes live only while its own parse runs).
+pub fn on_threads<T: Send>(n: usize, threads: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return (0..n).map(job).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = vec![];
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return done;
+                        }
+                        done.push((i, job(i)));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            for (i, t) in w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+                out[i] = Some(t);
+            }
+        }
+    });
+    out.into_iter().map(|t| t.expect("every index was taken by a worker")).collect()
+}
+
 /// A list whose items [`canonical_spliced`] writes one at a time.
 pub(crate) trait Items {
     fn len(&self) -> usize;
@@ -588,6 +623,19 @@ mod tests {
             accepted += usize::from(s.is_some());
         }
         assert!(accepted > 50 && accepted < cases.len() - 1000, "{accepted} of {} accepted", cases.len());
+    }
+
+    #[test]
+    fn on_threads_runs_every_job_once_in_index_order() {
+        for (n, threads) in [(0, 2), (1, 2), (5, 1), (5, 2), (7, 3), (3, 64)] {
+            let ran = std::sync::atomic::AtomicUsize::new(0);
+            let out = on_threads(n, threads, |i| {
+                ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i * 10
+            });
+            assert_eq!(out, (0..n).map(|i| i * 10).collect::<Vec<_>>());
+            assert_eq!(ran.into_inner(), n);
+        }
     }
 
     #[test]

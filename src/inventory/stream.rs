@@ -27,13 +27,15 @@ fn ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Where the string whose opening quote is at `i` ends (one past its closing quote). Jumps from
+/// quote or backslash to the next with `memchr` (the scan is most of reading an export).
 fn string_end(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     while j < b.len() {
+        j += memchr::memchr2(b'"', b'\\', &b[j..])?;
         match b[j] {
             b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
+            _ => return Some(j + 1),
         }
     }
     None
