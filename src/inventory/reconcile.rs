@@ -238,15 +238,17 @@ pub struct Report {
 impl Report {
     /// The id of a report: SHA-256 of its RFC 8785 bytes without `reportId`.
     pub fn compute_id(&self) -> Sha256Digest {
-        Sha256Digest::of(&self.bytes(false))
+        // Hashed as written: the bytes of a large report are never held for its id.
+        super::canonical_spliced_digest(&self.head(false), &[("endpoints", &Jcs(&self.endpoints)), ("findings", &Jcs(&self.findings))])
     }
 
     /// The RFC 8785 bytes of the report (built endpoint by endpoint).
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.bytes(true)
+        super::canonical_spliced(&self.head(true), &[("endpoints", &Jcs(&self.endpoints)), ("findings", &Jcs(&self.findings))])
     }
 
-    fn bytes(&self, with_id: bool) -> Vec<u8> {
+    /// The report without endpoints and findings (`[]`), as a JSON value, with or without its id.
+    fn head(&self, with_id: bool) -> serde_json::Value {
         let head = Report {
             schema: self.schema.clone(),
             report_id: self.report_id,
@@ -264,7 +266,7 @@ impl Report {
         if !with_id && let Some(o) = v.as_object_mut() {
             o.remove("reportId");
         }
-        super::canonical_spliced(&v, &[("endpoints", &Jcs(&self.endpoints)), ("findings", &Jcs(&self.findings))])
+        v
     }
 
     /// Reads a report back: strict JSON, closed shape, schema, and an id that is its own.
@@ -412,12 +414,15 @@ impl<T> Merged<T> {
     }
 }
 
-fn merge<T: Ord + Clone + std::fmt::Display>(values: Vec<(Provider, T)>) -> Merged<T> {
-    match values.first() {
+/// The values the providers report (an iterator walked again, and the values formatted, only
+/// when they disagree: most endpoints' providers agree, and then nothing is collected).
+fn merge<T: PartialEq + std::fmt::Display>(values: impl Iterator<Item = (Provider, T)> + Clone) -> Merged<T> {
+    let mut rest = values.clone();
+    match rest.next() {
         None => Merged::Absent,
-        Some((_, first)) if values.iter().all(|(_, v)| v == first) => Merged::One(first.clone()),
+        Some((_, first)) if rest.all(|(_, v)| v == first) => Merged::One(first),
         Some(_) => {
-            let pairs: BTreeSet<String> = values.iter().map(|(p, v)| format!("{}={v}", p.name())).collect();
+            let pairs: BTreeSet<String> = values.map(|(p, v)| format!("{}={v}", p.name())).collect();
             Merged::Conflict(pairs.into_iter().collect::<Vec<_>>().join(", "))
         }
     }
@@ -572,8 +577,12 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
     let mut endpoints = Vec::with_capacity(groups);
     let mut findings = vec![];
     let mut covered: BTreeSet<&str> = BTreeSet::new();
+    // Scratch lists, reused from endpoint to endpoint.
+    let mut obs: Vec<&Seen<'_>> = vec![];
+    let (mut channels, mut tools, mut cands): (Vec<&str>, Vec<&str>, Vec<&DesiredTarget>) = (vec![], vec![], vec![]);
     for g in 0..groups {
-        let obs: Vec<&Seen<'_>> = members.of(g).iter().map(|&n| &seen[n as usize]).collect();
+        obs.clear();
+        obs.extend(members.of(g).iter().map(|&n| &seen[n as usize]));
         let key = obs
             .iter()
             .find_map(|s| s.o.serial.as_deref().map(|x| format!("serial:{}", serial_key(x))))
@@ -593,13 +602,13 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                 }
             };
         let field = |f: &dyn Fn(&'a Observation) -> Option<&'a str>| -> Merged<&'a str> {
-            merge(obs.iter().filter_map(|s| f(s.o).map(|v| (s.provider, v))).collect())
+            merge(obs.iter().filter_map(|s| f(s.o).map(|v| (s.provider, v))))
         };
         let os = field(&|o| o.os.as_deref());
         let arch = field(&|o| o.arch.as_deref());
         let explicit = field(&|o| o.deployment_target.as_deref());
-        let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.as_deref()).map(|v| (s.provider, v))).collect());
-        let digests = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256).map(|v| (s.provider, v))).collect());
+        let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.as_deref()).map(|v| (s.provider, v))));
+        let digests = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256).map(|v| (s.provider, v))));
         let conflicts = [
             ("os", os.conflict()),
             ("arch", arch.conflict()),
@@ -621,8 +630,10 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
         }
 
         // The deployment target.
-        let channels: Vec<&str> = obs.iter().filter_map(|s| s.channel).collect();
-        let tools: Vec<&str> = obs.iter().filter_map(|s| s.provider.management_tool()).collect();
+        channels.clear();
+        channels.extend(obs.iter().filter_map(|s| s.channel));
+        tools.clear();
+        tools.extend(obs.iter().filter_map(|s| s.provider.management_tool()));
         let target: Option<&DesiredTarget> = match (&explicit, &os) {
             (Merged::One(id), _) => match desired.targets.iter().find(|t| t.id == *id) {
                 Some(t) => Some(t),
@@ -655,17 +666,14 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                     Merged::One(a) => Some(*a),
                     _ => None,
                 };
-                let cands: Vec<&DesiredTarget> = desired
-                    .targets
-                    .iter()
-                    .filter(|t| {
-                        let (tos, tarch) = t.platform.split_once('/').unwrap_or((&t.platform, ""));
-                        tos == *os
-                            && arch.is_none_or(|a| a == tarch)
-                            && (channels.is_empty() || channels.contains(&t.channel.as_str()))
-                            && (tools.is_empty() || tools.contains(&t.management_tool.as_str()))
-                    })
-                    .collect();
+                cands.clear();
+                cands.extend(desired.targets.iter().filter(|t| {
+                    let (tos, tarch) = t.platform.split_once('/').unwrap_or((&t.platform, ""));
+                    tos == *os
+                        && arch.is_none_or(|a| a == tarch)
+                        && (channels.is_empty() || channels.contains(&t.channel.as_str()))
+                        && (tools.is_empty() || tools.contains(&t.management_tool.as_str()))
+                }));
                 let same_binary = cands.windows(2).all(|w| w[0].digest == w[1].digest && w[0].expected == w[1].expected);
                 match cands.first() {
                     Some(t) if same_binary => Some(*t),
@@ -773,10 +781,11 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                 }
             }
         }
-        let mut observed_by: Vec<String> = obs.iter().map(|s| format!("{}:{}", s.provider.name(), s.o.endpoint_id)).collect();
+        let mut observed_by: Vec<String> = Vec::with_capacity(obs.len());
+        observed_by.extend(obs.iter().map(|s| format!("{}:{}", s.provider.name(), s.o.endpoint_id)));
         observed_by.sort();
         observed_by.dedup();
-        endpoints.push(Endpoint { endpoint: key.clone(), target: tid.map(String::from), observed_by, aligned: found.is_empty() });
+        endpoints.push(Endpoint { endpoint: key, target: tid.map(String::from), observed_by, aligned: found.is_empty() });
         findings.extend(found);
     }
     for t in desired.targets.iter().filter(|t| t.expected && !covered.contains(t.id.as_str())) {

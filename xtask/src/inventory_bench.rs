@@ -129,6 +129,7 @@ pub fn phase(name: &str, dir: &Path) -> Result<()> {
             let t1 = Instant::now();
             let r = reconcile(&desired(), &files, Timestamp(NOW), 86400)?;
             let (t_rec, m_rec) = (t1.elapsed().as_secs_f64(), vm_hwm_kib() >> 10);
+            drop(files); // as `airlock reconcile` does before writing the report
             let t1 = Instant::now();
             let bytes = r.to_bytes();
             eprintln!(
