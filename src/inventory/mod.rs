@@ -396,6 +396,35 @@ pub fn vendor_time(s: &str) -> Option<Option<Timestamp>> {
 /// canonicalising the whole value, without ever holding it as one JSON tree or the items' bytes
 /// all at once. `head` must hold each of those members as `[]`.
 pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn Items)]) -> Vec<u8> {
+    let mut out = vec![];
+    write_spliced(head, arrays, &mut out, &mut |_| {}, true);
+    out
+}
+
+/// SHA-256 of [`canonical_spliced`]'s bytes, hashed as they are written (in pieces of about
+/// 64 KiB): a large report's id without holding its bytes.
+pub(crate) fn canonical_spliced_digest(head: &serde_json::Value, arrays: &[(&str, &dyn Items)]) -> Sha256Digest {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut out = Vec::with_capacity(1 << 17);
+    let mut flush = |b: &mut Vec<u8>| {
+        hasher.update(&b[..]);
+        b.clear();
+    };
+    write_spliced(head, arrays, &mut out, &mut flush, false);
+    flush(&mut out);
+    Sha256Digest(hasher.finalize().into())
+}
+
+/// Writes [`canonical_spliced`]'s bytes into `out`, handing it to `flush` after an item leaves
+/// it over 64 KiB (`flush` may empty it). `reserve`: size `out` for the whole document first.
+fn write_spliced(
+    head: &serde_json::Value,
+    arrays: &[(&str, &dyn Items)],
+    out: &mut Vec<u8>,
+    flush: &mut dyn FnMut(&mut Vec<u8>),
+    reserve: bool,
+) {
     let skeleton = json::canonical_value(head);
     // Canonical output escapes every quote inside strings, so `"key":[]` with raw quotes is only
     // ever a member name; the top-level member comes first among equals in key order only when
@@ -409,7 +438,9 @@ pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn 
         })
         .collect();
     at.sort_by_key(|(p, _)| *p);
-    let mut out = Vec::with_capacity(skeleton.len() + arrays.iter().map(|(_, i)| i.len() * 160).sum::<usize>());
+    if reserve {
+        out.reserve(skeleton.len() + arrays.iter().map(|(_, i)| i.len() * 160).sum::<usize>());
+    }
     let mut from = 0;
     for (p, items) in at {
         out.extend_from_slice(&skeleton[from..p]);
@@ -417,12 +448,44 @@ pub(crate) fn canonical_spliced(head: &serde_json::Value, arrays: &[(&str, &dyn 
             if n > 0 {
                 out.push(b',');
             }
-            items.canonical_into(n, &mut out);
+            items.canonical_into(n, out);
+            if out.len() > 1 << 16 {
+                flush(out);
+            }
         }
         from = p;
     }
     out.extend_from_slice(&skeleton[from..]);
-    out
+}
+
+/// `job(i)` for every `i` in `0..n` on up to `threads` threads (this one among them), each
+/// taking the next index when it is done with one; the results in index order. The shell reads
+/// and parses observations files this way (each file's bytes live only while its own parse
+/// runs). This thread works too, so that a single-threaded allocator's or this thread's arena
+/// holds its share of the results rather than another thread's.
+pub fn on_threads<T: Send>(n: usize, threads: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = threads.clamp(1, n.max(1));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = vec![];
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            done.push((i, job(i)));
+        }
+    };
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mine = work();
+        for (i, t) in others.into_iter().flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).chain(mine) {
+            out[i] = Some(t);
+        }
+    });
+    out.into_iter().map(|t| t.expect("every index was taken by a worker")).collect()
 }
 
 /// A list whose items [`canonical_spliced`] writes one at a time.
@@ -588,6 +651,19 @@ mod tests {
             accepted += usize::from(s.is_some());
         }
         assert!(accepted > 50 && accepted < cases.len() - 1000, "{accepted} of {} accepted", cases.len());
+    }
+
+    #[test]
+    fn on_threads_runs_every_job_once_in_index_order() {
+        for (n, threads) in [(0, 2), (1, 2), (5, 1), (5, 2), (7, 3), (3, 64)] {
+            let ran = std::sync::atomic::AtomicUsize::new(0);
+            let out = on_threads(n, threads, |i| {
+                ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i * 10
+            });
+            assert_eq!(out, (0..n).map(|i| i * 10).collect::<Vec<_>>());
+            assert_eq!(ran.into_inner(), n);
+        }
     }
 
     #[test]

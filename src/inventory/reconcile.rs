@@ -13,7 +13,7 @@ use crate::release::{ReleaseMetadata, Surface};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// `schema` of a reconciliation report.
 pub const REPORT_SCHEMA: &str = "airlock/reconciliation-report/v1";
@@ -238,15 +238,17 @@ pub struct Report {
 impl Report {
     /// The id of a report: SHA-256 of its RFC 8785 bytes without `reportId`.
     pub fn compute_id(&self) -> Sha256Digest {
-        Sha256Digest::of(&self.bytes(false))
+        // Hashed as written: the bytes of a large report are never held for its id.
+        super::canonical_spliced_digest(&self.head(false), &[("endpoints", &Jcs(&self.endpoints)), ("findings", &Jcs(&self.findings))])
     }
 
     /// The RFC 8785 bytes of the report (built endpoint by endpoint).
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.bytes(true)
+        super::canonical_spliced(&self.head(true), &[("endpoints", &Jcs(&self.endpoints)), ("findings", &Jcs(&self.findings))])
     }
 
-    fn bytes(&self, with_id: bool) -> Vec<u8> {
+    /// The report without endpoints and findings (`[]`), as a JSON value, with or without its id.
+    fn head(&self, with_id: bool) -> serde_json::Value {
         let head = Report {
             schema: self.schema.clone(),
             report_id: self.report_id,
@@ -264,7 +266,7 @@ impl Report {
         if !with_id && let Some(o) = v.as_object_mut() {
             o.remove("reportId");
         }
-        super::canonical_spliced(&v, &[("endpoints", &self.endpoints), ("findings", &self.findings)])
+        v
     }
 
     /// Reads a report back: strict JSON, closed shape, schema, and an id that is its own.
@@ -288,6 +290,92 @@ impl Report {
     /// Whether any finding was made.
     pub fn drifted(&self) -> bool {
         !self.findings.is_empty()
+    }
+}
+
+/// The report's endpoints or findings, each written in RFC 8785 form by hand. Their member
+/// names are fixed, so they are written in their sorted order (ASCII names: UTF-16 order is byte
+/// order) instead of the JCS serializer buffering and sorting every object; most of a large
+/// report is these. `tests::hand_written_items_are_the_serializers` compares the two.
+struct Jcs<'a, T>(&'a [T]);
+
+/// A JSON string as RFC 8785 writes it: `"` and `\` escaped, the control characters as `\b`,
+/// `\t`, `\n`, `\f`, `\r` or `\u00xx` (lower-case hex), everything else as its UTF-8 bytes.
+fn jcs_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut from = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0a => b"\\n",
+            0x0c => b"\\f",
+            0x0d => b"\\r",
+            0..0x20 => &[b'\\', b'u', b'0', b'0', b"0123456789abcdef"[usize::from(c >> 4)], b"0123456789abcdef"[usize::from(c & 15)]],
+            _ => continue,
+        };
+        out.extend_from_slice(&b[from..i]);
+        out.extend_from_slice(esc);
+        from = i + 1;
+    }
+    out.extend_from_slice(&b[from..]);
+    out.push(b'"');
+}
+
+/// `,"name":"value"` (without the comma when `first`), when there is a value.
+fn jcs_member(name: &str, value: Option<&str>, first: &mut bool, out: &mut Vec<u8>) {
+    if let Some(v) = value {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        jcs_str(name, out);
+        out.push(b':');
+        jcs_str(v, out);
+    }
+}
+
+impl super::Items for Jcs<'_, Endpoint> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn canonical_into(&self, n: usize, out: &mut Vec<u8>) {
+        let e = &self.0[n];
+        out.extend_from_slice(if e.aligned { b"{\"aligned\":true,\"endpoint\":" } else { b"{\"aligned\":false,\"endpoint\":" });
+        jcs_str(&e.endpoint, out);
+        out.extend_from_slice(b",\"observedBy\":[");
+        for (i, o) in e.observed_by.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            jcs_str(o, out);
+        }
+        out.push(b']');
+        jcs_member("target", e.target.as_deref(), &mut false, out);
+        out.push(b'}');
+    }
+}
+
+impl super::Items for Jcs<'_, Finding> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn canonical_into(&self, n: usize, out: &mut Vec<u8>) {
+        let f = &self.0[n];
+        out.push(b'{');
+        let mut first = true;
+        jcs_member("actual", f.actual.as_deref(), &mut first, out);
+        jcs_member("class", Some(f.class.name()), &mut first, out);
+        jcs_member("detail", Some(&f.detail), &mut first, out);
+        jcs_member("endpoint", f.endpoint.as_deref(), &mut first, out);
+        jcs_member("expected", f.expected.as_deref(), &mut first, out);
+        jcs_member("field", f.field.as_deref(), &mut first, out);
+        jcs_member("target", f.target.as_deref(), &mut first, out);
+        out.push(b'}');
     }
 }
 
@@ -326,12 +414,15 @@ impl<T> Merged<T> {
     }
 }
 
-fn merge<T: Ord + Clone + std::fmt::Display>(values: Vec<(Provider, T)>) -> Merged<T> {
-    match values.first() {
+/// The values the providers report (an iterator walked again, and the values formatted, only
+/// when they disagree: most endpoints' providers agree, and then nothing is collected).
+fn merge<T: PartialEq + std::fmt::Display>(values: impl Iterator<Item = (Provider, T)> + Clone) -> Merged<T> {
+    let mut rest = values.clone();
+    match rest.next() {
         None => Merged::Absent,
-        Some((_, first)) if values.iter().all(|(_, v)| v == first) => Merged::One(first.clone()),
+        Some((_, first)) if rest.all(|(_, v)| v == first) => Merged::One(first),
         Some(_) => {
-            let pairs: BTreeSet<String> = values.iter().map(|(p, v)| format!("{}={v}", p.name())).collect();
+            let pairs: BTreeSet<String> = values.map(|(p, v)| format!("{}={v}", p.name())).collect();
             Merged::Conflict(pairs.into_iter().collect::<Vec<_>>().join(", "))
         }
     }
@@ -370,6 +461,11 @@ fn reported<'a, T: Ord>(o: &'a Observation, field: impl Fn(&'a super::Installed)
     if s.is_empty() { None } else { Some(Set(s)) }
 }
 
+/// The short host name an observation reports, when a non-empty one.
+fn host_of<'a>(s: &Seen<'a>) -> Option<Cow<'a, str>> {
+    s.o.hostname.as_deref().map(host_key).filter(|h| !h.is_empty())
+}
+
 /// The observations of each endpoint, as indices into `seen` (ascending), grouped in flat arrays.
 struct Members {
     start: Vec<u32>,
@@ -384,36 +480,48 @@ impl Members {
 
 /// Matching: serial first, then host name, then the provider's id. Returns how many endpoints
 /// there are and which observations each has; the lookup tables are gone when it returns.
-fn group(seen: &[Seen<'_>]) -> (usize, Members) {
+/// `ids_repeat[provider]`: whether two observations of that provider may share an id (it sent
+/// more than one file, or a file not strictly sorted by id); for the others the id table could
+/// never match, so it is not kept.
+fn group<'a>(seen: &[Seen<'a>], ids_repeat: [bool; 4]) -> (usize, Members) {
+    use std::collections::hash_map::Entry;
     // Four billion observations would take terabytes of observations files; indices fit u32.
     assert!(u32::try_from(seen.len()).is_ok(), "more observations than u32 indices");
     let mut group_of: Vec<usize> = vec![usize::MAX; seen.len()];
-    let mut by_serial: HashMap<Cow<'_, str>, usize> = HashMap::new();
-    let mut by_host: HashMap<Cow<'_, str>, Option<usize>> = HashMap::new();
-    let mut by_id: HashMap<(Provider, &str), usize> = HashMap::with_capacity(seen.len());
+    // Host names are looked up only for observations without a serial (the second pass): the
+    // first pass records only the names those will look up.
+    let wanted: HashSet<Cow<'a, str>> = seen.iter().filter(|s| s.o.serial.is_none()).filter_map(host_of).collect();
+    let mut by_serial: HashMap<Cow<'a, str>, usize> = HashMap::new();
+    let mut by_host: HashMap<Cow<'a, str>, Option<usize>> = HashMap::new();
+    let mut by_id: HashMap<(Provider, &'a str), usize> = HashMap::new();
     let mut groups = 0usize;
     for pass in [true, false] {
         for (n, s) in seen.iter().enumerate() {
             if s.o.serial.is_some() != pass {
                 continue;
             }
-            let serial = s.o.serial.as_deref().map(serial_key);
-            let host = s.o.hostname.as_deref().map(host_key).filter(|h| !h.is_empty());
-            let g = by_id
-                .get(&(s.provider, s.o.endpoint_id.as_str()))
-                .copied()
-                .or_else(|| serial.as_ref().and_then(|k| by_serial.get(k).copied()))
-                .or_else(|| if pass { None } else { host.as_ref().and_then(|h| by_host.get(h).copied().flatten()) })
-                .unwrap_or_else(|| {
-                    groups += 1;
-                    groups - 1
-                });
+            let id = (s.provider, s.o.endpoint_id.as_str());
+            let track_id = ids_repeat[s.provider as usize];
+            let by_id_hit = if track_id { by_id.get(&id).copied() } else { None };
+            let host = host_of(s);
+            let fresh = || {
+                groups += 1;
+                groups - 1
+            };
+            let g = match s.o.serial.as_deref().map(serial_key) {
+                Some(k) => match by_serial.entry(k) {
+                    Entry::Occupied(e) => by_id_hit.unwrap_or(*e.get()),
+                    Entry::Vacant(e) => *e.insert(by_id_hit.unwrap_or_else(fresh)),
+                },
+                None => by_id_hit.or_else(|| host.as_ref().and_then(|h| by_host.get(h).copied().flatten())).unwrap_or_else(fresh),
+            };
             group_of[n] = g;
-            by_id.insert((s.provider, s.o.endpoint_id.as_str()), g);
-            if let Some(k) = serial {
-                by_serial.entry(k).or_insert(g);
+            if track_id {
+                by_id.insert(id, g);
             }
-            if let Some(h) = host {
+            if let Some(h) = host
+                && (!pass || wanted.contains(&h))
+            {
                 // A host name two serials share names neither.
                 let e = by_host.entry(h).or_insert(Some(g));
                 if *e != Some(g) {
@@ -422,7 +530,7 @@ fn group(seen: &[Seen<'_>]) -> (usize, Members) {
             }
         }
     }
-    drop((by_serial, by_host, by_id));
+    drop((by_serial, by_host, by_id, wanted));
     let mut start = vec![0u32; groups + 1];
     for g in &group_of {
         start[g + 1] += 1;
@@ -455,13 +563,26 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
     seen.extend(
         order.iter().flat_map(|f| f.observations.iter().map(move |o| Seen { provider: f.provider, channel: f.channel.as_deref(), o })),
     );
-    let (groups, members) = group(&seen);
+    let mut files_of = [0usize; 4];
+    for f in files {
+        files_of[f.provider as usize] += 1;
+    }
+    let mut ids_repeat = [false; 4];
+    for f in files {
+        ids_repeat[f.provider as usize] |=
+            files_of[f.provider as usize] > 1 || f.observations.windows(2).any(|w| w[0].endpoint_id >= w[1].endpoint_id);
+    }
+    let (groups, members) = group(&seen, ids_repeat);
     let stale_before = Timestamp(now.0.saturating_sub(stale_after as i64));
     let mut endpoints = Vec::with_capacity(groups);
     let mut findings = vec![];
     let mut covered: BTreeSet<&str> = BTreeSet::new();
+    // Scratch lists, reused from endpoint to endpoint.
+    let mut obs: Vec<&Seen<'_>> = vec![];
+    let (mut channels, mut tools, mut cands): (Vec<&str>, Vec<&str>, Vec<&DesiredTarget>) = (vec![], vec![], vec![]);
     for g in 0..groups {
-        let obs: Vec<&Seen<'_>> = members.of(g).iter().map(|&n| &seen[n as usize]).collect();
+        obs.clear();
+        obs.extend(members.of(g).iter().map(|&n| &seen[n as usize]));
         let key = obs
             .iter()
             .find_map(|s| s.o.serial.as_deref().map(|x| format!("serial:{}", serial_key(x))))
@@ -481,13 +602,13 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                 }
             };
         let field = |f: &dyn Fn(&'a Observation) -> Option<&'a str>| -> Merged<&'a str> {
-            merge(obs.iter().filter_map(|s| f(s.o).map(|v| (s.provider, v))).collect())
+            merge(obs.iter().filter_map(|s| f(s.o).map(|v| (s.provider, v))))
         };
         let os = field(&|o| o.os.as_deref());
         let arch = field(&|o| o.arch.as_deref());
         let explicit = field(&|o| o.deployment_target.as_deref());
-        let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.as_deref()).map(|v| (s.provider, v))).collect());
-        let digests = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256).map(|v| (s.provider, v))).collect());
+        let versions = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.version.as_deref()).map(|v| (s.provider, v))));
+        let digests = merge(obs.iter().filter_map(|s| reported(s.o, |i| i.sha256).map(|v| (s.provider, v))));
         let conflicts = [
             ("os", os.conflict()),
             ("arch", arch.conflict()),
@@ -509,8 +630,10 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
         }
 
         // The deployment target.
-        let channels: Vec<&str> = obs.iter().filter_map(|s| s.channel).collect();
-        let tools: Vec<&str> = obs.iter().filter_map(|s| s.provider.management_tool()).collect();
+        channels.clear();
+        channels.extend(obs.iter().filter_map(|s| s.channel));
+        tools.clear();
+        tools.extend(obs.iter().filter_map(|s| s.provider.management_tool()));
         let target: Option<&DesiredTarget> = match (&explicit, &os) {
             (Merged::One(id), _) => match desired.targets.iter().find(|t| t.id == *id) {
                 Some(t) => Some(t),
@@ -543,17 +666,14 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                     Merged::One(a) => Some(*a),
                     _ => None,
                 };
-                let cands: Vec<&DesiredTarget> = desired
-                    .targets
-                    .iter()
-                    .filter(|t| {
-                        let (tos, tarch) = t.platform.split_once('/').unwrap_or((&t.platform, ""));
-                        tos == *os
-                            && arch.is_none_or(|a| a == tarch)
-                            && (channels.is_empty() || channels.contains(&t.channel.as_str()))
-                            && (tools.is_empty() || tools.contains(&t.management_tool.as_str()))
-                    })
-                    .collect();
+                cands.clear();
+                cands.extend(desired.targets.iter().filter(|t| {
+                    let (tos, tarch) = t.platform.split_once('/').unwrap_or((&t.platform, ""));
+                    tos == *os
+                        && arch.is_none_or(|a| a == tarch)
+                        && (channels.is_empty() || channels.contains(&t.channel.as_str()))
+                        && (tools.is_empty() || tools.contains(&t.management_tool.as_str()))
+                }));
                 let same_binary = cands.windows(2).all(|w| w[0].digest == w[1].digest && w[0].expected == w[1].expected);
                 match cands.first() {
                     Some(t) if same_binary => Some(*t),
@@ -661,10 +781,11 @@ pub fn reconcile<'a>(desired: &Desired, files: &'a [Observations], now: Timestam
                 }
             }
         }
-        let mut observed_by: Vec<String> = obs.iter().map(|s| format!("{}:{}", s.provider.name(), s.o.endpoint_id)).collect();
+        let mut observed_by: Vec<String> = Vec::with_capacity(obs.len());
+        observed_by.extend(obs.iter().map(|s| format!("{}:{}", s.provider.name(), s.o.endpoint_id)));
         observed_by.sort();
         observed_by.dedup();
-        endpoints.push(Endpoint { endpoint: key.clone(), target: tid.map(String::from), observed_by, aligned: found.is_empty() });
+        endpoints.push(Endpoint { endpoint: key, target: tid.map(String::from), observed_by, aligned: found.is_empty() });
         findings.extend(found);
     }
     for t in desired.targets.iter().filter(|t| t.expected && !covered.contains(t.id.as_str())) {
@@ -863,6 +984,174 @@ pub(crate) mod tests {
         let tampered: Vec<Observations> = fixtures().into_iter().filter(|f| f.provider == Provider::Linux).collect();
         let r = reconcile(&not_yet, &tampered, t("2026-12-01T00:00:00Z"), 48 * 3600).unwrap();
         assert!(r.findings.iter().all(|f| f.class == DriftClass::UnknownTarget), "{:?}", r.findings);
+    }
+
+    /// A generated fleet that exercises every matching rule: serials in other cases and with
+    /// spaces, host names as FQDNs in upper case and shared by several machines, endpoints with
+    /// neither, one provider sending two files (ids repeated across them), a file not sorted by
+    /// id, a channel, explicit deployment targets, conflicts, strings that need escaping.
+    pub(crate) fn generated_fleet(devices: usize) -> Vec<Observations> {
+        use crate::inventory::Installed;
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let now = t("2026-12-01T00:00:00Z").0;
+        let digests = [Sha256Digest::of(b"app linux\n"), Sha256Digest::of(b"app darwin\n"), Sha256Digest::of(b"other\n")];
+        let names = ["a\"b", "tab\there", "ctl\u{1}\u{1f}\u{7f}", "é\u{1F600}/x", "back\\slash"];
+        let mut files = vec![];
+        for (f, (provider, source, channel)) in [
+            (Provider::Jamf, Source::JamfComputersInventory, Some("stable")),
+            (Provider::Intune, Source::IntuneManagedDevices, None),
+            (Provider::Linux, Source::OsqueryResults, None),
+            (Provider::Edr, Source::FalconDevices, None),
+            (Provider::Edr, Source::DefenderMachines, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut observations = vec![];
+            for i in 0..devices {
+                if rnd(10) < 3 {
+                    continue;
+                }
+                let serial = match rnd(10) {
+                    0 => None,
+                    1 => Some(format!(" ser{i:05} ")),
+                    2 if i > 0 => Some(format!("SER{:05}", i - 1)),
+                    _ => Some(format!("SER{i:05}")),
+                };
+                let hostname = match rnd(12) {
+                    0 => None,
+                    1 => Some(format!("HOST-{}.corp.example", i % 97)),
+                    2 => Some(names[i % names.len()].to_string()),
+                    3 => Some(".".into()),
+                    _ => Some(format!("host-{i}")),
+                };
+                let (os, arch) = match rnd(20) {
+                    0 => (None, None),
+                    1 => (Some("windows"), Some("arm64")),
+                    2 => (Some("linux"), Some("amd64")),
+                    3 => (Some("darwin"), None),
+                    4 => (Some("plan9"), Some("mips")),
+                    _ => (Some("darwin"), Some("arm64")),
+                };
+                let installed = match rnd(12) {
+                    0 => None,
+                    1 => Some(vec![]),
+                    2 => Some(vec![
+                        Installed { version: Some("1.1.0".into()), sha256: Some(digests[2]), path: None },
+                        Installed { version: Some("1.2.0".into()), sha256: Some(digests[1]), path: Some("/x".into()) },
+                    ]),
+                    3 => Some(vec![Installed { version: None, sha256: None, path: Some("/y".into()) }]),
+                    n => Some(vec![Installed {
+                        version: Some(if n == 4 { "1.2.1" } else { "1.2.0" }.into()),
+                        sha256: (n % 2 == 0).then(|| digests[(n as usize / 2) % 2]),
+                        path: None,
+                    }]),
+                };
+                let id = if f == 4 && i % 3 == 0 { format!("edr-{i}") } else { format!("{}{f}-{i:06}", provider.name()) };
+                observations.push(Observation {
+                    endpoint_id: id,
+                    hostname,
+                    serial,
+                    os: os.map(Into::into),
+                    arch: arch.map(Into::into),
+                    deployment_target: match rnd(40) {
+                        0 => Some("mac-fleet".into()),
+                        1 => Some("gone".into()),
+                        _ => None,
+                    },
+                    installed,
+                    last_seen: match rnd(10) {
+                        0 => None,
+                        1 => Some(Timestamp(now - 3 * 86400)),
+                        _ => Some(Timestamp(now - rnd(3600) as i64)),
+                    },
+                    management_state: Some("managed".into()),
+                });
+            }
+            if f == 0 {
+                observations.reverse();
+            } else if f == 3 {
+                observations.extend((0..devices).step_by(3).map(|i| Observation {
+                    endpoint_id: format!("edr-{i}"),
+                    hostname: Some(format!("host-{i}")),
+                    serial: None,
+                    os: Some("darwin".into()),
+                    arch: None,
+                    deployment_target: None,
+                    installed: None,
+                    last_seen: Some(Timestamp(now)),
+                    management_state: None,
+                }));
+            }
+            files.push(Observations {
+                schema: crate::inventory::OBSERVATIONS_SCHEMA.into(),
+                provider,
+                source,
+                product: "app".into(),
+                channel: channel.map(String::from),
+                observed_at: Timestamp(now - 60),
+                export_digest: Sha256Digest([f as u8; 32]),
+                observations,
+            });
+        }
+        files
+    }
+
+    /// The report on a generated fleet is byte for byte the one the first implementation wrote
+    /// (generic serde serialisation, every lookup table kept); its digest was recorded from it.
+    #[test]
+    fn generated_fleet_report_is_byte_identical_to_the_first_implementations() {
+        let r = reconcile(&desired(), &generated_fleet(3000), t("2026-12-01T00:00:00Z"), 48 * 3600).unwrap();
+        let bytes = r.to_bytes();
+        assert_eq!(bytes, json::canonical(&r));
+        for c in DriftClass::ALL {
+            assert!(r.summary.findings[&c] > 0 || c == DriftClass::MissingObservation, "{c:?} not produced");
+        }
+        assert_eq!((r.summary.endpoints, r.summary.aligned, bytes.len()), (3582, 237, 2_058_988));
+        assert_eq!(Sha256Digest::of(&bytes).hex(), "b222ae69aed1a15c21fbfc2b3ff9258d9a52dd2e81f40ad87077b231320c2193");
+    }
+
+    /// The hand-written RFC 8785 items are the JCS serializer's bytes, for every optional member
+    /// present or absent and every character class that needs escaping.
+    #[test]
+    fn hand_written_items_are_the_serializers() {
+        use crate::inventory::Items;
+        let texts: Vec<String> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .map(|c| format!("{c}x{c}"))
+            .chain(["", "é", "\u{1F600}", "a/b", "\u{2028}"].map(String::from))
+            .collect();
+        let mut endpoints = vec![];
+        let mut findings = vec![];
+        for (n, s) in texts.iter().enumerate() {
+            let opt = |k: usize| (n % k != 0).then(|| s.clone());
+            endpoints.push(Endpoint { endpoint: s.clone(), target: opt(2), observed_by: texts[..n % 4].to_vec(), aligned: n % 3 == 0 });
+            findings.push(Finding {
+                endpoint: opt(3),
+                class: DriftClass::ALL[n % 7],
+                target: opt(2),
+                field: opt(5),
+                expected: opt(4),
+                actual: opt(6),
+                detail: s.clone(),
+            });
+        }
+        for n in 0..texts.len() {
+            let (mut a, mut b) = (vec![], vec![]);
+            Jcs(&endpoints).canonical_into(n, &mut a);
+            json::canonical_into(&endpoints[n], &mut b);
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            let (mut a, mut b) = (vec![], vec![]);
+            Jcs(&findings).canonical_into(n, &mut a);
+            json::canonical_into(&findings[n], &mut b);
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        }
     }
 
     #[test]

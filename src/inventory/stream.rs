@@ -11,13 +11,17 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::ops::Range;
 
+/// The byte ranges of an array's elements.
+type Spans = Vec<Range<usize>>;
+
 /// A document read as a top-level object.
 pub struct Doc<'a> {
     what: String,
     bytes: &'a [u8],
     /// Members other than the streamed arrays, parsed.
     pub top: Map<String, Value>,
-    arrays: HashMap<String, Range<usize>>,
+    /// The streamed arrays: where each lies and, when one scan could split it, its elements.
+    arrays: HashMap<String, (Range<usize>, Option<Spans>)>,
 }
 
 fn ws(b: &[u8], mut i: usize) -> usize {
@@ -37,6 +41,30 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// The elements of the array starting at `i` (`[`), found in one scan: their ranges, where the
+/// array ends and how deep it nests, as [`value_end`] on the whole array and then
+/// [`Doc::spans`] on its elements would find them. `None` when the array is not a plain list of
+/// values separated by commas (the caller then takes the slower path that names the fault).
+fn split_array(b: &[u8], start: usize) -> Option<(Vec<Range<usize>>, usize, usize)> {
+    let mut spans = vec![];
+    let mut i = ws(b, start + 1);
+    let mut max = 0;
+    if b.get(i) == Some(&b']') {
+        return Some((spans, i + 1, 1));
+    }
+    loop {
+        let (vend, depth) = value_end(b, i)?;
+        spans.push(i..vend);
+        max = max.max(depth);
+        let next = ws(b, vend);
+        match b.get(next)? {
+            b',' => i = ws(b, next + 1),
+            b']' => return Some((spans, next + 1, max + 1)),
+            _ => return None,
+        }
+    }
 }
 
 /// Where the value starting at `i` ends, and how deep it nests.
@@ -131,12 +159,14 @@ impl<'a> Doc<'a> {
                     return fail(i);
                 }
                 i = ws(bytes, i + 1);
-                let Some((vend, depth)) = value_end(bytes, i) else { return fail(i) };
+                let streamed = arrays.contains(&key.as_str()) && bytes[i] == b'[';
+                let split = if streamed { split_array(bytes, i) } else { None };
+                let Some((vend, depth)) = split.as_ref().map(|(_, e, d)| (*e, *d)).or_else(|| value_end(bytes, i)) else { return fail(i) };
                 if depth + 1 > MAX_DEPTH || doc.top.contains_key(&key) || doc.arrays.contains_key(&key) {
                     return fail(i);
                 }
-                if arrays.contains(&key.as_str()) && bytes[i] == b'[' {
-                    doc.arrays.insert(key, i..vend);
+                if streamed {
+                    doc.arrays.insert(key, (i..vend, split.map(|(spans, _, _)| spans)));
                 } else {
                     let v = Self::piece(what, bytes, i..vend)?;
                     doc.top.insert(key, v);
@@ -179,12 +209,15 @@ impl<'a> Doc<'a> {
     /// The byte ranges of the elements of the streamed array `key`, found by the scan alone (a
     /// caller that reads an element some other way must still [`Doc::parse`] it when that way
     /// fails, for the strict parser's error). After an error the iterator ends.
-    pub fn spans(&self, key: &str) -> impl Iterator<Item = Result<Range<usize>, InventoryError>> + '_ {
-        let range = self.arrays.get(key).cloned().unwrap_or(0..0);
+    pub fn spans(&self, key: &str) -> Box<dyn Iterator<Item = Result<Range<usize>, InventoryError>> + '_> {
+        let (range, split) = self.arrays.get(key).map_or((0..0, None), |(r, s)| (r.clone(), s.as_ref()));
+        if let Some(split) = split {
+            return Box::new(split.iter().cloned().map(Ok));
+        }
         let mut i = if range.is_empty() { range.end } else { ws(self.bytes, range.start + 1) };
         let end = range.end.saturating_sub(1);
         let mut done = range.is_empty() || i >= end;
-        std::iter::from_fn(move || {
+        Box::new(std::iter::from_fn(move || {
             if done {
                 return None;
             }
@@ -208,7 +241,7 @@ impl<'a> Doc<'a> {
                     Some(Err(Self::strict_error(&self.what, b, InventoryError::Observations(format!("byte {i}")))))
                 }
             }
-        })
+        }))
     }
 
     /// The bytes of a span [`Doc::spans`] gave.
@@ -239,6 +272,45 @@ fn shift(e: JsonError, by: usize) -> JsonError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-scan split finds the elements, the end and the depth that the whole-array scan
+    /// and the element-by-element scan find; where it gives up, the slow path reports.
+    #[test]
+    fn one_scan_split_agrees_with_the_element_scan() {
+        let docs: [&[u8]; 9] = [
+            br#"{"l":[]}"#,
+            br#"{"l":[ ] }"#,
+            br#"{"l":[1]}"#,
+            br#"{"l":[ {"a":[1,{"b":"]\"["}]} , "x" ,[[]],true ], "z": 1}"#,
+            br#"{"l":[1 2]}"#,
+            br#"{"l":[1,]}"#,
+            br#"{"l":[,1]}"#,
+            br#"{"l":[[1],{"a":2}}]}"#,
+            br#"{"l":[1,2}"#,
+        ];
+        let mut split_used = 0;
+        for b in docs {
+            let start = b.iter().position(|&c| c == b'[').unwrap();
+            let whole = value_end(b, start);
+            if let Some((spans, end, depth)) = split_array(b, start) {
+                split_used += 1;
+                assert_eq!(Some((end, depth)), whole, "{}", String::from_utf8_lossy(b));
+                let d = Doc::read("t", b, &["l"]).unwrap().unwrap();
+                let lazy = Doc { arrays: [("l".to_string(), (start..end, None))].into(), ..Doc::read("t", b, &["z"]).unwrap().unwrap() };
+                let from_lazy: Vec<Range<usize>> = lazy.spans("l").map(Result::unwrap).collect();
+                assert_eq!(spans, from_lazy);
+                assert_eq!(d.spans("l").map(Result::unwrap).collect::<Vec<_>>(), spans);
+            } else {
+                let d = Doc::read("t", b, &["l"]);
+                let e = match d {
+                    Err(e) => e,
+                    Ok(d) => d.unwrap().spans("l").find_map(Result::err).expect("an error"),
+                };
+                assert!(matches!(e, InventoryError::Json { .. }), "{e}");
+            }
+        }
+        assert_eq!(split_used, 4);
+    }
 
     #[test]
     fn members_and_streamed_elements_read_as_the_whole_document_does() {
