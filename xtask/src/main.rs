@@ -103,7 +103,7 @@ fn main() -> Result<()> {
         Some("fuzz-smoke") => fuzz::fuzz_smoke(rest.first().and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("help") | None => {
             println!(
-                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench [scale [--quick] | serve [--clients N] [--requests N] [--seconds S]] | deflate-bench | sigstore-bench | inventory-bench | crashtest [N] | crashtest-trust [N]"
+                "cargo xtask setup | ci | vectors [--check] | hostile [--check] | fuzz-smoke [SECS] | dist | bench [scale [--quick] | gate-memory | serve [--clients N] [--requests N] [--seconds S]] | deflate-bench | sigstore-bench | inventory-bench | crashtest [N] | crashtest-trust [N]"
             );
             Ok(())
         }
