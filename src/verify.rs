@@ -651,6 +651,7 @@ pub fn examine(
     // 2. Envelope and version.
     let env_bytes = archive::read_member(src, control(&index, ENVELOPE)?, MAX_CONTROL_SIZE)?;
     let envelope = Envelope::parse(&env_bytes)?;
+    drop(env_bytes);
     match envelope.payload_type.strip_prefix(PAYLOAD_TYPE_PREFIX).and_then(|r| r.strip_suffix("+json")) {
         Some("1") => {}
         Some(v) => return Err(VerifyError::UnknownVersion { found: v.to_string(), payload_type: envelope.payload_type.clone() }),
@@ -664,6 +665,9 @@ pub fn examine(
         format!("payloadType {PAYLOAD_TYPE_V1}, format version 1, canonical JSON, v1 rules hold"),
     ));
     let same = manifest_bytes == envelope.payload;
+    // Kept no longer than the comparison: a passed bundle's manifest bytes are the payload's.
+    let manifest_digest = Sha256Digest::of(&manifest_bytes);
+    drop(manifest_bytes);
     checks.push(
         Check::new(
             "manifest.payload-agreement",
@@ -674,7 +678,7 @@ pub fn examine(
                 "manifest.json differs from the signed DSSE payload"
             },
         )
-        .values(Sha256Digest::of(&envelope.payload).prefixed(), Sha256Digest::of(&manifest_bytes).prefixed()),
+        .values(Sha256Digest::of(&envelope.payload).prefixed(), manifest_digest.prefixed()),
     );
 
     // 3. Signatures, under the one signature-fate policy (crate::signed).
@@ -715,14 +719,12 @@ pub fn examine(
     // 6. checksums.txt agreement.
     let sums = archive::read_member(src, control(&index, CHECKSUMS)?, MAX_CONTROL_SIZE)?;
     checks.extend(checksums_checks(&manifest, &sums));
+    drop(sums);
 
-    // 7. Member digests, streamed, in parallel.
+    // 7. Member digests, streamed, in parallel; failures one by one, passes counted.
     let todo: Vec<(&manifest::Member, &Entry)> = manifest.members.iter().filter_map(|m| index.get(&m.path).map(|e| (m, e))).collect();
-    for ((m, result), (_, e)) in hash_all(src, &todo, opts.threads.max(1), progress).into_iter().zip(&todo) {
-        let stream = stream_check(manifest.deflate_stream(&m.path), e, &result);
-        checks.extend(digest_checks(m, result));
-        checks.extend(stream);
-    }
+    checks.extend(member_checks(src, &manifest, &todo, opts.threads.max(1), progress));
+    drop(todo);
 
     // 8. Transparency: the manifest's logged entry, proven against trusted log keys and the cache.
     let proof = match index.get(PROOF_MEMBER) {
@@ -772,8 +774,9 @@ pub fn examine(
     let keys = TrustBasis::Keys { keyids: report.trust.keys.clone(), threshold: trust.role.threshold() };
     let created_at = manifest.created_at;
     let passed = (outcome == Outcome::Pass).then(|| VerifiedBundle {
+        // manifest.payload-agreement passed: the payload is manifest.json's bytes.
+        manifest_bytes: envelope.payload.clone(),
         manifest,
-        manifest_bytes,
         signers: signatures.signers().to_vec(),
         index,
         transparency,
@@ -790,8 +793,8 @@ fn fmt_format(f: Format) -> &'static str {
 
 fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
     let mut out = Vec::new();
-    let expected = checksums::render(manifest.members.iter().map(|m| (m.path.as_str(), &m.digest)));
-    if expected == sums {
+    let entries = || manifest.members.iter().map(|m| (m.path.as_str(), &m.digest));
+    if checksums::renders_as(entries(), sums) {
         out.push(Check::new(
             "checksums.agreement",
             true,
@@ -834,7 +837,7 @@ fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
             false,
             "checksums.txt is not the exact rendering of the manifest (order, format or content differ)",
         )
-        .values(Sha256Digest::of(&expected).prefixed(), Sha256Digest::of(sums).prefixed()),
+        .values(Sha256Digest::of(&checksums::render(entries())).prefixed(), Sha256Digest::of(sums).prefixed()),
     );
     out
 }
@@ -881,23 +884,50 @@ fn hash_one(src: &dyn ByteSource, e: &Entry, progress: &(dyn Fn(u64) + Sync)) ->
     }
 }
 
-fn hash_all<'m>(
+/// The checks of step 9 for every listed member the archive holds, hashed on `threads` threads.
+///
+/// Only failures are kept one by one (in manifest order); passes are counted, and each of
+/// `member.digest` and `member.deflate-stream` that passed for any member is reported once with
+/// the count (format-spec/bundle-v1.md §9 step 9). Nothing is kept per passing member, so the
+/// memory of this step does not grow with the member count.
+fn member_checks(
     src: &dyn ByteSource,
-    todo: &[(&'m manifest::Member, &Entry)],
+    manifest: &Manifest,
+    todo: &[(&manifest::Member, &Entry)],
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
-) -> Vec<(&'m manifest::Member, MemberHash)> {
+) -> Vec<Check> {
     // Largest first, so one big member does not start last.
-    let mut order: Vec<usize> = (0..todo.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(todo[i].1.size));
+    let mut order: Vec<u32> = (0..todo.len()).map(|i| u32::try_from(i).expect("fewer than 2^32 members")).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(todo[i as usize].1.size));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<MemberHash>>> = Mutex::new((0..todo.len()).map(|_| None).collect());
+    let (digests, streams) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let failed: Mutex<Vec<(usize, Vec<Check>)>> = Mutex::new(Vec::new());
     let work = || {
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(k) else { break };
-            let r = hash_one(src, todo[i].1, progress);
-            results.lock().expect("no panics while holding the lock")[i] = Some(r);
+            let (m, e) = todo[i as usize];
+            let h = hash_one(src, e, progress);
+            let stream = stream_check(manifest.deflate_stream(&m.path), e, &h);
+            // The common case builds no check at all.
+            let mut checks = if h.integrity.is_ok() && h.digest == Some(m.digest) && h.size == m.size {
+                digests.fetch_add(1, Ordering::Relaxed);
+                Vec::new()
+            } else {
+                digest_checks(m, h)
+            };
+            checks.extend(stream);
+            for c in checks.iter().filter(|c| !c.failed()) {
+                match c.id.as_ref() {
+                    "member.digest" => digests.fetch_add(1, Ordering::Relaxed),
+                    _ => streams.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+            checks.retain(Check::failed);
+            if !checks.is_empty() {
+                failed.lock().expect("no panics while holding the lock").push((i as usize, checks));
+            }
         }
     };
     if threads <= 1 || todo.len() <= 1 {
@@ -909,8 +939,22 @@ fn hash_all<'m>(
             }
         });
     }
-    let results = results.into_inner().expect("no panics while holding the lock");
-    todo.iter().zip(results).map(|((m, _), r)| (*m, r.expect("every member hashed"))).collect()
+    let mut failed = failed.into_inner().expect("no panics while holding the lock");
+    failed.sort_unstable_by_key(|(i, _)| *i);
+    let mut out = Vec::new();
+    let (digests, streams) = (digests.into_inner(), streams.into_inner());
+    if digests > 0 {
+        out.push(Check::new(
+            "member.digest",
+            true,
+            format!("{digests} of {} listed members: size and SHA-256 equal the signed records", manifest.members.len()),
+        ));
+    }
+    if streams > 0 {
+        out.push(Check::new("member.deflate-stream", true, format!("{streams} deflated members: the stored stream is the signed one")));
+    }
+    out.extend(failed.into_iter().flat_map(|(_, c)| c));
+    out
 }
 
 /// The stored form of a member against the signed manifest: a member the manifest lists in

@@ -16,6 +16,23 @@ pub fn render<'a>(entries: impl IntoIterator<Item = (&'a str, &'a Sha256Digest)>
     out.into_bytes()
 }
 
+/// Whether `bytes` are exactly [`render`] of `entries`, compared line by line without rendering
+/// the whole file (a 99,000-member `checksums.txt` is 10 MB).
+pub fn renders_as<'a>(entries: impl IntoIterator<Item = (&'a str, &'a Sha256Digest)>, bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    for (path, d) in entries {
+        let line_len = 64 + 2 + path.len() + 1;
+        let Some((line, after)) = rest.split_at_checked(line_len) else { return false };
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(d.0, &mut hex).expect("64 hex digits for 32 bytes");
+        if line[..64] != hex || &line[64..66] != b"  " || &line[66..line_len - 1] != path.as_bytes() || line[line_len - 1] != b'\n' {
+            return false;
+        }
+        rest = after;
+    }
+    rest.is_empty()
+}
+
 /// One parsed line, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
@@ -74,6 +91,11 @@ mod tests {
         let lines = parse(&text);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0], Line::Entry { path: "artifacts/a".into(), digest: d });
+        assert!(renders_as([("artifacts/a", &d), ("sbom/b.json", &d)], &text));
+        for other in [&text[..text.len() - 1], &[text.as_slice(), b"x"].concat(), &text.to_ascii_uppercase()] {
+            assert!(!renders_as([("artifacts/a", &d), ("sbom/b.json", &d)], other));
+        }
+        assert!(!renders_as([("artifacts/a", &d)], &text));
         let bad = format!("{} *artifacts/a\n{}  x", d.hex(), d.hex());
         let lines = parse(bad.as_bytes());
         assert!(matches!(lines[0], Line::Malformed { line: 1, .. }));
