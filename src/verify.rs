@@ -897,36 +897,38 @@ fn member_checks(
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<Check> {
-    // Largest first, so one big member does not start last.
-    let mut order: Vec<u32> = (0..todo.len()).map(|i| u32::try_from(i).expect("fewer than 2^32 members")).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(todo[i as usize].1.size));
+    let runs = member_runs(todo);
     let next = AtomicUsize::new(0);
     let (digests, streams) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let failed: Mutex<Vec<(usize, Vec<Check>)>> = Mutex::new(Vec::new());
     let work = || {
+        // Each thread reads its runs of small members through its own window.
+        let window = archive::Window::new(src, archive::Window::DEFAULT);
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&i) = order.get(k) else { break };
-            let (m, e) = todo[i as usize];
-            let h = hash_one(src, e, progress);
-            let stream = stream_check(manifest.deflate_stream(&m.path), e, &h);
-            // The common case builds no check at all.
-            let mut checks = if h.integrity.is_ok() && h.digest == Some(m.digest) && h.size == m.size {
-                digests.fetch_add(1, Ordering::Relaxed);
-                Vec::new()
-            } else {
-                digest_checks(m, h)
-            };
-            checks.extend(stream);
-            for c in checks.iter().filter(|c| !c.failed()) {
-                match c.id.as_ref() {
-                    "member.digest" => digests.fetch_add(1, Ordering::Relaxed),
-                    _ => streams.fetch_add(1, Ordering::Relaxed),
+            let Some(run) = runs.get(k) else { break };
+            for &i in run {
+                let (m, e) = todo[i as usize];
+                let h = hash_one(&window, e, progress);
+                let stream = stream_check(manifest.deflate_stream(&m.path), e, &h);
+                // The common case builds no check at all.
+                let mut checks = if h.integrity.is_ok() && h.digest == Some(m.digest) && h.size == m.size {
+                    digests.fetch_add(1, Ordering::Relaxed);
+                    Vec::new()
+                } else {
+                    digest_checks(m, h)
                 };
-            }
-            checks.retain(Check::failed);
-            if !checks.is_empty() {
-                failed.lock().expect("no panics while holding the lock").push((i as usize, checks));
+                checks.extend(stream);
+                for c in checks.iter().filter(|c| !c.failed()) {
+                    match c.id.as_ref() {
+                        "member.digest" => digests.fetch_add(1, Ordering::Relaxed),
+                        _ => streams.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+                checks.retain(Check::failed);
+                if !checks.is_empty() {
+                    failed.lock().expect("no panics while holding the lock").push((i as usize, checks));
+                }
             }
         }
     };
@@ -955,6 +957,30 @@ fn member_checks(
     }
     out.extend(failed.into_iter().flat_map(|(_, c)| c));
     out
+}
+
+/// Largest stored span of one run of members handed to a hashing thread.
+const RUN_BYTES: u64 = 1 << 20;
+
+/// The members of `todo` (their positions) in runs a thread hashes in one go: neighbours in the
+/// archive, in archive order, up to [`RUN_BYTES`] of stored data a run (a larger member is a run
+/// of its own); the runs largest first, so that one big member does not start last.
+fn member_runs(todo: &[(&manifest::Member, &Entry)]) -> Vec<Vec<u32>> {
+    let mut order: Vec<u32> = (0..todo.len()).map(|i| u32::try_from(i).expect("fewer than 2^32 members")).collect();
+    order.sort_unstable_by_key(|&i| todo[i as usize].1.data_offset);
+    let mut runs: Vec<(u64, Vec<u32>)> = Vec::new();
+    for i in order {
+        let size = todo[i as usize].1.stored_size;
+        match runs.last_mut() {
+            Some((bytes, run)) if *bytes + size <= RUN_BYTES => {
+                *bytes += size;
+                run.push(i);
+            }
+            _ => runs.push((size, vec![i])),
+        }
+    }
+    runs.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+    runs.into_iter().map(|(_, run)| run).collect()
 }
 
 /// The stored form of a member against the signed manifest: a member the manifest lists in
