@@ -559,7 +559,7 @@ impl Examined {
     /// Adds the checks that depend on the trust root, the anti-rollback state and what the
     /// caller checked outside the bundle, and decides. The only place a [`Verified`] is made.
     pub fn conclude(self, c: Conclusion<'_>) -> Concluded {
-        let Examined { mut report, passed, created_at, envelope, signers, fork: _, mut time, keys } = self;
+        let Examined { mut report, mut passed, created_at, mut envelope, signers, fork: _, mut time, keys } = self;
         // Under --at-time, expiry is never judged before a time the store has already seen.
         if let Some(f) = &c.freshness {
             time = time.with_floor(f.state.latest_known_time);
@@ -597,6 +597,9 @@ impl Examined {
             }
             None => FreshnessBasis::NotEvaluated,
         };
+        if let Some(value) = &mut passed {
+            value.manifest_bytes = std::mem::take(&mut envelope.payload);
+        }
         let verification = match passed {
             Some(value) if report.outcome == Outcome::Pass => {
                 Verification::Passed(Box::new(Verified { value, basis: Basis { trust, time, freshness } }), report)
@@ -657,17 +660,21 @@ pub fn examine(
         Some(v) => return Err(VerifyError::UnknownVersion { found: v.to_string(), payload_type: envelope.payload_type.clone() }),
         None => return Err(VerifyError::PayloadType(envelope.payload_type.clone())),
     }
+    // manifest.json is compared with the payload as soon as it is read, and not kept: a passed
+    // bundle's manifest bytes are the payload's. Likewise the signatures are counted before the
+    // manifest is parsed (and reported after it, in the spec's order), so that the signed
+    // message (a copy of the payload) and the parsed manifest are never held together.
     let manifest_bytes = archive::read_member(src, control(&index, MANIFEST)?, MAX_CONTROL_SIZE)?;
+    let same = manifest_bytes == envelope.payload;
+    let manifest_digest = Sha256Digest::of(&manifest_bytes);
+    drop(manifest_bytes);
+    let signatures = Signatures::check(&envelope, &trust.role);
     let manifest = Manifest::parse(&envelope.payload)?;
     checks.push(Check::new(
         "manifest.format",
         true,
         format!("payloadType {PAYLOAD_TYPE_V1}, format version 1, canonical JSON, v1 rules hold"),
     ));
-    let same = manifest_bytes == envelope.payload;
-    // Kept no longer than the comparison: a passed bundle's manifest bytes are the payload's.
-    let manifest_digest = Sha256Digest::of(&manifest_bytes);
-    drop(manifest_bytes);
     checks.push(
         Check::new(
             "manifest.payload-agreement",
@@ -681,8 +688,7 @@ pub fn examine(
         .values(Sha256Digest::of(&envelope.payload).prefixed(), manifest_digest.prefixed()),
     );
 
-    // 3. Signatures, under the one signature-fate policy (crate::signed).
-    let signatures = Signatures::check(&envelope, &trust.role);
+    // 3. Signatures, under the one signature-fate policy (crate::signed), counted above.
     checks.extend(signatures.checks(&manifest_labels()));
 
     // 4. Manifest self-consistency.
@@ -774,8 +780,9 @@ pub fn examine(
     let keys = TrustBasis::Keys { keyids: report.trust.keys.clone(), threshold: trust.role.threshold() };
     let created_at = manifest.created_at;
     let passed = (outcome == Outcome::Pass).then(|| VerifiedBundle {
-        // manifest.payload-agreement passed: the payload is manifest.json's bytes.
-        manifest_bytes: envelope.payload.clone(),
+        // Moved from the envelope by `conclude`, once nothing reads the envelope any more
+        // (manifest.payload-agreement passed: the payload is manifest.json's bytes).
+        manifest_bytes: Vec::new(),
         manifest,
         signers: signatures.signers().to_vec(),
         index,

@@ -291,7 +291,11 @@ impl Manifest {
         if self.members.is_empty() {
             return Err(inv("members.empty", None, "a bundle must list at least one member; an empty subject set proves nothing".into()));
         }
-        let mut seen: HashMap<String, &str> = HashMap::new();
+        // Collision keys by their hash (a key is confirmed whole when two hashes meet): 16
+        // bytes a member instead of every key kept.
+        let seed = std::collections::hash_map::RandomState::new();
+        let mut seen: HashMap<u64, usize> = HashMap::with_capacity(self.members.len());
+        let mut more: Vec<(u64, usize)> = Vec::new();
         for (i, m) in self.members.iter().enumerate() {
             check_name(&m.path).map_err(|e| inv("member.path", Some(&m.path), e.to_string()))?;
             if m.path == super::TLOG_PROOF {
@@ -322,12 +326,22 @@ impl Manifest {
                     format!("members must be sorted by path with no duplicates; follows {:?}", self.members[i - 1].path),
                 ));
             }
-            if let Some(prev) = seen.insert(name::collision_key(&m.path), &m.path) {
+            let key = name::collision_key(&m.path);
+            let hash = std::hash::BuildHasher::hash_one(&seed, &key);
+            let same = |j: &usize| name::collision_key(&self.members[*j].path) == key;
+            let earlier = seen.get(&hash).into_iter().chain(more.iter().filter(|x| x.0 == hash).map(|x| &x.1)).find(|j| same(j));
+            if let Some(&j) = earlier {
+                let prev = &self.members[j].path;
                 return Err(inv(
                     "members.collision",
                     Some(&m.path),
                     format!("collides with {prev:?} on case-insensitive or normalising filesystems"),
                 ));
+            }
+            if seen.contains_key(&hash) {
+                more.push((hash, i));
+            } else {
+                seen.insert(hash, i);
             }
         }
         if let Some(streams) = &self.deflate_streams {
@@ -401,6 +415,18 @@ mod tests {
         let mut m = sample();
         m.release.version = "1.2".into();
         assert!(matches!(m.validate(), Err(ManifestError::Invalid { rule: "release.version", .. })));
+        // A collision names the earlier member, however many members lie between.
+        let mut m = sample();
+        let member = |p: &str| Member { path: p.into(), size: 1, digest: Sha256Digest::of(b"x"), kind: Kind::Artifact };
+        m.members = (0..50).map(|i| member(&format!("artifacts/f{i:02}"))).collect();
+        m.members.insert(0, member("artifacts/F07"));
+        match m.validate() {
+            Err(ManifestError::Invalid { rule: "members.collision", path: Some(p), detail }) => {
+                assert_eq!(p, "artifacts/f07");
+                assert!(detail.contains("\"artifacts/F07\""), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
         let mut m = sample();
         m.members.clear();
         assert!(matches!(m.validate(), Err(ManifestError::Invalid { rule: "members.empty", .. })));
