@@ -704,22 +704,12 @@ pub fn examine(
     );
 
     // 5. Member-set equality.
-    let listed: BTreeMap<&str, &manifest::Member> = manifest.members.iter().map(|m| (m.path.as_str(), m)).collect();
-    // The transparency proof proves the manifest, so the manifest cannot list it (transparency-v1 §9.2).
-    let present: BTreeSet<&str> =
-        index.entries.iter().map(|e| e.name.as_str()).filter(|n| !CONTROL.contains(n) && *n != PROOF_MEMBER).collect();
-    let mut set_ok = true;
-    for extra in present.iter().filter(|p| !listed.contains_key(*p)) {
-        set_ok = false;
-        checks.push(Check::new("member.unlisted", false, "archive holds a member the signed manifest does not list").subject(*extra));
-    }
-    for missing in listed.keys().filter(|p| !present.contains(*p)) {
-        set_ok = false;
-        checks.push(Check::new("member.missing", false, "the signed manifest lists a member the archive does not hold").subject(*missing));
-    }
+    let (todo, set) = member_set(&manifest, &index);
+    let set_ok = set.is_empty();
+    checks.extend(set);
     checks.push(
         Check::new("members.set", set_ok, "archive members equal the manifest's members exactly")
-            .values(listed.len().to_string(), present.len().to_string()),
+            .values(manifest.members.len().to_string(), index.entries.iter().filter(|e| is_payload(&e.name)).count().to_string()),
     );
 
     // 6. checksums.txt agreement.
@@ -728,7 +718,6 @@ pub fn examine(
     drop(sums);
 
     // 7. Member digests, streamed, in parallel; failures one by one, passes counted.
-    let todo: Vec<(&manifest::Member, &Entry)> = manifest.members.iter().filter_map(|m| index.get(&m.path).map(|e| (m, e))).collect();
     checks.extend(member_checks(src, &manifest, &todo, opts.threads.max(1), progress));
     drop(todo);
 
@@ -789,6 +778,44 @@ pub fn examine(
         transparency,
     });
     Ok(Examined { report, passed, created_at, envelope, signers: signatures.signers().to_vec(), fork, time: opts.time, keys })
+}
+
+/// A payload member: not a control member, and not the transparency proof (it proves the
+/// manifest, so the manifest cannot list it: transparency-v1 §9.2).
+fn is_payload(name: &str) -> bool {
+    !CONTROL.contains(&name) && name != PROOF_MEMBER
+}
+
+/// The manifest's members against the archive's payload members, both in bytewise name order
+/// (the manifest's by rule `members.order`, the archive's through its index), in one merge: the
+/// pairs to hash, in manifest order, and a `member.unlisted` then a `member.missing` check for
+/// each difference, each in name order. O(members) name comparisons.
+fn member_set<'m, 'i>(manifest: &'m Manifest, index: &'i ArchiveIndex) -> (Vec<(&'m manifest::Member, &'i Entry)>, Vec<Check>) {
+    let mut pairs = Vec::with_capacity(manifest.members.len());
+    let (mut unlisted, mut missing) = (Vec::new(), Vec::new());
+    let mut listed = manifest.members.iter().peekable();
+    let mut present = index.by_name().filter(|e| is_payload(&e.name)).peekable();
+    loop {
+        match (listed.peek(), present.peek()) {
+            (Some(m), Some(e)) => match m.path.as_bytes().cmp(e.name.as_bytes()) {
+                std::cmp::Ordering::Equal => pairs.push((listed.next().expect("peeked"), present.next().expect("peeked"))),
+                std::cmp::Ordering::Less => missing.push(listed.next().expect("peeked")),
+                std::cmp::Ordering::Greater => unlisted.push(present.next().expect("peeked")),
+            },
+            (Some(_), None) => missing.push(listed.next().expect("peeked")),
+            (None, Some(_)) => unlisted.push(present.next().expect("peeked")),
+            (None, None) => break,
+        }
+    }
+    let checks =
+        unlisted
+            .into_iter()
+            .map(|e| Check::new("member.unlisted", false, "archive holds a member the signed manifest does not list").subject(&e.name))
+            .chain(missing.into_iter().map(|m| {
+                Check::new("member.missing", false, "the signed manifest lists a member the archive does not hold").subject(&m.path)
+            }))
+            .collect();
+    (pairs, checks)
 }
 
 fn fmt_format(f: Format) -> &'static str {

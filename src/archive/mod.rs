@@ -209,6 +209,11 @@ impl ArchiveIndex {
         ArchiveIndex { format, entries, dirs, by_name }
     }
 
+    /// The file members in bytewise name order.
+    pub fn by_name(&self) -> impl Iterator<Item = &Entry> {
+        self.by_name.iter().map(|&i| &self.entries[i as usize])
+    }
+
     /// Finds a file member by exact name: a binary search, O(log members × name length), so that
     /// a loop over the members looking each one up stays O(members log members).
     pub fn get(&self, name: &str) -> Option<&Entry> {

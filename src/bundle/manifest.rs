@@ -144,14 +144,16 @@ impl Member {
             return json::canonical(self);
         }
         let mut out = Vec::with_capacity(self.path.len() + 128);
-        out.extend_from_slice(b"{\"digest\":\"");
-        out.extend_from_slice(self.digest.prefixed().as_bytes());
+        out.extend_from_slice(b"{\"digest\":\"sha256:");
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.digest.0, &mut hex).expect("64 hex digits for 32 bytes");
+        out.extend_from_slice(&hex);
         out.extend_from_slice(b"\",\"kind\":\"");
         out.extend_from_slice(self.kind.name().as_bytes());
         out.extend_from_slice(b"\",\"path\":");
         json_string(&self.path, &mut out);
         out.extend_from_slice(b",\"size\":");
-        out.extend_from_slice(self.size.to_string().as_bytes());
+        std::io::Write::write_fmt(&mut out, format_args!("{}", self.size)).expect("writing to a Vec cannot fail");
         out.push(b'}');
         out
     }
@@ -294,7 +296,8 @@ impl Manifest {
         // Collision keys by their hash (a key is confirmed whole when two hashes meet): 16
         // bytes a member instead of every key kept.
         let seed = std::collections::hash_map::RandomState::new();
-        let mut seen: HashMap<u64, usize> = HashMap::with_capacity(self.members.len());
+        let mut seen: HashMap<u64, usize, name::BuildPassThrough> =
+            HashMap::with_capacity_and_hasher(self.members.len(), Default::default());
         let mut more: Vec<(u64, usize)> = Vec::new();
         for (i, m) in self.members.iter().enumerate() {
             check_name(&m.path).map_err(|e| inv("member.path", Some(&m.path), e.to_string()))?;
