@@ -664,10 +664,8 @@ pub fn examine(
     // bundle's manifest bytes are the payload's. Likewise the signatures are counted before the
     // manifest is parsed (and reported after it, in the spec's order), so that the signed
     // message (a copy of the payload) and the parsed manifest are never held together.
-    let manifest_bytes = archive::read_member(src, control(&index, MANIFEST)?, MAX_CONTROL_SIZE)?;
-    let same = manifest_bytes == envelope.payload;
-    let manifest_digest = Sha256Digest::of(&manifest_bytes);
-    drop(manifest_bytes);
+    // (manifest.json is not even held whole: it is compared and hashed as it streams by.)
+    let (same, manifest_digest) = same_as(src, control(&index, MANIFEST)?, &envelope.payload)?;
     let signatures = Signatures::check(&envelope, &trust.role);
     let manifest = Manifest::parse(&envelope.payload)?;
     checks.push(Check::new(
@@ -795,6 +793,24 @@ pub fn examine(
         transparency,
     });
     Ok(Examined { report, passed, created_at, envelope, signers: signatures.signers().to_vec(), fork, time: opts.time, keys })
+}
+
+/// Whether a control member's bytes are exactly `expected`, and their SHA-256, read as a
+/// stream: what [`archive::read_member`] would refuse is refused the same way, and the bytes are
+/// never held whole.
+fn same_as(src: &dyn ByteSource, e: &Entry, expected: &[u8]) -> Result<(bool, Sha256Digest), VerifyError> {
+    if e.size > MAX_CONTROL_SIZE {
+        archive::read_member(src, e, MAX_CONTROL_SIZE)?;
+    }
+    let (mut at, mut same) = (0usize, true);
+    let mut h = StreamHasher::new(false);
+    archive::stream_member(src, e, &mut |piece| {
+        same = same && expected.get(at..at + piece.len()) == Some(piece);
+        at += piece.len();
+        h.update(piece);
+        true
+    })?;
+    Ok((same && at == expected.len(), h.finish().0))
 }
 
 /// A payload member: not a control member, and not the transparency proof (it proves the

@@ -341,10 +341,11 @@ impl Manifest {
                     format!("collides with {prev:?} on case-insensitive or normalising filesystems"),
                 ));
             }
-            if seen.contains_key(&hash) {
-                more.push((hash, i));
-            } else {
-                seen.insert(hash, i);
+            match seen.entry(hash) {
+                std::collections::hash_map::Entry::Occupied(_) => more.push((hash, i)),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
             }
         }
         if let Some(streams) = &self.deflate_streams {
