@@ -1212,6 +1212,55 @@ mod tests {
         assert_eq!(c.next_state.unwrap().bundles, state.bundles, "a baseline is never recorded as accepted");
     }
 
+    /// 3,000 small members: one `member.digest` check counts them, a flipped member is named
+    /// on its own, and the reads reaching the archive grow with its bytes over the read-ahead
+    /// window, not with the member count (each member was two reads of its own).
+    #[test]
+    fn many_small_members_are_counted_and_read_in_windows() {
+        struct Counting(Vec<u8>, AtomicUsize);
+        impl ByteSource for Counting {
+            fn size(&self) -> u64 {
+                self.0.len() as u64
+            }
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1.fetch_add(1, Ordering::Relaxed);
+                self.0.read_at(offset, buf)
+            }
+        }
+        let key = SecretKey::from_seed(&[7; 32]);
+        let n = 3000;
+        let files: Vec<(String, Vec<u8>)> =
+            (0..n).map(|i| (format!("artifacts/d{}/f{i:05}", i % 9), format!("{i}").repeat(40).into_bytes())).collect();
+        let members = files
+            .iter()
+            .map(|(p, b)| Member { path: p.clone(), size: b.len() as u64, digest: Sha256Digest::of(b), kind: Kind::Artifact })
+            .collect();
+        let release = Release { product: "app".into(), version: "1.0.0".into(), commit: None, channel: None };
+        let plan = crate::pack::plan(release, CREATED, members, &[&key], Vec::new()).unwrap();
+        let by_name: std::collections::HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+        let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Read>> {
+            let b = plan.control_bytes(name).map(<[u8]>::to_vec).unwrap_or_else(|| by_name[name].to_vec());
+            Ok(Box::new(std::io::Cursor::new(b)))
+        };
+        let mut bytes = crate::archive::write::write_tar(Vec::new(), &plan.members, CREATED, &mut open).unwrap();
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "test");
+        let src = Counting(bytes.clone(), AtomicUsize::new(0));
+        let v = verify(&src, &trust, &Options { threads: 2, ..Default::default() }, &|_| {}).unwrap();
+        let digests: Vec<&Check> = v.report().checks().iter().filter(|c| c.id == "member.digest").collect();
+        assert_eq!(digests.len(), 1, "one check for all passed members");
+        assert!(digests[0].detail.starts_with("3000 of 3000 listed members"), "{}", digests[0].detail);
+        let reads = src.1.load(Ordering::Relaxed);
+        let windows = bytes.len() / archive::Window::DEFAULT + 1;
+        assert!(reads <= 6 * windows + 40, "{reads} reads of the archive for {windows} windows of it");
+        // One member's content changed: named alone, the others counted.
+        let at = bytes.windows(80).position(|w| w == "1234".repeat(20).as_bytes()).expect("member 1234's bytes");
+        bytes[at] ^= 1;
+        let v = verify(&bytes, &trust, &Options::default(), &|_| {}).unwrap();
+        let failed: Vec<(&str, Option<&str>)> = v.report().failed().map(|c| (c.id.as_ref(), c.subject.as_deref())).collect();
+        assert_eq!(failed, [("member.digest", Some("artifacts/d1/f01234"))]);
+        assert!(v.report().checks().iter().any(|c| c.id == "member.digest" && c.detail.starts_with("2999 of 3000")));
+    }
+
     #[test]
     fn reports_read_back_unchanged() {
         let key = SecretKey::from_seed(&[7; 32]);

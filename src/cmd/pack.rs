@@ -236,13 +236,18 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
     // the output is created, below).
     let limits = crate::archive::Limits::default();
     pack::check_member_count(pack::archive_member_count(sources.len(), tlog_proof.is_some()), &limits)?;
-    let total: u64 = sources
-        .iter()
-        .map(|s| match &s.data {
-            Data::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-            Data::Bytes(b) => b.len() as u64,
-        })
-        .sum();
+    // Sizes for the hashing bar only when it is shown: a stat per file is a path walk per file.
+    let total: u64 = if ui.progress {
+        sources
+            .iter()
+            .map(|s| match &s.data {
+                Data::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+                Data::Bytes(b) => b.len() as u64,
+            })
+            .sum()
+    } else {
+        0
+    };
     let bar = progress::bytes_bar(total, "hashing", ui.progress);
     let auto = compress == Compress::Auto && format == crate::archive::Format::Zip;
     let hash = |s: &Source, buf: &mut [u8]| -> Result<Input> {
@@ -310,6 +315,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         }
     };
     let mut out = fsio::AtomicFile::create(output, 0o644)?;
+    let total: u64 = plan.manifest.members.iter().map(|m| m.size).sum();
     let bar = progress::bytes_bar(total, "writing", ui.progress);
     {
         let w = BufWriter::with_capacity(1 << 20, bar.wrap_write(out.file()));
