@@ -49,8 +49,10 @@ struct WireSignature {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireEnvelope {
-    payload: String,
+struct WireEnvelope<'a> {
+    /// Borrowed from the envelope's bytes when unescaped (as base64 always is): no second copy.
+    #[serde(borrow)]
+    payload: std::borrow::Cow<'a, str>,
     #[serde(rename = "payloadType")]
     payload_type: String,
     signatures: Vec<WireSignature>,
@@ -98,7 +100,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 impl Envelope {
     /// Parses envelope bytes strictly.
     pub fn parse(bytes: &[u8]) -> Result<Self, DsseError> {
-        let w: WireEnvelope = json::from_slice_strict(bytes)?;
+        let w: WireEnvelope = json::from_slice_strict_lean(bytes)?;
         if w.signatures.len() > MAX_SIGNATURES {
             return Err(DsseError::TooManySignatures { count: w.signatures.len() });
         }
@@ -128,7 +130,7 @@ impl Envelope {
     /// RFC 8785 bytes of the envelope (standard padded base64).
     pub fn to_bytes(&self) -> Vec<u8> {
         let w = WireEnvelope {
-            payload: STANDARD.encode(&self.payload),
+            payload: STANDARD.encode(&self.payload).into(),
             payload_type: self.payload_type.clone(),
             signatures: self.signatures.iter().map(|s| WireSignature { keyid: s.keyid.clone(), sig: STANDARD.encode(&s.sig) }).collect(),
         };

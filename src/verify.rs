@@ -559,7 +559,7 @@ impl Examined {
     /// Adds the checks that depend on the trust root, the anti-rollback state and what the
     /// caller checked outside the bundle, and decides. The only place a [`Verified`] is made.
     pub fn conclude(self, c: Conclusion<'_>) -> Concluded {
-        let Examined { mut report, passed, created_at, envelope, signers, fork: _, mut time, keys } = self;
+        let Examined { mut report, mut passed, created_at, mut envelope, signers, fork: _, mut time, keys } = self;
         // Under --at-time, expiry is never judged before a time the store has already seen.
         if let Some(f) = &c.freshness {
             time = time.with_floor(f.state.latest_known_time);
@@ -597,6 +597,9 @@ impl Examined {
             }
             None => FreshnessBasis::NotEvaluated,
         };
+        if let Some(value) = &mut passed {
+            value.manifest_bytes = std::mem::take(&mut envelope.payload);
+        }
         let verification = match passed {
             Some(value) if report.outcome == Outcome::Pass => {
                 Verification::Passed(Box::new(Verified { value, basis: Basis { trust, time, freshness } }), report)
@@ -651,19 +654,25 @@ pub fn examine(
     // 2. Envelope and version.
     let env_bytes = archive::read_member(src, control(&index, ENVELOPE)?, MAX_CONTROL_SIZE)?;
     let envelope = Envelope::parse(&env_bytes)?;
+    drop(env_bytes);
     match envelope.payload_type.strip_prefix(PAYLOAD_TYPE_PREFIX).and_then(|r| r.strip_suffix("+json")) {
         Some("1") => {}
         Some(v) => return Err(VerifyError::UnknownVersion { found: v.to_string(), payload_type: envelope.payload_type.clone() }),
         None => return Err(VerifyError::PayloadType(envelope.payload_type.clone())),
     }
-    let manifest_bytes = archive::read_member(src, control(&index, MANIFEST)?, MAX_CONTROL_SIZE)?;
+    // manifest.json is compared with the payload as soon as it is read, and not kept: a passed
+    // bundle's manifest bytes are the payload's. Likewise the signatures are counted before the
+    // manifest is parsed (and reported after it, in the spec's order), so that the signed
+    // message (a copy of the payload) and the parsed manifest are never held together.
+    // (manifest.json is not even held whole: it is compared and hashed as it streams by.)
+    let (same, manifest_digest) = same_as(src, control(&index, MANIFEST)?, &envelope.payload)?;
+    let signatures = Signatures::check(&envelope, &trust.role);
     let manifest = Manifest::parse(&envelope.payload)?;
     checks.push(Check::new(
         "manifest.format",
         true,
         format!("payloadType {PAYLOAD_TYPE_V1}, format version 1, canonical JSON, v1 rules hold"),
     ));
-    let same = manifest_bytes == envelope.payload;
     checks.push(
         Check::new(
             "manifest.payload-agreement",
@@ -674,11 +683,10 @@ pub fn examine(
                 "manifest.json differs from the signed DSSE payload"
             },
         )
-        .values(Sha256Digest::of(&envelope.payload).prefixed(), Sha256Digest::of(&manifest_bytes).prefixed()),
+        .values(Sha256Digest::of(&envelope.payload).prefixed(), manifest_digest.prefixed()),
     );
 
-    // 3. Signatures, under the one signature-fate policy (crate::signed).
-    let signatures = Signatures::check(&envelope, &trust.role);
+    // 3. Signatures, under the one signature-fate policy (crate::signed), counted above.
     checks.extend(signatures.checks(&manifest_labels()));
 
     // 4. Manifest self-consistency.
@@ -694,35 +702,39 @@ pub fn examine(
     );
 
     // 5. Member-set equality.
-    let listed: BTreeMap<&str, &manifest::Member> = manifest.members.iter().map(|m| (m.path.as_str(), m)).collect();
-    // The transparency proof proves the manifest, so the manifest cannot list it (transparency-v1 §9.2).
-    let present: BTreeSet<&str> =
-        index.entries.iter().map(|e| e.name.as_str()).filter(|n| !CONTROL.contains(n) && *n != PROOF_MEMBER).collect();
-    let mut set_ok = true;
-    for extra in present.iter().filter(|p| !listed.contains_key(*p)) {
-        set_ok = false;
-        checks.push(Check::new("member.unlisted", false, "archive holds a member the signed manifest does not list").subject(*extra));
-    }
-    for missing in listed.keys().filter(|p| !present.contains(*p)) {
-        set_ok = false;
-        checks.push(Check::new("member.missing", false, "the signed manifest lists a member the archive does not hold").subject(*missing));
-    }
+    let (todo, set) = member_set(&manifest, &index);
+    let set_ok = set.is_empty();
+    checks.extend(set);
     checks.push(
         Check::new("members.set", set_ok, "archive members equal the manifest's members exactly")
-            .values(listed.len().to_string(), present.len().to_string()),
+            .values(manifest.members.len().to_string(), index.entries.iter().filter(|e| is_payload(&e.name)).count().to_string()),
     );
 
     // 6. checksums.txt agreement.
-    let sums = archive::read_member(src, control(&index, CHECKSUMS)?, MAX_CONTROL_SIZE)?;
-    checks.extend(checksums_checks(&manifest, &sums));
-
-    // 7. Member digests, streamed, in parallel.
-    let todo: Vec<(&manifest::Member, &Entry)> = manifest.members.iter().filter_map(|m| index.get(&m.path).map(|e| (m, e))).collect();
-    for ((m, result), (_, e)) in hash_all(src, &todo, opts.threads.max(1), progress).into_iter().zip(&todo) {
-        let stream = stream_check(manifest.deflate_stream(&m.path), e, &result);
-        checks.extend(digest_checks(m, result));
-        checks.extend(stream);
+    // Compared as it streams by (10 MB for 99,000 members); read whole only to say what differs.
+    let sums_entry = control(&index, CHECKSUMS)?;
+    if sums_entry.size > MAX_CONTROL_SIZE {
+        archive::read_member(src, sums_entry, MAX_CONTROL_SIZE)?;
     }
+    let mut comparer = checksums::Comparer::new(manifest.members.iter().map(|m| (m.path.as_str(), &m.digest)));
+    archive::stream_member(src, sums_entry, &mut |piece| {
+        comparer.feed(piece);
+        true
+    })?;
+    if comparer.matches() {
+        checks.push(Check::new(
+            "checksums.agreement",
+            true,
+            format!("checksums.txt lists exactly the {} manifest members with equal digests", manifest.members.len()),
+        ));
+    } else {
+        let sums = archive::read_member(src, sums_entry, MAX_CONTROL_SIZE)?;
+        checks.extend(checksums_checks(&manifest, &sums));
+    }
+
+    // 7. Member digests, streamed, in parallel; failures one by one, passes counted.
+    checks.extend(member_checks(src, &manifest, &todo, opts.threads.max(1), progress));
+    drop(todo);
 
     // 8. Transparency: the manifest's logged entry, proven against trusted log keys and the cache.
     let proof = match index.get(PROOF_MEMBER) {
@@ -772,13 +784,71 @@ pub fn examine(
     let keys = TrustBasis::Keys { keyids: report.trust.keys.clone(), threshold: trust.role.threshold() };
     let created_at = manifest.created_at;
     let passed = (outcome == Outcome::Pass).then(|| VerifiedBundle {
+        // Moved from the envelope by `conclude`, once nothing reads the envelope any more
+        // (manifest.payload-agreement passed: the payload is manifest.json's bytes).
+        manifest_bytes: Vec::new(),
         manifest,
-        manifest_bytes,
         signers: signatures.signers().to_vec(),
         index,
         transparency,
     });
     Ok(Examined { report, passed, created_at, envelope, signers: signatures.signers().to_vec(), fork, time: opts.time, keys })
+}
+
+/// Whether a control member's bytes are exactly `expected`, and their SHA-256, read as a
+/// stream: what [`archive::read_member`] would refuse is refused the same way, and the bytes are
+/// never held whole.
+fn same_as(src: &dyn ByteSource, e: &Entry, expected: &[u8]) -> Result<(bool, Sha256Digest), VerifyError> {
+    if e.size > MAX_CONTROL_SIZE {
+        archive::read_member(src, e, MAX_CONTROL_SIZE)?;
+    }
+    let (mut at, mut same) = (0usize, true);
+    let mut h = StreamHasher::new(false);
+    archive::stream_member(src, e, &mut |piece| {
+        same = same && expected.get(at..at + piece.len()) == Some(piece);
+        at += piece.len();
+        h.update(piece);
+        true
+    })?;
+    Ok((same && at == expected.len(), h.finish().0))
+}
+
+/// A payload member: not a control member, and not the transparency proof (it proves the
+/// manifest, so the manifest cannot list it: transparency-v1 §9.2).
+fn is_payload(name: &str) -> bool {
+    !CONTROL.contains(&name) && name != PROOF_MEMBER
+}
+
+/// The manifest's members against the archive's payload members, both in bytewise name order
+/// (the manifest's by rule `members.order`, the archive's through its index), in one merge: the
+/// pairs to hash, in manifest order, and a `member.unlisted` then a `member.missing` check for
+/// each difference, each in name order. O(members) name comparisons.
+fn member_set<'m, 'i>(manifest: &'m Manifest, index: &'i ArchiveIndex) -> (Vec<(&'m manifest::Member, &'i Entry)>, Vec<Check>) {
+    let mut pairs = Vec::with_capacity(manifest.members.len());
+    let (mut unlisted, mut missing) = (Vec::new(), Vec::new());
+    let mut listed = manifest.members.iter().peekable();
+    let mut present = index.by_name().filter(|e| is_payload(&e.name)).peekable();
+    loop {
+        match (listed.peek(), present.peek()) {
+            (Some(m), Some(e)) => match m.path.as_bytes().cmp(e.name.as_bytes()) {
+                std::cmp::Ordering::Equal => pairs.push((listed.next().expect("peeked"), present.next().expect("peeked"))),
+                std::cmp::Ordering::Less => missing.push(listed.next().expect("peeked")),
+                std::cmp::Ordering::Greater => unlisted.push(present.next().expect("peeked")),
+            },
+            (Some(_), None) => missing.push(listed.next().expect("peeked")),
+            (None, Some(_)) => unlisted.push(present.next().expect("peeked")),
+            (None, None) => break,
+        }
+    }
+    let checks =
+        unlisted
+            .into_iter()
+            .map(|e| Check::new("member.unlisted", false, "archive holds a member the signed manifest does not list").subject(&e.name))
+            .chain(missing.into_iter().map(|m| {
+                Check::new("member.missing", false, "the signed manifest lists a member the archive does not hold").subject(&m.path)
+            }))
+            .collect();
+    (pairs, checks)
 }
 
 fn fmt_format(f: Format) -> &'static str {
@@ -790,8 +860,8 @@ fn fmt_format(f: Format) -> &'static str {
 
 fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
     let mut out = Vec::new();
-    let expected = checksums::render(manifest.members.iter().map(|m| (m.path.as_str(), &m.digest)));
-    if expected == sums {
+    let entries = || manifest.members.iter().map(|m| (m.path.as_str(), &m.digest));
+    if checksums::renders_as(entries(), sums) {
         out.push(Check::new(
             "checksums.agreement",
             true,
@@ -834,7 +904,7 @@ fn checksums_checks(manifest: &Manifest, sums: &[u8]) -> Vec<Check> {
             false,
             "checksums.txt is not the exact rendering of the manifest (order, format or content differ)",
         )
-        .values(Sha256Digest::of(&expected).prefixed(), Sha256Digest::of(sums).prefixed()),
+        .values(Sha256Digest::of(&checksums::render(entries())).prefixed(), Sha256Digest::of(sums).prefixed()),
     );
     out
 }
@@ -881,23 +951,52 @@ fn hash_one(src: &dyn ByteSource, e: &Entry, progress: &(dyn Fn(u64) + Sync)) ->
     }
 }
 
-fn hash_all<'m>(
+/// The checks of step 9 for every listed member the archive holds, hashed on `threads` threads.
+///
+/// Only failures are kept one by one (in manifest order); passes are counted, and each of
+/// `member.digest` and `member.deflate-stream` that passed for any member is reported once with
+/// the count (format-spec/bundle-v1.md §9 step 9). Nothing is kept per passing member, so the
+/// memory of this step does not grow with the member count.
+fn member_checks(
     src: &dyn ByteSource,
-    todo: &[(&'m manifest::Member, &Entry)],
+    manifest: &Manifest,
+    todo: &[(&manifest::Member, &Entry)],
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
-) -> Vec<(&'m manifest::Member, MemberHash)> {
-    // Largest first, so one big member does not start last.
-    let mut order: Vec<usize> = (0..todo.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(todo[i].1.size));
+) -> Vec<Check> {
+    let runs = member_runs(todo);
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<MemberHash>>> = Mutex::new((0..todo.len()).map(|_| None).collect());
+    let (digests, streams) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let failed: Mutex<Vec<(usize, Vec<Check>)>> = Mutex::new(Vec::new());
     let work = || {
+        // Each thread reads its runs of small members through its own window.
+        let window = archive::Window::new(src, archive::Window::DEFAULT);
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&i) = order.get(k) else { break };
-            let r = hash_one(src, todo[i].1, progress);
-            results.lock().expect("no panics while holding the lock")[i] = Some(r);
+            let Some(run) = runs.get(k) else { break };
+            for &i in run {
+                let (m, e) = todo[i as usize];
+                let h = hash_one(&window, e, progress);
+                let stream = stream_check(manifest.deflate_stream(&m.path), e, &h);
+                // The common case builds no check at all.
+                let mut checks = if h.integrity.is_ok() && h.digest == Some(m.digest) && h.size == m.size {
+                    digests.fetch_add(1, Ordering::Relaxed);
+                    Vec::new()
+                } else {
+                    digest_checks(m, h)
+                };
+                checks.extend(stream);
+                for c in checks.iter().filter(|c| !c.failed()) {
+                    match c.id.as_ref() {
+                        "member.digest" => digests.fetch_add(1, Ordering::Relaxed),
+                        _ => streams.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+                checks.retain(Check::failed);
+                if !checks.is_empty() {
+                    failed.lock().expect("no panics while holding the lock").push((i as usize, checks));
+                }
+            }
         }
     };
     if threads <= 1 || todo.len() <= 1 {
@@ -909,8 +1008,46 @@ fn hash_all<'m>(
             }
         });
     }
-    let results = results.into_inner().expect("no panics while holding the lock");
-    todo.iter().zip(results).map(|((m, _), r)| (*m, r.expect("every member hashed"))).collect()
+    let mut failed = failed.into_inner().expect("no panics while holding the lock");
+    failed.sort_unstable_by_key(|(i, _)| *i);
+    let mut out = Vec::new();
+    let (digests, streams) = (digests.into_inner(), streams.into_inner());
+    if digests > 0 {
+        out.push(Check::new(
+            "member.digest",
+            true,
+            format!("{digests} of {} listed members: size and SHA-256 equal the signed records", manifest.members.len()),
+        ));
+    }
+    if streams > 0 {
+        out.push(Check::new("member.deflate-stream", true, format!("{streams} deflated members: the stored stream is the signed one")));
+    }
+    out.extend(failed.into_iter().flat_map(|(_, c)| c));
+    out
+}
+
+/// Largest stored span of one run of members handed to a hashing thread.
+const RUN_BYTES: u64 = 1 << 20;
+
+/// The members of `todo` (their positions) in runs a thread hashes in one go: neighbours in the
+/// archive, in archive order, up to [`RUN_BYTES`] of stored data a run (a larger member is a run
+/// of its own); the runs largest first, so that one big member does not start last.
+fn member_runs(todo: &[(&manifest::Member, &Entry)]) -> Vec<Vec<u32>> {
+    let mut order: Vec<u32> = (0..todo.len()).map(|i| u32::try_from(i).expect("fewer than 2^32 members")).collect();
+    order.sort_unstable_by_key(|&i| todo[i as usize].1.data_offset);
+    let mut runs: Vec<(u64, Vec<u32>)> = Vec::new();
+    for i in order {
+        let size = todo[i as usize].1.stored_size;
+        match runs.last_mut() {
+            Some((bytes, run)) if *bytes + size <= RUN_BYTES => {
+                *bytes += size;
+                run.push(i);
+            }
+            _ => runs.push((size, vec![i])),
+        }
+    }
+    runs.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+    runs.into_iter().map(|(_, run)| run).collect()
 }
 
 /// The stored form of a member against the signed manifest: a member the manifest lists in
@@ -1073,6 +1210,55 @@ mod tests {
         assert_eq!(order.status, Status::Info);
         assert_eq!(v.get().manifest().release.version, "1.0.0");
         assert_eq!(c.next_state.unwrap().bundles, state.bundles, "a baseline is never recorded as accepted");
+    }
+
+    /// 3,000 small members: one `member.digest` check counts them, a flipped member is named
+    /// on its own, and the reads reaching the archive grow with its bytes over the read-ahead
+    /// window, not with the member count (each member was two reads of its own).
+    #[test]
+    fn many_small_members_are_counted_and_read_in_windows() {
+        struct Counting(Vec<u8>, AtomicUsize);
+        impl ByteSource for Counting {
+            fn size(&self) -> u64 {
+                self.0.len() as u64
+            }
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1.fetch_add(1, Ordering::Relaxed);
+                self.0.read_at(offset, buf)
+            }
+        }
+        let key = SecretKey::from_seed(&[7; 32]);
+        let n = 3000;
+        let files: Vec<(String, Vec<u8>)> =
+            (0..n).map(|i| (format!("artifacts/d{}/f{i:05}", i % 9), format!("{i}").repeat(40).into_bytes())).collect();
+        let members = files
+            .iter()
+            .map(|(p, b)| Member { path: p.clone(), size: b.len() as u64, digest: Sha256Digest::of(b), kind: Kind::Artifact })
+            .collect();
+        let release = Release { product: "app".into(), version: "1.0.0".into(), commit: None, channel: None };
+        let plan = crate::pack::plan(release, CREATED, members, &[&key], Vec::new()).unwrap();
+        let by_name: std::collections::HashMap<&str, &[u8]> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+        let mut open = |name: &str| -> std::io::Result<Box<dyn std::io::Read>> {
+            let b = plan.control_bytes(name).map(<[u8]>::to_vec).unwrap_or_else(|| by_name[name].to_vec());
+            Ok(Box::new(std::io::Cursor::new(b)))
+        };
+        let mut bytes = crate::archive::write::write_tar(Vec::new(), &plan.members, CREATED, &mut open).unwrap();
+        let trust = TrustPolicy::ed25519([key.public().clone()], 1, "test");
+        let src = Counting(bytes.clone(), AtomicUsize::new(0));
+        let v = verify(&src, &trust, &Options { threads: 2, ..Default::default() }, &|_| {}).unwrap();
+        let digests: Vec<&Check> = v.report().checks().iter().filter(|c| c.id == "member.digest").collect();
+        assert_eq!(digests.len(), 1, "one check for all passed members");
+        assert!(digests[0].detail.starts_with("3000 of 3000 listed members"), "{}", digests[0].detail);
+        let reads = src.1.load(Ordering::Relaxed);
+        let windows = bytes.len() / archive::Window::DEFAULT + 1;
+        assert!(reads <= 6 * windows + 40, "{reads} reads of the archive for {windows} windows of it");
+        // One member's content changed: named alone, the others counted.
+        let at = bytes.windows(80).position(|w| w == "1234".repeat(20).as_bytes()).expect("member 1234's bytes");
+        bytes[at] ^= 1;
+        let v = verify(&bytes, &trust, &Options::default(), &|_| {}).unwrap();
+        let failed: Vec<(&str, Option<&str>)> = v.report().failed().map(|c| (c.id.as_ref(), c.subject.as_deref())).collect();
+        assert_eq!(failed, [("member.digest", Some("artifacts/d1/f01234"))]);
+        assert!(v.report().checks().iter().any(|c| c.id == "member.digest" && c.detail.starts_with("2999 of 3000")));
     }
 
     #[test]

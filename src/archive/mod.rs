@@ -56,6 +56,79 @@ impl ByteSource for Vec<u8> {
     }
 }
 
+/// A read-ahead window over a [`ByteSource`], for a reader that moves forward in small steps (a
+/// zip walk's local headers, the members of an archive of many small files): a read inside the
+/// window is served from memory, one outside it refills the window from its offset, and a read
+/// of half the window or more goes straight to the source. 99,000 members of 1 KiB were 200,000
+/// `pread` calls, a fifth of a verification's time; through a window they are a few hundred.
+/// The bytes are the source's own, so nothing a reader decides can change; [`Window::fills`]
+/// counts the reads that reached the source.
+pub struct Window<'a> {
+    src: &'a dyn ByteSource,
+    state: std::sync::Mutex<WindowState>,
+    capacity: usize,
+}
+
+struct WindowState {
+    /// Offset of `bytes[0]` in the source.
+    start: u64,
+    bytes: Vec<u8>,
+    /// How many of `bytes` hold the source's bytes.
+    len: usize,
+    /// Reads that reached the source.
+    fills: u64,
+}
+
+impl<'a> Window<'a> {
+    /// Bytes a window holds by default.
+    pub const DEFAULT: usize = 256 << 10;
+
+    /// An empty window of `capacity` bytes over `src` (nothing is read yet).
+    pub fn new(src: &'a dyn ByteSource, capacity: usize) -> Self {
+        let state = WindowState { start: 0, bytes: Vec::new(), len: 0, fills: 0 };
+        Window { src, state: std::sync::Mutex::new(state), capacity: capacity.max(2) }
+    }
+
+    /// How many reads reached the source.
+    pub fn fills(&self) -> u64 {
+        self.state.lock().map(|s| s.fills).unwrap_or(0)
+    }
+}
+
+impl ByteSource for Window<'_> {
+    fn size(&self) -> u64 {
+        self.src.size()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut st = self.state.lock().map_err(|_| io::Error::other("a reader of this window panicked"))?;
+        if buf.len() >= self.capacity / 2 {
+            st.fills += 1;
+            return self.src.read_at(offset, buf);
+        }
+        if !(offset >= st.start && offset < st.start + st.len as u64) {
+            let st = &mut *st;
+            st.bytes.resize(self.capacity, 0);
+            st.len = 0;
+            while st.len < st.bytes.len() {
+                st.fills += 1;
+                match self.src.read_at(offset + st.len as u64, &mut st.bytes[st.len..])? {
+                    0 => break,
+                    n => st.len += n,
+                }
+            }
+            st.start = offset;
+            if st.len == 0 {
+                return Ok(0);
+            }
+        }
+        let at = (offset - st.start) as usize;
+        let n = buf.len().min(st.len - at);
+        buf[..n].copy_from_slice(&st.bytes[at..at + n]);
+        Ok(n)
+    }
+}
+
 /// Caps enforced while walking and reading. Sizes the archive declares are checked against
 /// them before anything is read, and actual bytes are counted while reading.
 #[derive(Clone, Debug)]
@@ -134,6 +207,11 @@ impl ArchiveIndex {
         let mut by_name: Vec<u32> = (0..entries.len()).map(|i| u32::try_from(i).expect("fewer than 2^32 members")).collect();
         by_name.sort_unstable_by(|&a, &b| entries[a as usize].name.cmp(&entries[b as usize].name));
         ArchiveIndex { format, entries, dirs, by_name }
+    }
+
+    /// The file members in bytewise name order.
+    pub fn by_name(&self) -> impl Iterator<Item = &Entry> {
+        self.by_name.iter().map(|&i| &self.entries[i as usize])
     }
 
     /// Finds a file member by exact name: a binary search, O(log members × name length), so that
@@ -348,10 +426,12 @@ pub(crate) fn refuse(rule: Rule, member: Option<&str>, offset: Option<u64>, deta
 pub fn walk(src: &dyn ByteSource, limits: &Limits) -> Result<ArchiveIndex, ArchiveError> {
     let mut head = [0u8; 512];
     let n = src.read_at(0, &mut head)?;
+    // The walk reads headers front to back: through a window, not a read each.
+    let window = Window::new(src, Window::DEFAULT);
     let index = if n >= 4 && head[..4] == *b"PK\x03\x04" {
-        zip::walk(src, limits)?
+        zip::walk(&window, limits)?
     } else if n == 512 && (&head[257..263] == b"ustar\0" || &head[257..263] == b"ustar ") {
-        tar::walk(src, limits)?
+        tar::walk(&window, limits)?
     } else if n >= 4 && (head[..4] == *b"PK\x05\x06" || head[..4] == *b"PK\x01\x02") {
         return Err(refuse(Rule::ZipPrependedBytes, None, Some(0), "zip does not start with a local file header"));
     } else if src.size() >= 22 && {
@@ -597,8 +677,11 @@ pub fn read_member(src: &dyn ByteSource, e: &Entry, max: u64) -> Result<Vec<u8>,
     if e.size > max {
         return Err(refuse(Rule::MemberTooLarge, Some(&e.name), None, format!("{} bytes; this member may be at most {max}", e.size)));
     }
-    // Never pre-allocate from a declared size beyond 1 MiB.
-    let mut out = Vec::with_capacity(e.size.min(1 << 20) as usize);
+    // Never pre-allocate from a declared size beyond 1 MiB, unless the member is stored: its
+    // bytes are then in the archive, where the walker found them (a 20 MB envelope grown by
+    // doubling held 32 MiB).
+    let cap = if e.method == Method::Stored { e.size.min(e.stored_size) } else { e.size.min(1 << 20) };
+    let mut out = Vec::with_capacity(cap as usize);
     stream_member(src, e, &mut |c| {
         out.extend_from_slice(c);
         true
@@ -627,4 +710,70 @@ pub fn hash_member(src: &dyn ByteSource, e: &Entry, progress: &dyn Fn(u64)) -> R
     })?;
     let (d, _, len) = h.finish();
     Ok((d, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::write::{PlannedMember, write_tar, write_zip};
+    use crate::time::Timestamp;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A source that counts the reads that reach it.
+    struct Counting(Vec<u8>, AtomicU64);
+
+    impl ByteSource for Counting {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.read_at(offset, buf)
+        }
+    }
+
+    fn archive(n: usize, zip: bool) -> Vec<u8> {
+        let members: Vec<PlannedMember> =
+            (0..n).map(|i| PlannedMember { name: format!("artifacts/d{}/f{i:05}", i % 7), size: 100, deflate: false }).collect();
+        let mut open =
+            |name: &str| -> io::Result<Box<dyn io::Read>> { Ok(Box::new(io::Cursor::new(name.as_bytes().repeat(10)[..100].to_vec()))) };
+        if zip {
+            write_zip(io::Cursor::new(Vec::new()), &members, Timestamp(1_700_000_000), &mut open).unwrap().into_inner()
+        } else {
+            write_tar(Vec::new(), &members, Timestamp(1_700_000_000), &mut open).unwrap()
+        }
+    }
+
+    /// The walk reads the headers of many small members through its window: the reads reaching
+    /// the source grow with the archive's bytes over the window, not with the member count.
+    #[test]
+    fn a_walk_of_small_members_reads_the_source_in_windows() {
+        for zip in [true, false] {
+            let bytes = archive(4000, zip);
+            let src = Counting(bytes, AtomicU64::new(0));
+            let index = walk(&src, &Limits::default()).unwrap();
+            assert_eq!(index.entries.len(), 4000);
+            let reads = src.1.load(Ordering::Relaxed);
+            let windows = src.0.len() as u64 / Window::DEFAULT as u64 + 1;
+            assert!(reads <= 3 * windows + 8, "zip {zip}: {reads} reads for {windows} windows of {} bytes", src.0.len());
+        }
+    }
+
+    /// What a window serves is the source's bytes, wherever the reads fall.
+    #[test]
+    fn a_window_serves_the_sources_bytes() {
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let w = Window::new(&bytes, 64);
+        for (offset, len) in [(0, 10), (5, 20), (60, 10), (9_990, 30), (10_000, 4), (3, 40), (500, 3), (100, 200)] {
+            let mut got = vec![0u8; len];
+            let n = w.read_at(offset, &mut got).unwrap();
+            let end = (offset as usize + len).min(bytes.len());
+            assert!(n > 0 || offset as usize == bytes.len());
+            assert_eq!(&got[..n], &bytes[offset as usize..offset as usize + n], "at {offset}");
+            assert!(offset as usize + n <= end);
+        }
+        let mut all = vec![0u8; 1000];
+        w.read_exact_at(4_321, &mut all).unwrap();
+        assert_eq!(all, bytes[4_321..5_321]);
+    }
 }

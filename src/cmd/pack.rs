@@ -145,6 +145,41 @@ fn hash_reader(mut r: impl Read, want_sample: bool, buf: &mut [u8]) -> Result<(S
     Ok((d, len, want_sample && pack::worth_deflating(&sample)))
 }
 
+/// Threads that read and hash pack inputs.
+const PACK_THREADS: usize = 2;
+
+/// `f` over every item on `threads` threads (each with its own 1 MiB buffer), results in input
+/// order. An error stops the threads; the first error among the items done, in input order, is
+/// returned.
+fn in_parallel<S: Sync, T: Send>(items: &[S], threads: usize, f: impl Fn(&S, &mut [u8]) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let work = || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            let r = f(item, &mut buf);
+            if r.is_err() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            done.push((i, r));
+        }
+        done
+    };
+    let mut all: Vec<(usize, Result<T>)> = if threads <= 1 || items.len() <= 1 {
+        work()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+            handles.into_iter().flat_map(|h| h.join().expect("a pack worker panicked")).collect()
+        })
+    };
+    all.sort_unstable_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
 /// The payload files of a pack input directory.
 pub fn dir_sources(dir: &Path) -> Result<Vec<Source>> {
     Ok(fsio::collect_tree(dir)?.into_iter().map(|(rel, path, _)| Source { path: rel, data: Data::File(path), expect: None }).collect())
@@ -201,22 +236,25 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
     // the output is created, below).
     let limits = crate::archive::Limits::default();
     pack::check_member_count(pack::archive_member_count(sources.len(), tlog_proof.is_some()), &limits)?;
-    let mut inputs = Vec::with_capacity(sources.len());
-    let total: u64 = sources
-        .iter()
-        .map(|s| match &s.data {
-            Data::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-            Data::Bytes(b) => b.len() as u64,
-        })
-        .sum();
+    // Sizes for the hashing bar only when it is shown: a stat per file is a path walk per file.
+    let total: u64 = if ui.progress {
+        sources
+            .iter()
+            .map(|s| match &s.data {
+                Data::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+                Data::Bytes(b) => b.len() as u64,
+            })
+            .sum()
+    } else {
+        0
+    };
     let bar = progress::bytes_bar(total, "hashing", ui.progress);
-    let mut buf = vec![0u8; 1 << 20];
-    for s in &sources {
+    let auto = compress == Compress::Auto && format == crate::archive::Format::Zip;
+    let hash = |s: &Source, buf: &mut [u8]| -> Result<Input> {
         let kind = pack::kind_of(&s.path)?;
-        let auto = compress == Compress::Auto && format == crate::archive::Format::Zip;
         let (digest, size, worth) = match &s.data {
-            Data::File(p) => hash_reader(fsio::open_input(p, fsio::Links::Refuse)?.0, auto, &mut buf)?,
-            Data::Bytes(b) => hash_reader(b.as_slice(), auto, &mut buf)?,
+            Data::File(p) => hash_reader(fsio::open_input(p, fsio::Links::Refuse)?.0, auto, buf)?,
+            Data::Bytes(b) => hash_reader(b.as_slice(), auto, buf)?,
         };
         if let Some(want) = s.expect
             && want != digest
@@ -240,8 +278,11 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         } else {
             None
         };
-        inputs.push(Input { member: Member { path: s.path.clone(), size, digest, kind }, stream });
-    }
+        Ok(Input { member: Member { path: s.path.clone(), size, digest, kind }, stream })
+    };
+    // Two threads: opening and reading many small files is mostly system-call latency, which a
+    // second thread overlaps (the machine the issue measures has two cores).
+    let inputs: Vec<Input> = in_parallel(&sources, PACK_THREADS, |s, buf| hash(s, buf))?;
     bar.finish_and_clear();
     let members: Vec<Member> = inputs.iter().map(|i| i.member.clone()).collect();
     check_release_metadata(&sources, &members)?;
@@ -274,6 +315,7 @@ pub fn pack_sources(sources: Vec<Source>, job: Job<'_>, ui: Ui) -> Result<crate:
         }
     };
     let mut out = fsio::AtomicFile::create(output, 0o644)?;
+    let total: u64 = plan.manifest.members.iter().map(|m| m.size).sum();
     let bar = progress::bytes_bar(total, "writing", ui.progress);
     {
         let w = BufWriter::with_capacity(1 << 20, bar.wrap_write(out.file()));
