@@ -119,7 +119,7 @@ impl Write for HashWriter {
 /// Writes a deterministic zip.
 pub fn write_zip<W: Write + Seek>(out: W, members: &[PlannedMember], time: Timestamp, open: &mut Opener<'_>) -> io::Result<W> {
     use zip::write::SimpleFileOptions;
-    let mut z = zip::ZipWriter::new(out);
+    let mut z = zip::ZipWriter::new(SeekBuf::new(out)?);
     for m in members {
         let large = m.size >= 0xFFFF_FFFF;
         let opts = SimpleFileOptions::default()
@@ -131,7 +131,91 @@ pub fn write_zip<W: Write + Seek>(out: W, members: &[PlannedMember], time: Times
         z.start_file(m.name.as_str(), opts).map_err(other)?;
         copy_exact(open(&m.name)?, &mut z, m.size, &m.name)?;
     }
-    z.finish().map_err(other)
+    z.finish().map_err(other)?.into_inner()
+}
+
+/// How many buffered bytes [`SeekBuf`] holds before it writes them out.
+const SEEK_BUF: usize = 4 << 20;
+
+/// Buffers writes to a seekable writer and answers a seek that lands inside its buffer without
+/// touching the writer. The zip writer asks for its position at each member and seeks back to
+/// the member's local header to fill in the CRC and sizes; through a `BufWriter` each of those
+/// flushes (a write and two seeks per member: 12 % of packing 99,000 small files). A seek outside
+/// the buffer writes it out first, so any pattern of seeks and writes gives the writer's bytes.
+struct SeekBuf<W: Write + Seek> {
+    inner: W,
+    /// Bytes from `base` on, not yet written to `inner` (whose position is always `base`).
+    buf: Vec<u8>,
+    base: u64,
+    pos: u64,
+}
+
+impl<W: Write + Seek> SeekBuf<W> {
+    fn new(mut inner: W) -> io::Result<Self> {
+        let base = inner.stream_position()?;
+        Ok(SeekBuf { inner, buf: Vec::new(), base, pos: base })
+    }
+
+    /// Writes the buffer out; `inner` is then at `base`, the buffer empty.
+    fn spill(&mut self) -> io::Result<()> {
+        self.inner.write_all(&self.buf)?;
+        self.base += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn into_inner(mut self) -> io::Result<W> {
+        self.spill()?;
+        self.inner.seek(io::SeekFrom::Start(self.pos))?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write + Seek> Write for SeekBuf<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.pos == self.base + self.buf.len() as u64 && self.buf.len() >= SEEK_BUF {
+            self.spill()?;
+        }
+        let at = (self.pos - self.base) as usize;
+        let over = (self.buf.len() - at).min(data.len());
+        self.buf[at..at + over].copy_from_slice(&data[..over]);
+        self.buf.extend_from_slice(&data[over..]);
+        self.pos += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.spill()?;
+        self.inner.seek(io::SeekFrom::Start(self.pos))?;
+        self.base = self.pos;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write + Seek> Seek for SeekBuf<W> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            io::SeekFrom::Start(n) => n,
+            io::SeekFrom::Current(d) => self
+                .pos
+                .checked_add_signed(d)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "a seek before the start of the archive"))?,
+            io::SeekFrom::End(_) => {
+                self.spill()?;
+                self.pos = self.inner.seek(to)?;
+                self.base = self.pos;
+                return Ok(self.pos);
+            }
+        };
+        if (self.base..=self.base + self.buf.len() as u64).contains(&target) {
+            self.pos = target;
+        } else {
+            self.spill()?;
+            self.pos = self.inner.seek(io::SeekFrom::Start(target))?;
+            self.base = self.pos;
+        }
+        Ok(self.pos)
+    }
 }
 
 /// Writes a deterministic POSIX ustar archive. When a zip end-of-central-directory signature
@@ -228,6 +312,53 @@ impl<R: Read> Read for ExactReader<'_, R> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Any sequence of writes and seeks through [`SeekBuf`] (with spills forced by a long
+    /// buffer and seeks outside it) leaves the bytes and position a plain cursor does.
+    #[test]
+    fn seek_buf_writes_what_the_writer_would() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..200 {
+            let mut plain = io::Cursor::new(Vec::new());
+            let mut buffered = SeekBuf::new(io::Cursor::new(Vec::new())).unwrap();
+            for step in 0..60 {
+                let len = plain.get_ref().len() as u64;
+                match next(4) {
+                    0 => {
+                        let to = io::SeekFrom::Start(next(len + 1));
+                        assert_eq!(plain.seek(to).unwrap(), buffered.seek(to).unwrap(), "round {round} step {step}");
+                    }
+                    1 => {
+                        let back = -(next(plain.position() + 1) as i64);
+                        let to = io::SeekFrom::Current(back);
+                        assert_eq!(plain.seek(to).unwrap(), buffered.seek(to).unwrap());
+                    }
+                    2 => {
+                        let to = io::SeekFrom::End(-(next(len + 1) as i64));
+                        assert_eq!(plain.seek(to).unwrap(), buffered.seek(to).unwrap());
+                    }
+                    _ => {
+                        // Now and then more than the buffer holds, to force a spill.
+                        let n = if next(10) == 0 { SEEK_BUF + next(5000) as usize } else { next(3000) as usize };
+                        let data: Vec<u8> = (0..n).map(|i| (i as u64 + round) as u8).collect();
+                        plain.write_all(&data).unwrap();
+                        buffered.write_all(&data).unwrap();
+                    }
+                }
+                assert_eq!(buffered.stream_position().unwrap(), plain.position());
+            }
+            let pos = plain.position();
+            let inner = buffered.into_inner().unwrap();
+            assert_eq!(inner.position(), pos);
+            assert!(inner.get_ref() == plain.get_ref(), "round {round}: the bytes differ");
+        }
+    }
     use super::*;
     use crate::archive::{Method, walk};
     use crate::digest::Sha256Digest;
