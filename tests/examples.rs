@@ -7,7 +7,7 @@
 mod cli_support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -26,21 +26,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("fleet-results.jsonl", "inventory ingest and reconcile (README.md)"),
 ];
 
-fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, base, out);
-        } else {
-            out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
-        }
-    }
-}
-
 #[test]
 fn every_file_in_examples_is_known_and_exercised() {
-    let mut found = BTreeSet::new();
-    walk(&examples(), &examples(), &mut found);
+    let found = cli_support::files_under(&examples());
     let known: BTreeSet<String> = KNOWN.iter().map(|(f, _)| f.to_string()).collect();
     let unknown: Vec<&String> = found.difference(&known).collect();
     let missing: Vec<&String> = known.difference(&found).collect();

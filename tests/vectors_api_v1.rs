@@ -5,6 +5,7 @@
 //! states the status format-spec/api-v1.md §4 gives its kind, and every `api.*` kind of that
 //! table has one. A file the walk does not know fails it.
 
+mod cli_support;
 #[allow(dead_code)]
 mod schema_support;
 
@@ -15,17 +16,6 @@ use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, base, out);
-        } else {
-            out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
-        }
-    }
 }
 
 fn json(rel: &str) -> serde_json::Value {
@@ -68,8 +58,7 @@ print(json.dumps(wrong))
 #[test]
 fn every_api_vector_is_known_and_answers_as_it_says() {
     let base = root().join("vectors/api-v1");
-    let mut files = BTreeSet::new();
-    walk(&base, &base, &mut files);
+    let files = cli_support::files_under(&base);
     let (mut requests, mut responses) = (vec![], vec![]);
     for f in &files {
         let parts: Vec<&str> = f.split('/').collect();

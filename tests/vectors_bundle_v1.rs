@@ -91,18 +91,7 @@ fn every_vector_behaves_as_it_says() {
 #[test]
 fn committed_vectors_are_current() {
     let want = conformance::bundle_v1_vectors();
-    let mut on_disk = BTreeSet::new();
-    fn walk(d: &Path, base: &Path, out: &mut BTreeSet<String>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, base, out);
-            } else {
-                out.insert(p.strip_prefix(base).unwrap().to_str().unwrap().to_string());
-            }
-        }
-    }
-    walk(&dir(), &dir(), &mut on_disk);
+    let mut on_disk = cli_support::files_under(&dir());
     on_disk.remove("README.md");
     let expected: BTreeSet<String> = want.keys().cloned().collect();
     assert_eq!(on_disk, expected, "vector file set differs: run `cargo xtask vectors`");

@@ -196,3 +196,21 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every file below `dir`, as paths relative to it (`/`-separated), sorted: what a harness
+/// compares with the cases it knows, so an unknown file fails it.
+pub fn files_under(dir: &Path) -> std::collections::BTreeSet<String> {
+    fn walk(d: &Path, base: &Path, out: &mut std::collections::BTreeSet<String>) {
+        for e in std::fs::read_dir(d).unwrap_or_else(|e| panic!("reading {}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else {
+                out.insert(p.strip_prefix(base).unwrap().to_str().expect("a UTF-8 path").to_string());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(dir, dir, &mut out);
+    out
+}
