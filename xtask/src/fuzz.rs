@@ -90,37 +90,51 @@ pub fn fuzz_smoke(secs: u64) -> Result<()> {
         "--debug-assertions",
     ]))
     .context("building the fuzz targets")?;
+    // Two targets at a time: each libFuzzer process uses one core, and CI has two.
     let mut results = Vec::new();
-    for target in TARGETS {
-        eprintln!("fuzz-smoke: {target}: running for {secs} s");
-        let corpus = fuzz_dir.join("corpus").join(target);
-        std::fs::create_dir_all(&corpus)?;
-        for (name, bytes) in seeds(target)? {
-            std::fs::write(corpus.join(format!("seed-{name}")), bytes)?;
+    for pair in TARGETS.chunks(2) {
+        let mut runs = Vec::new();
+        for &target in pair {
+            eprintln!("fuzz-smoke: {target}: running for {secs} s");
+            let corpus = fuzz_dir.join("corpus").join(target);
+            std::fs::create_dir_all(&corpus)?;
+            for (name, bytes) in seeds(target)? {
+                std::fs::write(corpus.join(format!("seed-{name}")), bytes)?;
+            }
+            let child = Command::new("cargo")
+                .current_dir(&fuzz_dir)
+                .args(["+nightly", "fuzz", "run", "--sanitizer", "none", "--debug-assertions", target])
+                .arg(&corpus)
+                .args(["--", &format!("-max_total_time={secs}"), "-print_final_stats=1", "-timeout=10", "-rss_limit_mb=2048"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("running cargo fuzz run {target}"))?;
+            runs.push((target, child));
         }
-        let out = Command::new("cargo")
-            .current_dir(&fuzz_dir)
-            .args(["+nightly", "fuzz", "run", "--sanitizer", "none", "--debug-assertions", target])
-            .arg(&corpus)
-            .args(["--", &format!("-max_total_time={secs}"), "-print_final_stats=1", "-timeout=10", "-rss_limit_mb=2048"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .with_context(|| format!("running cargo fuzz run {target}"))?;
-        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let execs = log.lines().find_map(|l| l.strip_prefix("stat::number_of_executed_units:")).and_then(|v| v.trim().parse::<u64>().ok());
-        if !out.status.success() {
-            let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-            bail!(
-                "fuzz target {target} failed ({}):\n{}\nThe reproducer is in fuzz/artifacts/{target}/; add it as a case in \
-                 src/conformance/hostile.rs, fix the walker, run `cargo xtask hostile`",
-                out.status,
-                tail.join("\n")
-            );
+        // Each child's pipes drained on its own thread, so neither blocks on a full pipe.
+        let outputs: Vec<_> = std::thread::scope(|s| {
+            let waits: Vec<_> = runs.into_iter().map(|(target, child)| (target, s.spawn(move || child.wait_with_output()))).collect();
+            waits.into_iter().map(|(target, w)| (target, w.join().expect("a waiting thread does not panic"))).collect()
+        });
+        for (target, out) in outputs {
+            let out = out.with_context(|| format!("waiting for cargo fuzz run {target}"))?;
+            let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let execs =
+                log.lines().find_map(|l| l.strip_prefix("stat::number_of_executed_units:")).and_then(|v| v.trim().parse::<u64>().ok());
+            if !out.status.success() {
+                let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+                bail!(
+                    "fuzz target {target} failed ({}):\n{}\nThe reproducer is in fuzz/artifacts/{target}/; add it as a case in \
+                     src/conformance/hostile.rs, fix the walker, run `cargo xtask hostile`",
+                    out.status,
+                    tail.join("\n")
+                );
+            }
+            let execs = execs.with_context(|| format!("fuzz target {target}: no final stats in its output"))?;
+            println!("fuzz-smoke: {target}: {execs} execs in {secs} s ({} /s)", execs / secs.max(1));
+            results.push((target, execs));
         }
-        let execs = execs.with_context(|| format!("fuzz target {target}: no final stats in its output"))?;
-        println!("fuzz-smoke: {target}: {execs} execs in {secs} s ({} /s)", execs / secs.max(1));
-        results.push((target, execs));
     }
     if results.iter().any(|(_, n)| *n == 0) {
         bail!("a fuzz target executed no input: {results:?}");
